@@ -1,0 +1,283 @@
+package engineio
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Request is what the handshake request carried, kept for the life of the
+// connection.
+type Request struct {
+	URL        *url.URL
+	Header     http.Header
+	RemoteAddr string
+	TLS        bool
+	Time       time.Time
+}
+
+type connState uint8
+
+const (
+	stateOpen connState = iota
+	stateClosing
+	stateClosed
+)
+
+var (
+	errPollOverlap  = errors.New("engineio: overlapping polling requests")
+	errPollAborted  = errors.New("engineio: polling request closed prematurely")
+	errTooLarge     = errors.New("engineio: payload too large")
+	errUpgradeStale = errors.New("engineio: upgrade timed out")
+)
+
+// Conn is one Engine.IO session. Send and Close are safe for concurrent
+// use; what the connection receives goes to its Handler.
+type Conn struct {
+	id      string
+	srv     *Server
+	req     *Request
+	handler Handler
+
+	mu           sync.Mutex
+	transport    string
+	state        connState
+	queue        []*Packet
+	pingTimer    *time.Timer
+	awaitingPong bool
+	closeReason  string
+	closeErr     error
+
+	// HTTP long-polling.
+	pollCh  chan struct{} // set while a GET waits; closed to wake it
+	polling bool          // a GET is being served
+	posting bool          // a POST is being served
+	pollEnd *Packet       // what a woken GET ends with (close or noop)
+	linger  bool          // closed by the client with no GET pending: answer one late GET
+
+	// WebSocket.
+	ws        *wsConn
+	probe     *wsConn
+	upgrading bool // probe answered, waiting for the upgrade packet
+	flushing  bool
+}
+
+// ID returns the session id.
+func (c *Conn) ID() string { return c.id }
+
+// Request returns the handshake request's details.
+func (c *Conn) Request() *Request { return c.req }
+
+// Transport returns the current transport name.
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+// Server returns the server the connection belongs to.
+func (c *Conn) Server() *Server { return c.srv }
+
+func (c *Conn) openPacket(transport string) *Packet {
+	o := c.srv.opts
+	upgrades := `[]`
+	if transport == TransportPolling && !o.DisableUpgrades && o.allows(TransportWebSocket) {
+		upgrades = `["websocket"]`
+	}
+	b := make([]byte, 0, 128)
+	b = append(b, `{"sid":"`...)
+	b = append(b, c.id...)
+	b = append(b, `","upgrades":`...)
+	b = append(b, upgrades...)
+	b = append(b, `,"pingInterval":`...)
+	b = strconv.AppendInt(b, o.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, o.PingTimeout.Milliseconds(), 10)
+	b = append(b, `,"maxPayload":`...)
+	b = strconv.AppendInt(b, o.MaxPayload, 10)
+	b = append(b, '}')
+	return &Packet{Type: Open, Data: b}
+}
+
+// Send queues packets for the client, in order. A packet may be shared by
+// many connections (encode once, send to all) and must not change after.
+// It returns ErrClosed on a closed connection and ErrSlowClient, after
+// closing the connection, when the queue is full.
+func (c *Conn) Send(pkts ...*Packet) error {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if len(c.queue)+len(pkts) > c.srv.opts.MaxQueuedPackets {
+		c.mu.Unlock()
+		c.abort("transport error", ErrSlowClient)
+		return ErrSlowClient
+	}
+	c.queue = append(c.queue, pkts...)
+	c.wakeLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// SendVolatile queues packets only if nothing is waiting to be written, and
+// reports whether they were queued: a volatile message may be lost.
+func (c *Conn) SendVolatile(pkts ...*Packet) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen || len(c.queue) > 0 || c.flushing {
+		return false
+	}
+	c.queue = append(c.queue, pkts...)
+	c.wakeLocked()
+	return true
+}
+
+// wakeLocked makes the current transport write what is queued.
+func (c *Conn) wakeLocked() {
+	if c.transport == TransportWebSocket {
+		c.kickWS()
+		return
+	}
+	if c.pollCh != nil {
+		close(c.pollCh)
+		c.pollCh = nil
+	}
+}
+
+// Close flushes what is queued, then closes the connection with reason
+// "forced close".
+func (c *Conn) Close() error {
+	c.closeWith("forced close", nil, true)
+	return nil
+}
+
+// CloseWithReason is Close with the reason given to the Handler.
+func (c *Conn) CloseWithReason(reason string) {
+	c.closeWith(reason, nil, true)
+}
+
+func (c *Conn) abort(reason string, err error) { c.closeWith(reason, err, false) }
+
+// closeWith closes the session. Graceful closes first flush the queue.
+func (c *Conn) closeWith(reason string, err error, graceful bool) {
+	c.mu.Lock()
+	if c.state == stateClosed || c.state == stateClosing && graceful {
+		c.mu.Unlock()
+		return
+	}
+	if c.state == stateOpen {
+		c.closeReason, c.closeErr = reason, err
+	}
+	if graceful && len(c.queue) > 0 {
+		c.state = stateClosing
+		if c.transport == TransportWebSocket {
+			c.kickWS() // the writer finishes the close once drained
+			c.mu.Unlock()
+			return
+		}
+		if c.pollCh != nil || c.polling {
+			c.wakeLocked() // the GET takes the queue and a close packet
+			c.mu.Unlock()
+			return
+		}
+		// No GET pending: give the client a moment to fetch the rest.
+		time.AfterFunc(c.srv.opts.PingTimeout, func() { c.abort(reason, err) })
+		c.mu.Unlock()
+		return
+	}
+	c.finishLocked(reason == "transport close")
+	c.mu.Unlock()
+	c.afterClose()
+}
+
+// finishLocked marks the connection closed and releases its transports;
+// the caller must call afterClose once unlocked.
+func (c *Conn) finishLocked(byClient bool) {
+	c.state = stateClosed
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.pollCh != nil {
+		c.pollEnd = closePacket
+		if byClient {
+			c.pollEnd = noopPacket
+		}
+		close(c.pollCh)
+		c.pollCh = nil
+	} else if byClient && c.transport == TransportPolling && !c.polling {
+		// The client's GET may still be on its way (it sends GET and the
+		// close POST together): end it with a noop, as if it had come first.
+		c.pollEnd, c.linger = noopPacket, true
+	}
+	c.queue = nil
+	if c.ws != nil {
+		go c.ws.close()
+	}
+	if c.probe != nil {
+		go c.probe.close()
+	}
+}
+
+func (c *Conn) afterClose() {
+	if c.linger {
+		time.AfterFunc(time.Second, func() { c.srv.remove(c) })
+	} else {
+		c.srv.remove(c)
+	}
+	if c.handler != nil {
+		c.handler.OnClose(c.closeReason, c.closeErr)
+	}
+}
+
+// Heartbeat: one timer per connection. It first fires after PingInterval
+// to send a ping, then after PingTimeout to close if no pong came.
+func (c *Conn) startPing() {
+	c.mu.Lock()
+	if c.state == stateOpen {
+		c.pingTimer = time.AfterFunc(c.srv.opts.PingInterval, c.onPingTimer)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) onPingTimer() {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	if c.awaitingPong {
+		c.mu.Unlock()
+		c.abort("ping timeout", nil)
+		return
+	}
+	c.awaitingPong = true
+	c.queue = append(c.queue, pingPacket)
+	c.wakeLocked()
+	c.pingTimer.Reset(c.srv.opts.PingTimeout)
+	c.mu.Unlock()
+}
+
+func (c *Conn) onPong() {
+	c.mu.Lock()
+	if c.awaitingPong && c.state == stateOpen {
+		c.awaitingPong = false
+		c.pingTimer.Reset(c.srv.opts.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+// onPacket handles a packet received on the active transport.
+func (c *Conn) onPacket(t PacketType, data []byte, binary bool) {
+	switch t {
+	case Message:
+		c.handler.OnMessage(data, binary)
+	case Pong:
+		c.onPong()
+	case Close:
+		c.abort("transport close", nil)
+	}
+}

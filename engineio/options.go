@@ -1,0 +1,111 @@
+package engineio
+
+import (
+	"net/http"
+	"time"
+)
+
+// Transport names as used in the "transport" query parameter.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// Options configures a Server. The zero value of each field means the
+// default documented on it.
+type Options struct {
+	// PingInterval is how often the server pings the client. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for a pong. Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload is the largest message or polling request body, in bytes,
+	// that a client may send; larger input closes the session. Default 1e6.
+	MaxPayload int64
+	// Transports are the allowed transports. Default both.
+	Transports []string
+	// DisableUpgrades refuses the polling → WebSocket upgrade.
+	DisableUpgrades bool
+	// UpgradeTimeout bounds an unfinished upgrade. Default 10s.
+	UpgradeTimeout time.Duration
+	// CORS, when set, adds CORS headers to HTTP responses and answers
+	// preflight requests.
+	CORS *CORS
+	// AllowRequest, when set, is called for every handshake; an error
+	// refuses it with 403 and the error's text.
+	AllowRequest func(r *http.Request) error
+	// PerMessageDeflate enables the WebSocket permessage-deflate extension
+	// (without context takeover, so one compressed frame serves every
+	// recipient of a broadcast). Frames smaller than DeflateThreshold are
+	// sent uncompressed.
+	PerMessageDeflate bool
+	// DeflateThreshold in bytes. Default 1024.
+	DeflateThreshold int
+	// HTTPCompression gzips polling responses larger than DeflateThreshold
+	// when the client accepts it.
+	HTTPCompression bool
+	// MaxQueuedPackets bounds the outbound queue of one connection. A
+	// client whose queue would grow past it is disconnected with
+	// ErrSlowClient (reason "transport error"): one stuck client never
+	// holds memory without bound or slows the others. Default 4096.
+	MaxQueuedPackets int
+	// WriteTimeout bounds one write to a client. Default 10s.
+	WriteTimeout time.Duration
+	// DisableNetpoll makes every WebSocket connection keep a reader
+	// goroutine instead of being woken by the shared poller.
+	DisableNetpoll bool
+	// Cookie, when set, is sent with the handshake response (for load
+	// balancers that route by cookie, see the README).
+	Cookie *http.Cookie
+}
+
+// CORS is the cross-origin policy for HTTP long-polling requests.
+type CORS struct {
+	// Origins allowed; "*" allows any. With Credentials, the request's
+	// origin is echoed instead of "*".
+	Origins     []string
+	Credentials bool
+	// Headers allowed in requests besides the simple ones.
+	Headers []string
+	MaxAge  time.Duration
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1e6
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if c.DeflateThreshold <= 0 {
+		c.DeflateThreshold = 1024
+	}
+	if c.MaxQueuedPackets <= 0 {
+		c.MaxQueuedPackets = 4096
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	return c
+}
+
+func (o *Options) allows(transport string) bool {
+	for _, t := range o.Transports {
+		if t == transport {
+			return true
+		}
+	}
+	return false
+}

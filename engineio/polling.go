@@ -1,0 +1,182 @@
+package engineio
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		c.pollGet(w, r)
+	case http.MethodPost:
+		c.pollPost(w, r)
+	default:
+		c.srv.fail(w, codeBadRequest, "")
+	}
+}
+
+func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.linger && c.pollEnd != nil && !c.polling {
+		end := c.pollEnd
+		c.pollEnd = nil
+		c.mu.Unlock()
+		c.srv.remove(c)
+		c.writePolling(w, r, []*Packet{end})
+		return
+	}
+	if c.transport != TransportPolling || c.state == stateClosed {
+		c.mu.Unlock()
+		c.srv.fail(w, codeBadRequest, "")
+		return
+	}
+	if c.polling {
+		c.mu.Unlock()
+		c.srv.fail(w, codeBadRequest, "")
+		c.abort("transport error", errPollOverlap)
+		return
+	}
+	if c.upgrading {
+		c.mu.Unlock()
+		c.writePolling(w, r, []*Packet{noopPacket})
+		return
+	}
+	c.polling = true
+	if len(c.queue) == 0 && c.state == stateOpen {
+		ch := make(chan struct{})
+		c.pollCh = ch
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+			c.mu.Lock()
+			if c.pollCh == ch {
+				c.pollCh = nil
+			}
+			c.polling = false
+			c.mu.Unlock()
+			c.abort("transport error", errPollAborted)
+			return
+		}
+		c.mu.Lock()
+	}
+	var batch []*Packet
+	finish := false
+	switch {
+	case c.state == stateClosed || c.upgrading || c.transport != TransportPolling:
+		end := c.pollEnd
+		if end == nil {
+			end = noopPacket
+		}
+		c.pollEnd = nil
+		batch = []*Packet{end}
+	case c.state == stateClosing:
+		batch = append(c.queue, closePacket)
+		c.queue = nil
+		c.state = stateOpen // finishLocked below re-closes with the saved reason
+		finish = true
+	default:
+		batch = c.queue
+		c.queue = nil
+	}
+	c.polling = false
+	if finish {
+		c.finishLocked(false)
+	}
+	c.mu.Unlock()
+	if finish {
+		c.afterClose()
+	}
+	c.writePolling(w, r, batch)
+}
+
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (c *Conn) writePolling(w http.ResponseWriter, r *http.Request, batch []*Packet) {
+	bp := payloadPool.Get().(*[]byte)
+	body := EncodePayload((*bp)[:0], batch)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	o := &c.srv.opts
+	if o.HTTPCompression && len(body) >= o.DeflateThreshold && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+		zw := gzip.NewWriter(w)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+	} else {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}
+	if cap(body) <= 64<<10 {
+		*bp = body[:0]
+		payloadPool.Put(bp)
+	}
+}
+
+func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.transport != TransportPolling || c.state == stateClosed {
+		c.mu.Unlock()
+		c.srv.fail(w, codeBadRequest, "")
+		return
+	}
+	if c.posting {
+		c.mu.Unlock()
+		c.srv.fail(w, codeBadRequest, "")
+		c.abort("transport error", errPollOverlap)
+		return
+	}
+	c.posting = true
+	c.mu.Unlock()
+	done := func() {
+		c.mu.Lock()
+		c.posting = false
+		c.mu.Unlock()
+	}
+	defer done()
+
+	max := c.srv.opts.MaxPayload
+	if r.ContentLength > max {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		c.abort("transport error", errTooLarge)
+		return
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	if n > max {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		c.abort("transport error", errTooLarge)
+		return
+	}
+	if err != nil {
+		c.srv.fail(w, codeBadRequest, "")
+		c.abort("transport error", err)
+		return
+	}
+	// Validate the whole payload before delivering any of it.
+	body := buf.Bytes()
+	if err := DecodePayload(body, func(*Packet) error { return nil }); err != nil {
+		c.srv.fail(w, codeBadRequest, "")
+		c.abort("parse error", err)
+		return
+	}
+	_ = DecodePayload(body, func(p *Packet) error {
+		c.onPacket(p.Type, p.Data, p.Binary)
+		return nil
+	})
+	done() // before answering: the client's next POST may follow at once
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("Content-Length", "2")
+	_, _ = io.WriteString(w, "ok")
+}

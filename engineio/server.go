@@ -1,0 +1,325 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldio/herald/internal/netpoll"
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned when sending on a closed connection.
+	ErrClosed = errors.New("engineio: connection closed")
+	// ErrSlowClient is the cause when a connection is dropped because its
+	// outbound queue is full.
+	ErrSlowClient = errors.New("engineio: client too slow, outbound queue full")
+	// ErrServerClosed is returned by Shutdown when called twice.
+	ErrServerClosed = errors.New("engineio: server closed")
+)
+
+// Error codes of the protocol, sent as {"code":n,"message":...}.
+const (
+	codeUnknownTransport = 0
+	codeUnknownSid       = 1
+	codeBadHandshake     = 2
+	codeBadRequest       = 3
+	codeForbidden        = 4
+	codeUnsupported      = 5
+)
+
+var errorMessages = [...]string{
+	"Transport unknown",
+	"Session ID unknown",
+	"Bad handshake method",
+	"Bad request",
+	"Forbidden",
+	"Unsupported protocol version",
+}
+
+// Handler receives what a connection delivers. Its methods are called from
+// the connection's read path, one at a time per connection; they should
+// not block for long, since the connection reads nothing meanwhile.
+type Handler interface {
+	// OnMessage is called for each message. data is owned by the callee.
+	OnMessage(data []byte, binary bool)
+	// OnClose is called once when the connection is closed.
+	OnClose(reason string, err error)
+}
+
+// Server is an Engine.IO v4 server; it is an http.Handler for the path it
+// is mounted on. Its methods are safe for concurrent use.
+type Server struct {
+	opts      Options
+	onConnect func(*Conn) Handler
+
+	mu       sync.Mutex
+	conns    map[string]*Conn
+	closed   bool
+	poller   *netpoll.Poller
+	pollOnce sync.Once
+	wg       sync.WaitGroup // one per open Conn
+}
+
+// NewServer returns a Server. onConnect is called for every new
+// connection, before any message, and returns the connection's Handler.
+func NewServer(opts *Options, onConnect func(*Conn) Handler) *Server {
+	return &Server{opts: opts.withDefaults(), onConnect: onConnect, conns: make(map[string]*Conn)}
+}
+
+// Options returns the effective options.
+func (s *Server) Options() Options { return s.opts }
+
+// ClientsCount returns the number of open connections.
+func (s *Server) ClientsCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Server) netpoller() *netpoll.Poller {
+	if s.opts.DisableNetpoll {
+		return nil
+	}
+	s.pollOnce.Do(func() {
+		p, err := netpoll.New()
+		if err == nil {
+			s.poller = p
+		}
+	})
+	return s.poller
+}
+
+// ServeHTTP handles an Engine.IO request: handshake, polling GET/POST or
+// WebSocket upgrade.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setCORS(w, r)
+	if r.Method == http.MethodOptions && s.opts.CORS != nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		s.fail(w, codeUnsupported, "")
+		return
+	}
+	transport := q.Get("transport")
+	if transport != TransportPolling && transport != TransportWebSocket || !s.opts.allows(transport) {
+		s.fail(w, codeUnknownTransport, "")
+		return
+	}
+	isWS := isWebSocketUpgrade(r)
+	if transport == TransportWebSocket && !isWS || transport == TransportPolling && isWS {
+		s.fail(w, codeBadRequest, "")
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		if r.Method != http.MethodGet {
+			s.fail(w, codeBadHandshake, "")
+			return
+		}
+		if s.opts.AllowRequest != nil {
+			if err := s.opts.AllowRequest(r); err != nil {
+				s.fail(w, codeForbidden, err.Error())
+				return
+			}
+		}
+		s.handshake(w, r, transport)
+		return
+	}
+	s.mu.Lock()
+	c := s.conns[sid]
+	s.mu.Unlock()
+	if c == nil {
+		s.fail(w, codeUnknownSid, "")
+		return
+	}
+	if isWS {
+		c.serveProbe(w, r)
+		return
+	}
+	c.servePolling(w, r)
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (s *Server) fail(w http.ResponseWriter, code int, msg string) {
+	if msg == "" {
+		msg = errorMessages[code]
+	}
+	body, _ := json.Marshal(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, msg})
+	w.Header().Set("Content-Type", "application/json")
+	status := http.StatusBadRequest
+	if code == codeForbidden {
+		status = http.StatusForbidden
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
+	c := s.opts.CORS
+	if c == nil {
+		return
+	}
+	origin := r.Header.Get("Origin")
+	h := w.Header()
+	allowed := ""
+	for _, o := range c.Origins {
+		if o == "*" {
+			allowed = "*"
+			if c.Credentials && origin != "" {
+				allowed = origin
+			}
+			break
+		}
+		if o == origin {
+			allowed = origin
+			break
+		}
+	}
+	if allowed == "" {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", allowed)
+	if allowed != "*" {
+		h.Add("Vary", "Origin")
+	}
+	if c.Credentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE")
+		if len(c.Headers) > 0 {
+			h.Set("Access-Control-Allow-Headers", strings.Join(c.Headers, ","))
+		} else if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+		}
+		if c.MaxAge > 0 {
+			h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
+		}
+	}
+}
+
+// NewID returns a random 20-character URL-safe id, as the reference's
+// base64id (15 random bytes).
+func NewID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.URLEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+	c := &Conn{
+		id:  NewID(),
+		srv: s,
+		req: &Request{
+			URL:        cloneURL(r.URL),
+			Header:     r.Header.Clone(),
+			RemoteAddr: r.RemoteAddr,
+			TLS:        r.TLS != nil,
+			Time:       time.Now(),
+		},
+		transport: transport,
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.conns[c.id] = c
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	open := c.openPacket(transport)
+	if s.opts.Cookie != nil {
+		ck := *s.opts.Cookie
+		ck.Value = c.id
+		http.SetCookie(w, &ck)
+	}
+	if transport == TransportWebSocket {
+		ws, err := s.upgrade(w, r, c)
+		if err != nil {
+			c.abort("transport error", err)
+			return
+		}
+		c.mu.Lock()
+		c.ws = ws
+		c.queue = append(c.queue, open)
+		c.mu.Unlock()
+		c.handler = s.onConnect(c)
+		c.startPing()
+		c.mu.Lock()
+		c.kickWS()
+		c.mu.Unlock()
+		ws.startReading()
+		return
+	}
+	c.handler = s.onConnect(c)
+	c.startPing()
+	c.writePolling(w, r, []*Packet{open})
+}
+
+func cloneURL(u *url.URL) *url.URL {
+	c := *u
+	return &c
+}
+
+// Shutdown closes every connection (flushing what is queued) and waits
+// until they are closed or ctx is done. New handshakes are refused.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closed = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith("forced close", nil, true)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range conns {
+			c.abort("forced close", nil)
+		}
+	}
+	if s.poller != nil {
+		_ = s.poller.Close()
+	}
+	return err
+}
+
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+		s.wg.Done()
+	}
+	s.mu.Unlock()
+}

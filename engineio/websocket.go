@@ -1,0 +1,446 @@
+package engineio
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
+
+	"github.com/heraldio/herald/internal/netpoll"
+)
+
+var (
+	errProtocol   = errors.New("engineio: websocket protocol error")
+	errBadUTF8    = errors.New("engineio: invalid UTF-8 in text frame")
+	errFrameLarge = errors.New("engineio: websocket message too large")
+)
+
+// wsConn is one WebSocket transport: the active one of a Conn, or a probe
+// during an upgrade. Between messages it holds no goroutine and no read
+// buffer: the shared poller wakes it when data arrives.
+type wsConn struct {
+	c       *Conn
+	conn    net.Conn
+	desc    *netpoll.Desc
+	pre     []byte // bytes read past the handshake, consumed first
+	deflate bool
+	reading atomic.Bool
+
+	// A fragmented message being assembled; only the reader touches it.
+	fragOp   ws.OpCode
+	fragRsv1 bool
+	frag     []byte
+
+	closeOnce sync.Once
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsConn, error) {
+	u := ws.HTTPUpgrader{Timeout: s.opts.WriteTimeout}
+	var ext *wsflate.Extension
+	if s.opts.PerMessageDeflate {
+		ext = &wsflate.Extension{Parameters: wsflate.Parameters{
+			ServerNoContextTakeover: true,
+			ClientNoContextTakeover: true,
+		}}
+		u.Negotiate = ext.Negotiate
+	}
+	conn, rw, _, err := u.Upgrade(r, w)
+	if err != nil {
+		return nil, err
+	}
+	wc := &wsConn{c: c, conn: conn}
+	if ext != nil {
+		_, wc.deflate = ext.Accepted()
+	}
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		wc.pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
+		wc.pre = append([]byte(nil), wc.pre...)
+	}
+	return wc, nil
+}
+
+// startReading hands the connection to the poller, or to a goroutine where
+// there is no poller.
+func (w *wsConn) startReading() {
+	if p := w.c.srv.netpoller(); p != nil {
+		if sc, ok := w.conn.(syscall.Conn); ok {
+			if raw, err := sc.SyscallConn(); err == nil {
+				if d, err := p.Add(raw, w.onReadable); err == nil {
+					w.desc = d
+					if len(w.pre) > 0 {
+						go w.onReadable()
+					}
+					return
+				}
+			}
+		}
+	}
+	go w.readLoop()
+}
+
+func (w *wsConn) source() io.Reader {
+	if len(w.pre) > 0 {
+		pre := w.pre
+		w.pre = nil
+		return io.MultiReader(&byteReader{pre}, w.conn)
+	}
+	return w.conn
+}
+
+type byteReader struct{ b []byte }
+
+func (r *byteReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// onReadable reads every frame already received, then re-arms the poller.
+// A partial frame blocks this goroutine until the rest arrives or the
+// heartbeat closes the connection.
+func (w *wsConn) onReadable() {
+	if !w.reading.CompareAndSwap(false, true) {
+		return
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(w.source())
+	ok := true
+	for ok {
+		ok = w.readFrame(br)
+		if br.Buffered() == 0 {
+			break
+		}
+	}
+	br.Reset(nil)
+	readerPool.Put(br)
+	w.reading.Store(false)
+	if ok {
+		if err := w.desc.Resume(); err != nil {
+			w.fail("transport close", nil)
+		}
+	}
+}
+
+func (w *wsConn) readLoop() {
+	br := bufio.NewReaderSize(w.source(), 4096)
+	for w.readFrame(br) {
+	}
+}
+
+// readFrame reads and handles one frame; false means the connection is done.
+func (w *wsConn) readFrame(br *bufio.Reader) bool {
+	h, err := ws.ReadHeader(br)
+	if err != nil {
+		w.fail("transport close", err)
+		return false
+	}
+	max := w.c.srv.opts.MaxPayload
+	switch {
+	case !h.Masked:
+		w.protocolError(ws.StatusProtocolError, errProtocol)
+		return false
+	case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin || h.Rsv != 0):
+		w.protocolError(ws.StatusProtocolError, errProtocol)
+		return false
+	case h.Rsv&^ws.Rsv(true, false, false) != 0 || h.Rsv1() && (!w.deflate || h.OpCode == ws.OpContinuation):
+		w.protocolError(ws.StatusProtocolError, errProtocol)
+		return false
+	case h.Length > max || int64(len(w.frag))+h.Length > max:
+		w.protocolError(ws.StatusMessageTooBig, errFrameLarge)
+		return false
+	}
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		w.fail("transport close", err)
+		return false
+	}
+	ws.Cipher(payload, h.Mask, 0)
+
+	switch h.OpCode {
+	case ws.OpClose:
+		w.fail("transport close", nil)
+		return false
+	case ws.OpPing:
+		f := ws.NewPongFrame(payload)
+		w.c.sendRaw(w, f)
+		return true
+	case ws.OpPong:
+		return true
+	case ws.OpText, ws.OpBinary:
+		if w.frag != nil {
+			w.protocolError(ws.StatusProtocolError, errProtocol)
+			return false
+		}
+		if !h.Fin {
+			w.fragOp, w.fragRsv1, w.frag = h.OpCode, h.Rsv1(), payload
+			return true
+		}
+		return w.deliver(h.OpCode, h.Rsv1(), payload)
+	case ws.OpContinuation:
+		if w.frag == nil {
+			w.protocolError(ws.StatusProtocolError, errProtocol)
+			return false
+		}
+		w.frag = append(w.frag, payload...)
+		if !h.Fin {
+			return true
+		}
+		data := w.frag
+		w.frag = nil
+		return w.deliver(w.fragOp, w.fragRsv1, data)
+	default:
+		w.protocolError(ws.StatusProtocolError, errProtocol)
+		return false
+	}
+}
+
+func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
+	if compressed {
+		out, err := wsflate.DefaultHelper.Decompress(data)
+		if err != nil || int64(len(out)) > w.c.srv.opts.MaxPayload {
+			w.protocolError(ws.StatusMessageTooBig, errFrameLarge)
+			return false
+		}
+		data = out
+	}
+	if op == ws.OpBinary {
+		return w.c.onWSPacket(w, Message, data, true)
+	}
+	if !utf8.Valid(data) {
+		w.protocolError(ws.StatusInvalidFramePayloadData, errBadUTF8)
+		return false
+	}
+	if len(data) == 0 || data[0] < '0' || data[0] > '0'+byte(Noop) {
+		w.c.onWSError(w, "parse error", ErrBadPacket)
+		return false
+	}
+	return w.c.onWSPacket(w, PacketType(data[0]-'0'), data[1:], false)
+}
+
+func (w *wsConn) protocolError(code ws.StatusCode, err error) {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = ws.WriteFrame(w.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, "")))
+	w.fail("transport error", err)
+}
+
+// fail ends this transport; for the active one the session closes too.
+func (w *wsConn) fail(reason string, err error) {
+	w.c.onWSError(w, reason, err)
+}
+
+// close releases the transport: it unregisters from the poller, says
+// goodbye and closes the socket.
+func (w *wsConn) close() {
+	w.closeOnce.Do(func() {
+		if w.desc != nil {
+			w.desc.Close()
+		}
+		_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = w.conn.Write(ws.CompiledCloseNormalClosure)
+		_ = w.conn.Close()
+	})
+}
+
+// onWSPacket routes a packet read from w: to the session when w is active,
+// to the upgrade when it is a probe.
+func (c *Conn) onWSPacket(w *wsConn, t PacketType, data []byte, binary bool) bool {
+	c.mu.Lock()
+	active := c.ws == w
+	c.mu.Unlock()
+	if active {
+		c.onPacket(t, data, binary)
+		return true
+	}
+	return c.onProbePacket(w, t, data)
+}
+
+func (c *Conn) onWSError(w *wsConn, reason string, err error) {
+	c.mu.Lock()
+	active := c.ws == w
+	if c.probe == w {
+		c.probe = nil
+		c.upgrading = false
+	}
+	c.mu.Unlock()
+	if active {
+		c.abort(reason, err)
+		return
+	}
+	w.close()
+}
+
+// serveProbe accepts the WebSocket of a polling session's upgrade.
+func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
+	o := &c.srv.opts
+	c.mu.Lock()
+	ok := c.state == stateOpen && c.transport == TransportPolling && c.probe == nil &&
+		!o.DisableUpgrades && o.allows(TransportWebSocket)
+	c.mu.Unlock()
+	if !ok {
+		// As the reference does: accept the WebSocket, then close it.
+		if w, err := c.srv.upgrade(rw, r, c); err == nil {
+			w.close()
+		}
+		return
+	}
+	w, err := c.srv.upgrade(rw, r, c)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	if c.state != stateOpen || c.probe != nil || c.transport != TransportPolling {
+		c.mu.Unlock()
+		w.close()
+		return
+	}
+	c.probe = w
+	c.mu.Unlock()
+	time.AfterFunc(o.UpgradeTimeout, func() {
+		c.mu.Lock()
+		stale := c.probe == w
+		if stale {
+			c.probe, c.upgrading = nil, false
+		}
+		c.mu.Unlock()
+		if stale {
+			w.close()
+		}
+	})
+	w.startReading()
+}
+
+func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
+	switch {
+	case t == Ping && string(data) == "probe":
+		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		if _, err := w.conn.Write((&Packet{Type: Pong, Data: []byte("probe")}).wsFrame()); err != nil {
+			c.onWSError(w, "transport error", err)
+			return false
+		}
+		c.mu.Lock()
+		if c.probe == w {
+			c.upgrading = true
+			if c.pollCh != nil {
+				c.pollEnd = noopPacket
+				close(c.pollCh)
+				c.pollCh = nil
+			}
+		}
+		c.mu.Unlock()
+		return true
+	case t == Upgrade:
+		c.mu.Lock()
+		if c.probe != w || !c.upgrading || c.state != stateOpen {
+			c.mu.Unlock()
+			c.onWSError(w, "transport error", errProtocol)
+			return false
+		}
+		c.probe, c.upgrading = nil, false
+		c.ws = w
+		c.transport = TransportWebSocket
+		if c.pollCh != nil {
+			c.pollEnd = noopPacket
+			close(c.pollCh)
+			c.pollCh = nil
+		}
+		if len(c.queue) > 0 {
+			c.kickWS()
+		}
+		c.mu.Unlock()
+		return true
+	case t == Noop:
+		return true
+	}
+	c.onWSError(w, "transport error", errProtocol)
+	return false
+}
+
+// kickWS starts the writer if it is not running. Called with c.mu held.
+func (c *Conn) kickWS() {
+	if !c.flushing && c.ws != nil {
+		c.flushing = true
+		go c.flushWS(c.ws)
+	}
+}
+
+// rawFrame wraps a WebSocket control frame so it can travel in the queue.
+func (c *Conn) sendRaw(w *wsConn, f ws.Frame) {
+	var b fixedWriter
+	_ = ws.WriteFrame(&b, f)
+	p := &Packet{Type: Noop}
+	p.frameOnce.Do(func() { p.frame = b.buf })
+	c.mu.Lock()
+	if c.ws == w && c.state == stateOpen {
+		c.queue = append(c.queue, p)
+		c.kickWS()
+	}
+	c.mu.Unlock()
+}
+
+var buffersPool = sync.Pool{New: func() any { b := make(net.Buffers, 0, 16); return &b }}
+
+// flushWS writes everything queued, coalescing ready frames into one
+// writev, until the queue is empty. One runs at a time per connection and
+// none while the connection is idle.
+func (c *Conn) flushWS(w *wsConn) {
+	var spare []*Packet
+	deflate := w.deflate
+	threshold := c.srv.opts.DeflateThreshold
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.state == stateClosed {
+			c.flushing = false
+			closing := c.state == stateClosing
+			if closing {
+				c.finishLocked(false)
+			}
+			c.mu.Unlock()
+			if closing {
+				c.afterClose()
+			}
+			return
+		}
+		batch := c.queue
+		c.queue = spare
+		c.mu.Unlock()
+
+		bp := buffersPool.Get().(*net.Buffers)
+		bufs := (*bp)[:0]
+		for _, p := range batch {
+			if deflate && len(p.Data) >= threshold {
+				bufs = append(bufs, p.deflatedFrame())
+			} else {
+				bufs = append(bufs, p.wsFrame())
+			}
+		}
+		orig := bufs
+		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		_, err := bufs.WriteTo(w.conn)
+		clear(orig)
+		*bp = orig[:0]
+		buffersPool.Put(bp)
+		clear(batch)
+		spare = batch[:0]
+		if err != nil {
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+			c.abort("transport error", err)
+			return
+		}
+	}
+}

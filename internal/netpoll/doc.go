@@ -1,0 +1,20 @@
+// Package netpoll tells when idle connections become readable, so that a
+// server holds no goroutine for a connection that has nothing to say.
+//
+// A Poller runs one goroutine that waits on epoll (Linux). Each registered
+// descriptor is armed one-shot: when it becomes readable the callback runs in
+// a new goroutine, and the descriptor stays disarmed until Resume is called.
+// So at most one callback runs per descriptor at a time, and a connection
+// costs no goroutine between messages.
+//
+// On other systems New returns ErrUnsupported and callers fall back to a
+// goroutine per connection.
+package netpoll
+
+import "errors"
+
+// ErrUnsupported is returned by New where no poller is available.
+var ErrUnsupported = errors.New("netpoll: not supported on this system")
+
+// ErrClosed is returned after the Poller or the Desc has been closed.
+var ErrClosed = errors.New("netpoll: closed")
