@@ -1,0 +1,523 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// sqliteBusyTimeout is how long a connection waits for a lock held by
+// another process before failing with SQLITE_BUSY.
+const sqliteBusyTimeout = 10 * time.Second
+
+// SQLite is the Store kept in one SQLite file, opened in WAL mode with
+// foreign keys on. Writes go through a single connection (SQLite has one
+// writer at a time anyway, and this avoids busy waits inside the process);
+// reads use a small pool of read-only connections.
+type SQLite struct {
+	w   *sql.DB // one connection, transactions BEGIN IMMEDIATE
+	r   *sql.DB // read-only pool
+	ids *idGen
+}
+
+var _ Store = (*SQLite)(nil)
+
+// sqliteDSN turns a store url into a DSN for the modernc driver.
+func sqliteDSN(url string, readOnly bool) (string, error) {
+	p := url
+	if rest, ok := strings.CutPrefix(p, "sqlite:"); ok {
+		p = strings.TrimPrefix(rest, "//")
+	}
+	if p == "" || p == ":memory:" || strings.Contains(p, "mode=memory") {
+		return "", fmt.Errorf("%w: sqlite needs a file path (in-memory databases are not supported)", ErrInvalid)
+	}
+	if !strings.HasPrefix(p, "file:") {
+		p = "file:" + p
+	}
+	sep := "?"
+	if strings.Contains(p, "?") {
+		sep = "&"
+	}
+	params := fmt.Sprintf("_busy_timeout=%d&_journal_mode=WAL&_foreign_keys=1&_synchronous=FULL&_txlock=immediate",
+		sqliteBusyTimeout.Milliseconds())
+	if readOnly {
+		params += "&_query_only=1"
+	}
+	return p + sep + params, nil
+}
+
+func openSQLite(ctx context.Context, url string) (*SQLite, error) {
+	wdsn, err := sqliteDSN(url, false)
+	if err != nil {
+		return nil, err
+	}
+	rdsn, _ := sqliteDSN(url, true)
+	w, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	s := &SQLite{w: w, ids: defaultGen}
+	// The writer connects first so the file exists and is in WAL mode
+	// before any reader opens it.
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	s.r = r
+	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	ms, err := loadMigrations("sqlite")
+	if err != nil {
+		return err
+	}
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for _, m := range ms {
+		// BEGIN IMMEDIATE takes the write lock, so a second process
+		// starting at the same time waits here and then sees the version.
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, toMillis(now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migrate %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a write transaction, committing if it returns nil.
+func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error {
+	var errR error
+	if s.r != nil {
+		errR = s.r.Close()
+	}
+	return errors.Join(errR, s.w.Close())
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrInvalid) {
+		return err
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// CreateRoom implements Store.
+func (s *SQLite) CreateRoom(ctx context.Context, r Room) (Room, error) {
+	r, err := prepareRoom(r)
+	if err != nil {
+		return Room{}, err
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO rooms (id, name, public, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, r.ID, r.Name, r.Public, toMillis(r.CreatedAt))
+	if err != nil {
+		return Room{}, wrap("create room", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Room{}, fmt.Errorf("%w: room %q", ErrExists, r.ID)
+	}
+	return r, nil
+}
+
+// EnsureRoom implements Store.
+func (s *SQLite) EnsureRoom(ctx context.Context, r Room) (Room, error) {
+	r, err := prepareRoom(r)
+	if err != nil {
+		return Room{}, err
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO rooms (id, name, public, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, r.ID, r.Name, r.Public, toMillis(r.CreatedAt)); err != nil {
+		return Room{}, wrap("ensure room", err)
+	}
+	return s.GetRoom(ctx, r.ID)
+}
+
+// GetRoom implements Store.
+func (s *SQLite) GetRoom(ctx context.Context, id string) (Room, error) {
+	if err := checkID("room id", id); err != nil {
+		return Room{}, err
+	}
+	var r Room
+	var ms int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, public, created_at FROM rooms WHERE id = ?`, id).
+		Scan(&r.ID, &r.Name, &r.Public, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Room{}, fmt.Errorf("%w: room %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return Room{}, wrap("get room", err)
+	}
+	r.CreatedAt = fromMillis(ms)
+	return r, nil
+}
+
+// ListRooms implements Store.
+func (s *SQLite) ListRooms(ctx context.Context, userID string) ([]RoomEntry, error) {
+	if err := checkID("user id", userID); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
+		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?
+		WHERE r.public <> 0 OR m.user_id IS NOT NULL
+		ORDER BY r.name, r.id`, userID)
+	if err != nil {
+		return nil, wrap("list rooms", err)
+	}
+	defer rows.Close()
+	out := []RoomEntry{}
+	for rows.Next() {
+		var e RoomEntry
+		var ms int64
+		if err := rows.Scan(&e.ID, &e.Name, &e.Public, &ms, &e.Member); err != nil {
+			return nil, wrap("list rooms", err)
+		}
+		e.CreatedAt = fromMillis(ms)
+		out = append(out, e)
+	}
+	return out, wrap("list rooms", rows.Err())
+}
+
+// AddMember implements Store.
+func (s *SQLite) AddMember(ctx context.Context, roomID, userID string) error {
+	if err := checkIDs(roomID, userID); err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO room_members (room_id, user_id, joined_at)
+		SELECT id, ?, ? FROM rooms WHERE id = ?
+		ON CONFLICT (room_id, user_id) DO NOTHING`, userID, toMillis(now()), roomID)
+	if err != nil {
+		return wrap("add member", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		// Either already a member, or no such room.
+		if _, err := s.GetRoom(ctx, roomID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveMember implements Store.
+func (s *SQLite) RemoveMember(ctx context.Context, roomID, userID string) error {
+	if err := checkIDs(roomID, userID); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `DELETE FROM room_members WHERE room_id = ? AND user_id = ?`, roomID, userID)
+	return wrap("remove member", err)
+}
+
+// IsMember implements Store.
+func (s *SQLite) IsMember(ctx context.Context, roomID, userID string) (bool, error) {
+	if err := checkIDs(roomID, userID); err != nil {
+		return false, err
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM room_members WHERE room_id = ? AND user_id = ?`,
+		roomID, userID).Scan(&n)
+	return n > 0, wrap("is member", err)
+}
+
+// CreateMessage implements Store.
+func (s *SQLite) CreateMessage(ctx context.Context, m Message) (Message, error) {
+	if err := checkMessage(m); err != nil {
+		return Message{}, err
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// The transaction holds the write lock, so the id chosen here is
+		// greater than every committed id of the room, even one written
+		// by another process.
+		var exists bool
+		var last sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM rooms WHERE id = ?),
+			(SELECT max(id) FROM messages WHERE room_id = ?)`, m.RoomID, m.RoomID).Scan(&exists, &last)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return fmt.Errorf("%w: room %q", ErrNotFound, m.RoomID)
+		}
+		x, err := s.ids.nextAfter(last.String)
+		if err != nil {
+			return err
+		}
+		m.ID = x.String()
+		m.CreatedAt = fromMillis(int64(x.ms()))
+		_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt))
+		return err
+	})
+	if err != nil {
+		return Message{}, wrap("create message", err)
+	}
+	return m, nil
+}
+
+func scanMessages(rows *sql.Rows, limit int) ([]Message, error) {
+	defer rows.Close()
+	out := make([]Message, 0, limit)
+	for rows.Next() {
+		var m Message
+		var ms int64
+		if err := rows.Scan(&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms); err != nil {
+			return nil, err
+		}
+		m.CreatedAt = fromMillis(ms)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// History implements Store.
+func (s *SQLite) History(ctx context.Context, roomID, before string, limit int) ([]Message, string, error) {
+	if err := checkID("room id", roomID); err != nil {
+		return nil, "", err
+	}
+	if err := checkCursor("before", before); err != nil {
+		return nil, "", err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, room_id, author_id, author_name, content, created_at
+		FROM messages WHERE room_id = ? AND (? = '' OR id < ?) ORDER BY id DESC LIMIT ?`,
+		roomID, before, before, limit+1)
+	if err != nil {
+		return nil, "", wrap("history", err)
+	}
+	msgs, err := scanMessages(rows, limit+1)
+	if err != nil {
+		return nil, "", wrap("history", err)
+	}
+	msgs, next := page(msgs, limit)
+	return msgs, next, nil
+}
+
+// page trims a result fetched with limit+1 rows and returns the cursor of
+// the next page.
+func page(msgs []Message, limit int) ([]Message, string) {
+	if len(msgs) <= limit {
+		return msgs, ""
+	}
+	msgs = msgs[:limit]
+	return msgs, msgs[limit-1].ID
+}
+
+// MessagesSince implements Store.
+func (s *SQLite) MessagesSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error) {
+	if err := checkID("room id", roomID); err != nil {
+		return nil, err
+	}
+	if err := checkCursor("after", afterID); err != nil {
+		return nil, err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, room_id, author_id, author_name, content, created_at
+		FROM messages WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?`, roomID, afterID, limit)
+	if err != nil {
+		return nil, wrap("messages since", err)
+	}
+	msgs, err := scanMessages(rows, limit)
+	return msgs, wrap("messages since", err)
+}
+
+// CreateNotifications implements Store.
+func (s *SQLite) CreateNotifications(ctx context.Context, ns []Notification) ([]Notification, error) {
+	ns, err := prepareNotifications(ns)
+	if err != nil || len(ns) == 0 {
+		return ns, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO notifications (id, user_id, type, title, message, created_at, read)
+			VALUES (?, ?, ?, ?, ?, ?, 0)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, n := range ns {
+			if _, err := st.ExecContext(ctx, n.ID, n.UserID, n.Type, n.Title, n.Message, toMillis(n.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("create notifications", err)
+	}
+	return ns, nil
+}
+
+// ListNotifications implements Store.
+func (s *SQLite) ListNotifications(ctx context.Context, userID string, limit int) ([]Notification, error) {
+	if err := checkID("user id", userID); err != nil {
+		return nil, err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, user_id, type, title, message, created_at, read
+		FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT ?`, userID, limit)
+	if err != nil {
+		return nil, wrap("list notifications", err)
+	}
+	defer rows.Close()
+	out := make([]Notification, 0, limit)
+	for rows.Next() {
+		var n Notification
+		var ms int64
+		if err := rows.Scan(&n.ID, &n.UserID, &n.Type, &n.Title, &n.Message, &ms, &n.Read); err != nil {
+			return nil, wrap("list notifications", err)
+		}
+		n.CreatedAt = fromMillis(ms)
+		out = append(out, n)
+	}
+	return out, wrap("list notifications", rows.Err())
+}
+
+// UnreadCount implements Store.
+func (s *SQLite) UnreadCount(ctx context.Context, userID string) (int, error) {
+	if err := checkID("user id", userID); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0`, userID).Scan(&n)
+	return n, wrap("unread count", err)
+}
+
+// MarkRead implements Store.
+func (s *SQLite) MarkRead(ctx context.Context, userID, id string) error {
+	if err := checkID("user id", userID); err != nil {
+		return err
+	}
+	if err := checkID("notification id", id); err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE notifications SET read = 1 WHERE id = ? AND user_id = ?`, id, userID)
+	if err != nil {
+		return wrap("mark read", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: notification %q", ErrNotFound, id)
+	}
+	return nil
+}
+
+// MarkAllRead implements Store.
+func (s *SQLite) MarkAllRead(ctx context.Context, userID string) (int, error) {
+	if err := checkID("user id", userID); err != nil {
+		return 0, err
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0`, userID)
+	if err != nil {
+		return 0, wrap("mark all read", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap("mark all read", err)
+}
+
+// SetLastSeen implements Store.
+func (s *SQLite) SetLastSeen(ctx context.Context, userID, name string, t time.Time) error {
+	if err := checkID("user id", userID); err != nil {
+		return err
+	}
+	if err := checkText("user name", name, MaxNameLen); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO users (id, name, last_seen) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			name = CASE WHEN excluded.last_seen >= users.last_seen AND excluded.name <> '' THEN excluded.name ELSE users.name END,
+			last_seen = max(users.last_seen, excluded.last_seen)`,
+		userID, name, toMillis(t))
+	return wrap("set last seen", err)
+}
+
+// LastSeen implements Store.
+func (s *SQLite) LastSeen(ctx context.Context, userIDs []string) (map[string]Seen, error) {
+	if err := checkUserIDs(userIDs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]Seen, len(userIDs))
+	const chunk = 500
+	for len(userIDs) > 0 {
+		part := userIDs[:min(chunk, len(userIDs))]
+		userIDs = userIDs[len(part):]
+		args := make([]any, len(part))
+		for i, u := range part {
+			args[i] = u
+		}
+		q := `SELECT id, name, last_seen FROM users WHERE id IN (?` + strings.Repeat(", ?", len(part)-1) + `)`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, wrap("last seen", err)
+		}
+		for rows.Next() {
+			var v Seen
+			var ms int64
+			if err := rows.Scan(&v.UserID, &v.Name, &ms); err != nil {
+				rows.Close()
+				return nil, wrap("last seen", err)
+			}
+			v.At = fromMillis(ms)
+			out[v.UserID] = v
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrap("last seen", err)
+		}
+	}
+	return out, nil
+}
+
+func checkIDs(roomID, userID string) error {
+	if err := checkID("room id", roomID); err != nil {
+		return err
+	}
+	return checkID("user id", userID)
+}
