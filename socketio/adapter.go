@@ -1,0 +1,474 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BroadcastFlags modify how a broadcast is delivered.
+type BroadcastFlags struct {
+	// Volatile packets are dropped for a client that is not ready to
+	// receive them, and are never replayed by connection state recovery.
+	Volatile bool
+	// Local broadcasts reach only this node's sockets.
+	Local bool
+	// NoCompress disables permessage-deflate for this packet.
+	NoCompress bool
+	// Timeout bounds a broadcast with acks across nodes.
+	Timeout time.Duration
+}
+
+// BroadcastOptions select the sockets a broadcast or a server-side
+// utility applies to: sockets in any of Rooms (all sockets when empty),
+// minus those in any of Except.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+	Flags  BroadcastFlags
+}
+
+// SocketInfo describes a socket, local or on another node, as returned by
+// FetchSockets.
+type SocketInfo struct {
+	ID        string         `json:"id"`
+	Handshake Handshake      `json:"handshake"`
+	Rooms     []string       `json:"rooms"`
+	Data      map[string]any `json:"data"`
+}
+
+// Session is what connection state recovery keeps of a disconnected
+// socket, and, when restored, the packets it missed.
+type Session struct {
+	SID           string         `json:"sid"`
+	PID           string         `json:"pid"`
+	Rooms         []string       `json:"rooms"`
+	Data          map[string]any `json:"data"`
+	MissedPackets []*Packet      `json:"-"`
+}
+
+// Adapter keeps the rooms of one namespace and delivers its broadcasts.
+// The in-memory MemoryAdapter serves one node; a cluster adapter (Redis)
+// implements the same operations across nodes, usually by embedding a
+// MemoryAdapter for the local part. Methods must be safe for concurrent
+// use and must not block on slow clients.
+type Adapter interface {
+	// AddAll adds socket id to rooms.
+	AddAll(id string, rooms []string)
+	// Del removes socket id from room.
+	Del(id, room string)
+	// DelAll removes socket id from every room.
+	DelAll(id string)
+	// SocketRooms returns the rooms of a local socket.
+	SocketRooms(id string) []string
+	// Sockets returns the ids of local sockets in any of rooms (all when
+	// rooms is empty).
+	Sockets(rooms []string) []string
+	// Rooms returns the local rooms.
+	Rooms() []string
+
+	// Broadcast sends p to the matching sockets, on every node unless
+	// opts.Flags.Local.
+	Broadcast(p *Packet, opts *BroadcastOptions)
+	// BroadcastWithAck sends p (whose ID is set) to the matching sockets;
+	// clientCount is called with the number of sockets reached (once per
+	// node), ack with each answer.
+	BroadcastWithAck(p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args))
+
+	// FetchSockets returns the matching sockets of every node.
+	FetchSockets(ctx context.Context, opts *BroadcastOptions) ([]SocketInfo, error)
+	// AddSockets makes the matching sockets join rooms.
+	AddSockets(opts *BroadcastOptions, rooms []string)
+	// DelSockets makes the matching sockets leave rooms.
+	DelSockets(opts *BroadcastOptions, rooms []string)
+	// DisconnectSockets disconnects the matching sockets.
+	DisconnectSockets(opts *BroadcastOptions, close bool)
+	// ServerSideEmit sends an event to the other nodes' namespace; with
+	// wantAck it collects their answers until ctx is done.
+	ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error)
+	// ServerCount returns the number of nodes.
+	ServerCount(ctx context.Context) (int, error)
+
+	// PersistSession keeps a disconnected socket's session for recovery.
+	PersistSession(s *Session)
+	// RestoreSession returns the session pid and the packets broadcast
+	// after offset that it missed, or nil if it cannot be restored.
+	RestoreSession(ctx context.Context, pid, offset string) (*Session, error)
+
+	// Close releases the adapter's resources.
+	Close() error
+}
+
+// AdapterFactory creates the adapter of a namespace.
+type AdapterFactory func(nsp *Namespace) Adapter
+
+var _ Adapter = (*MemoryAdapter)(nil)
+
+// MemoryAdapter is the single-node Adapter. With connection state
+// recovery enabled on the server it also keeps recent broadcasts and
+// disconnected sessions in memory.
+type MemoryAdapter struct {
+	nsp *Namespace
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]struct{} // room → socket ids
+	sids  map[string]map[string]struct{} // socket id → rooms
+
+	recovery  *RecoveryOptions
+	rmu       sync.Mutex
+	sessions  map[string]*storedSession
+	packets   []storedPacket
+	offsetSeq atomic.Uint64
+	offsetPfx string
+}
+
+type storedSession struct {
+	s   *Session
+	at  time.Time
+	off string
+}
+
+type storedPacket struct {
+	offset string
+	at     time.Time
+	p      *Packet
+	opts   BroadcastOptions
+}
+
+// NewMemoryAdapter returns the in-memory adapter of nsp.
+func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
+	a := &MemoryAdapter{
+		nsp:   nsp,
+		rooms: make(map[string]map[string]struct{}),
+		sids:  make(map[string]map[string]struct{}),
+	}
+	if nsp != nil && nsp.server != nil {
+		a.recovery = nsp.server.opts.Recovery
+	}
+	if a.recovery != nil {
+		a.sessions = make(map[string]*storedSession)
+		a.offsetPfx = strconv.FormatInt(time.Now().UnixMilli(), 36) + "-"
+	}
+	return a
+}
+
+// Namespace returns the adapter's namespace.
+func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
+
+func (a *MemoryAdapter) AddAll(id string, rooms []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	set := a.sids[id]
+	if set == nil {
+		set = make(map[string]struct{}, len(rooms))
+		a.sids[id] = set
+	}
+	for _, r := range rooms {
+		set[r] = struct{}{}
+		m := a.rooms[r]
+		if m == nil {
+			m = make(map[string]struct{}, 1)
+			a.rooms[r] = m
+		}
+		m[id] = struct{}{}
+	}
+}
+
+func (a *MemoryAdapter) Del(id, room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if set := a.sids[id]; set != nil {
+		delete(set, room)
+	}
+	a.delFromRoom(id, room)
+}
+
+func (a *MemoryAdapter) delFromRoom(id, room string) {
+	if m := a.rooms[room]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(a.rooms, room)
+		}
+	}
+}
+
+func (a *MemoryAdapter) DelAll(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for r := range a.sids[id] {
+		a.delFromRoom(id, r)
+	}
+	delete(a.sids, id)
+}
+
+func (a *MemoryAdapter) SocketRooms(id string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	set := a.sids[id]
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (a *MemoryAdapter) Sockets(rooms []string) []string {
+	var out []string
+	a.apply(&BroadcastOptions{Rooms: rooms}, func(s *Socket) { out = append(out, s.id) })
+	return out
+}
+
+func (a *MemoryAdapter) Rooms() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.rooms))
+	for r := range a.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// apply calls fn for each local socket matching opts. fn runs without the
+// adapter's lock held.
+func (a *MemoryAdapter) apply(opts *BroadcastOptions, fn func(*Socket)) {
+	for _, s := range a.match(opts) {
+		fn(s)
+	}
+}
+
+// match returns the local sockets matching opts.
+func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket {
+	a.mu.RLock()
+	var except map[string]struct{}
+	if len(opts.Except) > 0 {
+		except = make(map[string]struct{})
+		for _, r := range opts.Except {
+			for id := range a.rooms[r] {
+				except[id] = struct{}{}
+			}
+		}
+	}
+	var ids []string
+	if len(opts.Rooms) > 0 {
+		var seen map[string]struct{}
+		if len(opts.Rooms) > 1 {
+			seen = make(map[string]struct{})
+		}
+		for _, r := range opts.Rooms {
+			for id := range a.rooms[r] {
+				if _, ok := except[id]; ok {
+					continue
+				}
+				if seen != nil {
+					if _, ok := seen[id]; ok {
+						continue
+					}
+					seen[id] = struct{}{}
+				}
+				ids = append(ids, id)
+			}
+		}
+		a.mu.RUnlock()
+		return a.nsp.lookup(ids)
+	}
+	a.mu.RUnlock()
+	return a.nsp.allSockets(except)
+}
+
+// Broadcast encodes p once and queues the same bytes on every matching
+// socket.
+func (a *MemoryAdapter) Broadcast(p *Packet, opts *BroadcastOptions) {
+	if a.recovery != nil && p.Type == PacketEvent && !p.HasID && !opts.Flags.Volatile {
+		a.storeForRecovery(p, opts)
+	}
+	a.deliver(p, opts)
+}
+
+func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
+	enc := p.Encode()
+	n := 0
+	for _, s := range a.match(opts) {
+		s.client.write(enc, opts.Flags.Volatile)
+		n++
+	}
+	return n
+}
+
+// BroadcastLocal delivers p to the local matching sockets only; cluster
+// adapters call it for packets that came from other nodes.
+func (a *MemoryAdapter) BroadcastLocal(p *Packet, opts *BroadcastOptions) {
+	a.Broadcast(p, &BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except, Flags: BroadcastFlags{Volatile: opts.Flags.Volatile, Local: true, NoCompress: opts.Flags.NoCompress}})
+}
+
+func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args)) {
+	enc := p.Encode()
+	socks := a.match(opts)
+	for _, s := range socks {
+		s.registerAck(p.ID, func(args Args, err error) {
+			if err == nil {
+				ack(args)
+			}
+		})
+	}
+	clientCount(len(socks))
+	for _, s := range socks {
+		s.client.write(enc, opts.Flags.Volatile)
+	}
+}
+
+func (a *MemoryAdapter) FetchSockets(ctx context.Context, opts *BroadcastOptions) ([]SocketInfo, error) {
+	socks := a.match(opts)
+	out := make([]SocketInfo, 0, len(socks))
+	for _, s := range socks {
+		out = append(out, s.info())
+	}
+	return out, nil
+}
+
+func (a *MemoryAdapter) AddSockets(opts *BroadcastOptions, rooms []string) {
+	a.apply(opts, func(s *Socket) { s.Join(rooms...) })
+}
+
+func (a *MemoryAdapter) DelSockets(opts *BroadcastOptions, rooms []string) {
+	a.apply(opts, func(s *Socket) {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	})
+}
+
+func (a *MemoryAdapter) DisconnectSockets(opts *BroadcastOptions, close bool) {
+	a.apply(opts, func(s *Socket) { s.Disconnect(close) })
+}
+
+func (a *MemoryAdapter) ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error) {
+	return nil, nil // a single node has no one to tell
+}
+
+func (a *MemoryAdapter) ServerCount(ctx context.Context) (int, error) { return 1, nil }
+
+func (a *MemoryAdapter) Close() error { return nil }
+
+// storeForRecovery appends an offset to p and keeps it for replay.
+func (a *MemoryAdapter) storeForRecovery(p *Packet, opts *BroadcastOptions) {
+	off := a.offsetPfx + strconv.FormatUint(a.offsetSeq.Add(1), 36)
+	p.Data = AppendOffset(p.Data, off)
+	now := time.Now()
+	a.rmu.Lock()
+	a.pruneLocked(now)
+	a.packets = append(a.packets, storedPacket{offset: off, at: now, p: p, opts: BroadcastOptions{
+		Rooms: append([]string(nil), opts.Rooms...), Except: append([]string(nil), opts.Except...),
+	}})
+	a.rmu.Unlock()
+}
+
+// AppendOffset appends a recovery offset as the last element of the JSON
+// array data.
+func AppendOffset(data json.RawMessage, offset string) json.RawMessage {
+	out := make([]byte, 0, len(data)+len(offset)+4)
+	out = append(out, data[:len(data)-1]...)
+	if len(data) > 2 {
+		out = append(out, ',')
+	}
+	out = appendString(out, offset)
+	return append(out, ']')
+}
+
+func (a *MemoryAdapter) pruneLocked(now time.Time) {
+	max := a.recovery.MaxDisconnectionDuration
+	i := 0
+	for i < len(a.packets) && now.Sub(a.packets[i].at) > max {
+		i++
+	}
+	if i > 0 {
+		clear(a.packets[:i])
+		a.packets = a.packets[i:]
+	}
+	for pid, s := range a.sessions {
+		if now.Sub(s.at) > max {
+			delete(a.sessions, pid)
+		}
+	}
+}
+
+func (a *MemoryAdapter) PersistSession(s *Session) {
+	if a.recovery == nil {
+		return
+	}
+	a.rmu.Lock()
+	defer a.rmu.Unlock()
+	a.pruneLocked(time.Now())
+	off := ""
+	if n := len(a.packets); n > 0 {
+		off = a.packets[n-1].offset
+	}
+	a.sessions[s.PID] = &storedSession{s: s, at: time.Now(), off: off}
+}
+
+func (a *MemoryAdapter) RestoreSession(ctx context.Context, pid, offset string) (*Session, error) {
+	if a.recovery == nil || pid == "" {
+		return nil, nil
+	}
+	a.rmu.Lock()
+	defer a.rmu.Unlock()
+	a.pruneLocked(time.Now())
+	st := a.sessions[pid]
+	if st == nil {
+		return nil, nil
+	}
+	delete(a.sessions, pid)
+	start := 0
+	if offset != "" {
+		start = -1
+		for i, sp := range a.packets {
+			if sp.offset == offset {
+				start = i + 1
+				break
+			}
+		}
+		if start < 0 {
+			return nil, nil
+		}
+	} else if st.off != "" {
+		// The client saw no broadcast yet: replay what followed its
+		// disconnection.
+		for i, sp := range a.packets {
+			if sp.offset == st.off {
+				start = i + 1
+			}
+		}
+	}
+	s := *st.s
+	rooms := make(map[string]struct{}, len(s.Rooms))
+	for _, r := range s.Rooms {
+		rooms[r] = struct{}{}
+	}
+	for _, sp := range a.packets[start:] {
+		if matchRooms(sp.opts.Rooms, sp.opts.Except, rooms) {
+			s.MissedPackets = append(s.MissedPackets, sp.p)
+		}
+	}
+	return &s, nil
+}
+
+// matchRooms reports whether a socket in rooms is a target of a broadcast
+// to include, excluding except.
+func matchRooms(include, except []string, rooms map[string]struct{}) bool {
+	for _, r := range except {
+		if _, ok := rooms[r]; ok {
+			return false
+		}
+	}
+	if len(include) == 0 {
+		return true
+	}
+	for _, r := range include {
+		if _, ok := rooms[r]; ok {
+			return true
+		}
+	}
+	return false
+}

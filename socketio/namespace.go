@@ -1,0 +1,323 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+)
+
+// Middleware runs for each socket connecting to a namespace, before the
+// connection handlers; an error refuses the connection. The client gets
+// the error's text, or a *ConnectError's message and data.
+type Middleware func(s *Socket) error
+
+// ConnectError refuses a connection with a message and optional data,
+// delivered to the client's connect_error handler.
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return e.Message }
+
+// Namespace is a communication channel: its own sockets, rooms,
+// middlewares and handlers over the shared connections.
+type Namespace struct {
+	name    string
+	server  *Server
+	adapter Adapter
+	parent  *ParentNamespace
+
+	mu           sync.RWMutex
+	sockets      map[string]*Socket
+	middlewares  []Middleware
+	onConnection []func(*Socket)
+	serverEvents map[string]func(args Args, ack func(...any))
+
+	ackIDs atomic.Uint64
+}
+
+func newNamespace(s *Server, name string) *Namespace {
+	n := &Namespace{name: name, server: s, sockets: make(map[string]*Socket)}
+	n.adapter = s.opts.Adapter(n)
+	return n
+}
+
+// Name returns the namespace's name, such as "/" or "/chat".
+func (n *Namespace) Name() string { return n.name }
+
+// Server returns the server.
+func (n *Namespace) Server() *Server { return n.server }
+
+// Adapter returns the namespace's adapter.
+func (n *Namespace) Adapter() Adapter { return n.adapter }
+
+// Use adds a middleware.
+func (n *Namespace) Use(m Middleware) {
+	n.mu.Lock()
+	n.middlewares = append(n.middlewares, m)
+	n.mu.Unlock()
+}
+
+// OnConnection adds a handler called for each connected socket (also for
+// a recovered one, with Recovered true).
+func (n *Namespace) OnConnection(h func(*Socket)) {
+	n.mu.Lock()
+	n.onConnection = append(n.onConnection, h)
+	n.mu.Unlock()
+}
+
+// Sockets returns the namespace's local sockets.
+func (n *Namespace) Sockets() []*Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]*Socket, 0, len(n.sockets))
+	for _, s := range n.sockets {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Socket returns the local socket id, or nil.
+func (n *Namespace) Socket(id string) *Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sockets[id]
+}
+
+// lookup returns the local sockets among ids.
+func (n *Namespace) lookup(ids []string) []*Socket {
+	out := make([]*Socket, 0, len(ids))
+	n.mu.RLock()
+	for _, id := range ids {
+		if s := n.sockets[id]; s != nil {
+			out = append(out, s)
+		}
+	}
+	n.mu.RUnlock()
+	return out
+}
+
+func (n *Namespace) allSockets(except map[string]struct{}) []*Socket {
+	n.mu.RLock()
+	out := make([]*Socket, 0, len(n.sockets))
+	for id, s := range n.sockets {
+		if _, ok := except[id]; !ok {
+			out = append(out, s)
+		}
+	}
+	n.mu.RUnlock()
+	return out
+}
+
+func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
+
+func (n *Namespace) op() BroadcastOperator { return BroadcastOperator{nsp: n} }
+
+// To selects sockets in rooms for a broadcast.
+func (n *Namespace) To(rooms ...string) BroadcastOperator { return n.op().To(rooms...) }
+
+// In is To.
+func (n *Namespace) In(rooms ...string) BroadcastOperator { return n.op().To(rooms...) }
+
+// Except excludes sockets in rooms from a broadcast.
+func (n *Namespace) Except(rooms ...string) BroadcastOperator { return n.op().Except(rooms...) }
+
+// Volatile marks a broadcast as volatile.
+func (n *Namespace) Volatile() BroadcastOperator { return n.op().Volatile() }
+
+// Local restricts a broadcast to this node.
+func (n *Namespace) Local() BroadcastOperator { return n.op().Local() }
+
+// Emit broadcasts an event to every socket of the namespace.
+func (n *Namespace) Emit(event string, args ...any) error { return n.op().Emit(event, args...) }
+
+// EmitWithAck broadcasts an event to every socket and collects their
+// answers until all have answered or ctx is done.
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	return n.op().EmitWithAck(ctx, event, args...)
+}
+
+// FetchSockets returns every socket of the namespace, on every node.
+func (n *Namespace) FetchSockets(ctx context.Context) ([]SocketInfo, error) {
+	return n.op().FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket join rooms.
+func (n *Namespace) SocketsJoin(rooms ...string) { n.op().SocketsJoin(rooms...) }
+
+// SocketsLeave makes every socket leave rooms.
+func (n *Namespace) SocketsLeave(rooms ...string) { n.op().SocketsLeave(rooms...) }
+
+// DisconnectSockets disconnects every socket.
+func (n *Namespace) DisconnectSockets(close bool) { n.op().DisconnectSockets(close) }
+
+// ServerSideEmit sends an event to this namespace on the other nodes.
+// With wantAck, their answers are collected until ctx is done.
+func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error) {
+	return n.adapter.ServerSideEmit(ctx, event, args, wantAck)
+}
+
+// OnServerSideEmit handles events sent by ServerSideEmit on other nodes.
+func (n *Namespace) OnServerSideEmit(event string, h func(args Args, ack func(...any))) {
+	n.mu.Lock()
+	if n.serverEvents == nil {
+		n.serverEvents = make(map[string]func(Args, func(...any)))
+	}
+	n.serverEvents[event] = h
+	n.mu.Unlock()
+}
+
+// HandleServerSideEmit delivers an event from another node to the
+// OnServerSideEmit handler; adapters call it.
+func (n *Namespace) HandleServerSideEmit(event string, args Args, ack func(...any)) {
+	n.mu.RLock()
+	h := n.serverEvents[event]
+	n.mu.RUnlock()
+	if h != nil {
+		h(args, ack)
+	}
+}
+
+// connect runs the connection of socket s: middlewares, then the CONNECT
+// answer and the connection handlers.
+func (n *Namespace) connect(s *Socket, session *Session) {
+	if session == nil || n.server.opts.Recovery.RunMiddlewares {
+		n.mu.RLock()
+		mws := n.middlewares
+		n.mu.RUnlock()
+		var parentMws []Middleware
+		if n.parent != nil {
+			n.parent.mu.Lock()
+			parentMws = n.parent.middlewares
+			n.parent.mu.Unlock()
+		}
+		for _, m := range append(append([]Middleware(nil), parentMws...), mws...) {
+			if err := n.server.safeMiddleware(m, s); err != nil {
+				s.client.connectError(n.name, err)
+				return
+			}
+		}
+	}
+	if !s.client.addSocket(s) {
+		return
+	}
+	n.mu.Lock()
+	n.sockets[s.id] = s
+	handlers := n.onConnection
+	n.mu.Unlock()
+	if n.parent != nil {
+		n.parent.mu.Lock()
+		handlers = append(append(make([]func(*Socket), 0, len(handlers)+len(n.parent.onConnection)), n.parent.onConnection...), handlers...)
+		n.parent.mu.Unlock()
+	}
+	s.onConnect(session)
+	for _, h := range handlers {
+		n.server.safeCall(func() { h(s) })
+	}
+}
+
+func (n *Namespace) remove(s *Socket) {
+	n.mu.Lock()
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
+	n.mu.Unlock()
+}
+
+// ParentNamespace holds the middlewares and handlers shared by the child
+// namespaces created for names it matches.
+type ParentNamespace struct {
+	server *Server
+	match  func(name string, auth []byte) bool
+
+	mu           sync.Mutex
+	middlewares  []Middleware
+	onConnection []func(*Socket)
+	children     map[string]*Namespace
+}
+
+// Use adds a middleware run for every child namespace.
+func (p *ParentNamespace) Use(m Middleware) {
+	p.mu.Lock()
+	p.middlewares = append(p.middlewares, m)
+	p.mu.Unlock()
+}
+
+// OnConnection adds a connection handler for every child namespace.
+func (p *ParentNamespace) OnConnection(h func(*Socket)) {
+	p.mu.Lock()
+	p.onConnection = append(p.onConnection, h)
+	p.mu.Unlock()
+}
+
+// Emit broadcasts to every child namespace.
+func (p *ParentNamespace) Emit(event string, args ...any) error {
+	p.mu.Lock()
+	kids := make([]*Namespace, 0, len(p.children))
+	for _, n := range p.children {
+		kids = append(kids, n)
+	}
+	p.mu.Unlock()
+	for _, n := range kids {
+		if err := n.Emit(event, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *ParentNamespace) child(name string) *Namespace {
+	p.server.mu.Lock()
+	defer p.server.mu.Unlock()
+	if n := p.server.nsps[name]; n != nil {
+		return n
+	}
+	n := newNamespace(p.server, name)
+	n.parent = p
+	p.server.nsps[name] = n
+	p.mu.Lock()
+	p.children[name] = n
+	p.mu.Unlock()
+	return n
+}
+
+func (s *Server) safeMiddleware(m Middleware, sock *Socket) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("socketio: middleware panic", "nsp", sock.nsp.name, "panic", r)
+			err = &ConnectError{Message: "Internal error"}
+		}
+	}()
+	return m(sock)
+}
+
+func (s *Server) safeCall(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("socketio: handler panic", "panic", r)
+		}
+	}()
+	f()
+}
+
+// connectErrorData encodes a refusal as the CONNECT_ERROR payload.
+func connectErrorData(err error) json.RawMessage {
+	msg := err.Error()
+	var data any
+	if ce, ok := err.(*ConnectError); ok {
+		msg, data = ce.Message, ce.Data
+	}
+	e := encoder{}
+	e.buf = append(e.buf, `{"message":`...)
+	e.buf = appendString(e.buf, msg)
+	if data != nil {
+		e.buf = append(e.buf, `,"data":`...)
+		if e.appendValue(data) != nil {
+			e.buf = append(e.buf, "null"...)
+		}
+	}
+	e.buf = append(e.buf, '}')
+	return e.buf
+}

@@ -1,0 +1,263 @@
+package socketio
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldio/herald/engineio"
+)
+
+// Disconnect reasons, as the reference names them.
+const (
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+	ReasonTransportClose            = "transport close"
+	ReasonTransportError            = "transport error"
+	ReasonPingTimeout               = "ping timeout"
+	ReasonParseError                = "parse error"
+	ReasonServerShuttingDown        = "server shutting down"
+	ReasonForcedClose               = "forced close"
+)
+
+// recoverable lists the reasons after which a session is kept for
+// connection state recovery.
+var recoverable = map[string]bool{
+	ReasonTransportError: true, ReasonTransportClose: true, ReasonForcedClose: true,
+	ReasonPingTimeout: true, ReasonServerShuttingDown: true,
+}
+
+// Sentinel errors.
+var (
+	// ErrAckTimeout is returned when acks did not all arrive before the
+	// context was done.
+	ErrAckTimeout = errors.New("socketio: operation has timed out")
+	// ErrDisconnected is returned for an ack awaited from a socket that
+	// disconnected.
+	ErrDisconnected = errors.New("socketio: socket disconnected")
+	// ErrServerClosed is returned by Shutdown when called twice.
+	ErrServerClosed = errors.New("socketio: server closed")
+)
+
+// RecoveryOptions enable connection state recovery: a client that lost
+// its connection gets back its id, rooms and data, and the broadcasts it
+// missed, if it returns within MaxDisconnectionDuration.
+type RecoveryOptions struct {
+	// MaxDisconnectionDuration defaults to 2 minutes.
+	MaxDisconnectionDuration time.Duration
+	// RunMiddlewares makes a recovered socket go through the namespace
+	// middlewares again (the reference skips them by default).
+	RunMiddlewares bool
+}
+
+// Options configures a Server. Zero fields mean the documented defaults.
+type Options struct {
+	// Engine configures the Engine.IO layer (heartbeats, payload limit,
+	// transports, CORS, compression).
+	Engine engineio.Options
+	// Path the server answers on. Default "/socket.io/".
+	Path string
+	// ConnectTimeout closes a connection that joins no namespace in time.
+	// Default 45s.
+	ConnectTimeout time.Duration
+	// Adapter creates each namespace's adapter. Default NewMemoryAdapter.
+	Adapter AdapterFactory
+	// Recovery, when set, enables connection state recovery.
+	Recovery *RecoveryOptions
+	// Logger receives errors that have no caller to return to, such as a
+	// handler's panic. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a Socket.IO v5 server and an http.Handler. Its methods are
+// safe for concurrent use.
+//
+// Goroutines: the server runs none per idle connection. Handlers run on
+// the connection's read path, one at a time per connection, so they see a
+// client's events in order; a handler that waits for the same client (for
+// example EmitWithAck to it) must do so in its own goroutine.
+type Server struct {
+	opts Options
+	eio  *engineio.Server
+	log  *slog.Logger
+
+	mu       sync.RWMutex
+	nsps     map[string]*Namespace
+	parents  []*ParentNamespace
+	closed   bool
+	clientsM sync.Mutex
+	clients  map[*client]struct{}
+}
+
+// NewServer returns a Server with the main namespace "/" ready.
+func NewServer(opts *Options) *Server {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Path == "" {
+		o.Path = "/socket.io/"
+	}
+	if !strings.HasSuffix(o.Path, "/") {
+		o.Path += "/"
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 45 * time.Second
+	}
+	if o.Adapter == nil {
+		o.Adapter = func(n *Namespace) Adapter { return NewMemoryAdapter(n) }
+	}
+	if o.Recovery != nil {
+		r := *o.Recovery
+		if r.MaxDisconnectionDuration <= 0 {
+			r.MaxDisconnectionDuration = 2 * time.Minute
+		}
+		o.Recovery = &r
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{opts: o, log: o.Logger, nsps: make(map[string]*Namespace), clients: make(map[*client]struct{})}
+	s.eio = engineio.NewServer(&o.Engine, s.onEngineConn)
+	s.Of("/")
+	return s
+}
+
+// Engine returns the underlying Engine.IO server.
+func (s *Server) Engine() *engineio.Server { return s.eio }
+
+// Path returns the path the server answers on.
+func (s *Server) Path() string { return s.opts.Path }
+
+// ServeHTTP serves requests under the server's path.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, s.opts.Path) && r.URL.Path+"/" != s.opts.Path {
+		http.NotFound(w, r)
+		return
+	}
+	s.eio.ServeHTTP(w, r)
+}
+
+// Of returns the namespace name, creating it if needed.
+func (s *Server) Of(name string) *Namespace {
+	if name == "" || name[0] != '/' {
+		name = "/" + name
+	}
+	s.mu.RLock()
+	n := s.nsps[name]
+	s.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n = s.nsps[name]; n == nil {
+		n = newNamespace(s, name)
+		s.nsps[name] = n
+	}
+	return n
+}
+
+// OfMatch returns a parent namespace: a client connecting to a name for
+// which match returns true gets a child namespace of that name, with the
+// parent's middlewares and connection handlers.
+func (s *Server) OfMatch(match func(name string, auth []byte) bool) *ParentNamespace {
+	p := &ParentNamespace{server: s, match: match, children: make(map[string]*Namespace)}
+	s.mu.Lock()
+	s.parents = append(s.parents, p)
+	s.mu.Unlock()
+	return p
+}
+
+// OfRegexp returns a parent namespace for names matching re.
+func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
+	return s.OfMatch(func(name string, _ []byte) bool { return re.MatchString(name) })
+}
+
+// lookupNamespace finds or creates (for a dynamic match) the namespace a
+// client asked for.
+func (s *Server) lookupNamespace(name string, auth []byte) *Namespace {
+	s.mu.RLock()
+	n := s.nsps[name]
+	parents := s.parents
+	s.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	for _, p := range parents {
+		if p.match(name, auth) {
+			return p.child(name)
+		}
+	}
+	return nil
+}
+
+// Sockets returns the local sockets of the main namespace.
+func (s *Server) Sockets() []*Socket { return s.Of("/").Sockets() }
+
+// Use adds a middleware to the main namespace.
+func (s *Server) Use(m Middleware) { s.Of("/").Use(m) }
+
+// OnConnection adds a connection handler to the main namespace.
+func (s *Server) OnConnection(h func(*Socket)) { s.Of("/").OnConnection(h) }
+
+// Emit broadcasts to every socket of the main namespace.
+func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
+
+// To selects rooms of the main namespace.
+func (s *Server) To(rooms ...string) BroadcastOperator { return s.Of("/").To(rooms...) }
+
+func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler {
+	c := newClient(s, conn)
+	s.clientsM.Lock()
+	s.clients[c] = struct{}{}
+	s.clientsM.Unlock()
+	return c
+}
+
+func (s *Server) removeClient(c *client) {
+	s.clientsM.Lock()
+	delete(s.clients, c)
+	s.clientsM.Unlock()
+}
+
+// Shutdown stops accepting connections, disconnects every socket with
+// reason "server shutting down" (their sessions are kept for recovery),
+// closes the adapters and waits for the connections to close or ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closed = true
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, n := range s.nsps {
+		nsps = append(nsps, n)
+	}
+	for _, p := range s.parents {
+		p.mu.Lock()
+		for _, n := range p.children {
+			nsps = append(nsps, n)
+		}
+		p.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, n := range nsps {
+		for _, sock := range n.Sockets() {
+			sock.onClose(ReasonServerShuttingDown)
+		}
+	}
+	err := s.eio.Shutdown(ctx)
+	for _, n := range nsps {
+		if e := n.adapter.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}

@@ -1,0 +1,408 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/heraldio/herald/engineio"
+)
+
+// Handshake is what a socket's connection carried: the auth payload of its
+// CONNECT packet and the HTTP request's details.
+type Handshake struct {
+	Headers http.Header `json:"headers"`
+	Time    string      `json:"time"`
+	Address string      `json:"address"`
+	XDomain bool        `json:"xdomain"`
+	Secure  bool        `json:"secure"`
+	Issued  int64       `json:"issued"`
+	URL     string      `json:"url"`
+	Query   url.Values  `json:"query"`
+	// Auth is the raw JSON auth object ("{}" when none was sent).
+	Auth json.RawMessage `json:"auth"`
+}
+
+// BindAuth decodes the auth payload into v.
+func (h *Handshake) BindAuth(v any) error { return json.Unmarshal(h.Auth, v) }
+
+// Event is one event received from a client.
+type Event struct {
+	Socket *Socket
+	Name   string
+	Args   Args
+	ackID  uint64
+	hasAck bool
+	acked  bool
+}
+
+// HasAck reports whether the client waits for an answer.
+func (e *Event) HasAck() bool { return e.hasAck }
+
+// Ack answers the event with args; only the first call counts.
+func (e *Event) Ack(args ...any) error {
+	if !e.hasAck || e.acked {
+		return nil
+	}
+	e.acked = true
+	p, err := ackPacket(e.Socket.nsp.name, e.ackID, args)
+	if err != nil {
+		return err
+	}
+	e.Socket.client.write(p.Encode(), false)
+	return nil
+}
+
+// EventHandler handles an event.
+type EventHandler func(e *Event)
+
+// Socket is a client's connection to one namespace. Its methods are safe
+// for concurrent use.
+type Socket struct {
+	id        string
+	pid       string
+	nsp       *Namespace
+	client    *client
+	handshake *Handshake
+
+	mu            sync.Mutex
+	connected     bool
+	recovered     bool
+	handlers      map[string][]EventHandler
+	anyHandlers   []EventHandler
+	onDisconnect  []func(reason string)
+	onDisconnectg []func(reason string)
+	acks          map[uint64]func(Args, error)
+	data          map[string]any
+}
+
+// ID returns the socket id, also the name of its personal room.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake returns the connection's handshake details.
+func (s *Socket) Handshake() *Handshake { return s.handshake }
+
+// Conn returns the underlying Engine.IO connection.
+func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
+
+// Recovered reports whether the socket's state was restored by
+// connection state recovery.
+func (s *Socket) Recovered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovered
+}
+
+// Connected reports whether the socket is still connected.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Set stores a value in the socket's data, which fetchSockets and
+// connection state recovery carry along.
+func (s *Socket) Set(key string, v any) {
+	s.mu.Lock()
+	if s.data == nil {
+		s.data = make(map[string]any)
+	}
+	s.data[key] = v
+	s.mu.Unlock()
+}
+
+// Get returns a value stored with Set.
+func (s *Socket) Get(key string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.data[key]
+	return v, ok
+}
+
+func (s *Socket) dataCopy() map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data == nil {
+		return nil
+	}
+	m := make(map[string]any, len(s.data))
+	for k, v := range s.data {
+		m[k] = v
+	}
+	return m
+}
+
+// On adds a handler for event.
+func (s *Socket) On(event string, h EventHandler) {
+	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string][]EventHandler)
+	}
+	s.handlers[event] = append(s.handlers[event], h)
+	s.mu.Unlock()
+}
+
+// Off removes every handler of event.
+func (s *Socket) Off(event string) {
+	s.mu.Lock()
+	delete(s.handlers, event)
+	s.mu.Unlock()
+}
+
+// OnAny adds a handler for every event, called before the named ones.
+func (s *Socket) OnAny(h EventHandler) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting adds a handler called when the socket is about to
+// disconnect, while its rooms are still known.
+func (s *Socket) OnDisconnecting(h func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnectg = append(s.onDisconnectg, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler called once the socket has disconnected.
+func (s *Socket) OnDisconnect(h func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, h)
+	s.mu.Unlock()
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms) }
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+
+// Rooms returns the socket's rooms (its own id included).
+func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
+
+// Emit sends an event to this client. []byte arguments travel as binary
+// attachments, json.RawMessage verbatim, an Args value spliced in as
+// received; anything else is encoded with encoding/json.
+func (s *Socket) Emit(event string, args ...any) error {
+	p, err := eventPacket(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	return s.client.write(p.Encode(), false)
+}
+
+// VolatileEmit sends an event that may be dropped if the client is not
+// ready to receive it.
+func (s *Socket) VolatileEmit(event string, args ...any) error {
+	p, err := eventPacket(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	return s.client.write(p.Encode(), true)
+}
+
+// EmitWithAck sends an event and waits for the client's answer or ctx.
+// It must not be called from a handler of this socket's own events
+// without a goroutine: the answer is read on the same path.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	p, err := eventPacket(s.nsp.name, event, args)
+	if err != nil {
+		return Args{}, err
+	}
+	p.ID, p.HasID = s.nsp.nextAckID(), true
+	type result struct {
+		a   Args
+		err error
+	}
+	ch := make(chan result, 1)
+	s.registerAck(p.ID, func(a Args, err error) { ch <- result{a, err} })
+	if err := s.client.write(p.Encode(), false); err != nil {
+		s.dropAck(p.ID)
+		return Args{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.a, r.err
+	case <-ctx.Done():
+		s.dropAck(p.ID)
+		return Args{}, ErrAckTimeout
+	}
+}
+
+func (s *Socket) registerAck(id uint64, fn func(Args, error)) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		fn(Args{}, ErrDisconnected)
+		return
+	}
+	if s.acks == nil {
+		s.acks = make(map[uint64]func(Args, error))
+	}
+	s.acks[id] = fn
+	s.mu.Unlock()
+}
+
+func (s *Socket) dropAck(id uint64) {
+	s.mu.Lock()
+	delete(s.acks, id)
+	s.mu.Unlock()
+}
+
+// To selects rooms for a broadcast that excludes this socket.
+func (s *Socket) To(rooms ...string) BroadcastOperator {
+	return s.nsp.op().Except(s.id).To(rooms...)
+}
+
+// In is To.
+func (s *Socket) In(rooms ...string) BroadcastOperator { return s.To(rooms...) }
+
+// Broadcast returns a broadcast to every socket of the namespace but this
+// one.
+func (s *Socket) Broadcast() BroadcastOperator { return s.nsp.op().Except(s.id) }
+
+// Disconnect disconnects the socket from its namespace; with close, the
+// whole connection (every namespace) is closed.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.client.disconnectAll()
+		return
+	}
+	s.mu.Lock()
+	connected := s.connected
+	s.mu.Unlock()
+	if !connected {
+		return
+	}
+	s.client.write((&Packet{Type: PacketDisconnect, Nsp: s.nsp.name}).Encode(), false)
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// onConnect joins the personal room, restores a session's state and
+// answers the CONNECT.
+func (s *Socket) onConnect(session *Session) {
+	s.mu.Lock()
+	s.connected = true
+	s.mu.Unlock()
+	s.Join(s.id)
+	if session != nil {
+		if len(session.Rooms) > 0 {
+			s.Join(session.Rooms...)
+		}
+		for _, p := range session.MissedPackets {
+			cp := *p
+			cp.Nsp = s.nsp.name
+			s.client.write(cp.Encode(), false)
+		}
+	}
+	e := encoder{}
+	e.buf = append(e.buf, `{"sid":`...)
+	e.buf = appendString(e.buf, s.id)
+	if s.pid != "" {
+		e.buf = append(e.buf, `,"pid":`...)
+		e.buf = appendString(e.buf, s.pid)
+	}
+	e.buf = append(e.buf, '}')
+	s.client.write((&Packet{Type: PacketConnect, Nsp: s.nsp.name, Data: e.buf}).Encode(), false)
+}
+
+// onPacket handles a packet the client sent to this namespace.
+func (s *Socket) onPacket(p *Packet) {
+	switch p.Type {
+	case PacketEvent, PacketBinaryEvent:
+		s.onEvent(p)
+	case PacketAck, PacketBinaryAck:
+		s.mu.Lock()
+		fn := s.acks[p.ID]
+		delete(s.acks, p.ID)
+		s.mu.Unlock()
+		if fn != nil {
+			fn(p.Args(), nil)
+		}
+	case PacketDisconnect:
+		s.onClose(ReasonClientNamespaceDisconnect)
+	}
+}
+
+func (s *Socket) onEvent(p *Packet) {
+	e := &Event{Socket: s, Name: p.EventName(), Args: p.Args(), ackID: p.ID, hasAck: p.HasID}
+	s.mu.Lock()
+	anys := s.anyHandlers
+	hs := s.handlers[e.Name]
+	s.mu.Unlock()
+	srv := s.nsp.server
+	for _, h := range anys {
+		srv.safeCall(func() { h(e) })
+	}
+	for _, h := range hs {
+		srv.safeCall(func() { h(e) })
+	}
+}
+
+// onClose disconnects the socket for reason, once.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	before := s.onDisconnectg
+	s.mu.Unlock()
+	srv := s.nsp.server
+	for _, h := range before {
+		srv.safeCall(func() { h(reason) })
+	}
+	if srv.opts.Recovery != nil && recoverable[reason] && s.pid != "" {
+		rooms := s.Rooms()
+		kept := rooms[:0]
+		for _, r := range rooms {
+			if r != s.id {
+				kept = append(kept, r)
+			}
+		}
+		s.nsp.adapter.PersistSession(&Session{SID: s.id, PID: s.pid, Rooms: kept, Data: s.dataCopy()})
+	}
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.remove(s)
+	s.client.removeSocket(s)
+	s.mu.Lock()
+	s.connected = false
+	acks := s.acks
+	s.acks = nil
+	after := s.onDisconnect
+	s.mu.Unlock()
+	for _, fn := range acks {
+		fn(Args{}, ErrDisconnected)
+	}
+	for _, h := range after {
+		srv.safeCall(func() { h(reason) })
+	}
+}
+
+func (s *Socket) info() SocketInfo {
+	return SocketInfo{ID: s.id, Handshake: *s.handshake, Rooms: s.Rooms(), Data: s.dataCopy()}
+}
+
+func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
+	r := conn.Request()
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	return &Handshake{
+		Headers: r.Header,
+		Time:    r.Time.Format(time.RFC1123),
+		Address: r.RemoteAddr,
+		XDomain: r.Header.Get("Origin") != "",
+		Secure:  r.TLS,
+		Issued:  r.Time.UnixMilli(),
+		URL:     r.URL.RequestURI(),
+		Query:   r.URL.Query(),
+		Auth:    auth,
+	}
+}
