@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -224,7 +225,7 @@ func NewID() string {
 	return base64.URLEncoding.EncodeToString(b[:])
 }
 
-func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+func (s *Server) newConn(r *http.Request, transport string) *Conn {
 	c := &Conn{
 		id:  NewID(),
 		srv: s,
@@ -238,16 +239,21 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		transport: transport,
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	s.conns[c.id] = c
 	s.wg.Add(1)
-	s.mu.Unlock()
+	return c
+}
 
-	open := c.openPacket(transport)
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+	c := s.newConn(r, transport)
+	if c == nil {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	if s.opts.Cookie != nil {
 		ck := *s.opts.Cookie
 		ck.Value = c.id
@@ -259,21 +265,38 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 			c.abort("transport error", err)
 			return
 		}
-		c.mu.Lock()
-		c.ws = ws
-		c.queue = append(c.queue, open)
-		c.mu.Unlock()
-		c.handler = s.onConnect(c)
-		c.startPing()
-		c.mu.Lock()
-		c.kickWS()
-		c.mu.Unlock()
-		ws.startReading()
+		s.startWebSocket(c, ws)
 		return
 	}
 	c.handler = s.onConnect(c)
 	c.startPing()
-	c.writePolling(w, r, []*Packet{open})
+	c.writePolling(w, r, []*Packet{c.openPacket(transport)})
+}
+
+func (s *Server) startWebSocket(c *Conn, ws *wsConn) {
+	c.mu.Lock()
+	c.ws = ws
+	c.queue = append(c.queue, c.openPacket(TransportWebSocket))
+	c.mu.Unlock()
+	c.handler = s.onConnect(c)
+	c.startPing()
+	c.mu.Lock()
+	c.kickWS()
+	c.mu.Unlock()
+	ws.startReading()
+}
+
+// ServeWebSocket takes over conn, a WebSocket connection the caller has
+// already upgraded (r is its upgrade request), as a new session over
+// WebSocket. It serves custom upgraders and in-memory benchmarks; conn
+// must not be used by the caller afterwards.
+func (s *Server) ServeWebSocket(conn net.Conn, r *http.Request) (*Conn, error) {
+	c := s.newConn(r, TransportWebSocket)
+	if c == nil {
+		return nil, ErrServerClosed
+	}
+	s.startWebSocket(c, &wsConn{c: c, conn: conn})
+	return c, nil
 }
 
 func cloneURL(u *url.URL) *url.URL {
