@@ -30,7 +30,7 @@ var (
 type wsConn struct {
 	c       *Conn
 	conn    net.Conn
-	desc    *netpoll.Desc
+	desc    atomic.Pointer[netpoll.Desc]
 	pre     []byte // bytes read past the handshake, consumed first
 	deflate bool
 	reading atomic.Bool
@@ -77,9 +77,9 @@ func (w *wsConn) startReading() {
 		if sc, ok := w.conn.(syscall.Conn); ok {
 			if raw, err := sc.SyscallConn(); err == nil {
 				if d, err := p.Add(raw, w.onReadable); err == nil {
-					w.desc = d
+					w.desc.Store(d)
 					if len(w.pre) > 0 {
-						go w.onReadable()
+						go w.onReadable(d)
 					}
 					return
 				}
@@ -112,7 +112,7 @@ func (r *byteReader) Read(p []byte) (int, error) {
 // onReadable reads every frame already received, then re-arms the poller.
 // A partial frame blocks this goroutine until the rest arrives or the
 // heartbeat closes the connection.
-func (w *wsConn) onReadable() {
+func (w *wsConn) onReadable(d *netpoll.Desc) {
 	if !w.reading.CompareAndSwap(false, true) {
 		return
 	}
@@ -129,7 +129,7 @@ func (w *wsConn) onReadable() {
 	readerPool.Put(br)
 	w.reading.Store(false)
 	if ok {
-		if err := w.desc.Resume(); err != nil {
+		if err := d.Resume(); err != nil {
 			w.fail("transport close", nil)
 		}
 	}
@@ -246,8 +246,8 @@ func (w *wsConn) fail(reason string, err error) {
 // goodbye and closes the socket.
 func (w *wsConn) close() {
 	w.closeOnce.Do(func() {
-		if w.desc != nil {
-			w.desc.Close()
+		if d := w.desc.Load(); d != nil {
+			d.Close()
 		}
 		_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = w.conn.Write(ws.CompiledCloseNormalClosure)

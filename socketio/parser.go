@@ -587,3 +587,11 @@ func (p *Packet) Args() Args {
 	}
 	return argsFromArray(p.Data, p.Attachments, skip)
 }
+
+// Slice returns the arguments from index i on.
+func (a Args) Slice(i int) Args {
+	if i > len(a.raw) {
+		i = len(a.raw)
+	}
+	return Args{raw: a.raw[i:], bin: a.bin}
+}

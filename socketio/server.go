@@ -261,3 +261,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// In is To.
+func (s *Server) In(rooms ...string) BroadcastOperator { return s.Of("/").To(rooms...) }
+
+// Except excludes rooms of the main namespace from a broadcast.
+func (s *Server) Except(rooms ...string) BroadcastOperator { return s.Of("/").Except(rooms...) }
+
+// Volatile returns a volatile broadcast on the main namespace.
+func (s *Server) Volatile() BroadcastOperator { return s.Of("/").Volatile() }
+
+// FetchSockets returns the sockets of the main namespace on every node.
+func (s *Server) FetchSockets(ctx context.Context) ([]SocketInfo, error) {
+	return s.Of("/").FetchSockets(ctx)
+}

@@ -24,7 +24,7 @@ type Poller struct {
 type Desc struct {
 	p      *Poller
 	fd     int
-	onRead func()
+	onRead func(*Desc)
 	closed bool // guarded by p.mu
 }
 
@@ -50,10 +50,10 @@ func New() (*Poller, error) {
 	return p, nil
 }
 
-// Add registers conn and arms it: onRead runs in its own goroutine when conn
-// becomes readable or hangs up. conn must be a syscall.Conn (a *net.TCPConn,
+// Add registers conn and arms it: onRead runs in its own goroutine, with
+// the Desc, when conn becomes readable or hangs up. conn must be a syscall.Conn (a *net.TCPConn,
 // *net.UnixConn).
-func (p *Poller) Add(conn syscall.RawConn, onRead func()) (*Desc, error) {
+func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	fd := -1
 	if err := conn.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func (p *Poller) loop() {
 				continue
 			}
 			if d := p.descs[fd]; d != nil && !d.closed {
-				go d.onRead()
+				go d.onRead(d)
 			}
 		}
 		p.mu.RUnlock()

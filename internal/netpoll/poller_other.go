@@ -14,7 +14,7 @@ type Desc struct{}
 func New() (*Poller, error) { return nil, ErrUnsupported }
 
 // Add returns ErrUnsupported.
-func (p *Poller) Add(conn syscall.RawConn, onRead func()) (*Desc, error) {
+func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	return nil, ErrUnsupported
 }
 

@@ -1,0 +1,162 @@
+// Command interop is the Go side of the interop suite in interop/: the
+// same handlers as interop/ref-server.mjs (the Node reference), so the one
+// suite, driven by the official socket.io-client, runs against both.
+//
+// Environment: PORT (default 3000), PING_INTERVAL and PING_TIMEOUT in ms.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/socketio"
+)
+
+func envMillis(name string, def time.Duration) time.Duration {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return time.Duration(v) * time.Millisecond
+	}
+	return def
+}
+
+// echo answers with the same arguments: as an ack when the client asked
+// for one, else as an "echo" event.
+func echo(s *socketio.Socket) {
+	s.On("echo", func(e *socketio.Event) {
+		if e.HasAck() {
+			_ = e.Ack(e.Args)
+			return
+		}
+		_ = s.Emit("echo", e.Args)
+	})
+}
+
+func first(a socketio.Args) any {
+	if a.Len() == 0 {
+		return nil
+	}
+	if b, ok := a.Bytes(0); ok {
+		return b
+	}
+	return a.Raw(0)
+}
+
+func main() {
+	io := socketio.NewServer(&socketio.Options{
+		Engine: engineio.Options{
+			PingInterval: envMillis("PING_INTERVAL", 25*time.Second),
+			PingTimeout:  envMillis("PING_TIMEOUT", 20*time.Second),
+			MaxPayload:   1e6,
+			CORS:         &engineio.CORS{Origins: []string{"*"}},
+		},
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 30 * time.Second},
+	})
+	main := io.Of("/")
+	main.Use(func(s *socketio.Socket) error {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		_ = s.Handshake().BindAuth(&auth)
+		if auth.Token == "bad" {
+			return &socketio.ConnectError{Message: "not authorized", Data: map[string]any{"code": 401}}
+		}
+		return nil
+	})
+	main.OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("welcome", map[string]any{"id": s.ID(), "auth": s.Handshake().Auth, "recovered": s.Recovered()})
+		echo(s)
+		s.On("join", func(e *socketio.Event) {
+			if room, ok := e.Args.String(0); ok {
+				s.Join(room)
+			}
+			_ = e.Ack(s.Rooms())
+		})
+		s.On("leave", func(e *socketio.Event) {
+			if room, ok := e.Args.String(0); ok {
+				s.Leave(room)
+			}
+			_ = e.Ack(s.Rooms())
+		})
+		s.On("broadcast", func(e *socketio.Event) {
+			room, _ := e.Args.String(0)
+			rest := e.Args.Slice(1)
+			_ = s.To(room).Emit("broadcast", rest)
+		})
+		s.On("broadcast-all", func(e *socketio.Event) {
+			_ = main.Emit("broadcast-all", e.Args)
+		})
+		s.On("ask", func(e *socketio.Event) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				a, err := s.EmitWithAck(ctx, "question", "q1")
+				if err != nil {
+					_ = e.Ack(map[string]any{"err": true})
+					return
+				}
+				_ = e.Ack(map[string]any{"answer": first(a)})
+			}()
+		})
+		s.On("ask-all", func(e *socketio.Event) {
+			room, _ := e.Args.String(0)
+			var ms int
+			_ = e.Args.Decode(1, &ms)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
+				defer cancel()
+				res, err := main.To(room).EmitWithAck(ctx, "question", "q-all")
+				answers := make([]any, 0, len(res))
+				for _, a := range res {
+					answers = append(answers, first(a))
+				}
+				_ = e.Ack(map[string]any{"err": err != nil, "responses": answers})
+			}()
+		})
+		s.On("drop", func(e *socketio.Event) { _ = s.Conn().Close() })
+		s.On("count", func(e *socketio.Event) {
+			all, _ := main.FetchSockets(context.Background())
+			_ = e.Ack(len(all))
+		})
+		s.On("kick-room", func(e *socketio.Event) {
+			if room, ok := e.Args.String(0); ok {
+				main.In(room).DisconnectSockets(false)
+			}
+		})
+	})
+	hello := func(s *socketio.Socket) {
+		_ = s.Emit("hello", map[string]any{"nsp": s.Namespace().Name()})
+		echo(s)
+	}
+	io.Of("/custom").OnConnection(hello)
+	io.OfRegexp(regexp.MustCompile(`^/dyn-\w+$`)).OnConnection(hello)
+
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: io}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("listening on %s\n", port)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = io.Shutdown(ctx)
+	_ = srv.Shutdown(ctx)
+}
