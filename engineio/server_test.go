@@ -1,0 +1,252 @@
+package engineio_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"go.uber.org/goleak"
+
+	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/siotest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type echo struct {
+	c      *engineio.Conn
+	closed chan string
+}
+
+func (e *echo) OnMessage(d []byte, bin bool) { _ = e.c.Send(engineio.NewMessage(d, bin)) }
+func (e *echo) OnClose(reason string, err error) {
+	if e.closed != nil {
+		e.closed <- reason
+	}
+}
+
+func newServer(t *testing.T, opts *engineio.Options) (*engineio.Server, string, chan string) {
+	t.Helper()
+	closed := make(chan string, 16)
+	s := engineio.NewServer(opts, func(c *engineio.Conn) engineio.Handler { return &echo{c: c, closed: closed} })
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		hs.Close()
+	})
+	return s, hs.URL + "/engine.io/", closed
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	res, err := http.Post(url, "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func handshake(t *testing.T, base string) string {
+	t.Helper()
+	code, body := get(t, base+"?EIO=4&transport=polling")
+	if code != 200 || body[0] != '0' {
+		t.Fatalf("handshake %d %q", code, body)
+	}
+	var hs struct{ Sid string }
+	_ = json.Unmarshal([]byte(body[1:]), &hs)
+	return hs.Sid
+}
+
+func TestHandshakeAndErrors(t *testing.T) {
+	_, base, _ := newServer(t, &engineio.Options{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+	code, body := get(t, base+"?EIO=4&transport=polling")
+	if code != 200 {
+		t.Fatal(code)
+	}
+	var hs map[string]any
+	if err := json.Unmarshal([]byte(body[1:]), &hs); err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 5 || len(hs["sid"].(string)) != 20 || hs["pingInterval"].(float64) != 300 || hs["maxPayload"].(float64) != 1e6 {
+		t.Fatalf("handshake %v", hs)
+	}
+	for _, tt := range []struct {
+		query string
+		code  int
+		body  string
+	}{
+		{"?transport=polling", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"?EIO=3&transport=polling", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"?EIO=4", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"?EIO=4&transport=flash", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"?EIO=4&transport=polling&sid=nope", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"?EIO=4&transport=websocket", 400, `{"code":3,"message":"Bad request"}`},
+	} {
+		code, body := get(t, base+tt.query)
+		if code != tt.code || body != tt.body {
+			t.Errorf("%s: %d %s", tt.query, code, body)
+		}
+	}
+	code, body = post(t, base+"?EIO=4&transport=polling", "")
+	if code != 400 || body != `{"code":2,"message":"Bad handshake method"}` {
+		t.Errorf("POST handshake: %d %s", code, body)
+	}
+}
+
+func TestPollingEchoAndPayloadLimit(t *testing.T) {
+	_, base, closed := newServer(t, &engineio.Options{MaxPayload: 100})
+	sid := handshake(t, base)
+	u := base + "?EIO=4&transport=polling&sid=" + sid
+	if code, body := post(t, u, "4a\x1ebAQI="); code != 200 || body != "ok" {
+		t.Fatalf("post %d %q", code, body)
+	}
+	if code, body := get(t, u); code != 200 || body != "4a\x1ebAQI=" {
+		t.Fatalf("poll %d %q", code, body)
+	}
+	if code, _ := post(t, u, "4"+strings.Repeat("x", 200)); code != 413 {
+		t.Fatalf("oversized POST: %d", code)
+	}
+	if r := <-closed; r != "transport error" {
+		t.Fatalf("reason %q", r)
+	}
+	if code, _ := get(t, u); code != 400 {
+		t.Fatalf("session survived: %d", code)
+	}
+	// A malformed payload closes the session with a parse error.
+	sid = handshake(t, base)
+	u = base + "?EIO=4&transport=polling&sid=" + sid
+	if code, _ := post(t, u, "zzz"); code != 400 {
+		t.Fatalf("bad payload: %d", code)
+	}
+	if r := <-closed; r != "parse error" {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestPingTimeoutAndPong(t *testing.T) {
+	_, base, closed := newServer(t, &engineio.Options{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	sid := handshake(t, base)
+	u := base + "?EIO=4&transport=polling&sid=" + sid
+	for i := 0; i < 3; i++ {
+		if _, body := get(t, u); body != "2" {
+			t.Fatalf("want ping, got %q", body)
+		}
+		post(t, u, "3")
+	}
+	if r := <-closed; r != "ping timeout" {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestUpgrade(t *testing.T) {
+	_, base, _ := newServer(t, nil)
+	sid := handshake(t, base)
+	pollURL := base + "?EIO=4&transport=polling&sid=" + sid
+	wsURL := strings.Replace(pollURL, "http", "ws", 1)
+	wsURL = strings.Replace(wsURL, "transport=polling", "transport=websocket", 1)
+
+	pending := make(chan string, 1)
+	go func() { _, b := get(t, pollURL); pending <- b }()
+	time.Sleep(20 * time.Millisecond)
+	conn, _, _, err := ws.Dial(context.Background(), wsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = wsutil.WriteClientText(conn, []byte("2probe"))
+	if d, _ := wsutil.ReadServerText(conn); string(d) != "3probe" {
+		t.Fatalf("probe answer %q", d)
+	}
+	if b := <-pending; b != "6" {
+		t.Fatalf("pending GET got %q", b)
+	}
+	post(t, pollURL, "4queued") // still polling until the upgrade packet
+	_ = wsutil.WriteClientText(conn, []byte("5"))
+	if d, _ := wsutil.ReadServerText(conn); string(d) != "4queued" {
+		t.Fatalf("after upgrade %q", d)
+	}
+	if code, _ := get(t, pollURL); code != 400 {
+		t.Fatalf("polling after upgrade: %d", code)
+	}
+	_ = wsutil.WriteClientText(conn, []byte("4hi"))
+	if d, _ := wsutil.ReadServerText(conn); string(d) != "4hi" {
+		t.Fatalf("echo %q", d)
+	}
+}
+
+func TestWebSocketLimitsAndMalformed(t *testing.T) {
+	_, base, closed := newServer(t, &engineio.Options{MaxPayload: 100})
+	for _, tt := range []struct {
+		name   string
+		send   func(c *siotest.Conn)
+		reason string
+	}{
+		{"oversized", func(c *siotest.Conn) { c.Send("4" + strings.Repeat("x", 200)) }, "transport error"},
+		{"bad type", func(c *siotest.Conn) { c.Send("9") }, "parse error"},
+		{"empty", func(c *siotest.Conn) { c.Send("") }, "parse error"},
+		{"close", func(c *siotest.Conn) { c.Send("1") }, "transport close"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := siotest.Dial(t, strings.TrimSuffix(base, "/engine.io/"), "/engine.io/")
+			tt.send(c)
+			c.WaitClosed()
+			if r := <-closed; r != tt.reason {
+				t.Fatalf("reason %q, want %q", r, tt.reason)
+			}
+		})
+	}
+}
+
+// A client that never reads is dropped once its queue is full; the others
+// are unaffected.
+func TestSlowClientDropped(t *testing.T) {
+	var mu sync.Mutex
+	var conns []*engineio.Conn
+	s := engineio.NewServer(&engineio.Options{MaxQueuedPackets: 64}, func(c *engineio.Conn) engineio.Handler {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return &echo{c: c}
+	})
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	defer s.Shutdown(context.Background())
+	// Polling client: never polls, so nothing drains its queue.
+	handshake(t, hs.URL+"/")
+	mu.Lock()
+	c := conns[0]
+	mu.Unlock()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		err = c.Send(engineio.NewMessage([]byte("x"), false))
+	}
+	if err != engineio.ErrSlowClient {
+		t.Fatalf("want ErrSlowClient, got %v", err)
+	}
+	if err := c.Send(engineio.NewMessage([]byte("x"), false)); err != engineio.ErrClosed {
+		t.Fatalf("after drop: %v", err)
+	}
+}

@@ -1,0 +1,172 @@
+package socketio
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		in   string
+		typ  PacketType
+		nsp  string
+		id   int64 // -1: none
+		data string
+		n    int
+	}{
+		{"0", PacketConnect, "/", -1, "", 0},
+		{`0{"token":"x"}`, PacketConnect, "/", -1, `{"token":"x"}`, 0},
+		{"0/admin,", PacketConnect, "/admin", -1, "", 0},
+		{"0/admin", PacketConnect, "/admin", -1, "", 0},
+		{`2["hello",1]`, PacketEvent, "/", -1, `["hello",1]`, 0},
+		{`2/admin,456["project:delete",123]`, PacketEvent, "/admin", 456, `["project:delete",123]`, 0},
+		{`3/admin,456[]`, PacketAck, "/admin", 456, `[]`, 0},
+		{`51-["hello",{"_placeholder":true,"num":0}]`, PacketBinaryEvent, "/", -1, `["hello",{"_placeholder":true,"num":0}]`, 1},
+		{`61-/admin,456[{"_placeholder":true,"num":0}]`, PacketBinaryAck, "/admin", 456, `[{"_placeholder":true,"num":0}]`, 1},
+		{`4{"message":"Not authorized"}`, PacketConnectError, "/", -1, `{"message":"Not authorized"}`, 0},
+		{"1/admin,", PacketDisconnect, "/admin", -1, "", 0},
+		{`2[1,"numeric event"]`, PacketEvent, "/", -1, `[1,"numeric event"]`, 0},
+	}
+	for _, tt := range tests {
+		p, n, err := Decode([]byte(tt.in))
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		id := int64(-1)
+		if p.HasID {
+			id = int64(p.ID)
+		}
+		if p.Type != tt.typ || p.Nsp != tt.nsp || id != tt.id || string(p.Data) != tt.data || n != tt.n {
+			t.Errorf("%q: got %+v n=%d", tt.in, p, n)
+		}
+	}
+	for _, bad := range []string{
+		"", "7", "abc", `2{}`, `2[]`, `2["connect"]`, `2["disconnecting"]`, `2[null]`, `2[{}]`,
+		`2abc["x"]`, `3[]`, `2["x"`, `5["x"]`, `5-["x"]`, `511-["x"]`, `51["x"]`, `0"str"`, `0[1]`, `1x`,
+		`2` + "99999999999999999999" + `["x"]`, `4[1]`,
+	} {
+		if _, _, err := Decode([]byte(bad)); err == nil {
+			t.Errorf("%q: want error", bad)
+		}
+	}
+}
+
+func TestEncodeArgs(t *testing.T) {
+	type point struct {
+		X int    `json:"x"`
+		S string `json:"s"`
+	}
+	p, err := eventPacket("/chat", "ev", []any{
+		"str\"\n<>&\u2028", 1, int64(-2), 1.5, true, nil, json.RawMessage(`{"b":1,"a":2}`),
+		map[string]any{"z": 1, "a": []any{[]byte{1}, "x"}}, point{3, "y"}, math.NaN(), "\xff",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `/chat,["ev","str\"\n<>&` + "\u2028" + `",1,-2,1.5,true,null,{"b":1,"a":2},{"a":[{"_placeholder":true,"num":0},"x"],"z":1},{"x":3,"s":"y"},null,"\ufffd"]`
+	got := string(p.AppendText(nil))
+	if got != "51-"+want {
+		t.Fatalf("got  %s\nwant 51-%s", got, want)
+	}
+	if len(p.Attachments) != 1 {
+		t.Fatal("attachment missing")
+	}
+	if _, err := eventPacket("/", "ev", []any{func() {}}); err == nil {
+		t.Fatal("func encoded")
+	}
+	if _, err := eventPacket("/", "ev", []any{make(chan int)}); err == nil {
+		t.Fatal("chan encoded")
+	}
+}
+
+func TestArgs(t *testing.T) {
+	p, _, err := Decode([]byte(`52-["ev","s",{"_placeholder":true,"num":1},{"k":[{"_placeholder":true,"num":0}]},3]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Attachments = [][]byte{{0}, {1}}
+	if p.EventName() != "ev" {
+		t.Fatal(p.EventName())
+	}
+	a := p.Args()
+	if a.Len() != 4 {
+		t.Fatalf("len %d", a.Len())
+	}
+	if s, ok := a.String(0); !ok || s != "s" {
+		t.Fatal("String")
+	}
+	if b, ok := a.Bytes(1); !ok || b[0] != 1 {
+		t.Fatal("Bytes")
+	}
+	var b []byte
+	if err := a.Decode(1, &b); err != nil || b[0] != 1 {
+		t.Fatal("Decode bytes", err)
+	}
+	var n int
+	if err := a.Decode(3, &n); err != nil || n != 3 {
+		t.Fatal("Decode int")
+	}
+	if err := a.Decode(9, &n); err == nil {
+		t.Fatal("out of range")
+	}
+	v := a.Values()
+	if nested := v[2].(map[string]any)["k"].([]any)[0].([]byte); nested[0] != 0 {
+		t.Fatal("nested binary")
+	}
+	// Splicing keeps placeholders valid when re-encoded after other binary.
+	q, _ := eventPacket("/", "back", []any{[]byte{9}, a})
+	if !strings.HasPrefix(string(q.AppendText(nil)), `53-["back",{"_placeholder":true,"num":0},"s",{"_placeholder":true,"num":1}`) || len(q.Attachments) != 3 {
+		t.Fatalf("spliced %s (%d)", q.AppendText(nil), len(q.Attachments))
+	}
+	if string(q.Attachments[1]) != "\x01" {
+		t.Fatal("spliced attachment order")
+	}
+}
+
+func TestAppendOffset(t *testing.T) {
+	if got := string(AppendOffset(json.RawMessage(`["ev",1]`), "o1")); got != `["ev",1,"o1"]` {
+		t.Fatal(got)
+	}
+	if got := string(AppendOffset(json.RawMessage(`[]`), "o1")); got != `["o1"]` {
+		t.Fatal(got)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		"0", `0{"token":"123"}`, "0/admin,", `2["hello",1]`, `2/admin,456["x",{"a":[1,2]}]`,
+		`51-["hello",{"_placeholder":true,"num":0}]`, `3/admin,456[]`, `4{"message":"x"}`, "1", `2["a\"]",1]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p, n, err := Decode(in)
+		if err != nil {
+			return
+		}
+		if n < 0 || n > MaxAttachments {
+			t.Fatalf("attachments %d", n)
+		}
+		if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+			_ = p.EventName()
+			a := p.Args()
+			for i := 0; i < a.Len(); i++ {
+				if !json.Valid(a.Raw(i)) {
+					t.Fatalf("arg %d not valid JSON: %q", i, a.Raw(i))
+				}
+			}
+			_ = a.Values()
+		}
+		// Re-encoding a decoded packet decodes to the same packet.
+		for i := 0; i < n; i++ {
+			p.Attachments = append(p.Attachments, []byte{byte(i)})
+		}
+		q, m, err := Decode(p.AppendText(nil))
+		if err != nil || m != n || q.Type != p.Type || q.Nsp != p.Nsp || q.ID != p.ID || string(q.Data) != string(p.Data) {
+			t.Fatalf("round trip of %q: %+v %v", in, q, err)
+		}
+	})
+}
