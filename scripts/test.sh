@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The project's test command: every suite, with the real Redis, PostgreSQL,
+# official socket.io-client and Chromium. Installs what it needs (npm
+# packages from the lockfiles, Debian's chromium) and starts the services.
+#   bash scripts/test.sh          everything
+#   QUICK=1 bash scripts/test.sh  Go tests only
+set -u
+cd "$(dirname "$0")/.."
+export HERALD_NODE_INTEROP=1
+
+passed=0
+failed=0
+failures=()
+run() { # name, command...
+  local name=$1; shift
+  echo "=== suite: $name"
+  if "$@"; then passed=$((passed + 1)); echo "=== ok: $name"
+  else failed=$((failed + 1)); failures+=("$name"); echo "=== FAILED: $name"; fi
+}
+
+bash scripts/services.sh
+
+run "go vet" go vet ./...
+run "go test -race" go test -race -count=1 -timeout 15m ./...
+run "fuzz: engine.io payload" go test -run '^$' -fuzz '^FuzzDecodePayload$' -fuzztime 10s ./engineio/
+run "fuzz: socket.io packet" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10s ./socketio/
+for f in $(grep -l '^func Fuzz' $(git ls-files '*_test.go') 2>/dev/null | xargs -r dirname | sort -u); do
+  case "$f" in engineio|socketio) continue ;; esac
+  for fn in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$f"/*_test.go | sed 's/func //'); do
+    run "fuzz: $f $fn" go test -run '^$' -fuzz "^$fn\$" -fuzztime 5s "./$f/"
+  done
+done
+
+if [ -z "${QUICK:-}" ]; then
+  [ -x interop/run.sh ] && run "interop: socket.io-client vs Herald" env SERVER_CMD="go run ./examples/interop" bash interop/run.sh
+  [ -x interop/run.sh ] && run "interop: socket.io-client vs Node reference" bash interop/run.sh
+  [ -x test/e2e/run.sh ] && run "e2e: herald binary" bash test/e2e/run.sh
+  [ -x web/test.sh ] && run "web: hooks and browser" bash web/test.sh
+  [ -x web/check-build.sh ] && run "web: committed build is current" bash web/check-build.sh
+fi
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed suite: %s\n' "${failures[@]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
