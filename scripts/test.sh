@@ -22,12 +22,12 @@ bash scripts/services.sh
 
 run "go vet" go vet ./...
 run "go test -race" go test -race -count=1 -timeout 15m ./...
-run "fuzz: engine.io payload" go test -run '^$' -fuzz '^FuzzDecodePayload$' -fuzztime 10s ./engineio/
-run "fuzz: socket.io packet" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10s ./socketio/
+run "fuzz: engine.io payload" go test -run '^$' -fuzz '^FuzzDecodePayload$' -fuzztime 150000x ./engineio/
+run "fuzz: socket.io packet" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 150000x ./socketio/
 for f in $(grep -l '^func Fuzz' $(git ls-files '*_test.go') 2>/dev/null | xargs -r dirname | sort -u); do
   case "$f" in engineio|socketio) continue ;; esac
   for fn in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$f"/*_test.go | sed 's/func //'); do
-    run "fuzz: $f $fn" go test -run '^$' -fuzz "^$fn\$" -fuzztime 5s "./$f/"
+    run "fuzz: $f $fn" go test -run '^$' -fuzz "^$fn\$" -fuzztime 50000x "./$f/"
   done
 done
 
