@@ -1,0 +1,139 @@
+package engineio_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gobwas/httphead"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/heraldio/herald/engineio"
+)
+
+func TestPerMessageDeflate(t *testing.T) {
+	_, base, _ := newServer(t, &engineio.Options{PerMessageDeflate: true, DeflateThreshold: 16})
+	u := strings.Replace(base, "http", "ws", 1) + "?EIO=4&transport=websocket"
+	d := ws.Dialer{Extensions: []httphead.Option{wsflate.Parameters{
+		ServerNoContextTakeover: true, ClientNoContextTakeover: true,
+	}.Option()}}
+	conn, br, hs, err := d.Dial(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if len(hs.Extensions) != 1 {
+		t.Fatalf("deflate not negotiated: %v", hs.Extensions)
+	}
+	var rd io.Reader = conn
+	if br != nil {
+		rd = br
+	}
+	readMsg := func() (string, bool) {
+		f, err := ws.ReadFrame(rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compressed := f.Header.Rsv1()
+		if compressed {
+			if f, err = wsflate.DecompressFrame(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return string(f.Payload), compressed
+	}
+	if open, _ := readMsg(); open[0] != '0' {
+		t.Fatalf("open %q", open)
+	}
+	big := "4" + strings.Repeat("compress me ", 20)
+	// The client sends a compressed frame too.
+	f, _ := wsflate.CompressFrame(ws.NewTextFrame([]byte(big)))
+	if err := ws.WriteFrame(conn, ws.MaskFrameInPlace(f)); err != nil {
+		t.Fatal(err)
+	}
+	if got, compressed := readMsg(); got != big || !compressed {
+		t.Fatalf("echo compressed=%v %q", compressed, got)
+	}
+	_ = wsutil.WriteClientText(conn, []byte("4tiny"))
+	if got, compressed := readMsg(); got != "4tiny" || compressed {
+		t.Fatalf("small frame compressed=%v %q", compressed, got)
+	}
+}
+
+func TestHTTPCompressionCORSAndAllowRequest(t *testing.T) {
+	_, base, _ := newServer(t, &engineio.Options{
+		HTTPCompression: true, DeflateThreshold: 10,
+		CORS: &engineio.CORS{Origins: []string{"https://app.example"}, Credentials: true},
+		AllowRequest: func(r *http.Request) error {
+			if r.Header.Get("X-Deny") != "" {
+				return errors.New("denied by policy")
+			}
+			return nil
+		},
+	})
+	sid := handshake(t, base)
+	u := base + "?EIO=4&transport=polling&sid=" + sid
+	post(t, u, "4"+strings.Repeat("z", 100))
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("Origin", "https://app.example")
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Header.Get("Content-Encoding") != "gzip" || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		res.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("headers %v", res.Header)
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(zr)
+	res.Body.Close()
+	if !bytes.Equal(body, []byte("4"+strings.Repeat("z", 100))) {
+		t.Fatalf("body %q", body)
+	}
+	// Preflight, and an origin not on the list.
+	req, _ = http.NewRequest("OPTIONS", base+"?EIO=4&transport=polling", nil)
+	req.Header.Set("Origin", "https://evil.example")
+	res, _ = http.DefaultClient.Do(req)
+	res.Body.Close()
+	if res.StatusCode != 204 || res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from other origin: %d %v", res.StatusCode, res.Header)
+	}
+	req, _ = http.NewRequest("GET", base+"?EIO=4&transport=polling", nil)
+	req.Header.Set("X-Deny", "1")
+	res, _ = http.DefaultClient.Do(req)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 403 || string(b) != `{"code":4,"message":"denied by policy"}` {
+		t.Fatalf("allowRequest: %d %s", res.StatusCode, b)
+	}
+}
+
+// Connections that come and go leave no goroutine behind.
+func TestChurnLeavesNoGoroutines(t *testing.T) {
+	s := engineio.NewServer(nil, func(c *engineio.Conn) engineio.Handler { return &echo{c: c} })
+	hs := httptest.NewServer(s)
+	for i := 0; i < 200; i++ {
+		u := strings.Replace(hs.URL, "http", "ws", 1) + "/?EIO=4&transport=websocket"
+		conn, _, _, err := ws.Dial(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = wsutil.WriteClientText(conn, []byte("4x"))
+		conn.Close()
+	}
+	_ = s.Shutdown(context.Background())
+	hs.Close()
+	// goleak in TestMain checks that nothing is left.
+}
