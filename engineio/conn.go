@@ -5,18 +5,68 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Request is what the handshake request carried, kept for the life of the
-// connection.
+// connection in a compact form (one string for all headers): a map of
+// headers would be the largest thing an idle connection holds.
 type Request struct {
-	URL        *url.URL
-	Header     http.Header
+	RequestURI string
 	RemoteAddr string
 	TLS        bool
 	Time       time.Time
+	headers    string // "Key: value\n" lines
+}
+
+func newRequest(r *http.Request) *Request {
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 3
+		}
+	}
+	b := make([]byte, 0, n)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, '\n')
+		}
+	}
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	return &Request{RequestURI: uri, RemoteAddr: r.RemoteAddr, TLS: r.TLS != nil, Time: time.Now(), headers: string(b)}
+}
+
+// Header returns the request's headers (a new map on each call).
+func (r *Request) Header() http.Header {
+	h := make(http.Header)
+	rest := r.headers
+	for rest != "" {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			h[k] = append(h[k], v)
+		}
+	}
+	return h
+}
+
+// Query returns the request's query parameters.
+func (r *Request) Query() url.Values {
+	_, q, _ := strings.Cut(r.RequestURI, "?")
+	v, _ := url.ParseQuery(q)
+	return v
 }
 
 type connState uint8

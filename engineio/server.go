@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,15 +226,9 @@ func NewID() string {
 
 func (s *Server) newConn(r *http.Request, transport string) *Conn {
 	c := &Conn{
-		id:  NewID(),
-		srv: s,
-		req: &Request{
-			URL:        cloneURL(r.URL),
-			Header:     r.Header.Clone(),
-			RemoteAddr: r.RemoteAddr,
-			TLS:        r.TLS != nil,
-			Time:       time.Now(),
-		},
+		id:        NewID(),
+		srv:       s,
+		req:       newRequest(r),
 		transport: transport,
 	}
 	s.mu.Lock()
@@ -297,11 +290,6 @@ func (s *Server) ServeWebSocket(conn net.Conn, r *http.Request) (*Conn, error) {
 	}
 	s.startWebSocket(c, &wsConn{c: c, conn: conn})
 	return c, nil
-}
-
-func cloneURL(u *url.URL) *url.URL {
-	c := *u
-	return &c
 }
 
 // Shutdown closes every connection (flushing what is queued) and waits

@@ -110,12 +110,16 @@ var _ Adapter = (*MemoryAdapter)(nil)
 // MemoryAdapter is the single-node Adapter. With connection state
 // recovery enabled on the server it also keeps recent broadcasts and
 // disconnected sessions in memory.
+//
+// A socket's personal room (its id) is implicit: it costs nothing to
+// store, so a socket that joined no other room has no entry at all.
 type MemoryAdapter struct {
 	nsp *Namespace
 
-	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room → socket ids
-	sids  map[string]map[string]struct{} // socket id → rooms
+	mu       sync.RWMutex
+	rooms    map[string]map[string]struct{} // room → socket ids
+	sids     map[string][]string            // socket id → rooms joined, besides its own
+	leftSelf map[string]struct{}            // sockets that left their personal room
 
 	recovery  *RecoveryOptions
 	rmu       sync.Mutex
@@ -143,7 +147,7 @@ func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
 	a := &MemoryAdapter{
 		nsp:   nsp,
 		rooms: make(map[string]map[string]struct{}),
-		sids:  make(map[string]map[string]struct{}),
+		sids:  make(map[string][]string),
 	}
 	if nsp != nil && nsp.server != nil {
 		a.recovery = nsp.server.opts.Recovery
@@ -161,27 +165,45 @@ func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
 func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	set := a.sids[id]
-	if set == nil {
-		set = make(map[string]struct{}, len(rooms))
-		a.sids[id] = set
-	}
 	for _, r := range rooms {
-		set[r] = struct{}{}
+		if r == id {
+			delete(a.leftSelf, id)
+			continue
+		}
 		m := a.rooms[r]
 		if m == nil {
 			m = make(map[string]struct{}, 1)
 			a.rooms[r] = m
 		}
+		if _, ok := m[id]; ok {
+			continue
+		}
 		m[id] = struct{}{}
+		a.sids[id] = append(a.sids[id], r)
 	}
 }
 
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if set := a.sids[id]; set != nil {
-		delete(set, room)
+	if room == id {
+		if a.leftSelf == nil {
+			a.leftSelf = make(map[string]struct{})
+		}
+		a.leftSelf[id] = struct{}{}
+		return
+	}
+	rs := a.sids[id]
+	for i, r := range rs {
+		if r == room {
+			rs = append(rs[:i], rs[i+1:]...)
+			break
+		}
+	}
+	if len(rs) == 0 {
+		delete(a.sids, id)
+	} else {
+		a.sids[id] = rs
 	}
 	a.delFromRoom(id, room)
 }
@@ -198,21 +220,22 @@ func (a *MemoryAdapter) delFromRoom(id, room string) {
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for r := range a.sids[id] {
+	for _, r := range a.sids[id] {
 		a.delFromRoom(id, r)
 	}
 	delete(a.sids, id)
+	delete(a.leftSelf, id)
 }
 
 func (a *MemoryAdapter) SocketRooms(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	set := a.sids[id]
-	out := make([]string, 0, len(set))
-	for r := range set {
-		out = append(out, r)
+	rs := a.sids[id]
+	out := make([]string, 0, len(rs)+1)
+	if _, left := a.leftSelf[id]; !left && a.nsp.Socket(id) != nil {
+		out = append(out, id)
 	}
-	return out
+	return append(out, rs...)
 }
 
 func (a *MemoryAdapter) Sockets(rooms []string) []string {
@@ -221,12 +244,16 @@ func (a *MemoryAdapter) Sockets(rooms []string) []string {
 	return out
 }
 
+// Rooms returns the local rooms, personal rooms included.
 func (a *MemoryAdapter) Rooms() []string {
 	a.mu.RLock()
-	defer a.mu.RUnlock()
 	out := make([]string, 0, len(a.rooms))
 	for r := range a.rooms {
 		out = append(out, r)
+	}
+	a.mu.RUnlock()
+	for _, s := range a.nsp.Sockets() {
+		out = append(out, s.id)
 	}
 	return out
 }
@@ -239,6 +266,17 @@ func (a *MemoryAdapter) apply(opts *BroadcastOptions, fn func(*Socket)) {
 	}
 }
 
+// members calls fn with each local socket id in room, the personal room
+// included. Called with a.mu held.
+func (a *MemoryAdapter) members(room string, fn func(id string)) {
+	for id := range a.rooms[room] {
+		fn(id)
+	}
+	if _, left := a.leftSelf[room]; !left && len(room) == 20 && a.nsp.Socket(room) != nil {
+		fn(room)
+	}
+}
+
 // match returns the local sockets matching opts.
 func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket {
 	a.mu.RLock()
@@ -246,30 +284,28 @@ func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket {
 	if len(opts.Except) > 0 {
 		except = make(map[string]struct{})
 		for _, r := range opts.Except {
-			for id := range a.rooms[r] {
-				except[id] = struct{}{}
-			}
+			a.members(r, func(id string) { except[id] = struct{}{} })
 		}
 	}
-	var ids []string
 	if len(opts.Rooms) > 0 {
+		var ids []string
 		var seen map[string]struct{}
 		if len(opts.Rooms) > 1 {
 			seen = make(map[string]struct{})
 		}
 		for _, r := range opts.Rooms {
-			for id := range a.rooms[r] {
+			a.members(r, func(id string) {
 				if _, ok := except[id]; ok {
-					continue
+					return
 				}
 				if seen != nil {
 					if _, ok := seen[id]; ok {
-						continue
+						return
 					}
 					seen[id] = struct{}{}
 				}
 				ids = append(ids, id)
-			}
+			})
 		}
 		a.mu.RUnlock()
 		return a.nsp.lookup(ids)

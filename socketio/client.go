@@ -15,7 +15,7 @@ type client struct {
 	conn *engineio.Conn
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace name
+	sockets      []*Socket // one per namespace; few, so a slice beats a map
 	closed       bool
 	connectTimer *time.Timer
 
@@ -94,19 +94,13 @@ func (c *client) dispatch(p *Packet) {
 		c.connect(p)
 		return
 	}
-	c.mu.Lock()
-	s := c.sockets[p.Nsp]
-	c.mu.Unlock()
-	if s != nil {
+	if s := c.socketOf(p.Nsp); s != nil {
 		s.onPacket(p)
 	}
 }
 
 func (c *client) connect(p *Packet) {
-	c.mu.Lock()
-	_, dup := c.sockets[p.Nsp]
-	c.mu.Unlock()
-	if dup {
+	if c.socketOf(p.Nsp) != nil {
 		return
 	}
 	nsp := c.srv.lookupNamespace(p.Nsp, p.Data)
@@ -114,7 +108,10 @@ func (c *client) connect(p *Packet) {
 		c.write((&Packet{Type: PacketConnectError, Nsp: p.Nsp, Data: json.RawMessage(`{"message":"Invalid namespace"}`)}).Encode(), false)
 		return
 	}
-	s := &Socket{nsp: nsp, client: c, handshake: newHandshake(c.conn, p.Data)}
+	s := &Socket{nsp: nsp, client: c}
+	if len(p.Data) > 0 {
+		s.auth = append(json.RawMessage(nil), p.Data...) // p.Data pins the whole frame
+	}
 	var session *Session
 	if c.srv.opts.Recovery != nil {
 		var r struct {
@@ -146,10 +143,7 @@ func (c *client) addSocket(s *Socket) bool {
 	if c.closed {
 		return false
 	}
-	if c.sockets == nil {
-		c.sockets = make(map[string]*Socket, 1)
-	}
-	c.sockets[s.nsp.name] = s
+	c.sockets = append(c.sockets, s)
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
@@ -157,10 +151,27 @@ func (c *client) addSocket(s *Socket) bool {
 	return true
 }
 
+func (c *client) socketOf(nsp string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
 func (c *client) removeSocket(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	for i, x := range c.sockets {
+		if x == s {
+			c.sockets = append(c.sockets[:i], c.sockets[i+1:]...)
+			if len(c.sockets) == 0 {
+				c.sockets = nil
+			}
+			break
+		}
 	}
 	c.mu.Unlock()
 }
@@ -172,11 +183,7 @@ func (c *client) connectError(nsp string, err error) {
 func (c *client) socketList() []*Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		out = append(out, s)
-	}
-	return out
+	return append([]*Socket(nil), c.sockets...)
 }
 
 // disconnectAll disconnects every socket of the connection, then closes

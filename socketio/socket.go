@@ -62,11 +62,11 @@ type EventHandler func(e *Event)
 // Socket is a client's connection to one namespace. Its methods are safe
 // for concurrent use.
 type Socket struct {
-	id        string
-	pid       string
-	nsp       *Namespace
-	client    *client
-	handshake *Handshake
+	id     string
+	pid    string
+	nsp    *Namespace
+	client *client
+	auth   json.RawMessage // the CONNECT payload; the rest of the handshake is built on demand
 
 	mu            sync.Mutex
 	connected     bool
@@ -85,8 +85,9 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the connection's handshake details.
-func (s *Socket) Handshake() *Handshake { return s.handshake }
+// Handshake returns the connection's handshake details. It is built on
+// each call (sockets keep only what it is made of, to stay small).
+func (s *Socket) Handshake() *Handshake { return newHandshake(s.client.conn, s.auth) }
 
 // Conn returns the underlying Engine.IO connection.
 func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
@@ -386,7 +387,7 @@ func (s *Socket) onClose(reason string) {
 }
 
 func (s *Socket) info() SocketInfo {
-	return SocketInfo{ID: s.id, Handshake: *s.handshake, Rooms: s.Rooms(), Data: s.dataCopy()}
+	return SocketInfo{ID: s.id, Handshake: *s.Handshake(), Rooms: s.Rooms(), Data: s.dataCopy()}
 }
 
 func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
@@ -394,15 +395,16 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 	if len(auth) == 0 {
 		auth = json.RawMessage("{}")
 	}
+	h := r.Header()
 	return &Handshake{
-		Headers: r.Header,
+		Headers: h,
 		Time:    r.Time.Format(time.RFC1123),
 		Address: r.RemoteAddr,
-		XDomain: r.Header.Get("Origin") != "",
+		XDomain: h.Get("Origin") != "",
 		Secure:  r.TLS,
 		Issued:  r.Time.UnixMilli(),
-		URL:     r.URL.RequestURI(),
-		Query:   r.URL.Query(),
+		URL:     r.RequestURI,
+		Query:   r.Query(),
 		Auth:    auth,
 	}
 }

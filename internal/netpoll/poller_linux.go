@@ -4,20 +4,26 @@ package netpoll
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
+const shards = 64
+
 // Poller waits for readiness of many descriptors with one goroutine.
 type Poller struct {
 	epfd   int
 	wakeFd int // eventfd used to interrupt EpollWait on Close
-
-	mu     sync.RWMutex
-	descs  map[int]*Desc
-	closed bool
+	closed atomic.Bool
 	done   chan struct{}
+	// Descriptors by fd, sharded so that registrations and closes of many
+	// connections at once do not contend on one lock.
+	shards [shards]struct {
+		mu    sync.Mutex
+		descs map[int]*Desc
+	}
 }
 
 // Desc is one registered descriptor.
@@ -25,7 +31,7 @@ type Desc struct {
 	p      *Poller
 	fd     int
 	onRead func(*Desc)
-	closed bool // guarded by p.mu
+	closed atomic.Bool
 }
 
 // New starts a Poller. Close stops its goroutine.
@@ -45,32 +51,44 @@ func New() (*Poller, error) {
 		unix.Close(wfd)
 		return nil, err
 	}
-	p := &Poller{epfd: epfd, wakeFd: wfd, descs: make(map[int]*Desc), done: make(chan struct{})}
+	p := &Poller{epfd: epfd, wakeFd: wfd, done: make(chan struct{})}
+	for i := range p.shards {
+		p.shards[i].descs = make(map[int]*Desc)
+	}
 	go p.loop()
 	return p, nil
 }
 
+func (p *Poller) shard(fd int) *struct {
+	mu    sync.Mutex
+	descs map[int]*Desc
+} {
+	return &p.shards[fd%shards]
+}
+
 // Add registers conn and arms it: onRead runs in its own goroutine, with
-// the Desc, when conn becomes readable or hangs up. conn must be a syscall.Conn (a *net.TCPConn,
-// *net.UnixConn).
+// the Desc, when conn becomes readable or hangs up. conn must be a
+// syscall.Conn (a *net.TCPConn, *net.UnixConn).
 func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	fd := -1
 	if err := conn.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return nil, err
 	}
-	d := &Desc{p: p, fd: fd, onRead: onRead}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	p.descs[fd] = d
-	p.mu.Unlock()
+	d := &Desc{p: p, fd: fd, onRead: onRead}
+	sh := p.shard(fd)
+	sh.mu.Lock()
+	sh.descs[fd] = d
+	sh.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		p.mu.Lock()
-		delete(p.descs, fd)
-		p.mu.Unlock()
+		sh.mu.Lock()
+		if sh.descs[fd] == d {
+			delete(sh.descs, fd)
+		}
+		sh.mu.Unlock()
 		return nil, err
 	}
 	return d, nil
@@ -78,9 +96,7 @@ func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 
 // Resume re-arms d after its callback has consumed what it could read.
 func (d *Desc) Resume() error {
-	d.p.mu.RLock()
-	defer d.p.mu.RUnlock()
-	if d.closed || d.p.closed {
+	if d.closed.Load() || d.p.closed.Load() {
 		return ErrClosed
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(d.fd)}
@@ -90,30 +106,27 @@ func (d *Desc) Resume() error {
 // Close unregisters d. Call it before closing the connection, so that a
 // later connection reusing the descriptor number is not confused with it.
 func (d *Desc) Close() {
-	d.p.mu.Lock()
-	defer d.p.mu.Unlock()
-	if d.closed {
+	if d.closed.Swap(true) {
 		return
 	}
-	d.closed = true
-	if d.p.descs[d.fd] == d {
-		delete(d.p.descs, d.fd)
-		if !d.p.closed {
-			_ = unix.EpollCtl(d.p.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
-		}
+	sh := d.p.shard(d.fd)
+	sh.mu.Lock()
+	mine := sh.descs[d.fd] == d
+	if mine {
+		delete(sh.descs, d.fd)
+	}
+	sh.mu.Unlock()
+	if mine && !d.p.closed.Load() {
+		_ = unix.EpollCtl(d.p.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
 	}
 }
 
 // Close stops the Poller's goroutine and waits for it. Registered
 // descriptors get no more callbacks.
 func (p *Poller) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if p.closed.Swap(true) {
 		return nil
 	}
-	p.closed = true
-	p.mu.Unlock()
 	var one = [8]byte{1}
 	_, _ = unix.Write(p.wakeFd, one[:])
 	<-p.done
@@ -132,9 +145,7 @@ func (p *Poller) loop() {
 			}
 			return
 		}
-		p.mu.RLock()
-		if p.closed {
-			p.mu.RUnlock()
+		if p.closed.Load() {
 			return
 		}
 		for i := 0; i < n; i++ {
@@ -142,10 +153,13 @@ func (p *Poller) loop() {
 			if fd == p.wakeFd {
 				continue
 			}
-			if d := p.descs[fd]; d != nil && !d.closed {
+			sh := p.shard(fd)
+			sh.mu.Lock()
+			d := sh.descs[fd]
+			sh.mu.Unlock()
+			if d != nil && !d.closed.Load() {
 				go d.onRead(d)
 			}
 		}
-		p.mu.RUnlock()
 	}
 }
