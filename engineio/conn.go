@@ -278,8 +278,11 @@ func (c *Conn) afterClose() {
 	} else {
 		c.srv.remove(c)
 	}
-	if c.handler != nil {
-		c.handler.OnClose(c.closeReason, c.closeErr)
+	c.mu.Lock()
+	h := c.handler
+	c.mu.Unlock()
+	if h != nil {
+		h.OnClose(c.closeReason, c.closeErr)
 	}
 }
 

@@ -261,7 +261,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		s.startWebSocket(c, ws)
 		return
 	}
-	c.handler = s.onConnect(c)
+	s.attach(c)
 	c.startPing()
 	c.writePolling(w, r, []*Packet{c.openPacket(transport)})
 }
@@ -271,12 +271,25 @@ func (s *Server) startWebSocket(c *Conn, ws *wsConn) {
 	c.ws = ws
 	c.queue = append(c.queue, c.openPacket(TransportWebSocket))
 	c.mu.Unlock()
-	c.handler = s.onConnect(c)
+	s.attach(c)
 	c.startPing()
 	c.mu.Lock()
 	c.kickWS()
 	c.mu.Unlock()
 	ws.startReading()
+}
+
+// attach gives c its handler. If c was closed meanwhile (by Shutdown), the
+// handler is told at once; afterClose tells it otherwise.
+func (s *Server) attach(c *Conn) {
+	h := s.onConnect(c)
+	c.mu.Lock()
+	c.handler = h
+	closed := c.state == stateClosed
+	c.mu.Unlock()
+	if closed {
+		h.OnClose(c.closeReason, c.closeErr)
+	}
 }
 
 // ServeWebSocket takes over conn, a WebSocket connection the caller has
