@@ -36,6 +36,8 @@ type Packet struct {
 	Type   PacketType
 	Data   []byte
 	Binary bool // a binary message: sent as a binary frame, or "b"+base64 when polling
+	// NoCompress keeps the packet out of permessage-deflate.
+	NoCompress bool
 
 	frameOnce   sync.Once
 	frame       []byte

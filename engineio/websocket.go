@@ -404,6 +404,9 @@ func (c *Conn) flushWS(w *wsConn) {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.state == stateClosed {
 			c.flushing = false
+			if c.queue == nil && cap(spare) > 0 && cap(spare) <= 8 {
+				c.queue = spare // keep a small buffer: the next send allocates nothing
+			}
 			closing := c.state == stateClosing
 			if closing {
 				c.finishLocked(false)
@@ -421,7 +424,7 @@ func (c *Conn) flushWS(w *wsConn) {
 		bp := buffersPool.Get().(*net.Buffers)
 		bufs := (*bp)[:0]
 		for _, p := range batch {
-			if deflate && len(p.Data) >= threshold {
+			if deflate && !p.NoCompress && len(p.Data) >= threshold {
 				bufs = append(bufs, p.deflatedFrame())
 			} else {
 				bufs = append(bufs, p.wsFrame())

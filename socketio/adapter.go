@@ -325,6 +325,11 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts *BroadcastOptions) {
 
 func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
 	enc := p.Encode()
+	if opts.Flags.NoCompress {
+		for _, e := range enc {
+			e.NoCompress = true
+		}
+	}
 	n := 0
 	for _, s := range a.match(opts) {
 		s.client.write(enc, opts.Flags.Volatile)
