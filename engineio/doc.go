@@ -1,0 +1,37 @@
+// Package engineio implements the server side of the Engine.IO v4
+// protocol, the transport layer under Socket.IO: a handshake, the HTTP
+// long-polling and WebSocket transports, the upgrade from one to the
+// other, heartbeats, and the protocol's error answers.
+//
+// # Usage
+//
+// A Server is an http.Handler. Each new session is a Conn; the function
+// given to NewServer returns the Handler that receives its messages:
+//
+//	srv := engineio.NewServer(&engineio.Options{PingInterval: 25 * time.Second},
+//		func(c *engineio.Conn) engineio.Handler { return myHandler{c} })
+//	http.Handle("/engine.io/", srv)
+//
+// # Sending
+//
+// Conn.Send queues packets. A *Packet may be queued on any number of
+// connections: its WebSocket frame is built once and shared, so a
+// broadcast costs one encoding whatever the number of recipients. Ready
+// frames are written together with one writev.
+//
+// # Resources
+//
+// An idle WebSocket connection holds no goroutine and no buffer: a shared
+// epoll poller wakes it when data arrives (elsewhere than on Linux, a
+// reader goroutine per connection is used). A writer goroutine runs only
+// while something is queued. Each connection's queue is bounded
+// (Options.MaxQueuedPackets): a client that does not keep up is closed
+// with ErrSlowClient rather than slowing others or growing memory.
+//
+// # Concurrency
+//
+// Server and Conn methods are safe for concurrent use. Handler methods are
+// called one at a time per connection, from its read path: a slow handler
+// delays only its own connection. Shutdown closes every connection and
+// waits for them; the Server owns and stops every goroutine it starts.
+package engineio

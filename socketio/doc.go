@@ -1,0 +1,52 @@
+// Package socketio implements a Socket.IO v5 server on top of package
+// engineio, compatible with the official JavaScript client v3 and v4.
+//
+// # Namespaces and sockets
+//
+// A Server has namespaces ("/" and any created with Of, or dynamically by
+// OfRegexp/OfMatch). A client connection joins namespaces; each join is a
+// Socket, which passes the namespace's middlewares (Use) before the
+// connection handlers (OnConnection) run.
+//
+//	io := socketio.NewServer(nil)
+//	io.Use(func(s *socketio.Socket) error { ... return &socketio.ConnectError{Message: "denied"} })
+//	io.OnConnection(func(s *socketio.Socket) {
+//		s.On("message", func(e *socketio.Event) { _ = e.Ack("received") })
+//	})
+//
+// # Arguments
+//
+// Received arguments are Args: raw JSON per argument with binary
+// attachments aside, decoded on demand (Args.Decode, Args.String,
+// Args.Bytes). Emit accepts Go values: []byte travels as a binary
+// attachment at any depth of maps and slices, json.RawMessage is written
+// verbatim, and an Args value is spliced in as received.
+//
+// # Rooms and broadcasts
+//
+// Sockets join rooms; every socket is in the room named by its id. A
+// BroadcastOperator (To, In, Except, Volatile, Local) selects sockets and
+// emits to them, with or without acks, or applies FetchSockets,
+// SocketsJoin, SocketsLeave and DisconnectSockets. A broadcast is encoded
+// once and the same bytes are queued on every recipient.
+//
+// # Adapters
+//
+// Rooms and broadcasts go through the namespace's Adapter: MemoryAdapter
+// for one node, or a cluster adapter (see adapter/redisadapter) that
+// carries broadcasts and requests to the other nodes.
+//
+// # Connection state recovery
+//
+// With Options.Recovery, a socket that lost its connection for a
+// transport reason keeps its id, rooms and data for a while; when the
+// client comes back it gets them, and the broadcasts it missed, and
+// Socket.Recovered reports true.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Event handlers of one
+// connection run one at a time, in order, on its read path: a handler that
+// waits for the same client (EmitWithAck to it) must do so in a goroutine.
+// A handler's panic is recovered and logged; the connection goes on.
+package socketio
