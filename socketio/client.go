@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -119,7 +120,13 @@ func (c *client) connect(p *Packet) {
 			Offset string `json:"offset"`
 		}
 		if len(p.Data) > 0 && json.Unmarshal(p.Data, &r) == nil && r.PID != "" {
-			session, _ = nsp.adapter.RestoreSession(nil, r.PID, r.Offset)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var err error
+			session, err = nsp.adapter.RestoreSession(ctx, r.PID, r.Offset)
+			cancel()
+			if err != nil {
+				c.srv.log.Warn("socketio: session not restored", "nsp", nsp.name, "err", err)
+			}
 		}
 		if session != nil {
 			s.id, s.pid, s.recovered = session.SID, session.PID, true
