@@ -113,6 +113,7 @@ type Conn struct {
 	probe     *wsConn
 	upgrading bool // probe answered, waiting for the upgrade packet
 	flushing  bool
+	wsReading bool // the reader is handling frames and will flush when done
 }
 
 // ID returns the session id.

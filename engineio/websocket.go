@@ -116,10 +116,17 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	if !w.reading.CompareAndSwap(false, true) {
 		return
 	}
+	c := w.c
+	c.mu.Lock()
+	c.wsReading = c.ws == w
+	c.mu.Unlock()
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(w.source())
 	ok := true
-	for ok {
+	for first := true; ok; first = false {
+		if !first && br.Buffered() < 14 {
+			w.mayBlock() // a partial header: the next read may wait
+		}
 		ok = w.readFrame(br)
 		if br.Buffered() == 0 {
 			break
@@ -127,12 +134,39 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	}
 	br.Reset(nil)
 	readerPool.Put(br)
+	// Write what the handlers queued (acks, replies) from this goroutine
+	// rather than starting a writer: a request and its answer cost one
+	// wake-up.
+	c.mu.Lock()
+	c.wsReading = false
+	flush := len(c.queue) > 0 && !c.flushing && c.ws == w && c.state != stateClosed
+	if flush {
+		c.flushing = true
+	}
+	c.mu.Unlock()
+	if flush {
+		c.flushWS(w)
+	}
 	w.reading.Store(false)
 	if ok {
 		if err := d.Resume(); err != nil {
 			w.fail("transport close", nil)
 		}
 	}
+}
+
+// mayBlock is called before a read that may wait for the network: what
+// other goroutines queued meanwhile must not wait for it.
+func (w *wsConn) mayBlock() {
+	c := w.c
+	c.mu.Lock()
+	if c.wsReading {
+		c.wsReading = false
+		if len(c.queue) > 0 {
+			c.kickWS()
+		}
+	}
+	c.mu.Unlock()
 }
 
 func (w *wsConn) readLoop() {
@@ -164,6 +198,9 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 		return false
 	}
 	payload := make([]byte, h.Length)
+	if int64(br.Buffered()) < h.Length {
+		w.mayBlock()
+	}
 	if _, err := io.ReadFull(br, payload); err != nil {
 		w.fail("transport close", err)
 		return false
@@ -371,7 +408,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 
 // kickWS starts the writer if it is not running. Called with c.mu held.
 func (c *Conn) kickWS() {
-	if !c.flushing && c.ws != nil {
+	if !c.flushing && c.ws != nil && !c.wsReading {
 		c.flushing = true
 		go c.flushWS(c.ws)
 	}
