@@ -250,3 +250,9 @@ func TestSlowClientDropped(t *testing.T) {
 		t.Fatalf("after drop: %v", err)
 	}
 }
+
+func contextWithTimeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
