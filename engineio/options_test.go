@@ -137,3 +137,36 @@ func TestChurnLeavesNoGoroutines(t *testing.T) {
 	hs.Close()
 	// goleak in TestMain checks that nothing is left.
 }
+
+func TestTransportsAndCookie(t *testing.T) {
+	_, pbase, _ := newServer(t, &engineio.Options{Cookie: &http.Cookie{Name: "io", Path: "/", HttpOnly: true}})
+	res, err := http.Get(pbase + "?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if ck := res.Cookies(); len(ck) != 1 || ck[0].Name != "io" || len(ck[0].Value) != 20 {
+		t.Fatalf("sticky cookie %v", ck)
+	}
+	_, base, _ := newServer(t, &engineio.Options{Transports: []string{engineio.TransportWebSocket}})
+	if code, body := get(t, base+"?EIO=4&transport=polling"); code != 400 || body != `{"code":0,"message":"Transport unknown"}` {
+		t.Fatalf("polling allowed: %d %s", code, body)
+	}
+	u := strings.Replace(base, "http", "ws", 1) + "?EIO=4&transport=websocket"
+	conn, br, _, err := ws.Dial(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var rd io.Reader = conn
+	if br != nil {
+		rd = br
+	}
+	open, _ := wsutil.ReadServerText(struct {
+		io.Reader
+		io.Writer
+	}{rd, conn})
+	if !strings.Contains(string(open), `"upgrades":[]`) {
+		t.Fatalf("open %s", open)
+	}
+}
