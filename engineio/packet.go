@@ -50,6 +50,33 @@ func NewMessage(data []byte, binary bool) *Packet {
 	return &Packet{Type: Message, Data: data, Binary: binary}
 }
 
+// frameHeadroom is the room MessageBuffer leaves in front of a message:
+// the longest WebSocket frame header and the packet type digit.
+const frameHeadroom = 11
+
+// MessageBuffer returns a buffer to build a text message in: append the
+// message to it and pass the result to NewFramedMessage, which puts the
+// WebSocket frame header in front without copying the message.
+func MessageBuffer(capacity int) []byte {
+	return make([]byte, frameHeadroom, frameHeadroom+capacity)
+}
+
+// NewFramedMessage returns a text message packet from a buffer made by
+// MessageBuffer; its frame shares the buffer.
+func NewFramedMessage(buf []byte) *Packet {
+	data := buf[frameHeadroom:]
+	h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(data) + 1)}
+	start := frameHeadroom - 1 - ws.HeaderSize(h)
+	w := fixedWriter{buf: buf[start:start]}
+	_ = ws.WriteHeader(&w, h)
+	buf[frameHeadroom-1] = '0' + byte(Message)
+	p := &Packet{Type: Message, Data: data, frame: buf[start:]}
+	p.frameOnce.Do(noop)
+	return p
+}
+
+func noop() {}
+
 // Static control packets, shared by every connection.
 var (
 	pingPacket  = &Packet{Type: Ping}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/heraldio/herald/engineio"
@@ -50,6 +51,8 @@ type Packet struct {
 	HasID       bool
 	Data        json.RawMessage
 	Attachments [][]byte
+
+	name string // event name, set by Decode
 }
 
 // AppendText appends the packet's text form, the first Engine.IO message
@@ -82,12 +85,12 @@ func (p *Packet) AppendText(dst []byte) []byte {
 // binary message per attachment. The result may be sent to any number of
 // connections.
 func (p *Packet) Encode() []*engineio.Packet {
-	text := p.AppendText(make([]byte, 0, len(p.Data)+len(p.Nsp)+24))
+	text := engineio.NewFramedMessage(p.AppendText(engineio.MessageBuffer(len(p.Data) + len(p.Nsp) + 24)))
 	if len(p.Attachments) == 0 {
-		return []*engineio.Packet{engineio.NewMessage(text, false)}
+		return []*engineio.Packet{text}
 	}
 	out := make([]*engineio.Packet, 0, 1+len(p.Attachments))
-	out = append(out, engineio.NewMessage(text, false))
+	out = append(out, text)
 	for _, a := range p.Attachments {
 		out = append(out, engineio.NewMessage(a, true))
 	}
@@ -164,10 +167,11 @@ func validPayload(p *Packet) bool {
 			return false
 		}
 		if first[0] == '"' {
-			var name string
-			if json.Unmarshal(first, &name) != nil || reservedEvents[name] {
+			name, ok := jsonString(first)
+			if !ok || reservedEvents[name] {
 				return false
 			}
+			p.name = name
 			return true
 		}
 		return first[0] == '-' || first[0] >= '0' && first[0] <= '9'
@@ -309,15 +313,7 @@ func (a Args) placeholder(raw []byte) ([]byte, bool) {
 
 // String returns argument i if it is a JSON string.
 func (a Args) String(i int) (string, bool) {
-	raw := a.Raw(i)
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return jsonString(a.Raw(i))
 }
 
 // Decode stores argument i in v: into a *[]byte for a binary argument,
@@ -538,27 +534,63 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+var encoderPool = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 512)} }}
+
+// withArray encodes [event?, args...] in a pooled scratch encoder and
+// passes the result to fn, which must copy what it keeps.
+func withArray(event *string, args []any, fn func(data []byte, bin [][]byte)) error {
+	e := encoderPool.Get().(*encoder)
+	e.buf = append(e.buf[:0], '[')
+	e.bin = e.bin[:0]
+	if event != nil {
+		e.buf = appendString(e.buf, *event)
+	}
+	err := e.appendArgs(args)
+	if err == nil {
+		e.buf = append(e.buf, ']')
+		fn(e.buf, e.bin)
+	}
+	clear(e.bin)
+	if cap(e.buf) <= 64<<10 {
+		encoderPool.Put(e)
+	}
+	return err
+}
+
+func copyBin(bin [][]byte) [][]byte {
+	if len(bin) == 0 {
+		return nil
+	}
+	return append([][]byte(nil), bin...)
+}
+
 // eventPacket builds an EVENT packet for event and args.
 func eventPacket(nsp, event string, args []any) (*Packet, error) {
-	e := encoder{buf: make([]byte, 0, 64)}
-	e.buf = append(e.buf, '[')
-	e.buf = appendString(e.buf, event)
-	if err := e.appendArgs(args); err != nil {
-		return nil, err
-	}
-	e.buf = append(e.buf, ']')
-	return &Packet{Type: PacketEvent, Nsp: nsp, Data: e.buf, Attachments: e.bin}, nil
+	var p *Packet
+	err := withArray(&event, args, func(data []byte, bin [][]byte) {
+		p = &Packet{Type: PacketEvent, Nsp: nsp, Data: append(json.RawMessage(nil), data...), Attachments: copyBin(bin)}
+	})
+	return p, err
 }
 
 // ackPacket builds an ACK packet answering id.
 func ackPacket(nsp string, id uint64, args []any) (*Packet, error) {
-	e := encoder{buf: make([]byte, 0, 32)}
-	e.buf = append(e.buf, '[')
-	if err := e.appendArgs(args); err != nil {
-		return nil, err
-	}
-	e.buf = append(e.buf, ']')
-	return &Packet{Type: PacketAck, Nsp: nsp, ID: id, HasID: true, Data: e.buf, Attachments: e.bin}, nil
+	var p *Packet
+	err := withArray(nil, args, func(data []byte, bin [][]byte) {
+		p = &Packet{Type: PacketAck, Nsp: nsp, ID: id, HasID: true, Data: append(json.RawMessage(nil), data...), Attachments: copyBin(bin)}
+	})
+	return p, err
+}
+
+// encodeDirect encodes a packet for one socket straight into the messages
+// that carry it, with no intermediate Packet.
+func encodeDirect(t PacketType, nsp string, id uint64, hasID bool, event *string, args []any) ([]*engineio.Packet, error) {
+	var out []*engineio.Packet
+	err := withArray(event, args, func(data []byte, bin [][]byte) {
+		p := Packet{Type: t, Nsp: nsp, ID: id, HasID: hasID, Data: data, Attachments: bin}
+		out = p.Encode()
+	})
+	return out, err
 }
 
 // EventPacket builds an EVENT packet, as adapters and emitters need to.
@@ -568,15 +600,34 @@ func EventPacket(nsp, event string, args ...any) (*Packet, error) {
 
 // EventName returns the event name of an EVENT packet.
 func (p *Packet) EventName() string {
+	if p.name != "" {
+		return p.name
+	}
 	first, ok := firstElement(p.Data)
 	if !ok {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(first, &s) != nil {
-		return string(first)
+	if s, ok := jsonString(first); ok {
+		return s
 	}
-	return s
+	return string(first)
+}
+
+// jsonString decodes a valid JSON string; the common case, without
+// escapes, costs one small allocation.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // Args returns the arguments of an EVENT (without the name) or ACK packet.

@@ -48,12 +48,11 @@ func (e *Event) Ack(args ...any) error {
 		return nil
 	}
 	e.acked = true
-	p, err := ackPacket(e.Socket.nsp.name, e.ackID, args)
+	enc, err := encodeDirect(PacketAck, e.Socket.nsp.name, e.ackID, true, nil, args)
 	if err != nil {
 		return err
 	}
-	e.Socket.client.write(p.Encode(), false)
-	return nil
+	return e.Socket.client.write(enc, false)
 }
 
 // EventHandler handles an event.
@@ -191,21 +190,21 @@ func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
 // attachments, json.RawMessage verbatim, an Args value spliced in as
 // received; anything else is encoded with encoding/json.
 func (s *Socket) Emit(event string, args ...any) error {
-	p, err := eventPacket(s.nsp.name, event, args)
+	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
 	}
-	return s.client.write(p.Encode(), false)
+	return s.client.write(enc, false)
 }
 
 // VolatileEmit sends an event that may be dropped if the client is not
 // ready to receive it.
 func (s *Socket) VolatileEmit(event string, args ...any) error {
-	p, err := eventPacket(s.nsp.name, event, args)
+	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
 	}
-	return s.client.write(p.Encode(), true)
+	return s.client.write(enc, true)
 }
 
 // EmitWithAck sends an event and waits for the client's answer or ctx.
