@@ -206,6 +206,9 @@ func (s *Server) Use(m Middleware) { s.Of("/").Use(m) }
 // OnConnection adds a connection handler to the main namespace.
 func (s *Server) OnConnection(h func(*Socket)) { s.Of("/").OnConnection(h) }
 
+// On adds an event handler for every socket of the main namespace.
+func (s *Server) On(event string, h EventHandler) { s.Of("/").On(event, h) }
+
 // Emit broadcasts to every socket of the main namespace.
 func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
 

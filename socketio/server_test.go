@@ -476,3 +476,33 @@ func TestShutdownTellsClients(t *testing.T) {
 	}
 	c.WaitClosed()
 }
+
+func TestNamespaceHandlers(t *testing.T) {
+	io, url := newServer(t, nil)
+	var order []string
+	var mu sync.Mutex
+	io.On("ev", func(e *socketio.Event) {
+		mu.Lock()
+		order = append(order, "nsp")
+		mu.Unlock()
+	})
+	io.OnConnection(func(s *socketio.Socket) {
+		s.On("ev", func(e *socketio.Event) {
+			mu.Lock()
+			order = append(order, "socket")
+			mu.Unlock()
+			_ = e.Ack(e.Socket.ID() == s.ID())
+		})
+		s.On("other", func(e *socketio.Event) {})
+		s.Off("other")
+	})
+	c := dial(t, url)
+	c.Connect("/", "")
+	c.Send(`421["ev"]`)
+	c.ExpectExact(`431[true]`)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(order, ",") != "nsp,socket" {
+		t.Fatalf("order %v", order)
+	}
+}

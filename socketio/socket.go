@@ -58,6 +58,11 @@ func (e *Event) Ack(args ...any) error {
 // EventHandler handles an event.
 type EventHandler func(e *Event)
 
+type namedHandler struct {
+	event string
+	h     EventHandler
+}
+
 // Socket is a client's connection to one namespace. Its methods are safe
 // for concurrent use.
 type Socket struct {
@@ -70,7 +75,7 @@ type Socket struct {
 	mu            sync.Mutex
 	connected     bool
 	recovered     bool
-	handlers      map[string][]EventHandler
+	handlers      []namedHandler // few per socket: a slice is smaller than a map
 	anyHandlers   []EventHandler
 	onDisconnect  []func(reason string)
 	onDisconnectg []func(reason string)
@@ -141,17 +146,21 @@ func (s *Socket) dataCopy() map[string]any {
 // On adds a handler for event.
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string][]EventHandler)
-	}
-	s.handlers[event] = append(s.handlers[event], h)
+	s.handlers = append(s.handlers, namedHandler{event, h})
 	s.mu.Unlock()
 }
 
 // Off removes every handler of event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	kept := s.handlers[:0]
+	for _, nh := range s.handlers {
+		if nh.event != event {
+			kept = append(kept, nh)
+		}
+	}
+	clear(s.handlers[len(kept):])
+	s.handlers = kept
 	s.mu.Unlock()
 }
 
@@ -334,13 +343,21 @@ func (s *Socket) onEvent(p *Packet) {
 	e := &Event{Socket: s, Name: p.EventName(), Args: p.Args(), ackID: p.ID, hasAck: p.HasID}
 	s.mu.Lock()
 	anys := s.anyHandlers
-	hs := s.handlers[e.Name]
+	var own []EventHandler
+	for _, nh := range s.handlers {
+		if nh.event == e.Name {
+			own = append(own, nh.h)
+		}
+	}
 	s.mu.Unlock()
 	srv := s.nsp.server
 	for _, h := range anys {
 		srv.safeCall(func() { h(e) })
 	}
-	for _, h := range hs {
+	for _, h := range s.nsp.eventHandlers(e.Name) {
+		srv.safeCall(func() { h(e) })
+	}
+	for _, h := range own {
 		srv.safeCall(func() { h(e) })
 	}
 }

@@ -29,16 +29,14 @@ func envMillis(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// echo answers with the same arguments: as an ack when the client asked
+// onEcho answers with the same arguments: as an ack when the client asked
 // for one, else as an "echo" event.
-func echo(s *socketio.Socket) {
-	s.On("echo", func(e *socketio.Event) {
-		if e.HasAck() {
-			_ = e.Ack(e.Args)
-			return
-		}
-		_ = s.Emit("echo", e.Args)
-	})
+func onEcho(e *socketio.Event) {
+	if e.HasAck() {
+		_ = e.Ack(e.Args)
+		return
+	}
+	_ = e.Socket.Emit("echo", e.Args)
 }
 
 func first(a socketio.Args) any {
@@ -74,68 +72,68 @@ func main() {
 	})
 	main.OnConnection(func(s *socketio.Socket) {
 		_ = s.Emit("welcome", map[string]any{"id": s.ID(), "auth": s.Handshake().Auth, "recovered": s.Recovered()})
-		echo(s)
-		s.On("join", func(e *socketio.Event) {
-			if room, ok := e.Args.String(0); ok {
-				s.Join(room)
+	})
+	// Handlers registered on the namespace cost nothing per socket.
+	main.On("echo", onEcho)
+	main.On("join", func(e *socketio.Event) {
+		if room, ok := e.Args.String(0); ok {
+			e.Socket.Join(room)
+		}
+		_ = e.Ack(e.Socket.Rooms())
+	})
+	main.On("leave", func(e *socketio.Event) {
+		if room, ok := e.Args.String(0); ok {
+			e.Socket.Leave(room)
+		}
+		_ = e.Ack(e.Socket.Rooms())
+	})
+	main.On("broadcast", func(e *socketio.Event) {
+		room, _ := e.Args.String(0)
+		_ = e.Socket.To(room).Emit("broadcast", e.Args.Slice(1))
+	})
+	main.On("broadcast-all", func(e *socketio.Event) {
+		_ = main.Emit("broadcast-all", e.Args)
+	})
+	main.On("ask", func(e *socketio.Event) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a, err := e.Socket.EmitWithAck(ctx, "question", "q1")
+			if err != nil {
+				_ = e.Ack(map[string]any{"err": true})
+				return
 			}
-			_ = e.Ack(s.Rooms())
-		})
-		s.On("leave", func(e *socketio.Event) {
-			if room, ok := e.Args.String(0); ok {
-				s.Leave(room)
+			_ = e.Ack(map[string]any{"answer": first(a)})
+		}()
+	})
+	main.On("ask-all", func(e *socketio.Event) {
+		room, _ := e.Args.String(0)
+		var ms int
+		_ = e.Args.Decode(1, &ms)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
+			defer cancel()
+			res, err := main.To(room).EmitWithAck(ctx, "question", "q-all")
+			answers := make([]any, 0, len(res))
+			for _, a := range res {
+				answers = append(answers, first(a))
 			}
-			_ = e.Ack(s.Rooms())
-		})
-		s.On("broadcast", func(e *socketio.Event) {
-			room, _ := e.Args.String(0)
-			rest := e.Args.Slice(1)
-			_ = s.To(room).Emit("broadcast", rest)
-		})
-		s.On("broadcast-all", func(e *socketio.Event) {
-			_ = main.Emit("broadcast-all", e.Args)
-		})
-		s.On("ask", func(e *socketio.Event) {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				a, err := s.EmitWithAck(ctx, "question", "q1")
-				if err != nil {
-					_ = e.Ack(map[string]any{"err": true})
-					return
-				}
-				_ = e.Ack(map[string]any{"answer": first(a)})
-			}()
-		})
-		s.On("ask-all", func(e *socketio.Event) {
-			room, _ := e.Args.String(0)
-			var ms int
-			_ = e.Args.Decode(1, &ms)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
-				defer cancel()
-				res, err := main.To(room).EmitWithAck(ctx, "question", "q-all")
-				answers := make([]any, 0, len(res))
-				for _, a := range res {
-					answers = append(answers, first(a))
-				}
-				_ = e.Ack(map[string]any{"err": err != nil, "responses": answers})
-			}()
-		})
-		s.On("drop", func(e *socketio.Event) { _ = s.Conn().Close() })
-		s.On("count", func(e *socketio.Event) {
-			all, _ := main.FetchSockets(context.Background())
-			_ = e.Ack(len(all))
-		})
-		s.On("kick-room", func(e *socketio.Event) {
-			if room, ok := e.Args.String(0); ok {
-				main.In(room).DisconnectSockets(false)
-			}
-		})
+			_ = e.Ack(map[string]any{"err": err != nil, "responses": answers})
+		}()
+	})
+	main.On("drop", func(e *socketio.Event) { _ = e.Socket.Conn().Close() })
+	main.On("count", func(e *socketio.Event) {
+		all, _ := main.FetchSockets(context.Background())
+		_ = e.Ack(len(all))
+	})
+	main.On("kick-room", func(e *socketio.Event) {
+		if room, ok := e.Args.String(0); ok {
+			main.In(room).DisconnectSockets(false)
+		}
 	})
 	hello := func(s *socketio.Socket) {
 		_ = s.Emit("hello", map[string]any{"nsp": s.Namespace().Name()})
-		echo(s)
+		s.On("echo", onEcho)
 	}
 	io.Of("/custom").OnConnection(hello)
 	io.OfRegexp(regexp.MustCompile(`^/dyn-\w+$`)).OnConnection(hello)
