@@ -3,14 +3,22 @@
 package netpoll
 
 import (
-	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-const shards = 64
+// The registry maps descriptor numbers, which the kernel keeps dense, to
+// Descs: a two-level table of atomic pointers, 8 bytes a descriptor, with
+// no lock on lookup, registration or removal.
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+	maxChunks = 1 << 10 // descriptors up to 4M
+)
+
+type chunk [chunkSize]atomic.Pointer[Desc]
 
 // Poller waits for readiness of many descriptors with one goroutine.
 type Poller struct {
@@ -18,12 +26,7 @@ type Poller struct {
 	wakeFd int // eventfd used to interrupt EpollWait on Close
 	closed atomic.Bool
 	done   chan struct{}
-	// Descriptors by fd, sharded so that registrations and closes of many
-	// connections at once do not contend on one lock.
-	shards [shards]struct {
-		mu    sync.Mutex
-		descs map[int]*Desc
-	}
+	chunks [maxChunks]atomic.Pointer[chunk]
 }
 
 // Desc is one registered descriptor.
@@ -52,18 +55,25 @@ func New() (*Poller, error) {
 		return nil, err
 	}
 	p := &Poller{epfd: epfd, wakeFd: wfd, done: make(chan struct{})}
-	for i := range p.shards {
-		p.shards[i].descs = make(map[int]*Desc)
-	}
 	go p.loop()
 	return p, nil
 }
 
-func (p *Poller) shard(fd int) *struct {
-	mu    sync.Mutex
-	descs map[int]*Desc
-} {
-	return &p.shards[fd%shards]
+// slot returns the registry slot of fd, creating its chunk if create.
+func (p *Poller) slot(fd int, create bool) *atomic.Pointer[Desc] {
+	i := fd >> chunkBits
+	if fd < 0 || i >= maxChunks {
+		return nil
+	}
+	c := p.chunks[i].Load()
+	if c == nil {
+		if !create {
+			return nil
+		}
+		p.chunks[i].CompareAndSwap(nil, new(chunk))
+		c = p.chunks[i].Load()
+	}
+	return &c[fd&(chunkSize-1)]
 }
 
 // Add registers conn and arms it: onRead runs in its own goroutine, with
@@ -77,18 +87,15 @@ func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
+	slot := p.slot(fd, true)
+	if slot == nil {
+		return nil, ErrUnsupported
+	}
 	d := &Desc{p: p, fd: fd, onRead: onRead}
-	sh := p.shard(fd)
-	sh.mu.Lock()
-	sh.descs[fd] = d
-	sh.mu.Unlock()
+	slot.Store(d)
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		sh.mu.Lock()
-		if sh.descs[fd] == d {
-			delete(sh.descs, fd)
-		}
-		sh.mu.Unlock()
+		slot.CompareAndSwap(d, nil)
 		return nil, err
 	}
 	return d, nil
@@ -109,13 +116,7 @@ func (d *Desc) Close() {
 	if d.closed.Swap(true) {
 		return
 	}
-	sh := d.p.shard(d.fd)
-	sh.mu.Lock()
-	mine := sh.descs[d.fd] == d
-	if mine {
-		delete(sh.descs, d.fd)
-	}
-	sh.mu.Unlock()
+	mine := d.p.slot(d.fd, false).CompareAndSwap(d, nil)
 	if mine && !d.p.closed.Load() {
 		_ = unix.EpollCtl(d.p.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
 	}
@@ -153,10 +154,10 @@ func (p *Poller) loop() {
 			if fd == p.wakeFd {
 				continue
 			}
-			sh := p.shard(fd)
-			sh.mu.Lock()
-			d := sh.descs[fd]
-			sh.mu.Unlock()
+			var d *Desc
+			if slot := p.slot(fd, false); slot != nil {
+				d = slot.Load()
+			}
 			if d != nil && !d.closed.Load() {
 				go d.onRead(d)
 			}
