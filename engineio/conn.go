@@ -168,6 +168,14 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		c.abort("transport error", ErrSlowClient)
 		return ErrSlowClient
 	}
+	if w := c.ws; w != nil && w.raw != nil && c.transport == TransportWebSocket &&
+		!c.flushing && !c.wsReading && len(c.queue) == 0 {
+		// Nothing pending: write from this goroutine, without blocking.
+		c.flushing = true
+		c.mu.Unlock()
+		c.writeInline(w, pkts)
+		return nil
+	}
 	c.queue = append(c.queue, pkts...)
 	c.wakeLocked()
 	c.mu.Unlock()

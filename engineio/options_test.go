@@ -5,11 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
@@ -17,6 +20,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/siotest"
 )
 
 func TestPerMessageDeflate(t *testing.T) {
@@ -168,5 +172,46 @@ func TestTransportsAndCookie(t *testing.T) {
 	}{rd, conn})
 	if !strings.Contains(string(open), `"upgrades":[]`) {
 		t.Fatalf("open %s", open)
+	}
+}
+
+// Large messages overflow the socket buffer: partial writes must resume
+// exactly where they stopped, in order.
+func TestLargeWritesStayOrdered(t *testing.T) {
+	var mu sync.Mutex
+	var conns []*engineio.Conn
+	s := engineio.NewServer(nil, func(c *engineio.Conn) engineio.Handler {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return &echo{c: c}
+	})
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	defer s.Shutdown(context.Background())
+	c := siotest.Dial(t, hs.URL, "/")
+	mu.Lock()
+	conn := conns[0]
+	mu.Unlock()
+	const n, size = 200, 48 << 10
+	go func() {
+		for i := 0; i < n; i++ {
+			b := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+			copy(b, fmt.Sprintf("%05d", i))
+			if err := conn.Send(engineio.NewMessage(b, false)); err != nil {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		f := c.Next()
+		want := fmt.Sprintf("4%05d", i)
+		if len(f.Data) != size+1 || string(f.Data[:6]) != want || f.Data[size] != byte('a'+i%26) {
+			t.Fatalf("message %d: len %d head %q", i, len(f.Data), f.Data[:6])
+		}
+		if i%50 == 0 {
+			time.Sleep(20 * time.Millisecond) // a slow reader now and then
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
+	"golang.org/x/sys/unix"
 
 	"github.com/heraldio/herald/internal/netpoll"
 )
@@ -41,6 +42,15 @@ type wsConn struct {
 	frag     []byte
 
 	closeOnce sync.Once
+
+	// Inline writes: the sender writes straight to the socket when nothing
+	// is pending, without waking a writer goroutine. Only the holder of
+	// Conn.flushing uses these.
+	raw     syscall.RawConn
+	writeFn func(fd uintptr) bool
+	iov     [][]byte
+	written int
+	werr    error
 }
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
@@ -76,6 +86,11 @@ func (w *wsConn) startReading() {
 	if p := w.c.srv.netpoller(); p != nil {
 		if sc, ok := w.conn.(syscall.Conn); ok {
 			if raw, err := sc.SyscallConn(); err == nil {
+				w.raw = raw
+				w.writeFn = func(fd uintptr) bool {
+					w.written, w.werr = unix.Writev(int(fd), w.iov)
+					return true // never wait here: what is left goes to the writer
+				}
 				if d, err := p.Add(raw, w.onReadable); err == nil {
 					w.desc.Store(d)
 					if len(w.pre) > 0 {
@@ -428,6 +443,83 @@ func (c *Conn) sendRaw(w *wsConn, f ws.Frame) {
 	c.mu.Unlock()
 }
 
+// frameFor returns the frame of p for a connection with or without
+// permessage-deflate.
+func (p *Packet) frameFor(deflate bool, threshold int) []byte {
+	if deflate && !p.NoCompress && len(p.Data) >= threshold {
+		return p.deflatedFrame()
+	}
+	return p.wsFrame()
+}
+
+// writeInline tries to write batch at once without blocking; it is called
+// by the holder of c.flushing. What the socket does not take is queued in
+// front for a writer goroutine.
+func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
+	bp := buffersPool.Get().(*net.Buffers)
+	iov := (*bp)[:0]
+	total := 0
+	for _, p := range batch {
+		f := p.frameFor(w.deflate, c.srv.opts.DeflateThreshold)
+		iov = append(iov, f)
+		total += len(f)
+	}
+	w.iov = iov
+	err := w.raw.Write(w.writeFn)
+	n, werr := w.written, w.werr
+	w.iov = nil
+	clear(iov)
+	*bp = iov[:0]
+	buffersPool.Put(bp)
+	if err == nil && werr != nil && werr != unix.EAGAIN && werr != unix.EINTR {
+		err = werr
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.flushing = false
+		c.mu.Unlock()
+		c.abort("transport error", err)
+		return
+	}
+	if n < 0 {
+		n = 0
+	}
+	var rest []*Packet
+	if n < total {
+		for i, p := range batch {
+			f := p.frameFor(w.deflate, c.srv.opts.DeflateThreshold)
+			if n >= len(f) {
+				n -= len(f)
+				continue
+			}
+			if n > 0 { // a partial frame: its tail goes first
+				tail := &Packet{Type: Noop, frame: f[n:]}
+				tail.frameOnce.Do(noop)
+				rest = append(rest, tail)
+				i++
+			}
+			rest = append(rest, batch[i:]...)
+			break
+		}
+	}
+	c.mu.Lock()
+	if len(rest) > 0 {
+		c.queue = append(rest, c.queue...)
+	}
+	if len(c.queue) > 0 && c.state != stateClosed {
+		go c.flushWS(w) // flushing stays set for it
+	} else {
+		c.flushing = false
+		if c.state == stateClosing {
+			c.finishLocked(false)
+			c.mu.Unlock()
+			c.afterClose()
+			return
+		}
+	}
+	c.mu.Unlock()
+}
+
 var buffersPool = sync.Pool{New: func() any { b := make(net.Buffers, 0, 16); return &b }}
 
 // flushWS writes everything queued, coalescing ready frames into one
@@ -461,11 +553,7 @@ func (c *Conn) flushWS(w *wsConn) {
 		bp := buffersPool.Get().(*net.Buffers)
 		bufs := (*bp)[:0]
 		for _, p := range batch {
-			if deflate && !p.NoCompress && len(p.Data) >= threshold {
-				bufs = append(bufs, p.deflatedFrame())
-			} else {
-				bufs = append(bufs, p.wsFrame())
-			}
+			bufs = append(bufs, p.frameFor(deflate, threshold))
 		}
 		orig := bufs
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
