@@ -94,19 +94,19 @@ type engineConn struct {
 	wake   chan struct{} // cap 1: the writer has work
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	queue     []*engineio.Packet
-	writing   bool
-	transport string
-	poll      *pollingTransport
-	ws        *wsTransport
-	probe     *wsTransport
-	upgrading bool
-	closing   bool
-	closed    bool
-	reason    string
-	err       error
-	pingTimer *time.Timer
+	mu         sync.Mutex
+	queue      []*engineio.Packet
+	writing    bool
+	transport  string
+	poll       *pollingTransport
+	ws         *wsTransport
+	probe      *wsTransport
+	upgrading  bool
+	closing    bool
+	closed     bool
+	reason     string
+	err        error
+	pingTimer  *time.Timer
 	closeTimer *time.Timer
 
 	writeMu  sync.Mutex    // held while a batch is written; the upgrade takes it to switch

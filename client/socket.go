@@ -367,7 +367,7 @@ func (s *Socket) connectPayload(ctx context.Context, pid, offset string) (json.R
 		b = append(b, `,"offset":`...)
 		b, _ = appendJSONString(b, offset)
 	}
-	if inner := bytes.TrimSpace(obj[min(1, len(obj)) : max(len(obj)-1, 0)]); len(inner) > 0 {
+	if inner := bytes.TrimSpace(obj[min(1, len(obj)):max(len(obj)-1, 0)]); len(inner) > 0 {
 		b = append(b, ',')
 		b = append(b, inner...)
 	}

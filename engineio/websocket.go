@@ -70,6 +70,15 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsCo
 		return nil, err
 	}
 	wc := &wsConn{c: c, conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			wc.raw = raw
+			wc.writeFn = func(fd uintptr) bool {
+				wc.written, wc.werr = unix.Writev(int(fd), wc.iov)
+				return true // never wait here: what is left goes to the writer
+			}
+		}
+	}
 	if ext != nil {
 		_, wc.deflate = ext.Accepted()
 	}
@@ -86,11 +95,6 @@ func (w *wsConn) startReading() {
 	if p := w.c.srv.netpoller(); p != nil {
 		if sc, ok := w.conn.(syscall.Conn); ok {
 			if raw, err := sc.SyscallConn(); err == nil {
-				w.raw = raw
-				w.writeFn = func(fd uintptr) bool {
-					w.written, w.werr = unix.Writev(int(fd), w.iov)
-					return true // never wait here: what is left goes to the writer
-				}
 				if d, err := p.Add(raw, w.onReadable); err == nil {
 					w.desc.Store(d)
 					if len(w.pre) > 0 {
