@@ -301,7 +301,7 @@ func (s *Server) ServeWebSocket(conn net.Conn, r *http.Request) (*Conn, error) {
 	if c == nil {
 		return nil, ErrServerClosed
 	}
-	s.startWebSocket(c, &wsConn{c: c, conn: conn})
+	s.startWebSocket(c, newWSConn(c, conn))
 	return c, nil
 }
 

@@ -53,6 +53,20 @@ type wsConn struct {
 	werr    error
 }
 
+func newWSConn(c *Conn, conn net.Conn) *wsConn {
+	w := &wsConn{c: c, conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.raw = raw
+			w.writeFn = func(fd uintptr) bool {
+				w.written, w.werr = unix.Writev(int(fd), w.iov)
+				return true // never wait here: what is left goes to the writer
+			}
+		}
+	}
+	return w
+}
+
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsConn, error) {
@@ -69,16 +83,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsCo
 	if err != nil {
 		return nil, err
 	}
-	wc := &wsConn{c: c, conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			wc.raw = raw
-			wc.writeFn = func(fd uintptr) bool {
-				wc.written, wc.werr = unix.Writev(int(fd), wc.iov)
-				return true // never wait here: what is left goes to the writer
-			}
-		}
-	}
+	wc := newWSConn(c, conn)
 	if ext != nil {
 		_, wc.deflate = ext.Accepted()
 	}
