@@ -96,8 +96,10 @@ func fast(o *client.Options) *client.Options {
 	if o == nil {
 		o = &client.Options{}
 	}
-	o.ReconnectionDelay = 20 * time.Millisecond
-	o.ReconnectionDelayMax = 100 * time.Millisecond
+	if o.ReconnectionDelay == 0 {
+		o.ReconnectionDelay = 20 * time.Millisecond
+		o.ReconnectionDelayMax = 100 * time.Millisecond
+	}
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Second
 	}

@@ -58,6 +58,19 @@ func (e *Event) Ack(args ...any) error {
 // EventHandler handles an event.
 type EventHandler func(e *Event)
 
+type socketHooks struct {
+	any           []EventHandler
+	disconnecting []func(reason string)
+	disconnect    []func(reason string)
+}
+
+func (s *Socket) hooksLocked() *socketHooks {
+	if s.hooks == nil {
+		s.hooks = new(socketHooks)
+	}
+	return s.hooks
+}
+
 type namedHandler struct {
 	event string
 	h     EventHandler
@@ -72,15 +85,13 @@ type Socket struct {
 	client *client
 	auth   json.RawMessage // the CONNECT payload; the rest of the handshake is built on demand
 
-	mu            sync.Mutex
-	connected     bool
-	recovered     bool
-	handlers      []namedHandler // few per socket: a slice is smaller than a map
-	anyHandlers   []EventHandler
-	onDisconnect  []func(reason string)
-	onDisconnectg []func(reason string)
-	acks          map[uint64]func(Args, error)
-	data          map[string]any
+	mu        sync.Mutex
+	connected bool
+	recovered bool
+	handlers  []namedHandler // few per socket: a slice is smaller than a map
+	hooks     *socketHooks   // allocated on first use: most sockets have none
+	acks      map[uint64]func(Args, error)
+	data      map[string]any
 }
 
 // ID returns the socket id, also the name of its personal room.
@@ -167,7 +178,8 @@ func (s *Socket) Off(event string) {
 // OnAny adds a handler for every event, called before the named ones.
 func (s *Socket) OnAny(h EventHandler) {
 	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, h)
+	hk := s.hooksLocked()
+	hk.any = append(hk.any, h)
 	s.mu.Unlock()
 }
 
@@ -175,14 +187,16 @@ func (s *Socket) OnAny(h EventHandler) {
 // disconnect, while its rooms are still known.
 func (s *Socket) OnDisconnecting(h func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnectg = append(s.onDisconnectg, h)
+	hk := s.hooksLocked()
+	hk.disconnecting = append(hk.disconnecting, h)
 	s.mu.Unlock()
 }
 
 // OnDisconnect adds a handler called once the socket has disconnected.
 func (s *Socket) OnDisconnect(h func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, h)
+	hk := s.hooksLocked()
+	hk.disconnect = append(hk.disconnect, h)
 	s.mu.Unlock()
 }
 
@@ -342,7 +356,10 @@ func (s *Socket) onPacket(p *Packet) {
 func (s *Socket) onEvent(p *Packet) {
 	e := &Event{Socket: s, Name: p.EventName(), Args: p.Args(), ackID: p.ID, hasAck: p.HasID}
 	s.mu.Lock()
-	anys := s.anyHandlers
+	var anys []EventHandler
+	if s.hooks != nil {
+		anys = s.hooks.any
+	}
 	var own []EventHandler
 	for _, nh := range s.handlers {
 		if nh.event == e.Name {
@@ -369,7 +386,10 @@ func (s *Socket) onClose(reason string) {
 		s.mu.Unlock()
 		return
 	}
-	before := s.onDisconnectg
+	var before []func(string)
+	if s.hooks != nil {
+		before = s.hooks.disconnecting
+	}
 	s.mu.Unlock()
 	srv := s.nsp.server
 	for _, h := range before {
@@ -392,7 +412,10 @@ func (s *Socket) onClose(reason string) {
 	s.connected = false
 	acks := s.acks
 	s.acks = nil
-	after := s.onDisconnect
+	var after []func(string)
+	if s.hooks != nil {
+		after = s.hooks.disconnect
+	}
 	s.mu.Unlock()
 	for _, fn := range acks {
 		fn(Args{}, ErrDisconnected)
