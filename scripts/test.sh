@@ -31,7 +31,8 @@ for f in $(grep -l '^func Fuzz' $(git ls-files '*_test.go') 2>/dev/null | xargs 
 done
 
 if [ -z "${QUICK:-}" ]; then
-  [ -x interop/run.sh ] && run "interop: socket.io-client vs Herald" env SERVER_CMD="go run ./examples/interop" bash interop/run.sh
+  go build -o .bin/interop ./examples/interop
+  [ -x interop/run.sh ] && run "interop: socket.io-client vs Herald" env SERVER_CMD="$PWD/.bin/interop" bash interop/run.sh
   [ -x interop/run.sh ] && run "interop: socket.io-client vs Node reference" bash interop/run.sh
   [ -x test/e2e/run.sh ] && run "e2e: herald binary" bash test/e2e/run.sh
   [ -x web/test.sh ] && run "web: hooks and browser" bash web/test.sh

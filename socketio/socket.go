@@ -213,6 +213,16 @@ func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
 // attachments, json.RawMessage verbatim, an Args value spliced in as
 // received; anything else is encoded with encoding/json.
 func (s *Socket) Emit(event string, args ...any) error {
+	if s.nsp.server.opts.Recovery != nil {
+		// As the reference does: through the adapter, so that the packet
+		// gets an offset and is replayed if the transport is already gone.
+		p, err := eventPacket(s.nsp.name, event, args)
+		if err != nil {
+			return err
+		}
+		s.nsp.adapter.Broadcast(p, &BroadcastOptions{Rooms: []string{s.id}})
+		return nil
+	}
 	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
