@@ -1,0 +1,166 @@
+// Command herald runs the Herald real-time server: Socket.IO-compatible
+// chat, presence and notifications with JWT authentication.
+//
+//	herald [flags]                 run the server (see -h for flags and HERALD_* variables)
+//	herald token [flags]           mint a development token
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/internal/service"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(token(os.Args[2:]))
+	}
+	os.Exit(serve(os.Args[1:]))
+}
+
+func logger(cfg service.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func serve(args []string) int {
+	cfg, err := service.Load(args, os.Getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		return 2
+	}
+	log := logger(cfg)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := service.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	addr, err := svc.Listen()
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Addr, "err", err)
+		_ = svc.Shutdown(context.Background())
+		return 1
+	}
+	url := "http://" + hostPort(addr)
+	log.Info("Herald is running", "url", url, "database", redact(cfg.DatabaseURL))
+	log.Info("public room", "id", service.PublicRoom)
+	if cfg.Dev {
+		log.Info("dev mode: get a token", "command", "go run ./cmd/herald token --name Alice",
+			"http", "curl -X POST "+url+"/api/dev/token -d '{\"name\":\"Alice\"}'")
+		log.Info("dev mode: notifications API key", "key", cfg.APIKey,
+			"try", "curl -H 'Authorization: Bearer "+cfg.APIKey+"' -d '{\"all\":true,\"type\":\"info\",\"title\":\"Hello\",\"message\":\"from the API\"}' "+url+"/api/notifications")
+		log.Info("open " + url + " in two browser windows and chat")
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error("server stopped", "err", err)
+			return 1
+		}
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: telling clients, draining")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := svc.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func hostPort(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func redact(u string) string {
+	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u, "://") {
+		return u[:strings.Index(u, "://")+3] + "…" + u[i:]
+	}
+	return u
+}
+
+// token mints a development token with the server's secret.
+func token(args []string) int {
+	fs := flag.NewFlagSet("herald token", flag.ContinueOnError)
+	user := fs.String("user", "", "user id (default: derived from the name)")
+	name := fs.String("name", "", "display name (required)")
+	roles := fs.String("roles", "user", "comma-separated roles")
+	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
+	var cfg service.Config
+	cfg.Flags(fs, os.Getenv)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *name == "" {
+		fmt.Fprintln(os.Stderr, "herald token: -name is required")
+		return 2
+	}
+	full, err := service.Load(configArgs(fs), os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herald token:", err)
+		return 1
+	}
+	if full.JWTSecret == "" {
+		fmt.Fprintln(os.Stderr, "herald token: no HS256 secret configured (tokens for RS256/ES256 come from your identity provider)")
+		return 1
+	}
+	id := *user
+	if id == "" {
+		id = service.UserID(*name)
+	}
+	u := auth.User{ID: id, Name: *name}
+	for _, r := range strings.Split(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			u.Roles = append(u.Roles, r)
+		}
+	}
+	tok, err := auth.Mint([]byte(full.JWTSecret), u, *ttl)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herald token:", err)
+		return 1
+	}
+	fmt.Println(tok)
+	return 0
+}
+
+// configArgs passes the server flags given to "token" on to Load.
+func configArgs(fs *flag.FlagSet) []string {
+	var out []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "user", "name", "roles", "ttl":
+			return
+		}
+		out = append(out, "-"+f.Name+"="+f.Value.String())
+	})
+	return out
+}

@@ -1,0 +1,467 @@
+// Package chat is Herald's chat namespace: rooms with access control,
+// messages persisted before they are broadcast, history paging, typing
+// indicators that expire on their own, and re-sync after a reconnect. The
+// event names and payloads are those of the seed's useChat hook.
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/socketio"
+)
+
+// Options configures the chat namespace. Zero fields take the defaults.
+type Options struct {
+	Store store.Store
+	// MaxLength of a message, in characters. Default 4000.
+	MaxLength int
+	// TypingTimeout ends a typing indicator whose client never said stop.
+	// Default 5s.
+	TypingTimeout time.Duration
+	// OnPersist observes how long storing a message took.
+	OnPersist func(time.Duration)
+	Logger    *slog.Logger
+}
+
+// Message is a chat message as clients see it.
+type Message struct {
+	ID        string `json:"id"`
+	RoomID    string `json:"roomId"`
+	Content   string `json:"content"`
+	Author    Author `json:"author"`
+	CreatedAt string `json:"createdAt"`
+}
+
+// Author of a message.
+type Author struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Wire converts a stored message.
+func Wire(m store.Message) Message {
+	return Message{ID: m.ID, RoomID: m.RoomID, Content: m.Content, Author: Author{m.AuthorID, m.AuthorName},
+		CreatedAt: m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+}
+
+// Chat serves the chat events of one namespace.
+type Chat struct {
+	opts Options
+	nsp  *socketio.Namespace
+
+	mu     sync.Mutex
+	typing map[typingKey]*time.Timer
+}
+
+type typingKey struct{ room, user string }
+
+// RoomName is the socket.io room of a chat room.
+func RoomName(id string) string { return "room:" + id }
+
+// New returns the chat service for nsp. Register its handlers with
+// Handlers (the service wraps them with rate limits and metrics).
+func New(nsp *socketio.Namespace, opts Options) *Chat {
+	if opts.MaxLength <= 0 {
+		opts.MaxLength = 4000
+	}
+	if opts.TypingTimeout <= 0 {
+		opts.TypingTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.OnPersist == nil {
+		opts.OnPersist = func(time.Duration) {}
+	}
+	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer)}
+	nsp.OnConnection(func(s *socketio.Socket) {
+		s.OnDisconnecting(func(string) { c.stopAllTyping(s) })
+	})
+	return c
+}
+
+// Handlers returns the chat's event handlers by event name.
+func (c *Chat) Handlers() map[string]socketio.EventHandler {
+	return map[string]socketio.EventHandler{
+		"join-room":    c.joinRoom,
+		"leave-room":   c.leaveRoom,
+		"send-message": c.sendMessage,
+		"typing-start": c.typingStart,
+		"typing-stop":  c.typingStop,
+		"history":      c.history,
+		"sync-state":   c.syncState,
+		"rooms:list":   c.listRooms,
+		"create-room":  c.createRoom,
+	}
+}
+
+// Close stops typing timers.
+func (c *Chat) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, t := range c.typing {
+		t.Stop()
+		delete(c.typing, k)
+	}
+}
+
+var (
+	errAccessDenied = errors.New("Access denied")
+	errNotFound     = errors.New("Room not found")
+	errBadRequest   = errors.New("Invalid payload")
+	errNotJoined    = errors.New("Join the room first")
+	errEmpty        = errors.New("Message is empty")
+	errTooLong      = errors.New("Message is too long")
+	errInternal     = errors.New("Internal error")
+)
+
+// fail tells the client what went wrong: an "error" event, and the ack
+// when the client asked for one.
+func fail(e *socketio.Event, err error) {
+	_ = e.Socket.Emit("error", map[string]any{"message": err.Error(), "event": e.Name})
+	_ = e.Ack(map[string]any{"error": err.Error()})
+}
+
+func ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// roomArg reads a room id given as a string or as {roomId}.
+func roomArg(e *socketio.Event) (string, bool) {
+	if id, ok := e.Args.String(0); ok {
+		return id, id != "" && len(id) <= store.MaxIDLen
+	}
+	var v struct {
+		RoomID string `json:"roomId"`
+	}
+	if e.Args.Decode(0, &v) != nil || v.RoomID == "" || len(v.RoomID) > store.MaxIDLen {
+		return "", false
+	}
+	return v.RoomID, true
+}
+
+func user(s *socketio.Socket) auth.User {
+	u, _ := auth.UserOf(s)
+	return u
+}
+
+func joined(s *socketio.Socket, roomID string) bool {
+	name := RoomName(roomID)
+	for _, r := range s.Rooms() {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}
+
+// access returns the room if the user may read it.
+func (c *Chat) access(roomID, userID string) (store.Room, error) {
+	cx, cancel := ctx()
+	defer cancel()
+	room, err := c.opts.Store.GetRoom(cx, roomID)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return room, errNotFound
+	}
+	if err != nil {
+		return room, errInternal
+	}
+	if room.Public {
+		return room, nil
+	}
+	ok, err := c.opts.Store.IsMember(cx, roomID, userID)
+	if err != nil {
+		return room, errInternal
+	}
+	if !ok {
+		return room, errAccessDenied
+	}
+	return room, nil
+}
+
+func roomJSON(r store.Room) map[string]any {
+	return map[string]any{"id": r.ID, "name": r.Name, "public": r.Public}
+}
+
+func (c *Chat) joinRoom(e *socketio.Event) {
+	id, ok := roomArg(e)
+	if !ok {
+		fail(e, errBadRequest)
+		return
+	}
+	u := user(e.Socket)
+	room, err := c.access(id, u.ID)
+	if err != nil {
+		fail(e, err)
+		return
+	}
+	cx, cancel := ctx()
+	defer cancel()
+	if err := c.opts.Store.AddMember(cx, id, u.ID); err != nil && !errors.Is(err, store.ErrExists) {
+		c.opts.Logger.Warn("chat: add member", "room", id, "err", err)
+	}
+	already := joined(e.Socket, id)
+	e.Socket.Join(RoomName(id))
+	if !already {
+		_ = e.Socket.To(RoomName(id)).Emit("user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+	}
+	_ = e.Ack(map[string]any{"ok": true, "room": roomJSON(room)})
+}
+
+func (c *Chat) leaveRoom(e *socketio.Event) {
+	id, ok := roomArg(e)
+	if !ok {
+		fail(e, errBadRequest)
+		return
+	}
+	if !joined(e.Socket, id) {
+		_ = e.Ack(map[string]any{"ok": true})
+		return
+	}
+	u := user(e.Socket)
+	c.stopTyping(e.Socket, id, u)
+	e.Socket.Leave(RoomName(id))
+	_ = e.Socket.To(RoomName(id)).Emit("user-left", map[string]any{"userId": u.ID, "roomId": id})
+	_ = e.Ack(map[string]any{"ok": true})
+}
+
+func (c *Chat) sendMessage(e *socketio.Event) {
+	var in struct {
+		RoomID  *string `json:"roomId"`
+		Content *string `json:"content"`
+	}
+	raw := e.Args.Raw(0)
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &in) != nil || in.RoomID == nil || in.Content == nil ||
+		*in.RoomID == "" || len(*in.RoomID) > store.MaxIDLen {
+		fail(e, errBadRequest)
+		return
+	}
+	content := strings.TrimSpace(*in.Content)
+	switch {
+	case content == "":
+		fail(e, errEmpty)
+		return
+	case utf8.RuneCountInString(content) > c.opts.MaxLength || !utf8.ValidString(content):
+		fail(e, errTooLong)
+		return
+	}
+	if !joined(e.Socket, *in.RoomID) {
+		if _, err := c.access(*in.RoomID, user(e.Socket).ID); err != nil {
+			fail(e, err)
+			return
+		}
+		fail(e, errNotJoined)
+		return
+	}
+	u := user(e.Socket)
+	cx, cancel := ctx()
+	defer cancel()
+	start := time.Now()
+	m, err := c.opts.Store.CreateMessage(cx, store.Message{RoomID: *in.RoomID, AuthorID: u.ID, AuthorName: u.Name, Content: content})
+	c.opts.OnPersist(time.Since(start))
+	if err != nil {
+		c.opts.Logger.Error("chat: store message", "room", *in.RoomID, "err", err)
+		fail(e, errInternal)
+		return
+	}
+	c.stopTyping(e.Socket, *in.RoomID, u)
+	msg := Wire(m)
+	_ = c.nsp.To(RoomName(m.RoomID)).Emit("new-message", msg)
+	_ = e.Ack(map[string]any{"message": msg})
+}
+
+func (c *Chat) typingStart(e *socketio.Event) {
+	id, ok := roomArg(e)
+	if !ok || !joined(e.Socket, id) {
+		return // typing is best effort: ignore rather than scold
+	}
+	u := user(e.Socket)
+	k := typingKey{id, u.ID}
+	c.mu.Lock()
+	t, already := c.typing[k]
+	if already {
+		t.Reset(c.opts.TypingTimeout)
+	} else {
+		c.typing[k] = time.AfterFunc(c.opts.TypingTimeout, func() { c.expireTyping(k) })
+	}
+	c.mu.Unlock()
+	if !already {
+		_ = c.nsp.To(RoomName(id)).Except("user:"+u.ID).Emit("user-typing", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+	}
+}
+
+func (c *Chat) typingStop(e *socketio.Event) {
+	if id, ok := roomArg(e); ok {
+		c.stopTyping(e.Socket, id, user(e.Socket))
+	}
+}
+
+func (c *Chat) stopTyping(s *socketio.Socket, roomID string, u auth.User) {
+	k := typingKey{roomID, u.ID}
+	c.mu.Lock()
+	t, ok := c.typing[k]
+	if ok {
+		t.Stop()
+		delete(c.typing, k)
+	}
+	c.mu.Unlock()
+	if ok {
+		c.emitStopped(k)
+	}
+}
+
+func (c *Chat) expireTyping(k typingKey) {
+	c.mu.Lock()
+	_, ok := c.typing[k]
+	delete(c.typing, k)
+	c.mu.Unlock()
+	if ok {
+		c.emitStopped(k)
+	}
+}
+
+func (c *Chat) emitStopped(k typingKey) {
+	_ = c.nsp.To(RoomName(k.room)).Except("user:"+k.user).Emit("user-stopped-typing", map[string]any{"userId": k.user, "roomId": k.room})
+}
+
+func (c *Chat) stopAllTyping(s *socketio.Socket) {
+	u := user(s)
+	for _, r := range s.Rooms() {
+		if id, ok := strings.CutPrefix(r, "room:"); ok {
+			c.stopTyping(s, id, u)
+		}
+	}
+}
+
+func (c *Chat) history(e *socketio.Event) {
+	var in struct {
+		RoomID string `json:"roomId"`
+		Before string `json:"before"`
+		Limit  int    `json:"limit"`
+	}
+	if id, ok := e.Args.String(0); ok {
+		in.RoomID = id
+	} else if e.Args.Decode(0, &in) != nil || in.RoomID == "" {
+		fail(e, errBadRequest)
+		return
+	}
+	if _, err := c.access(in.RoomID, user(e.Socket).ID); err != nil {
+		fail(e, err)
+		return
+	}
+	cx, cancel := ctx()
+	defer cancel()
+	msgs, next, err := c.opts.Store.History(cx, in.RoomID, in.Before, in.Limit)
+	if errors.Is(err, store.ErrInvalid) {
+		fail(e, errBadRequest)
+		return
+	}
+	if err != nil {
+		fail(e, errInternal)
+		return
+	}
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, Wire(m))
+	}
+	var cursor any
+	if next != "" {
+		cursor = next
+	}
+	_ = e.Ack(map[string]any{"messages": out, "nextCursor": cursor})
+}
+
+func (c *Chat) syncState(e *socketio.Event) {
+	var in struct {
+		LastMessageIDs map[string]string `json:"lastMessageIds"`
+	}
+	if raw := e.Args.Raw(0); len(raw) > 0 && raw[0] == '{' {
+		if json.Unmarshal(raw, &in) != nil {
+			fail(e, errBadRequest)
+			return
+		}
+	}
+	u := user(e.Socket)
+	cx, cancel := ctx()
+	defer cancel()
+	rooms, err := c.opts.Store.ListRooms(cx, u.ID)
+	if err != nil {
+		fail(e, errInternal)
+		return
+	}
+	ids := []string{}
+	missed := map[string][]Message{}
+	for _, r := range rooms {
+		if !r.Member {
+			continue
+		}
+		ids = append(ids, r.ID)
+		e.Socket.Join(RoomName(r.ID))
+		last, ok := in.LastMessageIDs[r.ID]
+		if !ok {
+			continue
+		}
+		msgs, err := c.opts.Store.MessagesSince(cx, r.ID, last, store.MaxLimit)
+		if err != nil {
+			continue // a malformed cursor for one room does not spoil the rest
+		}
+		list := make([]Message, 0, len(msgs))
+		for _, m := range msgs {
+			list = append(list, Wire(m))
+		}
+		missed[r.ID] = list
+	}
+	_ = e.Ack(map[string]any{"rooms": ids, "missed": missed})
+}
+
+func (c *Chat) listRooms(e *socketio.Event) {
+	cx, cancel := ctx()
+	defer cancel()
+	rooms, err := c.opts.Store.ListRooms(cx, user(e.Socket).ID)
+	if err != nil {
+		fail(e, errInternal)
+		return
+	}
+	out := make([]map[string]any, 0, len(rooms))
+	for _, r := range rooms {
+		m := roomJSON(r.Room)
+		m["member"] = r.Member
+		out = append(out, m)
+	}
+	_ = e.Ack(map[string]any{"rooms": out})
+}
+
+func (c *Chat) createRoom(e *socketio.Event) {
+	var in struct {
+		Name   string `json:"name"`
+		Public bool   `json:"public"`
+	}
+	if e.Args.Decode(0, &in) != nil {
+		fail(e, errBadRequest)
+		return
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > 64 {
+		fail(e, errBadRequest)
+		return
+	}
+	u := user(e.Socket)
+	cx, cancel := ctx()
+	defer cancel()
+	room, err := c.opts.Store.CreateRoom(cx, store.Room{Name: in.Name, Public: in.Public})
+	if err != nil {
+		fail(e, errInternal)
+		return
+	}
+	_ = c.opts.Store.AddMember(cx, room.ID, u.ID)
+	_ = e.Ack(map[string]any{"room": roomJSON(room)})
+}

@@ -1,0 +1,153 @@
+package service
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the service's configuration. Every field has a flag and a
+// HERALD_* environment variable (the flag wins); see Flags.
+type Config struct {
+	Addr           string        // HERALD_ADDR, -addr: listen address (":8080")
+	DataDir        string        // HERALD_DATA_DIR, -data-dir: SQLite file and generated secrets (".")
+	DatabaseURL    string        // HERALD_DATABASE_URL, -database-url: "postgres://..." or a SQLite path (<data-dir>/herald.db)
+	JWTSecret      string        // HERALD_JWT_SECRET, -jwt-secret: HS256 secret; generated and kept in the data dir when empty (dev mode)
+	JWTPublicKeys  string        // HERALD_JWT_PUBLIC_KEYS, -jwt-public-keys: PEM file of RS256/ES256 public keys
+	JWKS           string        // HERALD_JWKS, -jwks: JWKS file path or URL
+	JWTIssuer      string        // HERALD_JWT_ISSUER, -jwt-issuer
+	JWTAudience    string        // HERALD_JWT_AUDIENCE, -jwt-audience
+	APIKey         string        // HERALD_API_KEY, -api-key: key of the notifications API; generated in dev mode
+	Dev            bool          // HERALD_DEV, -dev: dev token endpoint on (default: on when the JWT secret was generated)
+	CORSOrigins    string        // HERALD_CORS_ORIGINS, -cors-origins: comma-separated allowed origins ("" = same origin only, "*" = any)
+	PingInterval   time.Duration // HERALD_PING_INTERVAL (25s)
+	PingTimeout    time.Duration // HERALD_PING_TIMEOUT (20s)
+	MaxPayload     int64         // HERALD_MAX_PAYLOAD bytes (1000000)
+	MaxMessageLen  int           // HERALD_MAX_MESSAGE_LENGTH characters (4000)
+	TypingTimeout  time.Duration // HERALD_TYPING_TIMEOUT (5s)
+	PresenceGrace  time.Duration // HERALD_PRESENCE_GRACE (3s)
+	ConnPerMinute  int           // HERALD_CONN_PER_IP_PER_MINUTE: new connections per client IP (60)
+	RecoveryWindow time.Duration // HERALD_RECOVERY_WINDOW: connection state recovery (2m)
+	ShutdownGrace  time.Duration // HERALD_SHUTDOWN_TIMEOUT (10s)
+	LogFormat      string        // HERALD_LOG_FORMAT: text or json (text)
+	LogLevel       string        // HERALD_LOG_LEVEL: debug, info, warn, error (info)
+
+	generatedSecret bool
+}
+
+// Flags binds the configuration to a flag set, with defaults from the
+// environment.
+func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
+	str := func(p *string, name, envName, def, usage string) {
+		if v := env(envName); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" ("+envName+")")
+	}
+	dur := func(p *time.Duration, name, envName string, def time.Duration, usage string) {
+		if v, err := time.ParseDuration(env(envName)); err == nil {
+			def = v
+		}
+		fs.DurationVar(p, name, def, usage+" ("+envName+")")
+	}
+	num := func(p *int, name, envName string, def int, usage string) {
+		if v, err := strconv.Atoi(env(envName)); err == nil {
+			def = v
+		}
+		fs.IntVar(p, name, def, usage+" ("+envName+")")
+	}
+	str(&c.Addr, "addr", "HERALD_ADDR", ":8080", "listen address")
+	str(&c.DataDir, "data-dir", "HERALD_DATA_DIR", ".", "directory of the SQLite file and generated secrets")
+	str(&c.DatabaseURL, "database-url", "HERALD_DATABASE_URL", "", "postgres:// URL or SQLite path (default <data-dir>/herald.db)")
+	str(&c.JWTSecret, "jwt-secret", "HERALD_JWT_SECRET", "", "HS256 secret (generated in dev mode when empty)")
+	str(&c.JWTPublicKeys, "jwt-public-keys", "HERALD_JWT_PUBLIC_KEYS", "", "PEM file with RS256/ES256 public keys")
+	str(&c.JWKS, "jwks", "HERALD_JWKS", "", "JWKS file or URL")
+	str(&c.JWTIssuer, "jwt-issuer", "HERALD_JWT_ISSUER", "", "required token issuer")
+	str(&c.JWTAudience, "jwt-audience", "HERALD_JWT_AUDIENCE", "", "required token audience")
+	str(&c.APIKey, "api-key", "HERALD_API_KEY", "", "API key of the notifications API (generated in dev mode)")
+	str(&c.CORSOrigins, "cors-origins", "HERALD_CORS_ORIGINS", "", "allowed origins, comma-separated; * for any")
+	str(&c.LogFormat, "log-format", "HERALD_LOG_FORMAT", "text", "text or json")
+	str(&c.LogLevel, "log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error")
+	dev := env("HERALD_DEV")
+	fs.BoolVar(&c.Dev, "dev", dev == "1" || dev == "true", "dev mode: /api/dev/token on (HERALD_DEV; default on with a generated secret)")
+	dur(&c.PingInterval, "ping-interval", "HERALD_PING_INTERVAL", 25*time.Second, "heartbeat interval")
+	dur(&c.PingTimeout, "ping-timeout", "HERALD_PING_TIMEOUT", 20*time.Second, "heartbeat timeout")
+	dur(&c.TypingTimeout, "typing-timeout", "HERALD_TYPING_TIMEOUT", 5*time.Second, "typing indicator expiry")
+	dur(&c.PresenceGrace, "presence-grace", "HERALD_PRESENCE_GRACE", 3*time.Second, "delay before a user without connections goes offline")
+	dur(&c.RecoveryWindow, "recovery-window", "HERALD_RECOVERY_WINDOW", 2*time.Minute, "connection state recovery window")
+	dur(&c.ShutdownGrace, "shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", 10*time.Second, "graceful shutdown deadline")
+	num(&c.MaxMessageLen, "max-message-length", "HERALD_MAX_MESSAGE_LENGTH", 4000, "longest chat message in characters")
+	num(&c.ConnPerMinute, "conn-per-minute", "HERALD_CONN_PER_IP_PER_MINUTE", 60, "new connections per client IP per minute")
+	payload := int64(1_000_000)
+	if v, err := strconv.ParseInt(env("HERALD_MAX_PAYLOAD"), 10, 64); err == nil {
+		payload = v
+	}
+	fs.Int64Var(&c.MaxPayload, "max-payload", payload, "largest client message in bytes (HERALD_MAX_PAYLOAD)")
+}
+
+// Load parses args (without the program name) with the environment and
+// fills the generated values.
+func Load(args []string, env func(string) string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
+	c.Flags(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.finish(env)
+}
+
+func (c *Config) finish(env func(string) string) error {
+	if c.PingInterval <= 0 || c.PingTimeout <= 0 || c.MaxPayload <= 0 || c.MaxMessageLen <= 0 ||
+		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 {
+		return errors.New("config: durations, sizes and limits must be positive")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return fmt.Errorf("config: data dir: %w", err)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "herald.db")
+	}
+	if c.JWTSecret == "" && c.JWTPublicKeys == "" && c.JWKS == "" {
+		s, err := secretFile(filepath.Join(c.DataDir, "jwt-secret"))
+		if err != nil {
+			return err
+		}
+		c.JWTSecret, c.generatedSecret = s, true
+		if env("HERALD_DEV") == "" {
+			c.Dev = true
+		}
+	}
+	if c.APIKey == "" && c.Dev {
+		s, err := secretFile(filepath.Join(c.DataDir, "api-key"))
+		if err != nil {
+			return err
+		}
+		c.APIKey = s
+	}
+	return nil
+}
+
+// secretFile reads a secret kept in path, creating it on first use.
+func secretFile(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	s := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("config: keep secret: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,474 @@
+// Package service wires Herald's ready-to-run server: authentication,
+// the chat and presence namespaces, notifications and their HTTP API, rate
+// limits, metrics, health checks and graceful shutdown.
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/internal/chat"
+	"github.com/heraldio/herald/internal/notify"
+	"github.com/heraldio/herald/internal/presence"
+	"github.com/heraldio/herald/internal/ratelimit"
+	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/socketio"
+)
+
+// PublicRoom is created at first start so a new user has somewhere to talk.
+const PublicRoom = "general"
+
+// Service is one Herald node.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	verifier *auth.Verifier
+	io       *socketio.Server
+	chat     *chat.Chat
+	presence presence.Tracker
+	notifier *notify.Notifier
+	events   *ratelimit.EventLimiter
+	conns    *ratelimit.ConnLimiter
+	metrics  *metrics
+	handler  http.Handler
+
+	mu       sync.Mutex
+	http     *http.Server
+	listener net.Listener
+}
+
+// New opens the store (applying migrations), and builds the service.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log, store: st, metrics: newMetrics()}
+	fail := func(err error) (*Service, error) { st.Close(); return nil, err }
+
+	vo := auth.Options{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKS: cfg.JWKS}
+	if cfg.JWTSecret != "" {
+		vo.HS256Secret = []byte(cfg.JWTSecret)
+	}
+	if cfg.JWTPublicKeys != "" {
+		pem, err := os.ReadFile(cfg.JWTPublicKeys)
+		if err != nil {
+			return fail(fmt.Errorf("service: public keys: %w", err))
+		}
+		vo.PublicKeysPEM = pem
+	}
+	if s.verifier, err = auth.NewVerifier(ctx, vo); err != nil {
+		return fail(err)
+	}
+	if s.events, err = ratelimit.NewEventLimiter(ratelimit.DefaultRules(), nil); err != nil {
+		return fail(err)
+	}
+	if s.conns, err = ratelimit.NewConnLimiter(cfg.ConnPerMinute, nil); err != nil {
+		return fail(err)
+	}
+	if _, err := st.EnsureRoom(ctx, store.Room{ID: PublicRoom, Name: "General", Public: true}); err != nil {
+		return fail(fmt.Errorf("service: public room: %w", err))
+	}
+
+	var cors *engineio.CORS
+	if cfg.CORSOrigins != "" {
+		cors = &engineio.CORS{Origins: strings.Split(cfg.CORSOrigins, ","), Credentials: true}
+	}
+	s.io = socketio.NewServer(&socketio.Options{
+		Engine: engineio.Options{
+			PingInterval: cfg.PingInterval,
+			PingTimeout:  cfg.PingTimeout,
+			MaxPayload:   cfg.MaxPayload,
+			CORS:         cors,
+			AllowRequest: s.allowConnection,
+		},
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.RecoveryWindow},
+		Logger:   log,
+	})
+	main, chatNsp := s.io.Of("/"), s.io.Of("/chat")
+	for _, n := range []*socketio.Namespace{main, chatNsp} {
+		n.Use(s.authenticate)
+		n.OnConnection(s.onConnection)
+	}
+
+	s.chat = chat.New(chatNsp, chat.Options{
+		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
+		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
+	})
+	for name, h := range s.chat.Handlers() {
+		chatNsp.On(name, s.guard(h))
+	}
+
+	s.presence = presence.NewLocal(cfg.PresenceGrace, func(e presence.Entry) {
+		if e.Status == presence.Offline {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = st.SetLastSeen(ctx, e.UserID, e.Name, e.LastSeen)
+			cancel()
+		}
+		_ = main.Emit("presence:update", e)
+	})
+	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp}
+	main.On("presence:status", s.guard(s.onPresenceStatus))
+	main.On("notifications:list", s.guard(s.onNotificationsList))
+	main.On("notifications:read", s.guard(s.onNotificationRead))
+	main.On("notifications:read-all", s.guard(s.onNotificationsReadAll))
+
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the service's HTTP handler.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Notifier returns the notification API.
+func (s *Service) Notifier() *notify.Notifier { return s.notifier }
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) allowConnection(r *http.Request) error {
+	if !s.conns.AllowRemoteAddr(r.RemoteAddr) {
+		s.metrics.rateLimited.WithLabelValues("connect").Inc()
+		return errors.New("Too many connections")
+	}
+	return nil
+}
+
+// authenticate is the middleware of every namespace: a JWT in auth.token.
+func (s *Service) authenticate(sock *socketio.Socket) error {
+	var a struct {
+		Token any `json:"token"`
+	}
+	_ = sock.Handshake().BindAuth(&a)
+	token, _ := a.Token.(string)
+	if a.Token == nil || token == "" {
+		s.metrics.errors.WithLabelValues("auth_missing").Inc()
+		return &socketio.ConnectError{Message: "Authentication required"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := s.verifier.Verify(ctx, token)
+	if err != nil {
+		s.metrics.errors.WithLabelValues("auth_invalid").Inc()
+		s.log.Debug("auth refused", "err", err, "addr", sock.Handshake().Address)
+		return &socketio.ConnectError{Message: "Invalid token"}
+	}
+	auth.Attach(sock, u)
+	return nil
+}
+
+func (s *Service) onConnection(sock *socketio.Socket) {
+	u, _ := auth.UserOf(sock)
+	rooms := []string{"user:" + u.ID}
+	for _, r := range u.Roles {
+		rooms = append(rooms, "role:"+r)
+	}
+	sock.Join(rooms...)
+	s.metrics.connections.Inc()
+	sock.OnDisconnect(func(string) {
+		s.metrics.connections.Dec()
+		s.events.Forget(sock.ID())
+	})
+	if sock.Namespace().Name() != "/" {
+		return
+	}
+	came := s.presence.Connect(u.ID, u.Name)
+	sock.OnDisconnect(func(string) { s.presence.Disconnect(u.ID) })
+	_ = sock.Emit("presence:list", s.presence.List())
+	if came && !sock.Recovered() {
+		s.deliverMissed(sock, u)
+	}
+}
+
+// deliverMissed sends a user who comes online the unread notifications
+// created since they were last seen.
+func (s *Service) deliverMissed(sock *socketio.Socket, u auth.User) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	seen, err := s.store.LastSeen(ctx, []string{u.ID})
+	if err != nil {
+		return
+	}
+	since := seen[u.ID].At
+	list, err := s.store.ListNotifications(ctx, u.ID, store.MaxLimit)
+	if err != nil {
+		return
+	}
+	for i := len(list) - 1; i >= 0; i-- { // oldest first
+		n := list[i]
+		if !n.Read && !n.CreatedAt.Before(since) {
+			_ = sock.Emit("notification", notify.Wire(n))
+		}
+	}
+}
+
+// guard wraps a handler with the rate limit and metrics. A denied event
+// gets an error; a client that keeps flooding is disconnected.
+func (s *Service) guard(h socketio.EventHandler) socketio.EventHandler {
+	return func(e *socketio.Event) {
+		s.metrics.eventsIn.WithLabelValues(eventLabel(e.Name)).Inc()
+		d := s.events.Allow(e.Socket.ID(), e.Name)
+		if !d.Allowed {
+			s.metrics.rateLimited.WithLabelValues(eventLabel(e.Name)).Inc()
+			_ = e.Socket.Emit("error", map[string]any{"message": "Rate limit exceeded", "event": e.Name})
+			_ = e.Ack(map[string]any{"error": "Rate limit exceeded"})
+			if d.Disconnect {
+				s.log.Warn("disconnecting a flooding client", "socket", e.Socket.ID(), "event", e.Name)
+				e.Socket.Disconnect(true)
+			}
+			return
+		}
+		h(e)
+	}
+}
+
+var knownEvents = map[string]bool{}
+
+func init() {
+	for _, n := range []string{"join-room", "leave-room", "send-message", "typing-start", "typing-stop", "history",
+		"sync-state", "rooms:list", "create-room", "presence:status", "notifications:list", "notifications:read",
+		"notifications:read-all"} {
+		knownEvents[n] = true
+	}
+}
+
+// eventLabel keeps metric cardinality bounded whatever clients send.
+func eventLabel(name string) string {
+	if knownEvents[name] {
+		return name
+	}
+	return "other"
+}
+
+func (s *Service) onPresenceStatus(e *socketio.Event) {
+	status, ok := e.Args.String(0)
+	if !ok {
+		var v struct{ Status string }
+		_ = e.Args.Decode(0, &v)
+		status = v.Status
+	}
+	u, _ := auth.UserOf(e.Socket)
+	if !presence.ValidStatus(status) || !s.presence.SetStatus(u.ID, status) {
+		_ = e.Socket.Emit("error", map[string]any{"message": "Invalid status", "event": e.Name})
+		_ = e.Ack(map[string]any{"error": "Invalid status"})
+		return
+	}
+	_ = e.Ack(map[string]any{"ok": true})
+}
+
+func (s *Service) onNotificationsList(e *socketio.Event) {
+	u, _ := auth.UserOf(e.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, unread, err := s.notifier.List(ctx, u.ID)
+	if err != nil {
+		_ = e.Ack(map[string]any{"error": "Internal error"})
+		return
+	}
+	_ = e.Ack(map[string]any{"notifications": list, "unreadCount": unread})
+}
+
+func (s *Service) onNotificationRead(e *socketio.Event) {
+	id, ok := e.Args.String(0)
+	if !ok {
+		var v struct{ ID string }
+		_ = e.Args.Decode(0, &v)
+		id = v.ID
+	}
+	u, _ := auth.UserOf(e.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if id == "" {
+		_ = e.Ack(map[string]any{"error": "Invalid payload"})
+		return
+	}
+	if err := s.store.MarkRead(ctx, u.ID, id); err != nil {
+		msg := "Internal error"
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			msg = "Notification not found"
+		}
+		_ = e.Ack(map[string]any{"error": msg})
+		return
+	}
+	_ = e.Ack(map[string]any{"ok": true})
+}
+
+func (s *Service) onNotificationsReadAll(e *socketio.Event) {
+	u, _ := auth.UserOf(e.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.MarkAllRead(ctx, u.ID); err != nil {
+		_ = e.Ack(map[string]any{"error": "Internal error"})
+		return
+	}
+	_ = e.Ack(map[string]any{"ok": true})
+}
+
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", s.io)
+	mux.Handle("/api/notifications", s.notifier.Handler(s.cfg.APIKey))
+	mux.HandleFunc("/api/dev/token", s.devToken)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.store.LastSeen(ctx, []string{"readyz"}); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", webHandler())
+	return mux
+}
+
+var nameRe = regexp.MustCompile(`^[\p{L}\p{N} ._-]{1,32}$`)
+
+// devToken mints a development token for a display name (dev mode only).
+func (s *Service) devToken(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.Dev {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		jsonError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	var body struct {
+		Name  string   `json:"name"`
+		Roles []string `json:"roles"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil {
+		jsonError(w, http.StatusBadRequest, "invalid JSON body")
+		return
+	}
+	body.Name = strings.TrimSpace(body.Name)
+	if !nameRe.MatchString(body.Name) {
+		jsonError(w, http.StatusBadRequest, "name: 1 to 32 letters, digits, spaces, . _ -")
+		return
+	}
+	u := auth.User{ID: UserID(body.Name), Name: body.Name, Roles: []string{"user"}}
+	for _, role := range body.Roles {
+		if role == "admin" || role == "user" {
+			if role != "user" {
+				u.Roles = append(u.Roles, role)
+			}
+		}
+	}
+	tok, err := auth.Mint([]byte(s.cfg.JWTSecret), u, 24*time.Hour)
+	if err != nil {
+		jsonError(w, http.StatusInternalServerError, "cannot mint")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "user": map[string]any{"id": u.ID, "name": u.Name, "roles": u.Roles}})
+}
+
+// UserID derives a stable development user id from a display name.
+func UserID(name string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(name))))
+	return "u-" + hex.EncodeToString(sum[:6])
+}
+
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// Listen binds the configured address.
+func (s *Service) Listen() (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Unlock()
+	return ln.Addr(), nil
+}
+
+// Serve serves until Shutdown; it returns nil after a graceful stop.
+func (s *Service) Serve() error {
+	s.mu.Lock()
+	srv, ln := s.http, s.listener
+	s.mu.Unlock()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown tells every client (they reconnect, to this node when it
+// comes back or to another), drains, and closes the store.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.http
+	s.mu.Unlock()
+	var errs []error
+	if srv != nil {
+		// Stop accepting first, then let the sockets go.
+		go func() { _ = srv.Shutdown(ctx) }()
+	}
+	if err := s.io.Shutdown(ctx); err != nil && !errors.Is(err, socketio.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.chat.Close()
+	s.presence.Close()
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// metrics are the service's Prometheus collectors.
+type metrics struct {
+	reg         *prometheus.Registry
+	connections prometheus.Gauge
+	eventsIn    *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	persist     prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_connections", Help: "Connected sockets, all namespaces."})
+	m.eventsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_events_in_total", Help: "Events received from clients."}, []string{"event"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_rate_limited_total", Help: "Events and connections refused by rate limits."}, []string{"event"})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_errors_total", Help: "Errors by kind."}, []string{"kind"})
+	m.persist = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_message_persist_seconds", Help: "Time to store a chat message.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.reg.MustRegister(m.connections, m.eventsIn, m.rateLimited, m.errors, m.persist,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
