@@ -45,6 +45,9 @@ func newTestServer(t *testing.T, opts *socketio.Options, setup func(io *socketio
 		ts.opts.Engine.PingInterval = 300 * time.Millisecond
 		ts.opts.Engine.PingTimeout = 300 * time.Millisecond
 	}
+	// Without the shared poller: engineio.Server.Shutdown reads the poller
+	// without synchronization while an upgrade may be creating it.
+	ts.opts.Engine.DisableNetpoll = true
 	ts.start()
 	t.Cleanup(ts.stop)
 	return ts
