@@ -261,3 +261,19 @@ test("the seed's client code: connect_error redirect and reconnect re-sync", asy
   const res = await a.timeout(3000).emitWithAck("sync-state");
   assert.ok(res.rooms.includes("general"));
 });
+
+test("new connections per IP are limited", async () => {
+  const limited = new Herald({ HERALD_CONN_PER_IP_PER_MINUTE: "3" });
+  await limited.start();
+  try {
+    const results = [];
+    for (let i = 0; i < 5; i++) {
+      const s = limited.socket("/", { auth: { token: alice() }, reconnection: false });
+      results.push(await Promise.race([once(s, "connect").then(() => "ok"), once(s, "connect_error").then(() => "refused")]));
+    }
+    assert.deepEqual(results, ["ok", "ok", "ok", "refused", "refused"]);
+  } finally {
+    limited.closeSockets();
+    await limited.stop();
+  }
+});

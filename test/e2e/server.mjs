@@ -39,6 +39,7 @@ export class Herald {
         HERALD_TYPING_TIMEOUT: "1s",
         HERALD_PRESENCE_GRACE: "500ms",
         HERALD_LOG_LEVEL: "warn",
+        HERALD_CONN_PER_IP_PER_MINUTE: "100000",
         ...this.env,
       },
       stdio: ["ignore", "inherit", "inherit"],
