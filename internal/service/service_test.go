@@ -1,0 +1,174 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/internal/siotest"
+)
+
+func newTestService(t *testing.T, env map[string]string) (*Service, *httptest.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	get := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		if k == "HERALD_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+	cfg, err := Load(nil, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(svc.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = svc.Shutdown(ctx)
+		hs.Close()
+	})
+	return svc, hs
+}
+
+func TestConfigValidation(t *testing.T) {
+	dir := t.TempDir()
+	env := func(m map[string]string) func(string) string {
+		return func(k string) string {
+			if k == "HERALD_DATA_DIR" {
+				return dir
+			}
+			return m[k]
+		}
+	}
+	if _, err := Load([]string{"-ping-interval=-1s"}, env(nil)); err == nil {
+		t.Fatal("negative interval accepted")
+	}
+	if _, err := Load(nil, env(map[string]string{"HERALD_LOG_FORMAT": "xml"})); err == nil {
+		t.Fatal("bad log format accepted")
+	}
+	if _, err := Load([]string{"-no-such-flag"}, env(nil)); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+	c, err := Load(nil, env(map[string]string{"HERALD_ADDR": ":9999", "HERALD_MAX_PAYLOAD": "2048"}))
+	if err != nil || c.Addr != ":9999" || c.MaxPayload != 2048 || !c.Dev || c.JWTSecret == "" || c.APIKey == "" {
+		t.Fatalf("env config %+v %v", c, err)
+	}
+	again, _ := Load(nil, env(nil))
+	if again.JWTSecret != c.JWTSecret {
+		t.Fatal("generated secret not kept across starts")
+	}
+	prod, err := Load([]string{"-jwt-secret=abc"}, env(nil))
+	if err != nil || prod.Dev || prod.APIKey != "" {
+		t.Fatalf("a configured secret must not enable dev mode: %+v", prod)
+	}
+}
+
+func post(t *testing.T, url, auth, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(b, &out)
+	return res.StatusCode, out
+}
+
+func TestHTTPEndpointsRejectBadInput(t *testing.T) {
+	svc, hs := newTestService(t, nil)
+	for _, tt := range []struct {
+		path, auth, body string
+		code             int
+	}{
+		{"/api/dev/token", "", `{"name":"Alice"}`, 200},
+		{"/api/dev/token", "", `{"name":""}`, 400},
+		{"/api/dev/token", "", `{"name":"<script>"}`, 400},
+		{"/api/dev/token", "", `not json`, 400},
+		{"/api/dev/token", "", `{"name":"` + strings.Repeat("a", 100) + `"}`, 400},
+		{"/api/notifications", "", `{"userId":"a","type":"t","title":"x"}`, 401},
+		{"/api/notifications", "Bearer nope", `{"userId":"a","type":"t","title":"x"}`, 401},
+		{"/api/notifications", "Bearer " + svc.Config().APIKey, `{"userId":"a","type":"t","title":"x"}`, 202},
+		{"/api/notifications", "Bearer " + svc.Config().APIKey, `{"type":"t","title":"x"}`, 400},
+		{"/api/notifications", "Bearer " + svc.Config().APIKey, `{"userIds":[],"role":"","type":"t","title":"x"}`, 400},
+		{"/api/notifications", "Bearer " + svc.Config().APIKey, `[1,2]`, 400},
+	} {
+		code, body := post(t, hs.URL+tt.path, tt.auth, tt.body)
+		if code != tt.code {
+			t.Errorf("%s %s: %d %v, want %d", tt.path, tt.body, code, body, tt.code)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/"} {
+		res, err := http.Get(hs.URL + p)
+		if err != nil || res.StatusCode != 200 {
+			t.Errorf("GET %s: %v %v", p, res, err)
+		}
+		res.Body.Close()
+	}
+}
+
+func TestDevTokenOffOutsideDevMode(t *testing.T) {
+	_, hs := newTestService(t, map[string]string{"HERALD_JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"})
+	if code, _ := post(t, hs.URL+"/api/dev/token", "", `{"name":"Alice"}`); code != 404 {
+		t.Fatalf("dev token in production: %d", code)
+	}
+}
+
+// The raw protocol view: auth refusal, then a connected chat socket that
+// answers bad events with errors and keeps going.
+func TestSocketBadInput(t *testing.T) {
+	svc, hs := newTestService(t, nil)
+	c := siotest.Dial(t, hs.URL, "/socket.io/")
+	c.Send(`40/chat,{"token":"garbage"}`)
+	c.ExpectExact(`44/chat,{"message":"Invalid token"}`)
+	tok, _ := auth.Mint([]byte(svc.Config().JWTSecret), auth.User{ID: "u1", Name: "U1"}, time.Hour)
+	c.Connect("/chat", `{"token":"`+tok+`"}`)
+	for _, ev := range []string{
+		`["send-message"]`, `["send-message",null]`, `["send-message",[1,2]]`, `["join-room",{}]`,
+		`["history",{"roomId":"general","before":"not-a-cursor"}]`, `["sync-state",{"lastMessageIds":"x"}]`,
+		`["create-room",{"name":""}]`, `["unknown-event",1]`,
+	} {
+		c.Send(`42/chat,7` + ev)
+		if strings.Contains(ev, "unknown-event") {
+			continue
+		}
+		for {
+			f := c.Next()
+			if strings.HasPrefix(string(f.Data), `43/chat,7`) {
+				if !strings.Contains(string(f.Data), `"error"`) {
+					t.Errorf("%s: %s", ev, f.Data)
+				}
+				break
+			}
+		}
+	}
+	c.Send(`42/chat,8["rooms:list"]`)
+	for {
+		f := c.Next()
+		if strings.HasPrefix(string(f.Data), `43/chat,8`) {
+			if !strings.Contains(string(f.Data), `"general"`) {
+				t.Fatalf("rooms: %s", f.Data)
+			}
+			break
+		}
+	}
+}
