@@ -252,8 +252,12 @@ func TestConnectionStateRecovery(t *testing.T) {
 	for _, transports := range [][]string{{client.TransportWebSocket}, {client.TransportPolling}} {
 		t.Run(transports[0], func(t *testing.T) {
 			ts := newTestServer(t, &socketio.Options{Recovery: &socketio.RecoveryOptions{}}, func(io *socketio.Server) {
-				io.OnConnection(func(s *socketio.Socket) { s.Join("room") })
+				io.OnConnection(func(s *socketio.Socket) {
+					s.Join("room")
+					_ = s.Emit("joined")
+				})
 			})
+			joined := make(chan struct{}, 10)
 			news := make(chan string, 10)
 			resynced := make(chan bool, 1)
 			var l *lifecycle
@@ -262,12 +266,14 @@ func TestConnectionStateRecovery(t *testing.T) {
 				Resync: func(ctx context.Context, s *client.Socket) { resynced <- s.Recovered() },
 			}}, func(s *client.Socket) {
 				l = watch(s)
+				s.On("joined", func(*client.Event) { joined <- struct{}{} })
 				s.On("news", func(e *client.Event) {
 					v, _ := e.Args.String(0)
 					news <- v
 				})
 			})
 			l.until(t, "connect")
+			recv(t, joined, "joined")
 			id := s.ID()
 			if s.Recovered() {
 				t.Fatal("recovered on the first connection")
