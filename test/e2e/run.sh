@@ -4,6 +4,10 @@
 set -u
 cd "$(dirname "$0")"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+# Browser tests use Debian's chromium (never a downloaded browser).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1
+fi
 bin=$(mktemp -d)/herald
 (cd ../.. && go build -o "$bin" ./cmd/herald) || exit 1
 HERALD_BIN="$bin" node --test --test-concurrency=1 --test-timeout=60000 ./*.test.mjs
