@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/heraldio/herald/client"
 	"github.com/heraldio/herald/socketio"
 )
@@ -416,4 +418,32 @@ func TestPendingAckFailsOnDisconnect(t *testing.T) {
 	if !errors.Is(err, client.ErrDisconnected) {
 		t.Fatalf("want ErrDisconnected, got %v", err)
 	}
+}
+
+func TestCloseStopsEveryGoroutine(t *testing.T) {
+	ts := newTestServer(t, nil, echoServer)
+	before := goleak.IgnoreCurrent()
+	for _, transports := range [][]string{nil, {client.TransportPolling}, {client.TransportWebSocket}} {
+		s := connect(t, ts.url(), &client.Options{Transports: transports}, nil)
+		m := s.Manager()
+		other := m.Socket("/other", nil) // refused: an invalid namespace
+		other.Connect()
+		_ = other.WaitConnected(ctxT(t))
+		pending := make(chan error, 1)
+		go func() {
+			_, err := s.EmitWithAck(context.Background(), "never-answered")
+			pending <- err
+		}()
+		if _, err := s.EmitWithAck(ctxT(t), "echo"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := recv(t, pending, "pending ack"); !errors.Is(err, client.ErrClosed) {
+			t.Fatalf("pending ack after Close: %v", err)
+		}
+	}
+	// The server's side of the connections ends too, a moment later.
+	goleak.VerifyNone(t, before)
 }

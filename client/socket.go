@@ -619,11 +619,11 @@ func (s *Socket) shutdown(eng *engineConn) {
 	}
 	connectedOn := s.engine
 	s.closed, s.active = true, false
-	hs := s.disconnectLocked()
 	for id, a := range s.acks {
 		delete(s.acks, id)
 		a.ch <- ackResult{err: ErrClosed}
 	}
+	hs := s.disconnectLocked()
 	s.sendBuf, s.recvBuf = nil, nil
 	s.changed()
 	s.mu.Unlock()
@@ -682,7 +682,8 @@ func (s *Socket) VolatileEmit(event string, args ...any) error {
 
 // EmitWithAck sends an event and waits for the server's answer, or ctx.
 // A packet buffered while disconnected waits to be sent; one sent on a
-// connection that is then lost fails with ErrDisconnected.
+// connection that is then lost fails with ErrDisconnected; Close fails
+// every pending ack with ErrClosed.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
 	p, err := s.eventPacket(event, args)
 	if err != nil {
