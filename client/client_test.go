@@ -472,3 +472,26 @@ func TestEngineErrorsAreHTTPErrors(t *testing.T) {
 }
 
 var _ = sync.Mutex{}
+
+func TestPathQueryAndHeaders(t *testing.T) {
+	type seen struct{ query, header string }
+	got := make(chan seen, 2)
+	ts := newTestServer(t, &socketio.Options{Path: "/rt/"}, func(io *socketio.Server) {
+		io.OnConnection(func(s *socketio.Socket) {
+			h := s.Handshake()
+			got <- seen{h.Query.Get("room") + "," + h.Query.Get("v"), h.Headers.Get("X-Client")}
+		})
+	})
+	for _, transports := range [][]string{{client.TransportPolling}, {client.TransportWebSocket}} {
+		s := connect(t, ts.url()+"?room=42", &client.Options{
+			Path:       "/rt",
+			Transports: transports,
+			Query:      map[string][]string{"v": {"1"}},
+			Header:     http.Header{"X-Client": {"herald-test"}},
+		}, nil)
+		if g := recv(t, got, "handshake"); g.query != "42,1" || g.header != "herald-test" {
+			t.Fatalf("%s: handshake %+v", transports[0], g)
+		}
+		_ = s.Close()
+	}
+}
