@@ -73,7 +73,7 @@ type Adapter interface {
 	// Broadcast sends p to the matching sockets, on every node unless
 	// opts.Flags.Local.
 	Broadcast(p *Packet, opts *BroadcastOptions)
-	// BroadcastWithAck sends p (whose ID is set) to the matching sockets;
+	// BroadcastWithAck sends p to the matching sockets with an ack id;
 	// clientCount is called with the number of sockets reached (once per
 	// node), ack with each answer.
 	BroadcastWithAck(p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args))
@@ -344,7 +344,10 @@ func (a *MemoryAdapter) BroadcastLocal(p *Packet, opts *BroadcastOptions) {
 	a.Broadcast(p, &BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except, Flags: BroadcastFlags{Volatile: opts.Flags.Volatile, Local: true, NoCompress: opts.Flags.NoCompress}})
 }
 
+// BroadcastWithAck gives p an ack id of this node (the same for every
+// recipient: the counter is shared by the namespace) and sends it.
 func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args)) {
+	p.ID, p.HasID = a.nsp.nextAckID(), true
 	enc := p.Encode()
 	socks := a.match(opts)
 	for _, s := range socks {

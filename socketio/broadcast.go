@@ -61,7 +61,6 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	if err != nil {
 		return nil, err
 	}
-	p.ID, p.HasID = b.nsp.nextAckID(), true
 	var (
 		mu        sync.Mutex
 		responses []Args

@@ -178,3 +178,13 @@ func (c *Conn) Connect(nsp, auth string) string {
 	rest := got[i+len(key):]
 	return rest[:strings.IndexByte(rest, '"')]
 }
+
+// TryNext returns the next frame if one arrives within d.
+func (c *Conn) TryNext(d time.Duration) (Frame, bool) {
+	select {
+	case f := <-c.frames:
+		return f, true
+	case <-time.After(d):
+		return Frame{}, false
+	}
+}
