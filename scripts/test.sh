@@ -34,6 +34,7 @@ if [ -z "${QUICK:-}" ]; then
   go build -o .bin/interop ./examples/interop
   [ -x interop/run.sh ] && run "interop: socket.io-client vs Herald" env SERVER_CMD="$PWD/.bin/interop" bash interop/run.sh
   [ -x interop/run.sh ] && run "interop: socket.io-client vs Node reference" bash interop/run.sh
+  [ -x interop/cluster.sh ] && run "interop: Node and Herald nodes share Redis" env HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh
   [ -x test/e2e/run.sh ] && run "e2e: herald binary" bash test/e2e/run.sh
   [ -x web/test.sh ] && run "web: hooks and browser" bash web/test.sh
   [ -x web/check-build.sh ] && run "web: committed build is current" bash web/check-build.sh

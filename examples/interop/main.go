@@ -2,7 +2,8 @@
 // same handlers as interop/ref-server.mjs (the Node reference), so the one
 // suite, driven by the official socket.io-client, runs against both.
 //
-// Environment: PORT (default 3000), PING_INTERVAL and PING_TIMEOUT in ms.
+// Environment: PORT (default 3000), PING_INTERVAL and PING_TIMEOUT in ms,
+// REDIS_URL to join a cluster through the Redis adapter.
 package main
 
 import (
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/engineio"
 	"github.com/heraldio/herald/socketio"
 )
@@ -50,7 +54,16 @@ func first(a socketio.Args) any {
 }
 
 func main() {
+	var adapter socketio.AdapterFactory
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			log.Fatal(err)
+		}
+		adapter = redisadapter.New(redis.NewClient(opt), nil)
+	}
 	io := socketio.NewServer(&socketio.Options{
+		Adapter: adapter,
 		Engine: engineio.Options{
 			PingInterval: envMillis("PING_INTERVAL", 25*time.Second),
 			PingTimeout:  envMillis("PING_TIMEOUT", 20*time.Second),
