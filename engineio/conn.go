@@ -248,14 +248,30 @@ func (c *Conn) closeWith(reason string, err error, graceful bool) {
 		c.mu.Unlock()
 		return
 	}
-	c.finishLocked(reason == "transport close")
+	end := endAbort
+	if reason == "transport close" {
+		end = endByClient
+	} else if graceful {
+		end = endByServer
+	}
+	c.finishLocked(end)
 	c.mu.Unlock()
 	c.afterClose()
 }
 
 // finishLocked marks the connection closed and releases its transports;
 // the caller must call afterClose once unlocked.
-func (c *Conn) finishLocked(byClient bool) {
+// How a session ends, for what a late polling GET is told.
+type ending uint8
+
+const (
+	endAbort    ending = iota // an error: a late GET gets "Session ID unknown"
+	endByClient               // the client closed: a late GET gets a noop
+	endByServer               // the server closed cleanly: a late GET gets the close packet
+)
+
+func (c *Conn) finishLocked(end ending) {
+	byClient := end == endByClient
 	c.state = stateClosed
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
@@ -267,10 +283,15 @@ func (c *Conn) finishLocked(byClient bool) {
 		}
 		close(c.pollCh)
 		c.pollCh = nil
-	} else if byClient && c.transport == TransportPolling && !c.polling {
-		// The client's GET may still be on its way (it sends GET and the
-		// close POST together): end it with a noop, as if it had come first.
-		c.pollEnd, c.linger = noopPacket, true
+	} else if end != endAbort && c.transport == TransportPolling && !c.polling {
+		// No GET is waiting: answer the next one, which may already be on
+		// its way, as if it had come first: a noop when the client closed,
+		// the close packet when the server did (so the client reports
+		// "transport close", not an error).
+		c.pollEnd, c.linger = closePacket, true
+		if byClient {
+			c.pollEnd = noopPacket
+		}
 	}
 	c.queue = nil
 	if c.ws != nil {

@@ -87,7 +87,7 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 	}
 	c.polling = false
 	if finish {
-		c.finishLocked(false)
+		c.finishLocked(endByServer)
 	}
 	c.mu.Unlock()
 	if finish {

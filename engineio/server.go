@@ -333,6 +333,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.abort("forced close", nil)
 		}
 	}
+	s.pollOnce.Do(func() {}) // waits for a poller being created; none after this
 	if s.poller != nil {
 		_ = s.poller.Close()
 	}

@@ -520,7 +520,7 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 	} else {
 		c.flushing = false
 		if c.state == stateClosing {
-			c.finishLocked(false)
+			c.finishLocked(endByServer)
 			c.mu.Unlock()
 			c.afterClose()
 			return
@@ -547,7 +547,7 @@ func (c *Conn) flushWS(w *wsConn) {
 			}
 			closing := c.state == stateClosing
 			if closing {
-				c.finishLocked(false)
+				c.finishLocked(endByServer)
 			}
 			c.mu.Unlock()
 			if closing {

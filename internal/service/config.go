@@ -19,6 +19,7 @@ type Config struct {
 	Addr           string        // HERALD_ADDR, -addr: listen address (":8080")
 	DataDir        string        // HERALD_DATA_DIR, -data-dir: SQLite file and generated secrets (".")
 	DatabaseURL    string        // HERALD_DATABASE_URL, -database-url: "postgres://..." or a SQLite path (<data-dir>/herald.db)
+	RedisURL       string        // HERALD_REDIS_URL, -redis-url: join a cluster through the Redis adapter ("" = single node)
 	JWTSecret      string        // HERALD_JWT_SECRET, -jwt-secret: HS256 secret; generated and kept in the data dir when empty (dev mode)
 	JWTPublicKeys  string        // HERALD_JWT_PUBLIC_KEYS, -jwt-public-keys: PEM file of RS256/ES256 public keys
 	JWKS           string        // HERALD_JWKS, -jwks: JWKS file path or URL
@@ -66,6 +67,7 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	str(&c.Addr, "addr", "HERALD_ADDR", ":8080", "listen address")
 	str(&c.DataDir, "data-dir", "HERALD_DATA_DIR", ".", "directory of the SQLite file and generated secrets")
 	str(&c.DatabaseURL, "database-url", "HERALD_DATABASE_URL", "", "postgres:// URL or SQLite path (default <data-dir>/herald.db)")
+	str(&c.RedisURL, "redis-url", "HERALD_REDIS_URL", "", "redis:// URL: run as a cluster node")
 	str(&c.JWTSecret, "jwt-secret", "HERALD_JWT_SECRET", "", "HS256 secret (generated in dev mode when empty)")
 	str(&c.JWTPublicKeys, "jwt-public-keys", "HERALD_JWT_PUBLIC_KEYS", "", "PEM file with RS256/ES256 public keys")
 	str(&c.JWKS, "jwks", "HERALD_JWKS", "", "JWKS file or URL")

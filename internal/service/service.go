@@ -23,6 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/engineio"
 	"github.com/heraldio/herald/internal/auth"
 	"github.com/heraldio/herald/internal/chat"
@@ -50,6 +53,7 @@ type Service struct {
 	conns    *ratelimit.ConnLimiter
 	metrics  *metrics
 	handler  http.Handler
+	redis    *redis.Client
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -92,6 +96,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return fail(fmt.Errorf("service: public room: %w", err))
 	}
 
+	var adapter socketio.AdapterFactory
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fail(fmt.Errorf("service: redis url: %w", err))
+		}
+		s.redis = redis.NewClient(opt)
+		adapter = redisadapter.New(s.redis, &redisadapter.Options{Logger: log})
+	}
 	var cors *engineio.CORS
 	if cfg.CORSOrigins != "" {
 		cors = &engineio.CORS{Origins: strings.Split(cfg.CORSOrigins, ","), Credentials: true}
@@ -105,6 +118,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			AllowRequest: s.allowConnection,
 		},
 		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.RecoveryWindow},
+		Adapter:  adapter,
 		Logger:   log,
 	})
 	main, chatNsp := s.io.Of("/"), s.io.Of("/chat")
@@ -447,6 +461,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.presence.Close()
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
 	}
 	return errors.Join(errs...)
 }
