@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -434,7 +435,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 func (c *Conn) kickWS() {
 	if !c.flushing && c.ws != nil && !c.wsReading {
 		c.flushing = true
-		go c.flushWS(c.ws)
+		c.srv.flushLater(c)
 	}
 }
 
@@ -516,7 +517,7 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 		c.queue = append(rest, c.queue...)
 	}
 	if len(c.queue) > 0 && c.state != stateClosed {
-		go c.flushWS(w) // flushing stays set for it
+		c.srv.flushLater(c) // flushing stays set for it
 	} else {
 		c.flushing = false
 		if c.state == stateClosing {
@@ -529,12 +530,73 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 	c.mu.Unlock()
 }
 
+// flushLater hands c, whose flushing flag the caller set, to a writer.
+// A few long-lived writers serve every connection, so a burst of
+// broadcasts starts no goroutine per recipient; when they are all busy
+// (stuck on slow clients until WriteTimeout), a goroutine is started.
+func (s *Server) flushLater(c *Conn) {
+	s.flushOnce.Do(s.startFlushers)
+	select {
+	case s.flushCh <- c:
+	default:
+		go c.flushCurrent(nil)
+	}
+}
+
+func (s *Server) startFlushers() {
+	s.flushCh = make(chan *Conn, 4096)
+	s.flushStop = make(chan struct{})
+	n := 4 * runtime.GOMAXPROCS(0)
+	s.flushers.Add(n)
+	for i := 0; i < n; i++ {
+		go s.flusher()
+	}
+}
+
+func (s *Server) flusher() {
+	defer s.flushers.Done()
+	scratch := make(net.Buffers, 0, 64)
+	for {
+		select {
+		case c := <-s.flushCh:
+			c.flushCurrent(&scratch)
+		case <-s.flushStop:
+			return
+		}
+	}
+}
+
+func (s *Server) stopFlushers() {
+	s.flushOnce.Do(func() {}) // none start after this
+	if s.flushStop != nil {
+		close(s.flushStop)
+		s.flushers.Wait()
+	}
+}
+
+// flushCurrent flushes on the connection's current WebSocket.
+func (c *Conn) flushCurrent(scratch *net.Buffers) {
+	c.mu.Lock()
+	w := c.ws
+	c.mu.Unlock()
+	if w == nil {
+		c.mu.Lock()
+		c.flushing = false
+		c.mu.Unlock()
+		return
+	}
+	c.flushWith(w, scratch)
+}
+
 var buffersPool = sync.Pool{New: func() any { b := make(net.Buffers, 0, 16); return &b }}
 
 // flushWS writes everything queued, coalescing ready frames into one
 // writev, until the queue is empty. One runs at a time per connection and
 // none while the connection is idle.
-func (c *Conn) flushWS(w *wsConn) {
+func (c *Conn) flushWS(w *wsConn) { c.flushWith(w, nil) }
+
+// flushWith is flushWS with the caller's scratch space for the iovecs.
+func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 	var spare []*Packet
 	deflate := w.deflate
 	threshold := c.srv.opts.DeflateThreshold
@@ -559,17 +621,22 @@ func (c *Conn) flushWS(w *wsConn) {
 		c.queue = spare
 		c.mu.Unlock()
 
-		bp := buffersPool.Get().(*net.Buffers)
-		bufs := (*bp)[:0]
-		for _, p := range batch {
-			bufs = append(bufs, p.frameFor(deflate, threshold))
+		bp := scratch
+		if bp == nil {
+			bp = buffersPool.Get().(*net.Buffers)
 		}
-		orig := bufs
+		orig := (*bp)[:0]
+		for _, p := range batch {
+			orig = append(orig, p.frameFor(deflate, threshold))
+		}
+		*bp = orig // WriteTo consumes *bp; writing through the pointer keeps the slice off the heap
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		_, err := bufs.WriteTo(w.conn)
+		_, err := bp.WriteTo(w.conn)
 		clear(orig)
 		*bp = orig[:0]
-		buffersPool.Put(bp)
+		if scratch == nil {
+			buffersPool.Put(bp)
+		}
 		clear(batch)
 		spare = batch[:0]
 		if err != nil {

@@ -1,0 +1,128 @@
+package socketio_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/heraldio/herald/socketio"
+)
+
+// sinkConn is a client that sent one CONNECT frame and then only
+// receives: writes are counted and dropped.
+type sinkConn struct {
+	in      []byte
+	mu      sync.Mutex
+	closed  chan struct{}
+	once    sync.Once
+	written atomic.Int64
+}
+
+func newSink() *sinkConn {
+	var b bytes.Buffer
+	_ = ws.WriteFrame(&b, ws.MaskFrame(ws.NewTextFrame([]byte("40"))))
+	return &sinkConn{in: b.Bytes(), closed: make(chan struct{})}
+}
+
+func (c *sinkConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.in) > 0 {
+		n := copy(p, c.in)
+		c.in = c.in[n:]
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	<-c.closed
+	return 0, net.ErrClosed
+}
+func (c *sinkConn) Write(p []byte) (int, error)      { c.written.Add(int64(len(p))); return len(p), nil }
+func (c *sinkConn) Close() error                     { c.once.Do(func() { close(c.closed) }); return nil }
+func (c *sinkConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *sinkConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *sinkConn) SetDeadline(time.Time) error      { return nil }
+func (c *sinkConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *sinkConn) SetWriteDeadline(time.Time) error { return nil }
+
+func benchServer(b *testing.B, n int) (*socketio.Server, []*sinkConn) {
+	io := socketio.NewServer(&socketio.Options{})
+	var wg sync.WaitGroup
+	wg.Add(n)
+	io.OnConnection(func(s *socketio.Socket) { s.Join("room"); wg.Done() })
+	sinks := make([]*sinkConn, n)
+	req := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)
+	for i := range sinks {
+		sinks[i] = newSink()
+		if _, err := io.Engine().ServeWebSocket(sinks[i], req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	b.Cleanup(func() {
+		for _, s := range sinks {
+			s.Close()
+		}
+	})
+	return io, sinks
+}
+
+// BenchmarkBroadcast measures one broadcast to a room of N sockets: the
+// packet is encoded once and the same frame is queued on every socket.
+// allocs/op must not grow with N.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			io, sinks := benchServer(b, n)
+			payload := map[string]any{"text": "hello everyone", "n": 42}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				_ = io.To("room").Emit("fanout", payload)
+			}
+			b.StopTimer()
+			var total int64
+			for _, s := range sinks {
+				total += s.written.Load()
+			}
+			b.ReportMetric(float64(n), "recipients/op")
+		})
+	}
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	args := []any{"some text", 12345, map[string]any{"id": "abc", "list": []any{1, 2, 3}}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p, _ := socketio.EventPacket("/", "message", args...)
+		_ = p.Encode()
+	}
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	in := []byte(`2/chat,12["send-message",{"roomId":"general","content":"hello world, how are you?"}]`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p, _, err := socketio.Decode(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = p.EventName()
+		_ = p.Args()
+	}
+}
+
+func BenchmarkEncodeBinary(b *testing.B) {
+	blob := make([]byte, 4096)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p, _ := socketio.EventPacket("/", "file", map[string]any{"name": "a.bin", "data": blob})
+		_ = p.Encode()
+	}
+}
