@@ -17,7 +17,7 @@ type Request struct {
 	RequestURI string
 	RemoteAddr string
 	TLS        bool
-	Time       time.Time
+	Issued     int64 // Unix milliseconds of the handshake
 	headers    string // "Key: value\n" lines
 }
 
@@ -41,7 +41,7 @@ func newRequest(r *http.Request) *Request {
 	if uri == "" {
 		uri = r.URL.RequestURI()
 	}
-	return &Request{RequestURI: uri, RemoteAddr: r.RemoteAddr, TLS: r.TLS != nil, Time: time.Now(), headers: string(b)}
+	return &Request{RequestURI: uri, RemoteAddr: r.RemoteAddr, TLS: r.TLS != nil, Issued: time.Now().UnixMilli(), headers: string(b)}
 }
 
 // Header returns the request's headers (a new map on each call).

@@ -447,11 +447,11 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 	h := r.Header()
 	return &Handshake{
 		Headers: h,
-		Time:    r.Time.Format(time.RFC1123),
+		Time:    time.UnixMilli(r.Issued).UTC().Format(time.RFC1123),
 		Address: r.RemoteAddr,
 		XDomain: h.Get("Origin") != "",
 		Secure:  r.TLS,
-		Issued:  r.Time.UnixMilli(),
+		Issued:  r.Issued,
 		URL:     r.RequestURI,
 		Query:   r.Query(),
 		Auth:    auth,

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/heraldio/herald/internal/gctune"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 )
 
 func main() {
+	gctune.Apply()
 	if len(os.Args) > 1 && os.Args[1] == "token" {
 		os.Exit(token(os.Args[2:]))
 	}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the same load against Herald (bench/server) and the Node reference
+# (bench/node), one after the other, and prints both and the ratios.
+#   bash bench/compare.sh                 full run (about 5 minutes)
+#   QUICK=1 bash bench/compare.sh         short durations
+# Environment: CONNS (idle connections, 10000), FANOUT (1000), RATE (60),
+# ECHO_CONNS (50), DURATION (15s; QUICK: 5s), BIG (15000: the health check).
+set -eu
+cd "$(dirname "$0")/.."
+ulimit -n 20000 2>/dev/null || true
+DURATION=${DURATION:-15s}; [ -n "${QUICK:-}" ] && DURATION=5s
+CONNS=${CONNS:-10000}; FANOUT=${FANOUT:-1000}; RATE=${RATE:-60}; ECHO_CONNS=${ECHO_CONNS:-50}; BIG=${BIG:-15000}
+mkdir -p .bin
+go build -o .bin/herald-bench ./cmd/herald-bench
+go build -o .bin/bench-server ./bench/server
+[ -d bench/node/node_modules ] || (cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
+out=${OUT:-bench/results.json}
+: > "$out.tmp"
+
+run_server() { # command... → sets PID
+  local log; log=$(mktemp)
+  PORT=3300 "$@" >"$log" 2>&1 &
+  for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  PID=$(grep -o 'pid [0-9]*' "$log" | awk '{print $2}')
+  rm -f "$log"
+}
+
+for server in herald node; do
+  for scenario in conns fanout echo big; do
+    if [ $server = herald ]; then run_server .bin/bench-server; else run_server node bench/node/server.mjs; fi
+    sleep 1
+    case $scenario in
+      conns)  args="-mode conns -n $CONNS -procs 2" ;;
+      fanout) args="-mode fanout -n $FANOUT -rate $RATE -duration $DURATION" ;;
+      echo)   args="-mode echo -n $ECHO_CONNS -inflight 8 -duration $DURATION" ;;
+      big)    args="-mode conns -n $BIG -procs 3" ;;
+    esac
+    echo "== $server $scenario" >&2
+    .bin/herald-bench -url http://127.0.0.1:3300 -pid "$PID" -json $args |
+      sed "s/^{/{\"server\":\"$server\",\"scenario\":\"$scenario\",/" >> "$out.tmp"
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+    sleep 1
+  done
+done
+mv "$out.tmp" "$out"
+go run ./bench/report "$out"

@@ -1,0 +1,122 @@
+// Command report prints the comparison table of bench/compare.sh results
+// (JSON lines) and the Herald/Node ratios, and draws docs/benchmarks.png.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+)
+
+type result struct {
+	Server       string  `json:"server"`
+	Scenario     string  `json:"scenario"`
+	Conns        int     `json:"conns"`
+	BytesPerConn float64 `json:"bytes_per_conn"`
+	Healthy      int     `json:"healthy"`
+	RSSBeforeKB  int64   `json:"rss_before_kb"`
+	RSSAfterKB   int64   `json:"rss_after_kb"`
+	RSSClosedKB  int64   `json:"rss_closed_kb"`
+	Ops          int64   `json:"ops"`
+	Lost         int64   `json:"lost"`
+	OpsPerSec    float64 `json:"ops_per_sec"`
+	P99ms        float64 `json:"p99_ms"`
+	P50ms        float64 `json:"p50_ms"`
+	CPUPerOpUs   float64 `json:"server_cpu_us_per_op"`
+	UserPerOpUs  float64 `json:"server_user_us_per_op"`
+}
+
+func main() {
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	res := map[string]map[string]result{"herald": {}, "node": {}}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		var r result
+		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			res[r.Server][r.Scenario] = r
+		}
+	}
+	h, n := res["herald"], res["node"]
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", a/b)
+	}
+	fmt.Println("| measure | Herald | Node | Herald/Node | target |")
+	fmt.Println("|---|---|---|---|---|")
+	row := func(name string, a, b float64, unit, target string) {
+		fmt.Printf("| %s | %.2f %s | %.2f %s | %s | %s |\n", name, a, unit, b, unit, ratio(a, b), target)
+	}
+	row("memory per idle connection", h["conns"].BytesPerConn/1024, n["conns"].BytesPerConn/1024, "KB", "≤ 0.25x")
+	row("fan-out: server CPU per delivery", h["fanout"].CPUPerOpUs, n["fanout"].CPUPerOpUs, "µs", "≤ 0.5x")
+	row("fan-out: server user CPU per delivery", h["fanout"].UserPerOpUs, n["fanout"].UserPerOpUs, "µs", "(user space only)")
+	row("fan-out: p99 latency", h["fanout"].P99ms, n["fanout"].P99ms, "ms", "< 1x")
+	row("fan-out: deliveries lost", float64(h["fanout"].Lost), float64(n["fanout"].Lost), "", "0")
+	row("echo: server CPU per ack", h["echo"].CPUPerOpUs, n["echo"].CPUPerOpUs, "µs", "≤ 0.4x")
+	row("echo: server user CPU per ack", h["echo"].UserPerOpUs, n["echo"].UserPerOpUs, "µs", "(user space only)")
+	row("echo: acks per second", h["echo"].OpsPerSec, n["echo"].OpsPerSec, "/s", "≥ 2x")
+	row("echo: p99 latency", h["echo"].P99ms, n["echo"].P99ms, "ms", "< 1x")
+	for _, s := range []string{"herald", "node"} {
+		b := res[s]["big"]
+		fmt.Printf("| %s: %d connections answering an echo | %d | RSS %d→%d KB, after close %d KB | | all |\n",
+			s, b.Conns, b.Healthy, b.RSSBeforeKB, b.RSSAfterKB, b.RSSClosedKB)
+	}
+	plot(h, n)
+}
+
+// plot draws Herald/Node ratios as bars (lower is better for all but
+// throughput): one bar per measure, a line at 1.
+func plot(h, n map[string]result) {
+	vals := []float64{
+		safe(h["conns"].BytesPerConn, n["conns"].BytesPerConn),
+		safe(h["fanout"].CPUPerOpUs, n["fanout"].CPUPerOpUs),
+		safe(h["fanout"].P99ms, n["fanout"].P99ms),
+		safe(h["echo"].CPUPerOpUs, n["echo"].CPUPerOpUs),
+		safe(n["echo"].OpsPerSec, h["echo"].OpsPerSec), // inverted: lower is better
+		safe(h["echo"].P99ms, n["echo"].P99ms),
+	}
+	const W, H, bar, gap = 640, 320, 70, 30
+	img := image.NewRGBA(image.Rect(0, 0, W, H))
+	for y := 0; y < H; y++ {
+		for x := 0; x < W; x++ {
+			img.Set(x, y, color.White)
+		}
+	}
+	scale := float64(H-40) / 1.2 // 1.2x at the top
+	for i, v := range vals {
+		x0 := 40 + i*(bar+gap)
+		hgt := int(min(v, 1.2) * scale)
+		c := color.RGBA{59, 91, 219, 255}
+		for y := H - 20 - hgt; y < H-20; y++ {
+			for x := x0; x < x0+bar; x++ {
+				img.Set(x, y, c)
+			}
+		}
+	}
+	one := H - 20 - int(scale)
+	for x := 20; x < W-20; x++ {
+		img.Set(x, one, color.RGBA{224, 49, 49, 255})
+	}
+	out, err := os.Create("docs/benchmarks.png")
+	if err == nil {
+		_ = png.Encode(out, img)
+		out.Close()
+	}
+}
+
+func safe(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}

@@ -1,0 +1,58 @@
+// Command server is Herald's benchmark server: the same handlers as
+// bench/node/server.mjs, the Node reference, so the load tool measures
+// both doing the same work.
+//
+//	echo (...args, ack)      acks with the arguments
+//	join (room, ack)         joins the room, acks
+//	fanout (room, payload)   io.to(room).emit("fanout", payload)
+//
+// PORT sets the port (3000). It prints "listening on <port> pid <pid>".
+package main
+
+import (
+	"context"
+	"fmt"
+	"github.com/heraldio/herald/internal/gctune"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/heraldio/herald/socketio"
+)
+
+func main() {
+	gctune.Apply()
+	io := socketio.NewServer(nil)
+	io.On("echo", func(e *socketio.Event) { _ = e.Ack(e.Args) })
+	io.On("join", func(e *socketio.Event) {
+		if room, ok := e.Args.String(0); ok {
+			e.Socket.Join(room)
+		}
+		_ = e.Ack()
+	})
+	io.On("fanout", func(e *socketio.Event) {
+		room, _ := e.Args.String(0)
+		_ = io.To(room).Emit("fanout", e.Args.Slice(1))
+	})
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	srv := &http.Server{Addr: ":" + port, Handler: io}
+	go func() {
+		if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}()
+	fmt.Printf("listening on %s pid %d\n", port, os.Getpid())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = io.Shutdown(ctx)
+	_ = srv.Shutdown(ctx)
+}
