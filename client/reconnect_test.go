@@ -444,7 +444,6 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 			t.Fatalf("pending ack after Close: %v", err)
 		}
 	}
-	// The server's side of the connections ends too, a moment later (its
-	// shared writers live until the server shuts down).
-	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("github.com/heraldio/herald/engineio.(*Server).flusher"))
+	// The server's side of the connections ends too, a moment later.
+	goleak.VerifyNone(t, before)
 }

@@ -215,3 +215,38 @@ func TestLargeWritesStayOrdered(t *testing.T) {
 		}
 	}
 }
+
+// A write deadline set while a client was slow must not fail the writes
+// that come after it (regression: every delivery stopped WriteTimeout
+// after the first backlog).
+func TestWritesAfterWriteTimeoutWindow(t *testing.T) {
+	var mu sync.Mutex
+	var conns []*engineio.Conn
+	s := engineio.NewServer(&engineio.Options{WriteTimeout: 200 * time.Millisecond}, func(c *engineio.Conn) engineio.Handler {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return &echo{c: c}
+	})
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	defer s.Shutdown(context.Background())
+	c := siotest.Dial(t, hs.URL, "/")
+	mu.Lock()
+	conn := conns[0]
+	mu.Unlock()
+	big := bytes.Repeat([]byte("z"), 4<<20) // overflows the socket buffer: the writer path
+	if err := conn.Send(engineio.NewMessage(big, false)); err != nil {
+		t.Fatal(err)
+	}
+	if f := c.Next(); len(f.Data) != len(big)+1 {
+		t.Fatalf("big message: %d bytes", len(f.Data))
+	}
+	time.Sleep(400 * time.Millisecond) // past the deadline of that write
+	for i := 0; i < 3; i++ {
+		if err := conn.Send(engineio.NewMessage([]byte("small"), false)); err != nil {
+			t.Fatal(err)
+		}
+		c.ExpectExact("4small")
+	}
+}

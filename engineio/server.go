@@ -68,12 +68,6 @@ type Server struct {
 	poller   *netpoll.Poller
 	pollOnce sync.Once
 	wg       sync.WaitGroup // one per open Conn
-
-	// Shared writers (see flushLater).
-	flushOnce sync.Once
-	flushCh   chan *Conn
-	flushStop chan struct{}
-	flushers  sync.WaitGroup
 }
 
 // NewServer returns a Server. onConnect is called for every new
@@ -339,7 +333,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.abort("forced close", nil)
 		}
 	}
-	s.stopFlushers()
 	s.pollOnce.Do(func() {}) // waits for a poller being created; none after this
 	if s.poller != nil {
 		_ = s.poller.Close()

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -530,48 +529,12 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 	c.mu.Unlock()
 }
 
-// flushLater hands c, whose flushing flag the caller set, to a writer.
-// A few long-lived writers serve every connection, so a burst of
-// broadcasts starts no goroutine per recipient; when they are all busy
-// (stuck on slow clients until WriteTimeout), a goroutine is started.
+// flushLater starts a writer for c, whose flushing flag the caller set.
+// It is reached only when a write could not complete at once (the client
+// is not reading fast enough) or the connection has no raw descriptor: the
+// goroutine then waits on that one client, and nobody else waits for it.
 func (s *Server) flushLater(c *Conn) {
-	s.flushOnce.Do(s.startFlushers)
-	select {
-	case s.flushCh <- c:
-	default:
-		go c.flushCurrent(nil)
-	}
-}
-
-func (s *Server) startFlushers() {
-	s.flushCh = make(chan *Conn, 4096)
-	s.flushStop = make(chan struct{})
-	n := 4 * runtime.GOMAXPROCS(0)
-	s.flushers.Add(n)
-	for i := 0; i < n; i++ {
-		go s.flusher()
-	}
-}
-
-func (s *Server) flusher() {
-	defer s.flushers.Done()
-	scratch := make(net.Buffers, 0, 64)
-	for {
-		select {
-		case c := <-s.flushCh:
-			c.flushCurrent(&scratch)
-		case <-s.flushStop:
-			return
-		}
-	}
-}
-
-func (s *Server) stopFlushers() {
-	s.flushOnce.Do(func() {}) // none start after this
-	if s.flushStop != nil {
-		close(s.flushStop)
-		s.flushers.Wait()
-	}
+	go c.flushCurrent(nil)
 }
 
 // flushCurrent flushes on the connection's current WebSocket.
@@ -632,6 +595,9 @@ func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 		*bp = orig // WriteTo consumes *bp; writing through the pointer keeps the slice off the heap
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 		_, err := bp.WriteTo(w.conn)
+		// Clear the deadline: it would otherwise fail later inline writes,
+		// which never wait and need none.
+		_ = w.conn.SetWriteDeadline(time.Time{})
 		clear(orig)
 		*bp = orig[:0]
 		if scratch == nil {

@@ -29,6 +29,8 @@ type Options struct {
 	TypingTimeout time.Duration
 	// OnPersist observes how long storing a message took.
 	OnPersist func(time.Duration)
+	// OnEmit counts the events the chat sends.
+	OnEmit func(event string)
 	Logger    *slog.Logger
 }
 
@@ -82,6 +84,9 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	if opts.OnPersist == nil {
 		opts.OnPersist = func(time.Duration) {}
 	}
+	if opts.OnEmit == nil {
+		opts.OnEmit = func(string) {}
+	}
 	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer)}
 	nsp.OnConnection(func(s *socketio.Socket) {
 		s.OnDisconnecting(func(string) { c.stopAllTyping(s) })
@@ -102,6 +107,11 @@ func (c *Chat) Handlers() map[string]socketio.EventHandler {
 		"rooms:list":   c.listRooms,
 		"create-room":  c.createRoom,
 	}
+}
+
+func (c *Chat) emit(op socketio.BroadcastOperator, event string, v any) {
+	_ = op.Emit(event, v)
+	c.opts.OnEmit(event)
 }
 
 // Close stops typing timers.
@@ -212,7 +222,7 @@ func (c *Chat) joinRoom(e *socketio.Event) {
 	already := joined(e.Socket, id)
 	e.Socket.Join(RoomName(id))
 	if !already {
-		_ = e.Socket.To(RoomName(id)).Emit("user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+		c.emit(e.Socket.To(RoomName(id)), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
 	}
 	_ = e.Ack(map[string]any{"ok": true, "room": roomJSON(room)})
 }
@@ -230,7 +240,7 @@ func (c *Chat) leaveRoom(e *socketio.Event) {
 	u := user(e.Socket)
 	c.stopTyping(e.Socket, id, u)
 	e.Socket.Leave(RoomName(id))
-	_ = e.Socket.To(RoomName(id)).Emit("user-left", map[string]any{"userId": u.ID, "roomId": id})
+	c.emit(e.Socket.To(RoomName(id)), "user-left", map[string]any{"userId": u.ID, "roomId": id})
 	_ = e.Ack(map[string]any{"ok": true})
 }
 
@@ -275,7 +285,7 @@ func (c *Chat) sendMessage(e *socketio.Event) {
 	}
 	c.stopTyping(e.Socket, *in.RoomID, u)
 	msg := Wire(m)
-	_ = c.nsp.To(RoomName(m.RoomID)).Emit("new-message", msg)
+	c.emit(c.nsp.To(RoomName(m.RoomID)), "new-message", msg)
 	_ = e.Ack(map[string]any{"message": msg})
 }
 
@@ -295,7 +305,7 @@ func (c *Chat) typingStart(e *socketio.Event) {
 	}
 	c.mu.Unlock()
 	if !already {
-		_ = c.nsp.To(RoomName(id)).Except("user:"+u.ID).Emit("user-typing", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+		c.emit(c.nsp.To(RoomName(id)).Except("user:"+u.ID), "user-typing", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
 	}
 }
 
@@ -330,7 +340,7 @@ func (c *Chat) expireTyping(k typingKey) {
 }
 
 func (c *Chat) emitStopped(k typingKey) {
-	_ = c.nsp.To(RoomName(k.room)).Except("user:"+k.user).Emit("user-stopped-typing", map[string]any{"userId": k.user, "roomId": k.room})
+	c.emit(c.nsp.To(RoomName(k.room)).Except("user:"+k.user), "user-stopped-typing", map[string]any{"userId": k.user, "roomId": k.room})
 }
 
 func (c *Chat) stopAllTyping(s *socketio.Socket) {

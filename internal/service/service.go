@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.chat = chat.New(chatNsp, chat.Options{
 		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
 		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
+		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
 	})
 	for name, h := range s.chat.Handlers() {
 		chatNsp.On(name, s.guard(h))
@@ -142,6 +143,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			cancel()
 		}
 		_ = main.Emit("presence:update", e)
+		s.metrics.eventsOut.WithLabelValues("presence:update").Inc()
 	})
 	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp}
 	main.On("presence:status", s.guard(s.onPresenceStatus))
@@ -149,6 +151,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	main.On("notifications:read", s.guard(s.onNotificationRead))
 	main.On("notifications:read-all", s.guard(s.onNotificationsReadAll))
 
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_rooms", Help: "Chat rooms with at least one connected socket on this node.",
+	}, func() float64 {
+		n := 0
+		for _, r := range chatNsp.Adapter().Rooms() {
+			if strings.HasPrefix(r, "room:") {
+				n++
+			}
+		}
+		return float64(n)
+	}))
 	s.handler = s.routes()
 	return s, nil
 }
@@ -246,6 +259,7 @@ func (s *Service) guard(h socketio.EventHandler) socketio.EventHandler {
 		d := s.events.Allow(e.Socket.ID(), e.Name)
 		if !d.Allowed {
 			s.metrics.rateLimited.WithLabelValues(eventLabel(e.Name)).Inc()
+			s.metrics.eventsOut.WithLabelValues("error").Inc()
 			_ = e.Socket.Emit("error", map[string]any{"message": "Rate limit exceeded", "event": e.Name})
 			_ = e.Ack(map[string]any{"error": "Rate limit exceeded"})
 			if d.Disconnect {
@@ -473,6 +487,7 @@ type metrics struct {
 	reg         *prometheus.Registry
 	connections prometheus.Gauge
 	eventsIn    *prometheus.CounterVec
+	eventsOut   *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	persist     prometheus.Histogram
@@ -482,10 +497,11 @@ func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_connections", Help: "Connected sockets, all namespaces."})
 	m.eventsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_events_in_total", Help: "Events received from clients."}, []string{"event"})
+	m.eventsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_events_out_total", Help: "Events the service emitted (a room broadcast counts once)."}, []string{"event"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_rate_limited_total", Help: "Events and connections refused by rate limits."}, []string{"event"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_errors_total", Help: "Errors by kind."}, []string{"kind"})
 	m.persist = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_message_persist_seconds", Help: "Time to store a chat message.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
-	m.reg.MustRegister(m.connections, m.eventsIn, m.rateLimited, m.errors, m.persist,
+	m.reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.rateLimited, m.errors, m.persist,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
