@@ -17,7 +17,7 @@ type Request struct {
 	RequestURI string
 	RemoteAddr string
 	TLS        bool
-	Issued     int64 // Unix milliseconds of the handshake
+	Issued     int64  // Unix milliseconds of the handshake
 	headers    string // "Key: value\n" lines
 }
 

@@ -31,7 +31,7 @@ type Options struct {
 	OnPersist func(time.Duration)
 	// OnEmit counts the events the chat sends.
 	OnEmit func(event string)
-	Logger    *slog.Logger
+	Logger *slog.Logger
 }
 
 // Message is a chat message as clients see it.
