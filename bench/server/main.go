@@ -47,6 +47,9 @@ func main() {
 			os.Exit(1)
 		}
 	}()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go gctune.ReleaseAfterChurn(ctx, 2*time.Second, 1000, io.Engine().ClientsCount)
 	fmt.Printf("listening on %s pid %d\n", port, os.Getpid())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

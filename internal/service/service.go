@@ -29,6 +29,7 @@ import (
 	"github.com/heraldio/herald/engineio"
 	"github.com/heraldio/herald/internal/auth"
 	"github.com/heraldio/herald/internal/chat"
+	"github.com/heraldio/herald/internal/gctune"
 	"github.com/heraldio/herald/internal/notify"
 	"github.com/heraldio/herald/internal/presence"
 	"github.com/heraldio/herald/internal/ratelimit"
@@ -446,6 +447,9 @@ func (s *Service) Serve() error {
 	s.mu.Lock()
 	srv, ln := s.http, s.listener
 	s.mu.Unlock()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go gctune.ReleaseAfterChurn(ctx, 5*time.Second, 1000, s.io.Engine().ClientsCount)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
