@@ -44,3 +44,4 @@ for server in herald node; do
 done
 mv "$out.tmp" "$out"
 go run ./bench/report "$out"
+command -v gnuplot >/dev/null && gnuplot bench/plot.gnuplot

@@ -72,6 +72,32 @@ func main() {
 			s, b.Conns, b.Healthy, b.RSSBeforeKB, b.RSSAfterKB, b.RSSClosedKB)
 	}
 	plot(h, n)
+	writeRatios(h, n)
+}
+
+// writeRatios writes the Herald/Node ratios for bench/plot.gnuplot.
+func writeRatios(h, n map[string]result) {
+	f, err := os.Create("bench/ratios.dat")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	rows := []struct {
+		name string
+		v    float64
+	}{
+		{"memory/conn", safe(h["conns"].BytesPerConn, n["conns"].BytesPerConn)},
+		{"fan-out CPU", safe(h["fanout"].CPUPerOpUs, n["fanout"].CPUPerOpUs)},
+		{"fan-out user CPU", safe(h["fanout"].UserPerOpUs, n["fanout"].UserPerOpUs)},
+		{"fan-out p99", safe(h["fanout"].P99ms, n["fanout"].P99ms)},
+		{"echo CPU", safe(h["echo"].CPUPerOpUs, n["echo"].CPUPerOpUs)},
+		{"echo user CPU", safe(h["echo"].UserPerOpUs, n["echo"].UserPerOpUs)},
+		{"echo time/ack", safe(n["echo"].OpsPerSec, h["echo"].OpsPerSec)},
+		{"echo p99", safe(h["echo"].P99ms, n["echo"].P99ms)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(f, "\"%s\" %.3f\n", r.name, r.v)
+	}
 }
 
 // plot draws Herald/Node ratios as bars (lower is better for all but
