@@ -312,6 +312,13 @@ func (w *wsConn) close() {
 		}
 		_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = w.conn.Write(ws.CompiledCloseNormalClosure)
+		// Half-close and drain before closing: closing a socket with unread
+		// input sends a reset, and the peer would lose what we just wrote
+		// (a flooding client would miss its "41" and the close frame).
+		if hc, ok := w.conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+			_ = w.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = io.Copy(io.Discard, w.conn)
+		}
 		_ = w.conn.Close()
 	})
 }

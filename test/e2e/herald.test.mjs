@@ -277,3 +277,16 @@ test("new connections per IP are limited", async () => {
     await limited.stop();
   }
 });
+
+test("a typing indicator ends when the typer disconnects", async () => {
+  const a = await chatAs(alice());
+  const b = await chatAs(bob());
+  const typing = once(b, "user-typing");
+  a.emit("typing-start", "general");
+  await typing;
+  const stopped = once(b, "user-stopped-typing", 3000);
+  const t0 = Date.now();
+  a.disconnect();
+  assert.deepEqual(strip(await stopped)[0], { userId: "alice", roomId: "general" });
+  assert.ok(Date.now() - t0 < 900, "cleared on disconnect, not by the expiry");
+});
