@@ -1,0 +1,79 @@
+package emitter_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/emitter"
+	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/socketio"
+)
+
+func TestEmitterReachesClusterSockets(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatal("redis:", err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	key := "herald-emitter-" + hex.EncodeToString(b)
+	io := socketio.NewServer(&socketio.Options{Adapter: redisadapter.New(rdb, &redisadapter.Options{Key: key})})
+	io.On("join", func(e *socketio.Event) {
+		r, _ := e.Args.String(0)
+		e.Socket.Join(r)
+		_ = e.Ack()
+	})
+	hs := httptest.NewServer(io)
+	defer hs.Close()
+	defer io.Shutdown(context.Background())
+	c := siotest.Dial(t, hs.URL, "/socket.io/")
+	c.Connect("/", "")
+	c.Send(`421["join","r1"]`)
+	c.ExpectExact(`431[]`)
+
+	ctx := context.Background()
+	e := emitter.New(rdb, &emitter.Options{Key: key})
+	if err := e.To("r1").Emit(ctx, "hello", 42, map[string]any{"ok": true}); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectExact(`42["hello",42,{"ok":true}]`)
+	type note struct {
+		Title string `json:"title"`
+	}
+	if err := e.To("r1").Emit(ctx, "note", note{"hi"}); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectExact(`42["note",{"title":"hi"}]`)
+	if err := e.Except("r1").Emit(ctx, "not-you"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Emit(ctx, "bin", []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0}]`)
+	if f := c.Next(); string(f.Data) != "\x01\x02" {
+		t.Fatalf("attachment %v", f.Data)
+	}
+	if err := e.In("r1").SocketsJoin(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if socks, _ := io.In("r2").FetchSockets(ctx); len(socks) != 1 {
+		t.Fatalf("socketsJoin: %d", len(socks))
+	}
+	if err := e.In("r2").DisconnectSockets(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectExact("41")
+	if err := e.To("r1").Emit(ctx, "bad", func() {}); err == nil {
+		t.Fatal("a func argument was accepted")
+	}
+}
