@@ -137,15 +137,28 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		chatNsp.On(name, s.guard(h))
 	}
 
-	s.presence = presence.NewLocal(cfg.PresenceGrace, func(e presence.Entry) {
-		if e.Status == presence.Offline {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = st.SetLastSeen(ctx, e.UserID, e.Name, e.LastSeen)
-			cancel()
+	onPresence := func(op socketio.BroadcastOperator) func(presence.Entry) {
+		return func(e presence.Entry) {
+			if e.Status == presence.Offline {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = st.SetLastSeen(ctx, e.UserID, e.Name, e.LastSeen)
+				cancel()
+			}
+			_ = op.Emit("presence:update", e)
+			s.metrics.eventsOut.WithLabelValues("presence:update").Inc()
 		}
-		_ = main.Emit("presence:update", e)
-		s.metrics.eventsOut.WithLabelValues("presence:update").Inc()
-	})
+	}
+	if s.redis != nil {
+		// Cluster-wide: changes of this node's users go to every node;
+		// users of a node that died are reported by each node to its own
+		// clients.
+		s.presence = presence.NewCluster(s.redis, presence.ClusterOptions{
+			Grace: cfg.PresenceGrace, Logger: log,
+			OnChange: onPresence(main.Except()), OnVanish: onPresence(main.Local()),
+		})
+	} else {
+		s.presence = presence.NewLocal(cfg.PresenceGrace, onPresence(main.Except()))
+	}
 	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp}
 	main.On("presence:status", s.guard(s.onPresenceStatus))
 	main.On("notifications:list", s.guard(s.onNotificationsList))
