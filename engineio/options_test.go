@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -178,21 +177,9 @@ func TestTransportsAndCookie(t *testing.T) {
 // Large messages overflow the socket buffer: partial writes must resume
 // exactly where they stopped, in order.
 func TestLargeWritesStayOrdered(t *testing.T) {
-	var mu sync.Mutex
-	var conns []*engineio.Conn
-	s := engineio.NewServer(nil, func(c *engineio.Conn) engineio.Handler {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-		return &echo{c: c}
-	})
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	defer s.Shutdown(context.Background())
-	c := siotest.Dial(t, hs.URL, "/")
-	mu.Lock()
-	conn := conns[0]
-	mu.Unlock()
+	url, next := recordingServer(t, nil)
+	c := siotest.Dial(t, url, "/")
+	conn := next()
 	const n, size = 200, 48 << 10
 	go func() {
 		for i := 0; i < n; i++ {
@@ -220,21 +207,9 @@ func TestLargeWritesStayOrdered(t *testing.T) {
 // that come after it (regression: every delivery stopped WriteTimeout
 // after the first backlog).
 func TestWritesAfterWriteTimeoutWindow(t *testing.T) {
-	var mu sync.Mutex
-	var conns []*engineio.Conn
-	s := engineio.NewServer(&engineio.Options{WriteTimeout: 200 * time.Millisecond}, func(c *engineio.Conn) engineio.Handler {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-		return &echo{c: c}
-	})
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	defer s.Shutdown(context.Background())
-	c := siotest.Dial(t, hs.URL, "/")
-	mu.Lock()
-	conn := conns[0]
-	mu.Unlock()
+	url, next := recordingServer(t, &engineio.Options{WriteTimeout: 200 * time.Millisecond})
+	c := siotest.Dial(t, url, "/")
+	conn := next()
 	big := bytes.Repeat([]byte("z"), 4<<20) // overflows the socket buffer: the writer path
 	if err := conn.Send(engineio.NewMessage(big, false)); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -223,22 +222,10 @@ func TestWebSocketLimitsAndMalformed(t *testing.T) {
 // A client that never reads is dropped once its queue is full; the others
 // are unaffected.
 func TestSlowClientDropped(t *testing.T) {
-	var mu sync.Mutex
-	var conns []*engineio.Conn
-	s := engineio.NewServer(&engineio.Options{MaxQueuedPackets: 64}, func(c *engineio.Conn) engineio.Handler {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-		return &echo{c: c}
-	})
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	defer s.Shutdown(context.Background())
+	url, next := recordingServer(t, &engineio.Options{MaxQueuedPackets: 64})
 	// Polling client: never polls, so nothing drains its queue.
-	handshake(t, hs.URL+"/")
-	mu.Lock()
-	c := conns[0]
-	mu.Unlock()
+	handshake(t, url+"/")
+	c := next()
 	var err error
 	for i := 0; i < 100 && err == nil; i++ {
 		err = c.Send(engineio.NewMessage([]byte("x"), false))
@@ -255,4 +242,28 @@ func contextWithTimeout(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// recordingServer is an echo server that hands the test its connections.
+func recordingServer(t *testing.T, opts *engineio.Options) (url string, conn func() *engineio.Conn) {
+	t.Helper()
+	conns := make(chan *engineio.Conn, 16)
+	s := engineio.NewServer(opts, func(c *engineio.Conn) engineio.Handler {
+		conns <- c
+		return &echo{c: c}
+	})
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() {
+		_ = s.Shutdown(context.Background())
+		hs.Close()
+	})
+	return hs.URL, func() *engineio.Conn {
+		select {
+		case c := <-conns:
+			return c
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection")
+			return nil
+		}
+	}
 }
