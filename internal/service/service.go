@@ -480,6 +480,13 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		// Stop accepting first, then let the sockets go.
 		go func() { _ = srv.Shutdown(ctx) }()
 	}
+	// Remember who was here: after the restart, they get only what is new.
+	now := time.Now().UTC()
+	for _, sock := range s.io.Of("/").Sockets() {
+		if u, ok := auth.UserOf(sock); ok {
+			_ = s.store.SetLastSeen(ctx, u.ID, u.Name, now)
+		}
+	}
 	if err := s.io.Shutdown(ctx); err != nil && !errors.Is(err, socketio.ErrServerClosed) {
 		errs = append(errs, err)
 	}

@@ -71,6 +71,7 @@ test("two users chat, type, see presence and notifications, and survive a restar
       assert.equal(texts.filter((x) => x === t).length, 1, `${t} in ${JSON.stringify(texts)}`);
     }
   }
+  assert.equal(await bob.locator(".toast").count(), 1, "one toast per notification, even after the restart");
   await bob.screenshot({ path: shots + "after-restart.png" });
 
   // presence: Bob closes the page, Alice sees him go

@@ -1,0 +1,152 @@
+// The demo chat app: login with a development token, rooms, chat with
+// history, typing, presence, notifications, and the connection state.
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { HeraldProvider, useChat, useNotifications, usePresence, useRooms, useSocket } from "../herald/hooks";
+import type { Notification } from "../herald/events";
+
+interface Session { token: string; user: { id: string; name: string; roles: string[] } }
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(() => {
+    const s = sessionStorage.getItem("herald");
+    return s ? JSON.parse(s) : null;
+  });
+  if (!session) return <Login onLogin={(s) => { sessionStorage.setItem("herald", JSON.stringify(s)); setSession(s); }} />;
+  return (
+    <HeraldProvider token={session.token}>
+      <Chat user={session.user} onLogout={() => { sessionStorage.removeItem("herald"); setSession(null); }} />
+    </HeraldProvider>
+  );
+}
+
+function Login({ onLogin }: { onLogin: (s: Session) => void }) {
+  const [name, setName] = useState("");
+  const [error, setError] = useState("");
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const r = await fetch("/api/dev/token", { method: "POST", body: JSON.stringify({ name }) });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) { setError(body.error || "Login failed"); return; }
+    onLogin(body);
+  };
+  return (
+    <div id="login">
+      <h1>Herald</h1>
+      <p>Pick a name to get a development token and join the chat.</p>
+      <form id="loginForm" onSubmit={submit}>
+        <input id="name" placeholder="Your name" autoFocus maxLength={32} required value={name} onChange={(e) => setName(e.target.value)} />
+        <button>Join</button>
+      </form>
+      <p id="loginError" style={{ color: "var(--bad)" }}>{error}</p>
+    </div>
+  );
+}
+
+function time(iso: string) {
+  const d = new Date(iso);
+  return isNaN(+d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void }) {
+  const [roomId, setRoomId] = useState("general");
+  const [toasts, setToasts] = useState<{ id: number; title: string; text: string }[]>([]);
+  const toast = (title: string, text = "") => {
+    const id = Math.random();
+    setToasts((t) => [...t, { id, title, text }]);
+    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 5000);
+  };
+  const main = useSocket("/");
+  const chat = useChat(roomId);
+  const { rooms, create } = useRooms();
+  const { online, setStatus } = usePresence();
+  const notes = useNotifications((n: Notification) => toast(n.title, n.message));
+  const [showNotes, setShowNotes] = useState(false);
+  const [text, setText] = useState("");
+  const [newRoom, setNewRoom] = useState("");
+  const box = useRef<HTMLDivElement>(null);
+
+  useEffect(() => { if (main.authError) onLogout(); }, [main.authError]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => { if (chat.error) toast("Error", chat.error); }, [chat.error]);
+  useEffect(() => { box.current?.scrollTo(0, box.current.scrollHeight); }, [chat.messages.length]);
+
+  const send = (e: FormEvent) => {
+    e.preventDefault();
+    const content = text.trim();
+    if (!content) return;
+    setText("");
+    chat.sendMessage(content, user);
+  };
+  const typing = chat.typingUsers;
+  return (
+    <div id="app">
+      <header>
+        <h1>Herald <small id="me" style={{ color: "var(--muted)", fontWeight: 400 }}>· {user.name}</small></h1>
+        <select id="status" title="Your status" onChange={(e) => setStatus(e.target.value as "online" | "away" | "busy")}>
+          <option>online</option><option>away</option><option>busy</option>
+        </select>
+        <div className="bell" id="bell" title="Notifications" onClick={() => setShowNotes((v) => !v)}>
+          <svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2"><path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" /><path d="M13.7 21a2 2 0 0 1-3.4 0" /></svg>
+          <span id="unread" className={notes.unreadCount ? "" : "hidden"}>{notes.unreadCount}</span>
+        </div>
+        <span id="conn" className={"badge " + chat.state}>{chat.state}</span>
+      </header>
+      <div id="notes" style={{ display: showNotes ? "block" : "none" }}>
+        <div style={{ display: "flex", justifyContent: "space-between", padding: "8px 12px" }}>
+          <b>Notifications</b><button className="ghost" id="readAll" onClick={notes.markAllAsRead}>Mark all read</button>
+        </div>
+        <div id="noteList">
+          {notes.notifications.length === 0 && <div className="n">Nothing yet</div>}
+          {notes.notifications.map((n) => (
+            <div key={n.id} className={"n " + (n.read ? "" : "unread")} onClick={() => !n.read && notes.markAsRead(n.id)}>
+              <b>{n.title}</b><br />{n.message}
+            </div>
+          ))}
+        </div>
+      </div>
+      <main>
+        <aside>
+          <h2>Rooms</h2>
+          <div id="rooms">
+            {rooms.map((r) => (
+              <div key={r.id} className={"room " + (r.id === roomId ? "active" : "")} onClick={() => setRoomId(r.id)}>
+                {r.name}<small>{r.public ? "" : "🔒"}</small>
+              </div>
+            ))}
+          </div>
+          <form id="newRoom" style={{ display: "flex", gap: 6, padding: "10px 14px" }}
+            onSubmit={async (e) => { e.preventDefault(); const r = await create(newRoom.trim()); setNewRoom(""); if (r) setRoomId(r.id); }}>
+            <input id="roomName" placeholder="New room" maxLength={64} value={newRoom} onChange={(e) => setNewRoom(e.target.value)} /><button>+</button>
+          </form>
+        </aside>
+        <section>
+          <div style={{ padding: "8px 18px", borderBottom: "1px solid var(--line)", display: "flex", justifyContent: "space-between", alignItems: "center" }}>
+            <b id="roomTitle">{chat.room?.name ?? "—"}</b>
+            <button className="ghost" id="older" disabled={!chat.hasOlder} onClick={chat.loadOlder}>Load older</button>
+          </div>
+          <div id="messages" ref={box}>
+            {chat.messages.map((m) => (
+              <div key={m.id} className={"msg " + m.state}>
+                <span className="who">{m.author.name}</span><span className="text">{m.content}</span><span className="time">{time(m.createdAt)}</span>
+              </div>
+            ))}
+          </div>
+          <div id="typing">{typing.length ? `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…` : ""}</div>
+          <form className="send" id="sendForm" onSubmit={send}>
+            <input id="text" placeholder="Type a message…" autoComplete="off" maxLength={4000} value={text}
+              onChange={(e) => { setText(e.target.value); chat.onInput(); }} />
+            <button>Send</button>
+          </form>
+        </section>
+        <aside>
+          <h2>Online</h2>
+          <div id="people">
+            {online.map((p) => (
+              <div key={p.userId} className="user"><span className={"dot " + p.status} />{p.name}{p.userId === user.id ? " (you)" : ""}</div>
+            ))}
+          </div>
+        </aside>
+      </main>
+      <div id="toasts">{toasts.map((t) => <div key={t.id} className="toast"><b>{t.title}</b><br />{t.text}</div>)}</div>
+    </div>
+  );
+}

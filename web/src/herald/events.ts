@@ -1,0 +1,75 @@
+// The events Herald's service sends and receives, typed for socket.io-client.
+
+export type Status = "online" | "away" | "busy" | "offline";
+
+export interface Message {
+  id: string;
+  roomId: string;
+  content: string;
+  author: { id: string; name: string };
+  createdAt: string;
+}
+export interface Notification {
+  id: string;
+  type: string;
+  title: string;
+  message: string;
+  createdAt: string;
+  read: boolean;
+}
+export interface Presence {
+  userId: string;
+  name: string;
+  status: Status;
+  lastSeen: string;
+}
+export interface Room {
+  id: string;
+  name: string;
+  public: boolean;
+  member?: boolean;
+}
+export interface ErrorEvent {
+  message: string;
+  event?: string;
+}
+type Ack<T> = (res: T) => void;
+export type Result<T> = T | { error: string };
+
+// Namespace "/chat".
+export interface ChatServerToClient {
+  "new-message": (m: Message) => void;
+  "user-joined": (u: { userId: string; name: string; roomId: string }) => void;
+  "user-left": (u: { userId: string; roomId: string }) => void;
+  "user-typing": (u: { userId: string; name: string; roomId: string }) => void;
+  "user-stopped-typing": (u: { userId: string; roomId: string }) => void;
+  error: (e: ErrorEvent) => void;
+}
+export interface ChatClientToServer {
+  "join-room": (roomId: string, ack?: Ack<Result<{ ok: true; room: Room }>>) => void;
+  "leave-room": (roomId: string, ack?: Ack<{ ok: true }>) => void;
+  "send-message": (m: { roomId: string; content: string }, ack: Ack<Result<{ message: Message }>>) => void;
+  "typing-start": (roomId: string) => void;
+  "typing-stop": (roomId: string) => void;
+  history: (q: { roomId: string; before?: string; limit?: number }, ack: Ack<Result<{ messages: Message[]; nextCursor: string | null }>>) => void;
+  "sync-state": (q: { lastMessageIds: Record<string, string> }, ack: Ack<Result<{ rooms: string[]; missed: Record<string, Message[]> }>>) => void;
+  "rooms:list": (ack: Ack<Result<{ rooms: Room[] }>>) => void;
+  "create-room": (r: { name: string; public: boolean }, ack: Ack<Result<{ room: Room }>>) => void;
+}
+
+// Namespace "/".
+export interface MainServerToClient {
+  "presence:list": (list: Presence[]) => void;
+  "presence:update": (p: Presence) => void;
+  notification: (n: Notification) => void;
+  error: (e: ErrorEvent) => void;
+}
+export interface MainClientToServer {
+  "presence:status": (s: Exclude<Status, "offline">, ack?: Ack<Result<{ ok: true }>>) => void;
+  "notifications:list": (ack: Ack<Result<{ notifications: Notification[]; unreadCount: number }>>) => void;
+  "notifications:read": (id: string, ack: Ack<Result<{ ok: true }>>) => void;
+  "notifications:read-all": (ack: Ack<Result<{ ok: true }>>) => void;
+}
+
+// The messages the server uses for refused connections.
+export const AUTH_ERRORS = ["Authentication required", "Invalid token"];

@@ -1,0 +1,278 @@
+// React hooks for Herald, on the official socket.io-client. One socket per
+// namespace is shared by every component through HeraldProvider (so React
+// StrictMode's double mount opens no second connection), and every
+// listener a hook adds is removed when it unmounts.
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { io, type Socket } from "socket.io-client";
+import {
+  AUTH_ERRORS,
+  type ChatClientToServer, type ChatServerToClient, type MainClientToServer, type MainServerToClient,
+  type Message, type Notification, type Presence, type Status,
+} from "./events";
+import { connectionState, lastId, markFailed, mergeMessages, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
+
+export type ChatSocket = Socket<ChatServerToClient, ChatClientToServer>;
+export type MainSocket = Socket<MainServerToClient, MainClientToServer>;
+
+export interface HeraldOptions {
+  url?: string; // default: same origin
+  token: string;
+  reconnectionAttempts?: number;
+  reconnectionDelay?: number;
+  reconnectionDelayMax?: number;
+}
+
+interface Entry { socket: Socket; refs: number }
+interface Ctx { acquire(nsp: string): Socket; release(nsp: string): void }
+const HeraldContext = createContext<Ctx | null>(null);
+
+export function HeraldProvider({ children, ...opts }: HeraldOptions & { children: ReactNode }) {
+  const sockets = useRef(new Map<string, Entry>());
+  const ctx = useMemo<Ctx>(() => ({
+    acquire(nsp) {
+      let e = sockets.current.get(nsp);
+      if (!e) {
+        const socket = io((opts.url ?? "") + nsp, {
+          auth: { token: opts.token },
+          reconnection: true,
+          reconnectionAttempts: opts.reconnectionAttempts ?? Infinity,
+          reconnectionDelay: opts.reconnectionDelay ?? 1000,
+          reconnectionDelayMax: opts.reconnectionDelayMax ?? 5000,
+        });
+        e = { socket, refs: 0 };
+        sockets.current.set(nsp, e);
+      }
+      e.refs++;
+      return e.socket;
+    },
+    release(nsp) {
+      const e = sockets.current.get(nsp);
+      if (e && --e.refs === 0) {
+        // Deferred: a StrictMode remount acquires it again at once.
+        setTimeout(() => {
+          if (e.refs === 0 && sockets.current.get(nsp) === e) {
+            e.socket.disconnect();
+            sockets.current.delete(nsp);
+          }
+        }, 0);
+      }
+    },
+  }), [opts.url, opts.token]); // eslint-disable-line react-hooks/exhaustive-deps
+  return <HeraldContext.Provider value={ctx}>{children}</HeraldContext.Provider>;
+}
+
+// useSocket returns the namespace's shared socket and its connection state;
+// authError is set (and reconnection stops) when the server refuses the token.
+export function useSocket<S extends Socket = Socket>(namespace = "/") {
+  const ctx = useContext(HeraldContext);
+  if (!ctx) throw new Error("useSocket needs a HeraldProvider");
+  const [socket, setSocket] = useState<S | null>(null);
+  const [state, setState] = useState<ConnectionState>("connecting");
+  const [error, setError] = useState<string | null>(null);
+  const [authError, setAuthError] = useState<string | null>(null);
+  useEffect(() => {
+    const s = ctx.acquire(namespace) as S;
+    setSocket(s);
+    let ever = s.connected;
+    let reconnecting = false;
+    const update = () => setState(connectionState({ connected: s.connected, reconnecting, everConnected: ever, online: typeof navigator === "undefined" || navigator.onLine }));
+    const onConnect = () => { ever = true; reconnecting = false; setError(null); update(); };
+    const onDisconnect = () => update();
+    const onConnectError = (err: Error) => {
+      setError(err.message);
+      if (AUTH_ERRORS.includes(err.message)) { setAuthError(err.message); s.disconnect(); }
+      update();
+    };
+    const onAttempt = () => { reconnecting = true; update(); };
+    const onFailed = () => { reconnecting = false; setState("offline"); };
+    s.on("connect", onConnect);
+    s.on("disconnect", onDisconnect);
+    s.on("connect_error", onConnectError);
+    s.io.on("reconnect_attempt", onAttempt);
+    s.io.on("reconnect_failed", onFailed);
+    update();
+    return () => {
+      s.off("connect", onConnect);
+      s.off("disconnect", onDisconnect);
+      s.off("connect_error", onConnectError);
+      s.io.off("reconnect_attempt", onAttempt);
+      s.io.off("reconnect_failed", onFailed);
+      ctx.release(namespace);
+    };
+  }, [ctx, namespace]);
+  return { socket, state, isConnected: state === "connected", error, authError };
+}
+
+// useChat follows one room: history, live messages, typing, sends with
+// acks (pending → sent or failed, de-duplicated by id), and re-sync after
+// a reconnect through sync-state.
+export function useChat(roomId: string | null) {
+  const { socket, isConnected, state } = useSocket<ChatSocket>("/chat");
+  const [messages, setMessages] = useState<ChatMessage[]>([]);
+  const [typing, setTyping] = useState<Map<string, string>>(new Map());
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [room, setRoom] = useState<{ id: string; name: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+
+  useEffect(() => {
+    if (!socket || !isConnected || !roomId) return;
+    let cancelled = false;
+    (async () => {
+      const joined = await socket.timeout(5000).emitWithAck("join-room", roomId).catch(() => ({ error: "timeout" }));
+      if (cancelled) return;
+      if ("error" in joined) { setError(joined.error); return; }
+      setRoom(joined.room);
+      const last = lastId(messagesRef.current.filter((m) => m.roomId === roomId));
+      if (last) {
+        const res = await socket.timeout(5000).emitWithAck("sync-state", { lastMessageIds: { [roomId]: last } }).catch(() => null);
+        if (!cancelled && res && !("error" in res)) {
+          setMessages((prev) => mergeMessages(prev, (res.missed[roomId] ?? []).map((m: Message) => ({ ...m, state: "sent" }))));
+        }
+        return;
+      }
+      const hist = await socket.timeout(5000).emitWithAck("history", { roomId, limit: 30 }).catch(() => null);
+      if (!cancelled && hist && !("error" in hist)) {
+        setMessages(mergeMessages([], hist.messages.map((m: Message) => ({ ...m, state: "sent" }))));
+        setCursor(hist.nextCursor);
+      }
+    })();
+    return () => {
+      cancelled = true;
+      socket.emit("leave-room", roomId);
+    };
+  }, [socket, isConnected, roomId]);
+
+  useEffect(() => { setMessages([]); setTyping(new Map()); setCursor(null); setError(null); }, [roomId]);
+
+  useEffect(() => {
+    if (!socket) return;
+    const onMessage = (m: ChatMessageLike) => { if (m.roomId === roomId) setMessages((prev) => mergeMessages(prev, [{ ...m, state: "sent" }])); };
+    const onTyping = (u: { userId: string; name: string; roomId: string }) => {
+      if (u.roomId === roomId) setTyping((prev) => new Map(prev).set(u.userId, u.name));
+    };
+    const onStop = (u: { userId: string; roomId: string }) => {
+      setTyping((prev) => { const next = new Map(prev); next.delete(u.userId); return next; });
+    };
+    const onError = (e: { message: string; event?: string }) => setError(e.event ? `${e.message} (${e.event})` : e.message);
+    socket.on("new-message", onMessage);
+    socket.on("user-typing", onTyping);
+    socket.on("user-stopped-typing", onStop);
+    socket.on("error", onError);
+    return () => {
+      socket.off("new-message", onMessage);
+      socket.off("user-typing", onTyping);
+      socket.off("user-stopped-typing", onStop);
+      socket.off("error", onError);
+    };
+  }, [socket, roomId]);
+
+  const debouncer = useMemo(() => socket && roomId
+    ? typingDebouncer(() => socket.emit("typing-start", roomId), () => socket.emit("typing-stop", roomId))
+    : null, [socket, roomId]);
+
+  const sendMessage = useCallback(async (content: string, user: { id: string; name: string }) => {
+    if (!socket || !roomId) return;
+    debouncer?.flush();
+    const tempId = "tmp-" + Math.random().toString(36).slice(2);
+    setMessages((prev) => mergeMessages(prev, [{ id: tempId, roomId, content, author: user, createdAt: new Date().toISOString(), state: "pending" }]));
+    try {
+      const res = await socket.timeout(10000).emitWithAck("send-message", { roomId, content });
+      if ("error" in res) { setMessages((prev) => markFailed(prev, tempId)); setError(res.error); return; }
+      setMessages((prev) => mergeMessages(prev, [{ ...res.message, state: "sent", tempId }]));
+    } catch {
+      setMessages((prev) => markFailed(prev, tempId));
+    }
+  }, [socket, roomId, debouncer]);
+
+  const loadOlder = useCallback(async () => {
+    if (!socket || !roomId || !cursor) return;
+    const res = await socket.timeout(5000).emitWithAck("history", { roomId, before: cursor, limit: 30 }).catch(() => null);
+    if (res && !("error" in res)) {
+      setMessages((prev) => mergeMessages(prev, res.messages.map((m: Message) => ({ ...m, state: "sent" }))));
+      setCursor(res.nextCursor);
+    }
+  }, [socket, roomId, cursor]);
+
+  return {
+    room, messages, typingUsers: [...typing.values()], sendMessage, loadOlder, hasOlder: !!cursor,
+    onInput: () => debouncer?.input(), isConnected, state, error,
+  };
+}
+type ChatMessageLike = Omit<ChatMessage, "state">;
+
+// useRooms lists the rooms the user can see, and creates rooms.
+export function useRooms() {
+  const { socket, isConnected } = useSocket<ChatSocket>("/chat");
+  const [rooms, setRooms] = useState<{ id: string; name: string; public: boolean }[]>([]);
+  const refresh = useCallback(async () => {
+    if (!socket) return;
+    const res = await socket.timeout(5000).emitWithAck("rooms:list").catch(() => null);
+    if (res && !("error" in res)) setRooms(res.rooms);
+  }, [socket]);
+  useEffect(() => { if (isConnected) refresh(); }, [isConnected, refresh]);
+  const create = useCallback(async (name: string) => {
+    if (!socket) return null;
+    const res = await socket.timeout(5000).emitWithAck("create-room", { name, public: true }).catch(() => null);
+    await refresh();
+    return res && !("error" in res) ? res.room : null;
+  }, [socket, refresh]);
+  return { rooms, refresh, create };
+}
+
+// useNotifications keeps the user's notifications and unread count.
+export function useNotifications(onNew?: (n: Notification) => void) {
+  const { socket, isConnected } = useSocket<MainSocket>("/");
+  const [notifications, setNotifications] = useState<Notification[]>([]);
+  const onNewRef = useRef(onNew);
+  onNewRef.current = onNew;
+  const seen = useRef(new Set<string>());
+  useEffect(() => {
+    if (!socket || !isConnected) return;
+    socket.timeout(5000).emitWithAck("notifications:list").then((res) => {
+      if (!("error" in res)) {
+        res.notifications.forEach((n: Notification) => seen.current.add(n.id));
+        setNotifications(res.notifications);
+      }
+    }).catch(() => {});
+  }, [socket, isConnected]);
+  useEffect(() => {
+    if (!socket) return;
+    const on = (n: Notification) => {
+      // A notification can come twice (live, then again as "missed" after
+      // a server restart): keep and announce it once.
+      if (seen.current.has(n.id)) return;
+      seen.current.add(n.id);
+      setNotifications((prev) => [n, ...prev]);
+      onNewRef.current?.(n);
+    };
+    socket.on("notification", on);
+    return () => { socket.off("notification", on); };
+  }, [socket]);
+  const markAsRead = useCallback(async (id: string) => {
+    await socket?.timeout(5000).emitWithAck("notifications:read", id).catch(() => null);
+    setNotifications((prev) => prev.map((n) => (n.id === id ? { ...n, read: true } : n)));
+  }, [socket]);
+  const markAllAsRead = useCallback(async () => {
+    await socket?.timeout(5000).emitWithAck("notifications:read-all").catch(() => null);
+    setNotifications((prev) => prev.map((n) => ({ ...n, read: true })));
+  }, [socket]);
+  return { notifications, unreadCount: notifications.filter((n) => !n.read).length, markAsRead, markAllAsRead, isConnected };
+}
+
+// usePresence keeps who is online, and sets the user's own status.
+export function usePresence() {
+  const { socket } = useSocket<MainSocket>("/");
+  const [people, setPeople] = useState<Map<string, Presence>>(new Map());
+  useEffect(() => {
+    if (!socket) return;
+    const onList = (list: Presence[]) => setPeople(new Map(list.map((p) => [p.userId, p])));
+    const onUpdate = (p: Presence) => setPeople((prev) => new Map(prev).set(p.userId, p));
+    socket.on("presence:list", onList);
+    socket.on("presence:update", onUpdate);
+    return () => { socket.off("presence:list", onList); socket.off("presence:update", onUpdate); };
+  }, [socket]);
+  const setStatus = useCallback((s: Exclude<Status, "offline">) => socket?.emit("presence:status", s), [socket]);
+  return { online: [...people.values()].filter((p) => p.status !== "offline"), setStatus };
+}
