@@ -5,5 +5,5 @@ export default defineConfig({
   base: "/",
   esbuild: { jsx: "automatic" },
   build: { outDir: "dist", emptyOutDir: true, sourcemap: false },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.ts", "src/**/*.test.tsx"], testTimeout: 30000 },
 } as any);

@@ -1,0 +1,111 @@
+// The hooks against a real Herald server: the test builds and starts the
+// herald binary (HERALD_BIN may name one already built).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { act, create, type ReactTestRenderer } from "react-test-renderer";
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import net from "node:net";
+import { HeraldProvider, useChat, useNotifications, useSocket } from "./hooks";
+
+(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
+
+let proc: ChildProcess;
+let url = "";
+const KEY = "hooks-test-key";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function token(name: string) {
+  const r = await fetch(url + "/api/dev/token", { method: "POST", body: JSON.stringify({ name }) });
+  return (await r.json()) as { token: string; user: { id: string; name: string } };
+}
+
+async function until(cond: () => boolean, ms = 8000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await act(async () => { await new Promise((r) => setTimeout(r, 25)); });
+  }
+}
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "herald-hooks-"));
+  let bin = process.env.HERALD_BIN;
+  if (!bin) {
+    bin = join(dir, "herald");
+    execFileSync("go", ["build", "-o", bin, "./cmd/herald"], { cwd: join(__dirname, "../../.."), stdio: "inherit" });
+  }
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  proc = spawn(bin, [], {
+    env: { ...process.env, HERALD_ADDR: `127.0.0.1:${port}`, HERALD_DATA_DIR: dir, HERALD_DEV: "1",
+      HERALD_JWT_SECRET: "hooks-secret-hooks-secret-hooks-secret", HERALD_API_KEY: KEY, HERALD_LOG_LEVEL: "warn" },
+    stdio: "inherit",
+  });
+  for (let i = 0; i < 200; i++) {
+    try { if ((await fetch(url + "/readyz")).ok) return; } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("herald did not start");
+}, 120000);
+
+afterAll(() => { proc?.kill("SIGTERM"); });
+
+function mount<T>(tok: string, hook: () => T) {
+  const result: { current: T | null } = { current: null };
+  function Probe() { result.current = hook(); return null; }
+  let r!: ReactTestRenderer;
+  act(() => { r = create(<HeraldProvider url={url} token={tok}><Probe /></HeraldProvider>); });
+  return { result, unmount: () => act(() => r.unmount()) };
+}
+
+describe("hooks against a Herald server", () => {
+  it("useChat: history, sends with acks de-duplicated, live messages and typing between two users", async () => {
+    const alice = await token("Alice Hooks");
+    const bob = await token("Bob Hooks");
+    const a = mount(alice.token, () => useChat("general"));
+    const b = mount(bob.token, () => useChat("general"));
+    await until(() => !!a.result.current?.room && !!b.result.current?.room);
+    await act(async () => { await a.result.current!.sendMessage("hello from hooks", alice.user); });
+    await until(() => b.result.current!.messages.some((m) => m.content === "hello from hooks"));
+    const mine = a.result.current!.messages.filter((m) => m.content === "hello from hooks");
+    expect(mine).toHaveLength(1); // the ack and the broadcast are one message
+    expect(mine[0].state).toBe("sent");
+    act(() => b.result.current!.onInput());
+    await until(() => a.result.current!.typingUsers.includes("Bob Hooks"));
+    a.unmount();
+    b.unmount();
+  });
+
+  it("useNotifications: a notification from the HTTP API arrives; read all", async () => {
+    const carol = await token("Carol Hooks");
+    const n = mount(carol.token, () => useNotifications());
+    await until(() => !!n.result.current?.isConnected);
+    const r = await fetch(url + "/api/notifications", {
+      method: "POST", headers: { authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ userId: carol.user.id, type: "info", title: "Hi Carol", message: "" }),
+    });
+    expect(r.status).toBe(202);
+    await until(() => n.result.current!.unreadCount === 1);
+    expect(n.result.current!.notifications[0].title).toBe("Hi Carol");
+    await act(async () => { await n.result.current!.markAllAsRead(); });
+    expect(n.result.current!.unreadCount).toBe(0);
+    n.unmount();
+  });
+
+  it("useSocket: an invalid token is an authentication error, with no retry loop", async () => {
+    const s = mount("not-a-token", () => useSocket("/"));
+    await until(() => s.result.current?.authError === "Invalid token");
+    expect(s.result.current!.isConnected).toBe(false);
+    s.unmount();
+  });
+});
