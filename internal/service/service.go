@@ -55,6 +55,7 @@ type Service struct {
 	metrics  *metrics
 	handler  http.Handler
 	redis    *redis.Client
+	shared   *ratelimit.Shared // per user across the cluster, with Redis
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -105,6 +106,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		}
 		s.redis = redis.NewClient(opt)
 		adapter = redisadapter.New(s.redis, &redisadapter.Options{Logger: log})
+		// A user's messages are limited across nodes too: many tabs on
+		// many nodes do not multiply the budget.
+		s.shared = ratelimit.NewShared(s.redis, "herald:ratelimit", 30, 10*time.Second)
 	}
 	var cors *engineio.CORS
 	if cfg.CORSOrigins != "" {
@@ -271,6 +275,13 @@ func (s *Service) guard(h socketio.EventHandler) socketio.EventHandler {
 	return func(e *socketio.Event) {
 		s.metrics.eventsIn.WithLabelValues(eventLabel(e.Name)).Inc()
 		d := s.events.Allow(e.Socket.ID(), e.Name)
+		if d.Allowed && s.shared != nil && e.Name == "send-message" {
+			if u, ok := auth.UserOf(e.Socket); ok {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				d.Allowed = s.shared.Allow(ctx, u.ID+":"+e.Name)
+				cancel()
+			}
+		}
 		if !d.Allowed {
 			s.metrics.rateLimited.WithLabelValues(eventLabel(e.Name)).Inc()
 			s.metrics.eventsOut.WithLabelValues("error").Inc()
