@@ -323,6 +323,14 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts *BroadcastOptions) {
 	a.deliver(p, opts)
 }
 
+// Deliver sends p to the matching local sockets as it is: no offset is
+// added and nothing is kept for recovery. Adapters that keep their own
+// history (a Redis stream) use it.
+func (a *MemoryAdapter) Deliver(p *Packet, opts *BroadcastOptions) { a.deliver(p, opts) }
+
+// Recovery returns the server's recovery options (nil when off).
+func (a *MemoryAdapter) Recovery() *RecoveryOptions { return a.recovery }
+
 func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
 	enc := p.Encode()
 	if opts.Flags.NoCompress {

@@ -51,8 +51,9 @@ func uniqueKey() string {
 }
 
 type node struct {
-	io  *socketio.Server
-	url string
+	io     *socketio.Server
+	url    string
+	stream string // the streams adapter's stream
 }
 
 func startNodes(t *testing.T, rdb *redis.Client, key string, n int, setup func(*socketio.Server)) []node {
@@ -70,7 +71,7 @@ func startNodes(t *testing.T, rdb *redis.Client, key string, n int, setup func(*
 			_ = io.Shutdown(ctx)
 			hs.Close()
 		})
-		nodes = append(nodes, node{io, hs.URL})
+		nodes = append(nodes, node{io: io, url: hs.URL})
 	}
 	return nodes
 }

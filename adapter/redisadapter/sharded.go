@@ -66,6 +66,14 @@ type Sharded struct {
 	mu      sync.Mutex
 	pending map[string]*pending
 	rooms   map[string]int // room → local sockets, for room channel subscriptions
+
+	// send publishes a message; the streams adapter replaces it. It
+	// returns the message's id where the transport has one.
+	send func(ctx context.Context, channel string, typ int, data any, binary bool) (string, error)
+	// onBroadcastID, when set, is told the id of each broadcast (the
+	// streams adapter uses it as the recovery offset).
+	streams bool
+	nodes   map[string]time.Time // streams: other nodes by last heartbeat
 }
 
 type shMessage struct {
@@ -78,6 +86,20 @@ type shMessage struct {
 func newSharded(nsp *socketio.Namespace, rdb redis.UniversalClient, o Options) *Sharded {
 	a := &Sharded{MemoryAdapter: socketio.NewMemoryAdapter(nsp), nsp: nsp, rdb: rdb, opts: o, uid: randomID(16),
 		prefix: o.Key + "#" + nsp.Name() + "#", pending: map[string]*pending{}, rooms: map[string]int{}, done: make(chan struct{})}
+	a.send = func(ctx context.Context, channel string, typ int, data any, binary bool) (string, error) {
+		msg := map[string]any{"uid": a.uid, "nsp": a.nsp.Name(), "type": typ, "data": data}
+		var payload []byte
+		var err error
+		if binary {
+			payload, err = encodeMsgpack(msg)
+		} else {
+			payload, err = json.Marshal(msg)
+		}
+		if err != nil {
+			return "", err
+		}
+		return "", rdb.SPublish(ctx, channel, payload).Err()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.pubsub = rdb.SSubscribe(ctx, a.prefix, a.prefix+a.uid+"#")
@@ -118,7 +140,10 @@ func (a *Sharded) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			a.onMessage([]byte(m.Payload))
+			var raw map[string]any
+			if decodeAny([]byte(m.Payload), &raw) == nil {
+				a.onMessage("", raw)
+			}
 		}
 	}
 }
@@ -176,23 +201,16 @@ func (a *Sharded) release(rooms []string, id string) {
 	}
 }
 
-// publish sends a message; binary packets go as msgpack.
-func (a *Sharded) publish(channel string, typ int, data any) {
+// publish sends a message; binary packets go as msgpack. It returns the
+// transport's id of the message, if any.
+func (a *Sharded) publish(channel string, typ int, data any) string {
 	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
 	defer cancel()
-	var payload []byte
-	var err error
-	if hasBinary(data) {
-		payload, err = encodeMsgpack(map[string]any{"uid": a.uid, "nsp": a.nsp.Name(), "type": typ, "data": data})
-	} else {
-		payload, err = json.Marshal(map[string]any{"uid": a.uid, "nsp": a.nsp.Name(), "type": typ, "data": data})
-	}
+	id, err := a.send(ctx, channel, typ, data, hasBinary(data))
 	if err != nil {
-		return
+		a.opts.Logger.Warn("redisadapter: publish failed; local delivery goes on", "channel", channel, "err", err)
 	}
-	if err := a.rdb.SPublish(ctx, channel, payload).Err(); err != nil {
-		a.opts.Logger.Warn("redisadapter: spublish failed; local delivery goes on", "channel", channel, "err", err)
-	}
+	return id
 }
 
 func hasBinary(v any) bool {
@@ -229,6 +247,19 @@ func shOpts(o *socketio.BroadcastOptions) map[string]any {
 
 // Broadcast publishes p for the other nodes, then delivers it here.
 func (a *Sharded) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions) {
+	if a.streams {
+		if opts.Flags.Local {
+			a.MemoryAdapter.Deliver(p, opts)
+			return
+		}
+		// The stream entry's id is the recovery offset, on every node.
+		id := a.publish(a.prefix, shBroadcast, map[string]any{"packet": shPacket(p), "opts": shOpts(opts)})
+		if id != "" && recordable(p, opts) && a.MemoryAdapter.Recovery() != nil {
+			p.Data = socketio.AppendOffset(p.Data, id)
+		}
+		a.MemoryAdapter.Deliver(p, opts)
+		return
+	}
 	if !opts.Flags.Local {
 		ch := a.prefix
 		if len(opts.Rooms) == 1 && !a.isPrivate(opts.Rooms[0]) {
@@ -237,6 +268,12 @@ func (a *Sharded) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions)
 		a.publish(ch, shBroadcast, map[string]any{"packet": shPacket(p), "opts": shOpts(opts)})
 	}
 	a.MemoryAdapter.Broadcast(p, opts)
+}
+
+// recordable reports whether a broadcast is kept for recovery (as the
+// reference: events without ack, not volatile).
+func recordable(p *socketio.Packet, opts *socketio.BroadcastOptions) bool {
+	return p.Type == socketio.PacketEvent && !p.HasID && !opts.Flags.Volatile
 }
 
 // BroadcastWithAck sends p across nodes; they answer with client counts
@@ -257,11 +294,9 @@ func (a *Sharded) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastO
 	a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
 }
 
-func (a *Sharded) onMessage(payload []byte) {
-	var raw map[string]any
-	if decodeAny(payload, &raw) != nil {
-		return
-	}
+// onMessage handles a message of another node; id is the stream entry's
+// id (the recovery offset of a broadcast) with the streams adapter.
+func (a *Sharded) onMessage(id string, raw map[string]any) {
 	uid, _ := raw["uid"].(string)
 	if uid == a.uid || uid == "" {
 		return
@@ -286,6 +321,13 @@ func (a *Sharded) onMessage(payload []byte) {
 		if reqID == "" {
 			o := *opts
 			o.Flags.Local = true
+			if a.streams {
+				if id != "" && recordable(p, &o) && a.MemoryAdapter.Recovery() != nil {
+					p.Data = socketio.AppendOffset(p.Data, id)
+				}
+				a.MemoryAdapter.Deliver(p, &o)
+				return
+			}
 			a.MemoryAdapter.Broadcast(p, &o)
 			return
 		}
@@ -409,6 +451,19 @@ func packetFrom(nsp string, v any) (*socketio.Packet, error) {
 
 // ServerCount returns the number of nodes subscribed to the namespace.
 func (a *Sharded) ServerCount(ctx context.Context) (int, error) {
+	if a.streams {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		n := 1
+		for uid, at := range a.nodes {
+			if time.Since(at) < 2*heartbeatInterval+time.Second {
+				n++
+			} else {
+				delete(a.nodes, uid)
+			}
+		}
+		return n, nil
+	}
 	res, err := a.rdb.Do(ctx, "PUBSUB", "SHARDNUMSUB", a.prefix).Slice()
 	if err != nil || len(res) < 2 {
 		return 1, err

@@ -32,7 +32,7 @@ func TestShardedAcrossNodes(t *testing.T) {
 			_ = io.Shutdown(ctx)
 			hs.Close()
 		})
-		nodes = append(nodes, node{io, hs.URL})
+		nodes = append(nodes, node{io: io, url: hs.URL})
 	}
 	var cs []*siotest.Conn
 	for _, n := range nodes {
