@@ -105,7 +105,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			return fail(fmt.Errorf("service: redis url: %w", err))
 		}
 		s.redis = redis.NewClient(opt)
-		adapter = redisadapter.New(s.redis, &redisadapter.Options{Logger: log})
+		ro := redisadapter.Options{Logger: log}
+		switch cfg.RedisAdapter {
+		case "sharded":
+			adapter = redisadapter.NewSharded(s.redis, &ro)
+		case "streams":
+			adapter = redisadapter.NewStreams(s.redis, &redisadapter.StreamsOptions{Options: ro, StreamName: "herald"})
+		default:
+			adapter = redisadapter.New(s.redis, &ro)
+		}
 		// A user's messages are limited across nodes too: many tabs on
 		// many nodes do not multiply the budget.
 		s.shared = ratelimit.NewShared(s.redis, "herald:ratelimit", 30, 10*time.Second)
