@@ -60,19 +60,11 @@ type Options struct {
 // New returns an AdapterFactory: each namespace gets an Adapter that
 // publishes with client and subscribes with its own connection.
 func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
-	o := Options{}
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.Key == "" {
-		o.Key = "socket.io"
-	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o = o.withDefaults()
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newAdapter(nsp, client, o) }
 }
 
@@ -88,9 +80,7 @@ type Adapter struct {
 
 	channel, reqChannel, resChannel string
 
-	pubsub *redis.PubSub
-	cancel context.CancelFunc
-	done   chan struct{}
+	sub *subscription
 
 	mu      sync.Mutex
 	pending map[string]*pending
@@ -123,56 +113,21 @@ func newAdapter(nsp *socketio.Namespace, rdb redis.UniversalClient, o Options) *
 		reqChannel: o.Key + "-request#" + name + "#",
 		resChannel: o.Key + "-response#" + name + "#",
 		pending:    make(map[string]*pending),
-		done:       make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.pubsub = rdb.Subscribe(ctx, a.reqChannel, a.resChannel)
-	if err := a.pubsub.PSubscribe(ctx, a.channel+"*"); err != nil {
+	ps := rdb.Subscribe(ctx, a.reqChannel, a.resChannel)
+	if err := ps.PSubscribe(ctx, a.channel+"*"); err != nil {
 		o.Logger.Warn("redisadapter: subscribe", "nsp", name, "err", err)
 	}
-	// Wait for the subscription to be in place, so that this node is
-	// counted (and reached) as soon as the namespace exists.
-	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-	for i := 0; i < 3; i++ { // two channels and one pattern confirmed
-		if _, err := a.pubsub.Receive(rctx); err != nil {
-			o.Logger.Warn("redisadapter: subscribe", "nsp", name, "err", err)
-			break
-		}
-	}
-	rcancel()
-	go a.run(ctx)
+	a.sub = subscribe(ps, cancel, 3, o.Logger, a.onMessage) // two channels and one pattern
 	return a
 }
 
 // Close stops the subscription and fails pending requests.
 func (a *Adapter) Close() error {
-	a.cancel()
-	err := a.pubsub.Close()
-	<-a.done
-	a.mu.Lock()
-	for id, p := range a.pending {
-		p.finish()
-		delete(a.pending, id)
-	}
-	a.mu.Unlock()
+	err := a.sub.close()
+	failAll(&a.mu, a.pending)
 	return err
-}
-
-func (a *Adapter) run(ctx context.Context) {
-	defer close(a.done)
-	ch := a.pubsub.Channel(redis.WithChannelSize(1024))
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-ch:
-			if !ok {
-				return
-			}
-			a.onMessage(m)
-		}
-	}
 }
 
 func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) {

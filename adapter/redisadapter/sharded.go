@@ -3,7 +3,6 @@ package redisadapter
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -33,19 +32,11 @@ const (
 // room (each node subscribes to the rooms its sockets are in), and answers
 // on "<key>#<nsp>#<uid>#". The number of nodes is PUBSUB SHARDNUMSUB.
 func NewSharded(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
-	o := Options{}
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.Key == "" {
-		o.Key = "socket.io"
-	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o = o.withDefaults()
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newSharded(nsp, client, o) }
 }
 
@@ -59,9 +50,7 @@ type Sharded struct {
 	opts   Options
 	uid    string
 	prefix string // "<key>#<nsp>#"
-	pubsub *redis.PubSub
-	cancel context.CancelFunc
-	done   chan struct{}
+	sub    *subscription
 
 	mu      sync.Mutex
 	pending map[string]*pending
@@ -85,7 +74,7 @@ type shMessage struct {
 
 func newSharded(nsp *socketio.Namespace, rdb redis.UniversalClient, o Options) *Sharded {
 	a := &Sharded{MemoryAdapter: socketio.NewMemoryAdapter(nsp), nsp: nsp, rdb: rdb, opts: o, uid: randomID(16),
-		prefix: o.Key + "#" + nsp.Name() + "#", pending: map[string]*pending{}, rooms: map[string]int{}, done: make(chan struct{})}
+		prefix: o.Key + "#" + nsp.Name() + "#", pending: map[string]*pending{}, rooms: map[string]int{}}
 	a.send = func(ctx context.Context, channel string, typ int, data any, binary bool) (string, error) {
 		msg := map[string]any{"uid": a.uid, "nsp": a.nsp.Name(), "type": typ, "data": data}
 		var payload []byte
@@ -101,51 +90,21 @@ func newSharded(nsp *socketio.Namespace, rdb redis.UniversalClient, o Options) *
 		return "", rdb.SPublish(ctx, channel, payload).Err()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.pubsub = rdb.SSubscribe(ctx, a.prefix, a.prefix+a.uid+"#")
-	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-	for i := 0; i < 2; i++ {
-		if _, err := a.pubsub.Receive(rctx); err != nil {
-			o.Logger.Warn("redisadapter: ssubscribe", "nsp", nsp.Name(), "err", err)
-			break
+	ps := rdb.SSubscribe(ctx, a.prefix, a.prefix+a.uid+"#")
+	a.sub = subscribe(ps, cancel, 2, o.Logger, func(m *redis.Message) {
+		var raw map[string]any
+		if decodeAny([]byte(m.Payload), &raw) == nil {
+			a.onMessage("", raw)
 		}
-	}
-	rcancel()
-	go a.run(ctx)
+	})
 	return a
 }
 
 // Close stops the subscription.
 func (a *Sharded) Close() error {
-	a.cancel()
-	err := a.pubsub.Close()
-	<-a.done
-	a.mu.Lock()
-	for id, p := range a.pending {
-		p.finish()
-		delete(a.pending, id)
-	}
-	a.mu.Unlock()
+	err := a.sub.close()
+	failAll(&a.mu, a.pending)
 	return err
-}
-
-func (a *Sharded) run(ctx context.Context) {
-	defer close(a.done)
-	ch := a.pubsub.Channel(redis.WithChannelSize(1024))
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-ch:
-			if !ok {
-				return
-			}
-			var raw map[string]any
-			if decodeAny([]byte(m.Payload), &raw) == nil {
-				a.onMessage("", raw)
-			}
-		}
-	}
 }
 
 // isPrivate reports whether a room is a socket's own (not worth a channel).
@@ -166,7 +125,7 @@ func (a *Sharded) AddAll(id string, rooms []string) {
 	}
 	a.mu.Unlock()
 	if len(subs) > 0 {
-		_ = a.pubsub.SSubscribe(context.Background(), subs...)
+		_ = a.sub.pubsub.SSubscribe(context.Background(), subs...)
 	}
 }
 
@@ -197,7 +156,7 @@ func (a *Sharded) release(rooms []string, id string) {
 	}
 	a.mu.Unlock()
 	if len(unsubs) > 0 {
-		_ = a.pubsub.SUnsubscribe(context.Background(), unsubs...)
+		_ = a.sub.pubsub.SUnsubscribe(context.Background(), unsubs...)
 	}
 }
 

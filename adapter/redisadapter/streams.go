@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -49,6 +48,7 @@ func NewStreams(client redis.UniversalClient, opts *StreamsOptions) socketio.Ada
 	if opts != nil {
 		o = *opts
 	}
+	o.Options = o.Options.withDefaults()
 	if o.StreamName == "" {
 		o.StreamName = "socket.io"
 	}
@@ -57,12 +57,6 @@ func NewStreams(client redis.UniversalClient, opts *StreamsOptions) socketio.Ada
 	}
 	if o.SessionKeyPrefix == "" {
 		o.SessionKeyPrefix = "sio:session:"
-	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
 	}
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newStreams(nsp, client, o) }
 }
@@ -198,12 +192,7 @@ func (a *Streams) Close() error {
 	a.publish("", shAdapterClose, nil)
 	a.cancel()
 	<-a.done
-	a.mu.Lock()
-	for id, p := range a.pending {
-		p.finish()
-		delete(a.pending, id)
-	}
-	a.mu.Unlock()
+	failAll(&a.mu, a.pending)
 	return nil
 }
 
