@@ -134,7 +134,8 @@ export function useChat(roomId: string | null) {
       }
       const hist = await socket.timeout(5000).emitWithAck("history", { roomId, limit: 30 }).catch(() => null);
       if (!cancelled && hist && !("error" in hist)) {
-        setMessages(mergeMessages([], hist.messages.map((m: Message) => ({ ...m, state: "sent" }))));
+        // Merge: a live message may have arrived before the history.
+        setMessages((prev) => mergeMessages(prev, hist.messages.map((m: Message) => ({ ...m, state: "sent" }))));
         setCursor(hist.nextCursor);
       }
     })();
