@@ -1,139 +1,104 @@
-// Package redisadapter is a socketio.Adapter that spans several nodes over
-// Redis pub/sub, wire-compatible with Node's @socket.io/redis-adapter (v8,
-// classic mode): Go and Node servers can share one cluster.
-//
-// # Wire
-//
-// Broadcasts are published on "<key>#<nsp>#" (or "<key>#<nsp>#<room>#" for
-// exactly one room) as msgpack [uid, packet, {rooms, except, flags}], the
-// packet in socket.io-parser form with binary as msgpack bin. Requests
-// between nodes (fetchSockets, socketsJoin/Leave, disconnectSockets,
-// serverSideEmit, broadcasts with acks) go on "<key>-request#<nsp>#" and
-// their answers on "<key>-response#<nsp>#", JSON except for broadcasts with
-// acks (msgpack). The number of nodes is PUBSUB NUMSUB of the request
-// channel: every node answers every request it counts in.
-//
-// # Failures
-//
-// A request waits for every other node's answer until its context is done
-// or RequestsTimeout passes, then returns what arrived with
-// ErrRequestTimeout. When Redis goes away, local delivery goes on; the
-// subscription reconnects on its own and cross-node delivery resumes.
-//
-// # Goroutines
-//
-// Each namespace's adapter runs one goroutine reading its subscription;
-// Close stops it.
 package redisadapter
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/socketio"
 )
 
-// ErrRequestTimeout is returned with partial results when some node did not
-// answer a request in time.
-var ErrRequestTimeout = errors.New("redisadapter: request timed out: some nodes did not answer")
-
-// Options configures the adapter. Zero fields mean the defaults.
-type Options struct {
-	// Key prefixes the channels. Default "socket.io".
-	Key string
-	// RequestsTimeout bounds a request to the other nodes when its context
-	// has no deadline. Default 5s.
-	RequestsTimeout time.Duration
-	Logger          *slog.Logger
+// New returns the AdapterFactory of the classic adapter: each namespace
+// gets an Adapter that publishes with client and subscribes with a
+// connection of its own taken from client.
+func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
+	return NewWithSubscriber(client, client, opts)
 }
 
-// New returns an AdapterFactory: each namespace gets an Adapter that
-// publishes with client and subscribes with its own connection.
-func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	o = o.withDefaults()
-	return func(nsp *socketio.Namespace) socketio.Adapter { return newAdapter(nsp, client, o) }
+// NewWithSubscriber is New with a separate client for the subscriptions,
+// as Node's createAdapter(pubClient, subClient) takes.
+func NewWithSubscriber(pub, sub redis.UniversalClient, opts *Options) socketio.AdapterFactory {
+	o := optionsOrZero(opts)
+	return func(nsp *socketio.Namespace) socketio.Adapter { return newAdapter(nsp, pub, sub, o) }
 }
 
 var _ socketio.Adapter = (*Adapter)(nil)
 
-// Adapter is the adapter of one namespace.
+// Adapter is the classic adapter of one namespace. Its local part is an
+// embedded MemoryAdapter.
 type Adapter struct {
 	*socketio.MemoryAdapter
 	nsp  *socketio.Namespace
-	rdb  redis.UniversalClient
+	pub  redis.UniversalClient
 	opts Options
 	uid  string
 
-	channel, reqChannel, resChannel string
+	channel, reqChannel, resChannel, ownResChannel string
 
-	sub *subscription
-
-	mu      sync.Mutex
-	pending map[string]*pending
+	sub    *subscription
+	reqs   *requests
+	worker *worker
+	once   sync.Once
 }
 
-// pending collects the answers to one request.
-type pending struct {
-	typ      int
-	expected int
-	got      int
-	answers  []json.RawMessage // JSON answers (fetch, rooms, server-side emit)
-	onCount  func(int)         // broadcast with acks
-	onAck    func(socketio.Args)
-	done     chan struct{}
-	closed   bool
-}
-
-func randomID(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)[:n]
-}
-
-func newAdapter(nsp *socketio.Namespace, rdb redis.UniversalClient, o Options) *Adapter {
+func newAdapter(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Options) *Adapter {
 	name := nsp.Name()
 	a := &Adapter{
 		MemoryAdapter: socketio.NewMemoryAdapter(nsp),
-		nsp:           nsp, rdb: rdb, opts: o, uid: randomID(6),
+		nsp:           nsp, pub: pub, opts: o, uid: randomID(6),
 		channel:    o.Key + "#" + name + "#",
 		reqChannel: o.Key + "-request#" + name + "#",
 		resChannel: o.Key + "-response#" + name + "#",
-		pending:    make(map[string]*pending),
+		reqs:       newRequests(),
+		worker:     newWorker(),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ps := rdb.Subscribe(ctx, a.reqChannel, a.resChannel)
+	a.ownResChannel = a.resChannel + a.uid + "#"
+	ctx, cancel := context.WithTimeout(context.Background(), o.RequestsTimeout)
+	defer cancel()
+	ps := sub.Subscribe(ctx, a.reqChannel, a.resChannel, a.ownResChannel)
 	if err := ps.PSubscribe(ctx, a.channel+"*"); err != nil {
-		o.Logger.Warn("redisadapter: subscribe", "nsp", name, "err", err)
+		o.Logger.Warn("redisadapter: psubscribe", "nsp", name, "err", err)
 	}
-	a.sub = subscribe(ps, cancel, 3, o.Logger, a.onMessage) // two channels and one pattern
+	a.sub = subscribe(ps, 4, o.RequestsTimeout, o.Logger, a.onMessage)
 	return a
 }
 
-// Close stops the subscription and fails pending requests.
+// UID returns the id of this node in its messages.
+func (a *Adapter) UID() string { return a.uid }
+
+// Close stops the subscription and the handler goroutine, and ends the
+// requests still waiting with ErrClosed.
 func (a *Adapter) Close() error {
-	err := a.sub.close()
-	failAll(&a.mu, a.pending)
+	var err error
+	a.once.Do(func() {
+		err = a.sub.close()
+		a.worker.close()
+		a.reqs.close()
+	})
 	return err
 }
 
-func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) {
-	if err := a.rdb.Publish(ctx, channel, payload).Err(); err != nil {
+func (a *Adapter) publish(channel string, payload []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	if err := a.pub.Publish(ctx, channel, payload).Err(); err != nil {
 		a.opts.Logger.Warn("redisadapter: publish failed; local delivery goes on", "channel", channel, "err", err)
 	}
+}
+
+func (a *Adapter) publishJSON(channel string, msg []byte, att [][]byte) {
+	if len(att) > 0 {
+		b, err := a.opts.Parser.Encode(msg, att)
+		if err != nil {
+			a.opts.Logger.Warn("redisadapter: encode", "err", err)
+			return
+		}
+		msg = b
+	}
+	a.publish(channel, msg)
 }
 
 func (a *Adapter) onMessage(m *redis.Message) {
@@ -141,48 +106,92 @@ func (a *Adapter) onMessage(m *redis.Message) {
 	switch {
 	case m.Channel == a.reqChannel:
 		a.onRequest(payload)
-	case m.Channel == a.resChannel:
+	case m.Channel == a.resChannel || m.Channel == a.ownResChannel:
 		a.onResponse(payload)
 	case strings.HasPrefix(m.Channel, a.channel):
-		a.onBroadcast(payload)
+		a.onBroadcast(m.Channel[len(a.channel):], payload)
 	}
+}
+
+// decode turns a received message into JSON and attachments: JSON
+// messages start with '{', the others are the parser's.
+func (a *Adapter) decode(payload []byte) ([]byte, [][]byte, error) {
+	if len(payload) > 0 && payload[0] == '{' {
+		return payload, nil, nil
+	}
+	return a.opts.Parser.Decode(payload)
+}
+
+// encodeBroadcast returns the message [uid, packet, opts] of a broadcast.
+func encodeBroadcast(parser Parser, uid string, p *socketio.Packet, opts *socketio.BroadcastOptions) ([]byte, error) {
+	msg := make([]byte, 0, len(p.Data)+96)
+	msg = append(msg, '[')
+	msg = appendJSONString(msg, uid)
+	msg = append(msg, ',')
+	msg = appendPacket(msg, p, true)
+	msg = append(msg, ',')
+	msg = appendOpts(msg, opts, true)
+	msg = append(msg, ']')
+	return parser.Encode(msg, p.Attachments)
+}
+
+// broadcastChannel is where a broadcast to opts goes.
+func (a *Adapter) broadcastChannel(opts *socketio.BroadcastOptions) string {
+	if len(opts.Rooms) == 1 {
+		return a.channel + opts.Rooms[0] + "#"
+	}
+	return a.channel
 }
 
 // Broadcast publishes p for the other nodes, then delivers it here.
 func (a *Adapter) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions) {
 	if !opts.Flags.Local {
-		msg, err := encodeMsgpack([]any{a.uid, toWirePacket(p), toWireOpts(opts, true)})
-		if err == nil {
-			ch := a.channel
-			if len(opts.Rooms) == 1 {
-				ch += opts.Rooms[0] + "#"
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-			a.publish(ctx, ch, msg)
-			cancel()
+		if msg, err := encodeBroadcast(a.opts.Parser, a.uid, p, opts); err == nil {
+			a.publish(a.broadcastChannel(opts), msg)
+		} else {
+			a.opts.Logger.Warn("redisadapter: encode broadcast", "err", err)
 		}
 	}
 	a.MemoryAdapter.Broadcast(p, opts)
 }
 
-func (a *Adapter) onBroadcast(payload []byte) {
-	var parts []msgpack.RawMessage
-	if err := msgpack.Unmarshal(payload, &parts); err != nil || len(parts) < 3 {
+// hasRoom reports whether a local socket may be in room.
+func (a *Adapter) hasRoom(room string) bool {
+	if a.nsp.Socket(room) != nil {
+		return true
+	}
+	return len(a.MemoryAdapter.Sockets([]string{room})) > 0
+}
+
+func (a *Adapter) onBroadcast(room string, payload []byte) {
+	if room = strings.TrimSuffix(room, "#"); room != "" && !a.hasRoom(room) {
+		return
+	}
+	msg, att, err := a.decode(payload)
+	if err != nil {
+		a.opts.Logger.Debug("redisadapter: malformed broadcast", "err", err)
+		return
+	}
+	var parts []json.RawMessage
+	if json.Unmarshal(msg, &parts) != nil || len(parts) < 2 {
 		return
 	}
 	var uid string
-	if msgpack.Unmarshal(parts[0], &uid) != nil || uid == a.uid {
+	if json.Unmarshal(parts[0], &uid) != nil || uid == a.uid {
 		return
 	}
 	var wp wirePacket
+	if json.Unmarshal(parts[1], &wp) != nil {
+		return
+	}
+	if wp.Nsp != nil && *wp.Nsp != a.nsp.Name() {
+		return
+	}
 	var wo wireOpts
-	if msgpack.Unmarshal(parts[1], &wp) != nil || msgpack.Unmarshal(parts[2], &wo) != nil {
-		return
+	if len(parts) > 2 {
+		_ = json.Unmarshal(parts[2], &wo)
 	}
-	if wp.Nsp != "" && wp.Nsp != a.nsp.Name() {
-		return
-	}
-	p, err := wp.packet(a.nsp.Name())
+	p, err := wp.packet(a.nsp.Name(), att)
 	if err != nil {
 		a.opts.Logger.Debug("redisadapter: ignored packet", "err", err)
 		return
@@ -201,74 +210,58 @@ type request struct {
 	Rooms     []string        `json:"rooms,omitempty"`
 	Close     bool            `json:"close,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`
-	Sid       string          `json:"sid,omitempty"`
-	Room      string          `json:"room,omitempty"`
+	Packet    *wirePacket     `json:"packet,omitempty"`
+	// The emitter's older join and leave requests.
+	Sid  string `json:"sid,omitempty"`
+	Room string `json:"room,omitempty"`
 }
 
-// broadcastRequest is the msgpack form of a broadcast with acks.
-type broadcastRequest struct {
-	UID       string     `msgpack:"uid"`
-	RequestID string     `msgpack:"requestId"`
-	Type      int        `msgpack:"type"`
-	Packet    wirePacket `msgpack:"packet"`
-	Opts      wireOpts   `msgpack:"opts"`
+// outRequest is the JSON form of a request this node sends.
+type outRequest struct {
+	UID       string          `json:"uid"`
+	RequestID string          `json:"requestId,omitempty"`
+	Type      int             `json:"type"`
+	Opts      json.RawMessage `json:"opts,omitempty"`
+	Rooms     []string        `json:"rooms,omitempty"`
+	Close     *bool           `json:"close,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
 }
 
 func (a *Adapter) onRequest(payload []byte) {
-	if len(payload) > 0 && payload[0] != '{' {
-		var br broadcastRequest
-		if msgpack.Unmarshal(payload, &br) != nil || br.UID == a.uid || br.Type != reqBroadcast {
-			return
-		}
-		a.serveBroadcastWithAck(br)
+	msg, att, err := a.decode(payload)
+	if err != nil {
 		return
 	}
 	var r request
-	if json.Unmarshal(payload, &r) != nil || r.UID == a.uid {
+	if json.Unmarshal(msg, &r) != nil || r.UID == a.uid {
 		return
 	}
-	opts := &socketio.BroadcastOptions{}
-	if r.Opts != nil {
-		opts = r.Opts.options()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-	defer cancel()
+	opts := r.Opts.options()
 	switch r.Type {
 	case reqSockets:
-		a.respond(ctx, map[string]any{"requestId": r.RequestID, "sockets": nonNil(a.MemoryAdapter.Sockets(opts.Rooms))})
+		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": nonNil(a.MemoryAdapter.Sockets(opts.Rooms))})
 	case reqAllRooms:
-		a.respond(ctx, map[string]any{"requestId": r.RequestID, "rooms": nonNil(a.MemoryAdapter.Rooms())})
-	case reqRemoteJoin:
+		a.respond(r, map[string]any{"requestId": r.RequestID, "rooms": nonNil(a.MemoryAdapter.Rooms())})
+	case reqRemoteJoin, reqRemoteLeave:
+		rooms := r.Rooms
 		if r.Opts == nil && r.Sid != "" {
-			opts.Rooms = []string{r.Sid}
-			r.Rooms = []string{r.Room}
+			opts.Rooms, rooms = []string{r.Sid}, []string{r.Room}
 		}
-		a.MemoryAdapter.AddSockets(opts, r.Rooms)
-	case reqRemoteLeave:
-		if r.Opts == nil && r.Sid != "" {
-			opts.Rooms = []string{r.Sid}
-			r.Rooms = []string{r.Room}
+		if r.Type == reqRemoteJoin {
+			a.MemoryAdapter.AddSockets(opts, rooms)
+		} else {
+			a.MemoryAdapter.DelSockets(opts, rooms)
 		}
-		a.MemoryAdapter.DelSockets(opts, r.Rooms)
 	case reqRemoteDisconnect:
 		a.MemoryAdapter.DisconnectSockets(opts, r.Close)
 	case reqRemoteFetch:
-		local, _ := a.MemoryAdapter.FetchSockets(ctx, opts)
-		out := make([]remoteSocket, 0, len(local))
-		for _, s := range local {
-			out = append(out, toRemote(s))
-		}
-		a.respond(ctx, map[string]any{"requestId": r.RequestID, "sockets": out})
+		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), opts)
+		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": fetchResponse(local)})
 	case reqServerSideEmit:
-		var data []json.RawMessage
-		if json.Unmarshal(r.Data, &data) != nil || len(data) == 0 {
+		event, args, ok := serverSideEvent(r.Data)
+		if !ok {
 			return
 		}
-		var event string
-		if json.Unmarshal(data[0], &event) != nil {
-			return
-		}
-		args := socketio.NewArgs(data[1:], nil)
 		var ack func(...any)
 		if r.RequestID != "" {
 			var once sync.Once
@@ -278,101 +271,90 @@ func (a *Adapter) onRequest(payload []byte) {
 					if len(v) > 0 {
 						arg = v[0]
 					}
-					c, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-					defer cancel()
-					a.respond(c, map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": arg})
+					raw, _, err := rawValue(arg)
+					if err != nil {
+						raw = json.RawMessage("null")
+					}
+					a.respond(r, map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": raw})
 				})
 			}
 		}
-		a.nsp.HandleServerSideEmit(event, args, ack)
+		a.worker.do(func() { a.nsp.HandleServerSideEmit(event, args, ack) })
+	case reqBroadcast:
+		if r.Packet == nil {
+			return
+		}
+		p, err := r.Packet.packet(a.nsp.Name(), att)
+		if err != nil {
+			return
+		}
+		a.MemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
+			a.respond(r, map[string]any{"type": resBroadcastCount, "requestId": r.RequestID, "clientCount": n})
+		}, func(args socketio.Args) {
+			raw, att := firstArg(args)
+			msg := []byte(`{"type":9,"requestId":`)
+			msg = appendJSONString(msg, r.RequestID)
+			msg = append(msg, `,"packet":`...)
+			msg = append(msg, raw...)
+			msg = append(msg, '}')
+			b, err := a.opts.Parser.Encode(msg, att)
+			if err == nil {
+				a.publish(a.responseChannel(r), b)
+			}
+		})
 	}
 }
 
-func (a *Adapter) serveBroadcastWithAck(br broadcastRequest) {
-	p, err := br.Packet.packet(a.nsp.Name())
-	if err != nil {
-		return
+// responseChannel is where the answers to r go.
+func (a *Adapter) responseChannel(r request) string {
+	if a.opts.PublishOnSpecificResponseChannel && r.UID != "" {
+		return a.resChannel + r.UID + "#"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-	defer cancel()
-	opts := br.Opts.options()
-	a.MemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
-		a.respond(ctx, map[string]any{"type": resBroadcastCount, "requestId": br.RequestID, "clientCount": n})
-	}, func(args socketio.Args) {
-		var first any
-		if v := args.Values(); len(v) > 0 {
-			first = normalizeValue(v[0])
-		}
-		msg, err := encodeMsgpack(map[string]any{"type": resBroadcastAck, "requestId": br.RequestID, "packet": first})
-		if err == nil {
-			c, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-			a.publish(c, a.resChannel, msg)
-			cancel()
-		}
-	})
+	return a.resChannel
 }
 
-func (a *Adapter) respond(ctx context.Context, v any) {
+func (a *Adapter) respond(r request, v any) {
 	b, err := json.Marshal(v)
 	if err == nil {
-		a.publish(ctx, a.resChannel, b)
+		a.publish(a.responseChannel(r), b)
 	}
 }
 
 func (a *Adapter) onResponse(payload []byte) {
-	var head struct {
-		Type      int    `json:"type" msgpack:"type"`
-		RequestID string `json:"requestId" msgpack:"requestId"`
-	}
-	if decodeAny(payload, &head) != nil || head.RequestID == "" {
+	msg, att, err := a.decode(payload)
+	if err != nil {
 		return
 	}
-	a.mu.Lock()
-	p := a.pending[head.RequestID]
-	a.mu.Unlock()
+	var head struct {
+		Type        int             `json:"type"`
+		RequestID   string          `json:"requestId"`
+		ClientCount int             `json:"clientCount"`
+		Packet      json.RawMessage `json:"packet"`
+	}
+	if json.Unmarshal(msg, &head) != nil || head.RequestID == "" {
+		return
+	}
+	p := a.reqs.get(head.RequestID)
 	if p == nil {
 		return
 	}
 	switch {
-	case p.typ == reqBroadcast && head.Type == resBroadcastCount:
-		var r struct {
-			ClientCount int `json:"clientCount" msgpack:"clientCount"`
+	case p.onCount != nil && head.Type == resBroadcastCount:
+		p.onCount(head.ClientCount)
+	case p.onAck != nil && head.Type == resBroadcastAck:
+		if len(head.Packet) == 0 {
+			head.Packet = json.RawMessage("null")
 		}
-		if decodeAny(payload, &r) == nil {
-			p.onCount(r.ClientCount)
-		}
-	case p.typ == reqBroadcast && head.Type == resBroadcastAck:
-		var r struct {
-			Packet any `msgpack:"packet" json:"packet"`
-		}
-		if decodeAny(payload, &r) == nil {
-			if pk, err := socketio.EventPacket(a.nsp.Name(), "ack", fixValue(r.Packet)); err == nil {
-				p.onAck(pk.Args())
-			}
-		}
-	default:
-		a.mu.Lock()
-		if !p.closed {
-			p.answers = append(p.answers, payload)
-			p.got++
-			if p.got >= p.expected {
-				p.finish()
-			}
-		}
-		a.mu.Unlock()
+		p.onAck(socketio.NewArgs([]json.RawMessage{head.Packet}, att))
+	case p.onCount == nil:
+		a.reqs.answer(head.RequestID, answer{msg: msg, att: att})
 	}
 }
 
-func (p *pending) finish() {
-	if !p.closed {
-		p.closed = true
-		close(p.done)
-	}
-}
-
-// ServerCount returns the number of nodes subscribed to this namespace.
+// ServerCount returns the number of nodes subscribed to this namespace
+// (PUBSUB NUMSUB of the request channel).
 func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
-	res, err := a.rdb.PubSubNumSub(ctx, a.reqChannel).Result()
+	res, err := a.pub.PubSubNumSub(ctx, a.reqChannel).Result()
 	if err != nil {
 		return 1, err
 	}
@@ -384,7 +366,7 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 }
 
 // request publishes r and waits for the answers of every other node.
-func (a *Adapter) request(ctx context.Context, r request) ([]json.RawMessage, error) {
+func (a *Adapter) request(ctx context.Context, r outRequest) ([]answer, error) {
 	n, err := a.ServerCount(ctx)
 	if err != nil {
 		return nil, err
@@ -392,53 +374,41 @@ func (a *Adapter) request(ctx context.Context, r request) ([]json.RawMessage, er
 	if n <= 1 {
 		return nil, nil
 	}
-	r.UID, r.RequestID = a.uid, randomID(8)
-	p := &pending{typ: r.Type, expected: n - 1, done: make(chan struct{})}
-	a.mu.Lock()
-	a.pending[r.RequestID] = p
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		delete(a.pending, r.RequestID)
-		a.mu.Unlock()
-	}()
-	b, _ := json.Marshal(r)
-	a.publish(ctx, a.reqChannel, b)
-	ctx, cancel := a.bound(ctx)
-	defer cancel()
-	select {
-	case <-p.done:
-	case <-ctx.Done():
+	r.UID, r.RequestID = a.uid, randomID(16)
+	p := &pending{expected: n - 1}
+	if !a.reqs.add(r.RequestID, p) {
+		return nil, ErrClosed
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := append([]json.RawMessage(nil), p.answers...)
-	if p.got < p.expected {
-		return out, ErrRequestTimeout
+	b, err := json.Marshal(r)
+	if err != nil {
+		a.reqs.remove(r.RequestID)
+		return nil, err
 	}
-	return out, nil
+	a.publish(a.reqChannel, b)
+	return a.reqs.wait(ctx, r.RequestID, p, a.opts.RequestsTimeout)
 }
 
-func (a *Adapter) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+// fire publishes a request that expects no answer.
+func (a *Adapter) fire(r outRequest) {
+	r.UID = a.uid
+	if b, err := json.Marshal(r); err == nil {
+		a.publish(a.reqChannel, b)
 	}
-	return context.WithTimeout(ctx, a.opts.RequestsTimeout)
 }
 
-// FetchSockets returns the matching sockets of every node.
+// FetchSockets returns the matching sockets of every node; with some node
+// silent, those that arrived and ErrRequestTimeout.
 func (a *Adapter) FetchSockets(ctx context.Context, opts *socketio.BroadcastOptions) ([]socketio.SocketInfo, error) {
 	local, _ := a.MemoryAdapter.FetchSockets(ctx, opts)
 	if opts.Flags.Local {
 		return local, nil
 	}
-	wo := toWireOpts(opts, false)
-	answers, err := a.request(ctx, request{Type: reqRemoteFetch, Opts: &wo})
+	answers, err := a.request(ctx, outRequest{Type: reqRemoteFetch, Opts: appendOpts(nil, opts, false)})
 	for _, ans := range answers {
 		var r struct {
 			Sockets []remoteSocket `json:"sockets"`
 		}
-		if json.Unmarshal(ans, &r) == nil {
+		if json.Unmarshal(ans.msg, &r) == nil {
 			for _, s := range r.Sockets {
 				local = append(local, s.info())
 			}
@@ -447,19 +417,54 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts *socketio.BroadcastOpti
 	return local, err
 }
 
-func (a *Adapter) fire(r request) {
-	r.UID = a.uid
-	b, _ := json.Marshal(r)
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-	a.publish(ctx, a.reqChannel, b)
-	cancel()
+// AllRooms returns the rooms of every node, socket ids included, each
+// once.
+func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
+	rooms := a.MemoryAdapter.Rooms()
+	answers, err := a.request(ctx, outRequest{Type: reqAllRooms})
+	for _, ans := range answers {
+		var r struct {
+			Rooms []string `json:"rooms"`
+		}
+		if json.Unmarshal(ans.msg, &r) == nil {
+			rooms = append(rooms, r.Rooms...)
+		}
+	}
+	return dedup(rooms), err
+}
+
+// AllSockets returns the ids of the sockets of every node in any of rooms
+// (all when empty).
+func (a *Adapter) AllSockets(ctx context.Context, rooms []string) ([]string, error) {
+	ids := a.MemoryAdapter.Sockets(rooms)
+	answers, err := a.request(ctx, outRequest{Type: reqSockets, Opts: appendOpts(nil, &socketio.BroadcastOptions{Rooms: rooms}, false)})
+	for _, ans := range answers {
+		var r struct {
+			Sockets []string `json:"sockets"`
+		}
+		if json.Unmarshal(ans.msg, &r) == nil {
+			ids = append(ids, r.Sockets...)
+		}
+	}
+	return dedup(ids), err
+}
+
+func dedup(s []string) []string {
+	seen := make(map[string]struct{}, len(s))
+	out := s[:0]
+	for _, e := range s {
+		if _, ok := seen[e]; !ok {
+			seen[e] = struct{}{}
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // AddSockets makes the matching sockets of every node join rooms.
 func (a *Adapter) AddSockets(opts *socketio.BroadcastOptions, rooms []string) {
 	if !opts.Flags.Local {
-		wo := toWireOpts(opts, false)
-		a.fire(request{Type: reqRemoteJoin, Opts: &wo, Rooms: rooms})
+		a.fire(outRequest{Type: reqRemoteJoin, Opts: appendOpts(nil, opts, false), Rooms: nonNil(rooms)})
 	}
 	a.MemoryAdapter.AddSockets(opts, rooms)
 }
@@ -467,8 +472,7 @@ func (a *Adapter) AddSockets(opts *socketio.BroadcastOptions, rooms []string) {
 // DelSockets makes the matching sockets of every node leave rooms.
 func (a *Adapter) DelSockets(opts *socketio.BroadcastOptions, rooms []string) {
 	if !opts.Flags.Local {
-		wo := toWireOpts(opts, false)
-		a.fire(request{Type: reqRemoteLeave, Opts: &wo, Rooms: rooms})
+		a.fire(outRequest{Type: reqRemoteLeave, Opts: appendOpts(nil, opts, false), Rooms: nonNil(rooms)})
 	}
 	a.MemoryAdapter.DelSockets(opts, rooms)
 }
@@ -476,20 +480,20 @@ func (a *Adapter) DelSockets(opts *socketio.BroadcastOptions, rooms []string) {
 // DisconnectSockets disconnects the matching sockets of every node.
 func (a *Adapter) DisconnectSockets(opts *socketio.BroadcastOptions, close bool) {
 	if !opts.Flags.Local {
-		wo := toWireOpts(opts, false)
-		a.fire(request{Type: reqRemoteDisconnect, Opts: &wo, Close: close})
+		a.fire(outRequest{Type: reqRemoteDisconnect, Opts: appendOpts(nil, opts, false), Close: &close})
 	}
 	a.MemoryAdapter.DisconnectSockets(opts, close)
 }
 
-// ServerSideEmit sends an event to the namespace on the other nodes.
+// ServerSideEmit sends an event to the namespace on the other nodes. With
+// wantAck it returns each node's answer, waiting until every node answered
+// or ctx is done (RequestsTimeout without a deadline).
 func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]socketio.Args, error) {
-	p, err := socketio.EventPacket(a.nsp.Name(), event, args...)
+	data, err := serverSideEmitData(a.nsp.Name(), event, args)
 	if err != nil {
 		return nil, err
 	}
-	data, _ := json.Marshal(toWirePacket(p).Data)
-	r := request{Type: reqServerSideEmit, Data: data}
+	r := outRequest{Type: reqServerSideEmit, Data: data}
 	if !wantAck {
 		a.fire(r)
 		return nil, nil
@@ -500,8 +504,11 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args []any, 
 		var resp struct {
 			Data json.RawMessage `json:"data"`
 		}
-		if json.Unmarshal(ans, &resp) == nil {
-			out = append(out, socketio.NewArgs([]json.RawMessage{resp.Data}, nil))
+		if json.Unmarshal(ans.msg, &resp) == nil {
+			if len(resp.Data) == 0 {
+				resp.Data = json.RawMessage("null")
+			}
+			out = append(out, socketio.NewArgs([]json.RawMessage{resp.Data}, ans.att))
 		}
 	}
 	return out, err
@@ -511,26 +518,25 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args []any, 
 // node reports how many sockets it reached, then their acks.
 func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastOptions, clientCount func(int), ack func(socketio.Args)) {
 	if !opts.Flags.Local {
-		id := randomID(8)
-		pd := &pending{typ: reqBroadcast, onCount: clientCount, onAck: ack, done: make(chan struct{})}
-		a.mu.Lock()
-		a.pending[id] = pd
-		a.mu.Unlock()
-		timeout := opts.Flags.Timeout
-		if timeout <= 0 {
-			timeout = a.opts.RequestsTimeout
-		}
-		time.AfterFunc(timeout+time.Second, func() {
-			a.mu.Lock()
-			delete(a.pending, id)
-			a.mu.Unlock()
-		})
-		msg, err := encodeMsgpack(broadcastRequest{UID: a.uid, RequestID: id, Type: reqBroadcast,
-			Packet: toWirePacket(p), Opts: toWireOpts(opts, true)})
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-			a.publish(ctx, a.reqChannel, msg)
-			cancel()
+		id := randomID(16)
+		if a.reqs.add(id, &pending{onCount: clientCount, onAck: ack}) {
+			timeout := opts.Flags.Timeout
+			if timeout <= 0 {
+				timeout = a.opts.RequestsTimeout
+			}
+			a.reqs.removeAfter(id, timeout+a.opts.RequestsTimeout)
+			msg := []byte(`{"uid":`)
+			msg = appendJSONString(msg, a.uid)
+			msg = append(msg, `,"requestId":`...)
+			msg = appendJSONString(msg, id)
+			msg = append(msg, `,"type":7,"packet":`...)
+			msg = appendPacket(msg, p, true)
+			msg = append(msg, `,"opts":`...)
+			msg = appendOpts(msg, opts, true)
+			msg = append(msg, '}')
+			if b, err := a.opts.Parser.Encode(msg, p.Attachments); err == nil {
+				a.publish(a.reqChannel, b)
+			}
 		}
 	}
 	a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)

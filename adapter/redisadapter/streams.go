@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,40 +16,28 @@ import (
 	"github.com/heraldio/herald/socketio"
 )
 
-// Message types the streams variant adds (Node's cluster adapter with
-// heartbeats).
-const (
-	shInitialHeartbeat = 1
-	shHeartbeat        = 2
-	shAdapterClose     = 13
-)
-
-const heartbeatInterval = 5 * time.Second
-
-// StreamsOptions configures NewStreams.
+// StreamsOptions configures NewStreams; package adapter/redisstreams
+// documents them.
 type StreamsOptions struct {
 	Options
 	// StreamName is the Redis stream. Default "socket.io".
 	StreamName string
 	// MaxLen trims the stream (approximately). Default 10000.
 	MaxLen int64
+	// ReadCount is how many entries one XREAD returns at most. Default 100.
+	ReadCount int64
 	// SessionKeyPrefix prefixes the keys of disconnected sessions.
 	// Default "sio:session:".
 	SessionKeyPrefix string
+	// HeartbeatInterval is how often a node tells the others it is alive.
+	// Default 5s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a silent node is still counted.
+	// Default 10s.
+	HeartbeatTimeout time.Duration
 }
 
-// NewStreams returns an AdapterFactory over one Redis stream, compatible
-// with Node's @socket.io/redis-streams-adapter: every node appends its
-// messages to the stream (fields uid, nsp, type, data) and reads everyone
-// else's. The entry id of a broadcast is its recovery offset, and
-// disconnected sessions are kept in Redis, so connection state recovery
-// works across nodes: a client that comes back on another node gets what
-// it missed.
-func NewStreams(client redis.UniversalClient, opts *StreamsOptions) socketio.AdapterFactory {
-	o := StreamsOptions{}
-	if opts != nil {
-		o = *opts
-	}
+func (o StreamsOptions) withDefaults() StreamsOptions {
 	o.Options = o.Options.withDefaults()
 	if o.StreamName == "" {
 		o.StreamName = "socket.io"
@@ -55,9 +45,30 @@ func NewStreams(client redis.UniversalClient, opts *StreamsOptions) socketio.Ada
 	if o.MaxLen <= 0 {
 		o.MaxLen = 10000
 	}
+	if o.ReadCount <= 0 {
+		o.ReadCount = 100
+	}
 	if o.SessionKeyPrefix == "" {
 		o.SessionKeyPrefix = "sio:session:"
 	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// NewStreams returns an AdapterFactory over one Redis stream, compatible
+// with Node's @socket.io/redis-streams-adapter. New code should use
+// redisstreams.New, which this is.
+func NewStreams(client redis.UniversalClient, opts *StreamsOptions) socketio.AdapterFactory {
+	var o StreamsOptions
+	if opts != nil {
+		o = *opts
+	}
+	o = o.withDefaults()
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newStreams(nsp, client, o) }
 }
 
@@ -65,146 +76,175 @@ var _ socketio.Adapter = (*Streams)(nil)
 
 // Streams is the streams adapter of one namespace.
 type Streams struct {
-	*Sharded
+	*Cluster
+	rdb    redis.UniversalClient
 	so     StreamsOptions
 	cancel context.CancelFunc
 	done   chan struct{}
+	once   sync.Once
+
+	nmu   sync.Mutex
+	nodes map[string]time.Time // other nodes by last heartbeat
 }
 
 func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOptions) *Streams {
-	sh := &Sharded{MemoryAdapter: socketio.NewMemoryAdapter(nsp), nsp: nsp, rdb: rdb, opts: o.Options, uid: randomID(16),
-		prefix: o.StreamName, pending: map[string]*pending{}, rooms: map[string]int{}, streams: true, nodes: map[string]time.Time{}}
-	a := &Streams{Sharded: sh, so: o, done: make(chan struct{})}
-	sh.send = a.xadd
+	a := &Streams{rdb: rdb, so: o, done: make(chan struct{}), nodes: map[string]time.Time{}}
+	a.Cluster = NewCluster(nsp, randomID(16), a, &o.Options, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	// Read from the current end, then announce this node.
-	start := "0-0" // an empty stream: everything from now on
-	if last, err := rdb.XRevRangeN(ctx, o.StreamName, "+", "-", 1).Result(); err == nil && len(last) == 1 {
-		start = last[0].ID
+	// Read from the current end of the stream, then announce this node.
+	start := "$"
+	rctx, rcancel := context.WithTimeout(ctx, o.RequestsTimeout)
+	if last, err := rdb.XRevRangeN(rctx, o.StreamName, "+", "-", 1).Result(); err == nil {
+		start = "0-0"
+		if len(last) == 1 {
+			start = last[0].ID
+		}
 	}
+	rcancel()
 	go a.read(ctx, start)
-	sh.publish("", shInitialHeartbeat, nil)
+	a.send(&Message{Type: MsgInitialHeartbeat})
 	return a
 }
 
-func (a *Streams) xadd(ctx context.Context, _ string, typ int, data any, binary bool) (string, error) {
-	fields := map[string]any{"uid": a.uid, "nsp": a.nsp.Name(), "type": strconv.Itoa(typ)}
-	if data != nil {
-		if binary {
-			b, err := encodeMsgpack(data)
+// Send implements Transport: XADD to the stream, fields uid, nsp, type and
+// data (JSON, or base64 msgpack when binary) as Node writes them.
+func (a *Streams) Send(ctx context.Context, uid, nsp string, m *Message) (string, error) {
+	values := []any{"uid", uid, "nsp", nsp, "type", strconv.Itoa(m.Type)}
+	if len(m.Data) > 0 {
+		if len(m.Attachments) > 0 {
+			b, err := a.opts.Parser.Encode(m.Data, m.Attachments)
 			if err != nil {
 				return "", err
 			}
-			fields["data"] = base64.StdEncoding.EncodeToString(b)
+			values = append(values, "data", base64.StdEncoding.EncodeToString(b))
 		} else {
-			b, err := json.Marshal(data)
-			if err != nil {
-				return "", err
-			}
-			fields["data"] = string(b)
+			values = append(values, "data", string(m.Data))
 		}
 	}
-	return a.rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.so.StreamName, MaxLen: a.so.MaxLen, Approx: true, Values: fields}).Result()
+	return a.rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.so.StreamName, MaxLen: a.so.MaxLen, Approx: true, Values: values}).Result()
 }
 
-// decodeEntry turns a stream entry into a message.
-func decodeEntry(e redis.XMessage) map[string]any {
-	msg := map[string]any{}
-	msg["uid"], _ = e.Values["uid"].(string)
-	msg["nsp"], _ = e.Values["nsp"].(string)
-	t, _ := strconv.Atoi(toString(e.Values["type"]))
-	msg["type"] = float64(t)
-	if d, ok := e.Values["data"].(string); ok && d != "" {
-		var v any
+// ServerCount implements Transport: this node and those heard from within
+// the heartbeat timeout.
+func (a *Streams) ServerCount(ctx context.Context) (int, error) {
+	a.nmu.Lock()
+	defer a.nmu.Unlock()
+	n := 1
+	for uid, at := range a.nodes {
+		if time.Since(at) < a.so.HeartbeatTimeout {
+			n++
+		} else {
+			delete(a.nodes, uid)
+		}
+	}
+	return n, nil
+}
+
+// entry is a decoded stream entry.
+type entry struct {
+	uid, nsp string
+	typ      int
+	data     json.RawMessage
+	att      [][]byte
+}
+
+func (a *Streams) decodeEntry(e redis.XMessage) (entry, bool) {
+	var m entry
+	m.uid, _ = e.Values["uid"].(string)
+	m.nsp, _ = e.Values["nsp"].(string)
+	t, _ := e.Values["type"].(string)
+	typ, err := strconv.Atoi(t)
+	if err != nil {
+		return m, false
+	}
+	m.typ = typ
+	if d, _ := e.Values["data"].(string); d != "" {
 		if d[0] == '{' || d[0] == '[' {
-			_ = json.Unmarshal([]byte(d), &v)
-		} else if b, err := base64.StdEncoding.DecodeString(d); err == nil {
-			_ = msgpack.Unmarshal(b, &v)
+			m.data = json.RawMessage(d)
+		} else {
+			b, err := base64.StdEncoding.DecodeString(d)
+			if err != nil {
+				return m, false
+			}
+			if m.data, m.att, err = a.opts.Parser.Decode(b); err != nil {
+				return m, false
+			}
 		}
-		msg["data"] = v
 	}
-	return msg
-}
-
-func toString(v any) string {
-	s, _ := v.(string)
-	return s
+	return m, true
 }
 
 func (a *Streams) read(ctx context.Context, last string) {
 	defer close(a.done)
-	hb := time.NewTicker(heartbeatInterval)
+	hb := time.NewTicker(a.so.HeartbeatInterval)
 	defer hb.Stop()
+	failing := false
 	for ctx.Err() == nil {
 		select {
 		case <-hb.C:
-			a.publish("", shHeartbeat, nil)
+			a.send(&Message{Type: MsgHeartbeat})
 		default:
 		}
-		res, err := a.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{a.so.StreamName, last}, Count: 100, Block: time.Second}).Result()
+		res, err := a.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{a.so.StreamName, last}, Count: a.so.ReadCount, Block: time.Second}).Result()
 		if err != nil {
 			if errors.Is(err, redis.Nil) || ctx.Err() != nil {
 				continue
 			}
-			a.opts.Logger.Warn("redisadapter: stream read", "err", err)
+			if !failing {
+				a.opts.Logger.Warn("redisadapter: stream read failed; retrying", "stream", a.so.StreamName, "err", err)
+				failing = true
+			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Second):
+			case <-time.After(500 * time.Millisecond):
 			}
 			continue
+		}
+		if failing {
+			a.opts.Logger.Info("redisadapter: stream read resumed", "stream", a.so.StreamName)
+			failing = false
 		}
 		for _, s := range res {
 			for _, e := range s.Messages {
 				last = e.ID
-				msg := decodeEntry(e)
-				uid, _ := msg["uid"].(string)
-				if uid == a.uid {
+				m, ok := a.decodeEntry(e)
+				if !ok || m.uid == a.uid || m.nsp != a.nsp.Name() {
 					continue
 				}
-				switch toInt(msg["type"]) {
-				case shInitialHeartbeat, shHeartbeat:
-					if n, _ := msg["nsp"].(string); n == a.nsp.Name() {
-						a.mu.Lock()
-						a.nodes[uid] = time.Now()
-						a.mu.Unlock()
-						if toInt(msg["type"]) == shInitialHeartbeat {
-							a.publish("", shHeartbeat, nil)
-						}
+				switch m.typ {
+				case MsgInitialHeartbeat, MsgHeartbeat:
+					a.nmu.Lock()
+					a.nodes[m.uid] = time.Now()
+					a.nmu.Unlock()
+					if m.typ == MsgInitialHeartbeat {
+						a.send(&Message{Type: MsgHeartbeat})
 					}
-				case shAdapterClose:
-					a.mu.Lock()
-					delete(a.nodes, uid)
-					a.mu.Unlock()
+				case MsgAdapterClose:
+					a.nmu.Lock()
+					delete(a.nodes, m.uid)
+					a.nmu.Unlock()
 				default:
-					if _, ok := msg["data"].(map[string]any); ok {
-						a.onMessage(e.ID, msg)
-					}
+					a.Handle(e.ID, m.uid, m.nsp, m.typ, m.data, m.att)
 				}
 			}
 		}
 	}
 }
 
-// onMessage in streams mode answers requests on the stream too: the
-// requester recognises its own requestId.
+// Close tells the other nodes, stops reading and ends waiting requests.
 func (a *Streams) Close() error {
-	a.publish("", shAdapterClose, nil)
-	a.cancel()
-	<-a.done
-	failAll(&a.mu, a.pending)
+	a.once.Do(func() {
+		a.send(&Message{Type: MsgAdapterClose})
+		a.cancel()
+		<-a.done
+		a.CloseRequests()
+	})
 	return nil
 }
 
-// AddAll and friends need no room channels with a stream.
-func (a *Streams) AddAll(id string, rooms []string) { a.MemoryAdapter.AddAll(id, rooms) }
-
-// Del leaves a room.
-func (a *Streams) Del(id, room string) { a.MemoryAdapter.Del(id, room) }
-
-// DelAll leaves every room.
-func (a *Streams) DelAll(id string) { a.MemoryAdapter.DelAll(id) }
-
+// storedSession is a session as Node's streams adapter keeps it: msgpack
+// {sid, pid, rooms, data}, base64, rooms including the socket id.
 type storedSession struct {
 	SID   string         `msgpack:"sid"`
 	PID   string         `msgpack:"pid"`
@@ -219,7 +259,8 @@ func (a *Streams) PersistSession(s *socketio.Session) {
 	if rec == nil {
 		return
 	}
-	b, err := encodeMsgpack(storedSession{SID: s.SID, PID: s.PID, Rooms: append([]string{s.SID}, s.Rooms...), Data: s.Data})
+	rooms := append([]string{s.SID}, s.Rooms...)
+	b, err := msgpack.Marshal(storedSession{SID: s.SID, PID: s.PID, Rooms: rooms, Data: s.Data})
 	if err != nil {
 		return
 	}
@@ -230,10 +271,17 @@ func (a *Streams) PersistSession(s *socketio.Session) {
 	}
 }
 
-// RestoreSession takes the session pid and the broadcasts after offset
-// that it missed, from the stream.
+var streamOffset = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
+
+// maxRestoreReads bounds the XRANGE calls of one restore, should the
+// stream grow faster than it is read.
+const maxRestoreReads = 10
+
+// RestoreSession takes the session pid out of Redis with the broadcasts
+// after offset that it missed, read from the stream. It returns nil when
+// the session expired or the offset left the stream.
 func (a *Streams) RestoreSession(ctx context.Context, pid, offset string) (*socketio.Session, error) {
-	if a.MemoryAdapter.Recovery() == nil || pid == "" || offset == "" {
+	if a.MemoryAdapter.Recovery() == nil || pid == "" || !streamOffset.MatchString(offset) {
 		return nil, nil
 	}
 	raw, err := a.rdb.GetDel(ctx, a.so.SessionKeyPrefix+pid).Result()
@@ -264,32 +312,36 @@ func (a *Streams) RestoreSession(ctx context.Context, pid, offset string) (*sock
 		}
 	}
 	from := "(" + offset
-	for {
-		entries, err := a.rdb.XRangeN(ctx, a.so.StreamName, from, "+", 100).Result()
+	for i := 0; i < maxRestoreReads; i++ {
+		entries, err := a.rdb.XRangeN(ctx, a.so.StreamName, from, "+", 1000).Result()
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
-			msg := decodeEntry(e)
-			if toInt(msg["type"]) != shBroadcast || msg["nsp"] != a.nsp.Name() {
+			m, ok := a.decodeEntry(e)
+			if !ok || m.typ != MsgBroadcast || m.nsp != a.nsp.Name() {
 				continue
 			}
-			data, _ := msg["data"].(map[string]any)
-			if data == nil || data["requestId"] != nil {
+			var d clusterData
+			if json.Unmarshal(m.data, &d) != nil || d.RequestID != "" {
 				continue
 			}
-			o := optsFrom(data["opts"])
+			o := d.Opts.options()
 			if o.Flags.Volatile || !inRooms(o, rooms) {
 				continue
 			}
-			p, err := packetFrom(a.nsp.Name(), data["packet"])
+			var wp wirePacket
+			if json.Unmarshal(d.Packet, &wp) != nil {
+				continue
+			}
+			p, err := wp.packet(a.nsp.Name(), m.att)
 			if err != nil {
 				continue
 			}
 			p.Data = socketio.AppendOffset(p.Data, e.ID)
 			s.MissedPackets = append(s.MissedPackets, p)
 		}
-		if len(entries) < 100 {
+		if len(entries) < 1000 {
 			break
 		}
 		from = "(" + entries[len(entries)-1].ID

@@ -2,18 +2,20 @@ package redisadapter
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/socketio"
 )
 
-// Request and response types of the wire protocol, as the Node adapter
-// numbers them.
+// Request and response types of the classic adapter, as Node's
+// @socket.io/redis-adapter numbers them.
 const (
 	reqSockets          = 0
 	reqAllRooms         = 1
@@ -27,161 +29,145 @@ const (
 	resBroadcastAck     = 9
 )
 
-// wireOpts is the broadcast options object: {rooms, except, flags}.
-type wireOpts struct {
-	Rooms  []string       `json:"rooms" msgpack:"rooms"`
-	Except []string       `json:"except" msgpack:"except"`
-	Flags  map[string]any `json:"flags,omitempty" msgpack:"flags"`
+// ErrBinaryServerSideEmit is returned by ServerSideEmit for binary
+// arguments: the reference sends server-side events as JSON.
+var ErrBinaryServerSideEmit = errors.New("redisadapter: serverSideEmit arguments cannot be binary")
+
+func randomID(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
 }
 
-func toWireOpts(o *socketio.BroadcastOptions, withFlags bool) wireOpts {
-	w := wireOpts{Rooms: nonNil(o.Rooms), Except: nonNil(o.Except)}
+// appendPacket appends the socket.io-parser object of an EVENT packet:
+// {"type":2,"data":[...]} and, with nsp, "nsp". Its placeholders refer to
+// p.Attachments.
+func appendPacket(dst []byte, p *socketio.Packet, withNsp bool) []byte {
+	dst = append(dst, `{"type":2,"data":`...)
+	dst = append(dst, p.Data...)
+	if withNsp {
+		dst = append(dst, `,"nsp":`...)
+		dst = appendJSONString(dst, p.Nsp)
+	}
+	return append(dst, '}')
+}
+
+// appendOpts appends broadcast options as Node encodes them:
+// {"rooms":[...],"except":[...]} and, with flags, "flags".
+func appendOpts(dst []byte, o *socketio.BroadcastOptions, withFlags bool) []byte {
+	dst = append(dst, `{"rooms":`...)
+	dst = appendStrings(dst, o.Rooms)
+	dst = append(dst, `,"except":`...)
+	dst = appendStrings(dst, o.Except)
 	if withFlags {
-		w.Flags = map[string]any{}
-		if o.Flags.Volatile {
-			w.Flags["volatile"] = true
-		}
-		if o.Flags.NoCompress {
-			w.Flags["compress"] = false
-		}
-		if o.Flags.Timeout > 0 {
-			w.Flags["timeout"] = o.Flags.Timeout.Milliseconds()
-		}
+		dst = append(dst, `,"flags":`...)
+		dst = appendFlags(dst, o.Flags)
 	}
-	return w
+	return append(dst, '}')
 }
 
-func (w wireOpts) options() *socketio.BroadcastOptions {
+func appendFlags(dst []byte, f socketio.BroadcastFlags) []byte {
+	dst = append(dst, '{')
+	n := len(dst)
+	if f.Volatile {
+		dst = append(dst, `"volatile":true`...)
+	}
+	if f.NoCompress {
+		if len(dst) > n {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"compress":false`...)
+	}
+	if f.Timeout > 0 {
+		if len(dst) > n {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"timeout":`...)
+		dst = strconv.AppendInt(dst, f.Timeout.Milliseconds(), 10)
+	}
+	return append(dst, '}')
+}
+
+func appendStrings(dst []byte, s []string) []byte {
+	dst = append(dst, '[')
+	for i, e := range s {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, e)
+	}
+	return append(dst, ']')
+}
+
+// wirePacket is a received socket.io-parser packet object.
+type wirePacket struct {
+	Type int             `json:"type"`
+	Data json.RawMessage `json:"data"`
+	Nsp  *string         `json:"nsp"`
+}
+
+// packet converts a received EVENT packet (its placeholders referring to
+// att) into a Herald packet of namespace nsp, keeping its JSON as it is.
+func (w *wirePacket) packet(nsp string, att [][]byte) (*socketio.Packet, error) {
+	if w.Type != 2 && w.Type != 5 {
+		return nil, fmt.Errorf("redisadapter: unsupported packet type %d", w.Type)
+	}
+	d := w.Data
+	if bytes.ContainsAny(d, " \t\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, d) == nil {
+			d = buf.Bytes()
+		}
+	}
+	if len(d) < 3 || d[0] != '[' || d[1] != '"' {
+		return nil, errors.New("redisadapter: event packet without a name")
+	}
+	return &socketio.Packet{Type: socketio.PacketEvent, Nsp: nsp, Data: d, Attachments: att}, nil
+}
+
+// wireOpts are received broadcast options.
+type wireOpts struct {
+	Rooms  []string `json:"rooms"`
+	Except []string `json:"except"`
+	Flags  struct {
+		Volatile bool     `json:"volatile"`
+		Compress *bool    `json:"compress"`
+		Local    bool     `json:"local"`
+		Timeout  *float64 `json:"timeout"`
+	} `json:"flags"`
+}
+
+func (w *wireOpts) options() *socketio.BroadcastOptions {
+	if w == nil {
+		return &socketio.BroadcastOptions{}
+	}
 	o := &socketio.BroadcastOptions{Rooms: w.Rooms, Except: w.Except}
-	if v, _ := w.Flags["volatile"].(bool); v {
-		o.Flags.Volatile = true
-	}
-	if c, ok := w.Flags["compress"].(bool); ok && !c {
-		o.Flags.NoCompress = true
-	}
+	o.Flags.Volatile = w.Flags.Volatile
+	o.Flags.NoCompress = w.Flags.Compress != nil && !*w.Flags.Compress
 	return o
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// rawValue encodes one Go value as a socket.io argument: raw JSON, binary
+// as placeholders into the returned attachments.
+func rawValue(v any) (json.RawMessage, [][]byte, error) {
+	p, err := socketio.EventPacket("/", "_", v)
+	if err != nil {
+		return nil, nil, err
 	}
-	return s
+	args := p.Args()
+	return args.Raw(0), args.Attachments(), nil
 }
 
-// wirePacket is a socket.io-parser packet object: {type, data, nsp, id?}
-// with binary as msgpack bin.
-type wirePacket struct {
-	Type int    `msgpack:"type"`
-	Data []any  `msgpack:"data"`
-	Nsp  string `msgpack:"nsp"`
-	ID   *int64 `msgpack:"id,omitempty"`
-}
-
-// toWirePacket converts an EVENT packet: its raw JSON arguments become
-// values, binary placeholders become bytes.
-func toWirePacket(p *socketio.Packet) wirePacket {
-	data := []any{p.EventName()}
-	data = append(data, normalize(p.Args().Values())...)
-	return wirePacket{Type: 2, Data: data, Nsp: p.Nsp}
-}
-
-// normalize turns JSON numbers that are integers into int64, so they are
-// sent as msgpack integers like the Node side sends them.
-func normalize(vs []any) []any {
-	for i, v := range vs {
-		vs[i] = normalizeValue(v)
+// firstArg returns the first argument of an ack (null when none) and the
+// attachments it may refer to.
+func firstArg(args socketio.Args) (json.RawMessage, [][]byte) {
+	if args.Len() == 0 {
+		return json.RawMessage("null"), nil
 	}
-	return vs
+	return args.Raw(0), args.Attachments()
 }
 
-func normalizeValue(v any) any {
-	switch t := v.(type) {
-	case float64:
-		if t == float64(int64(t)) && t > -1e15 && t < 1e15 {
-			return int64(t)
-		}
-	case map[string]any:
-		for k, e := range t {
-			t[k] = normalizeValue(e)
-		}
-	case []any:
-		normalize(t)
-	}
-	return v
-}
-
-// packet converts a received packet object to a Herald EVENT packet.
-func (w wirePacket) packet(nsp string) (*socketio.Packet, error) {
-	if w.Type != 2 && w.Type != 5 || len(w.Data) == 0 {
-		return nil, fmt.Errorf("redisadapter: unsupported packet type %d", w.Type)
-	}
-	name, ok := w.Data[0].(string)
-	if !ok {
-		return nil, fmt.Errorf("redisadapter: event name is %T", w.Data[0])
-	}
-	return socketio.EventPacket(nsp, name, fixValues(w.Data[1:])...)
-}
-
-// fixValues converts what msgpack decoding produced into values the
-// Herald encoder writes as the Node side meant them.
-func fixValues(vs []any) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = fixValue(v)
-	}
-	return out
-}
-
-func fixValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			t[k] = fixValue(e)
-		}
-		return t
-	case []any:
-		return fixValues(t)
-	case int8:
-		return int64(t)
-	case int16:
-		return int64(t)
-	case int32:
-		return int64(t)
-	case uint8:
-		return int64(t)
-	case uint16:
-		return int64(t)
-	case uint32:
-		return int64(t)
-	case uint64:
-		return float64(t)
-	case float32:
-		return float64(t)
-	}
-	return v
-}
-
-// decodeAny decodes a message that may be JSON (first byte '{') or msgpack.
-func decodeAny(b []byte, v any) error {
-	if len(b) > 0 && b[0] == '{' {
-		return json.Unmarshal(b, v)
-	}
-	return msgpack.Unmarshal(b, v)
-}
-
-func encodeMsgpack(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetCustomStructTag("msgpack")
-	enc.UseCompactInts(true)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// remoteSocket is a socket as the Node adapter describes it in a fetch
+// remoteSocket is a socket as Node's adapters describe it in a fetch
 // response.
 type remoteSocket struct {
 	ID        string          `json:"id"`
@@ -220,7 +206,11 @@ func toRemote(s socketio.SocketInfo) remoteSocket {
 	if len(auth) == 0 {
 		auth = json.RawMessage("{}")
 	}
-	return remoteSocket{ID: s.ID, Rooms: s.Rooms, Data: s.Data, Handshake: remoteHandshake{
+	data := s.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	return remoteSocket{ID: s.ID, Rooms: nonNil(s.Rooms), Data: data, Handshake: remoteHandshake{
 		Headers: headers, Time: h.Time, Address: h.Address, XDomain: h.XDomain, Secure: h.Secure,
 		Issued: h.Issued, URL: h.URL, Query: query, Auth: auth,
 	}}
@@ -231,10 +221,58 @@ func (r remoteSocket) info() socketio.SocketInfo {
 		Address: r.Handshake.Address, XDomain: r.Handshake.XDomain, Secure: r.Handshake.Secure,
 		Issued: r.Handshake.Issued, URL: r.Handshake.URL, Auth: r.Handshake.Auth}
 	for k, v := range r.Handshake.Headers {
-		h.Headers[k] = []string{fmt.Sprint(v)}
+		h.Headers[http.CanonicalHeaderKey(k)] = []string{fmt.Sprint(v)}
 	}
 	for k, v := range r.Handshake.Query {
-		h.Query[k] = []string{fmt.Sprint(v)}
+		switch t := v.(type) {
+		case []any:
+			for _, e := range t {
+				h.Query[k] = append(h.Query[k], fmt.Sprint(e))
+			}
+		default:
+			h.Query[k] = []string{fmt.Sprint(v)}
+		}
 	}
 	return socketio.SocketInfo{ID: r.ID, Handshake: h, Rooms: r.Rooms, Data: r.Data}
+}
+
+func fetchResponse(local []socketio.SocketInfo) []remoteSocket {
+	out := make([]remoteSocket, 0, len(local))
+	for _, s := range local {
+		out = append(out, toRemote(s))
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// serverSideEmitData returns the JSON array [event, ...args] of a
+// server-side event.
+func serverSideEmitData(nsp, event string, args []any) (json.RawMessage, error) {
+	p, err := socketio.EventPacket(nsp, event, args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Attachments) > 0 {
+		return nil, ErrBinaryServerSideEmit
+	}
+	return p.Data, nil
+}
+
+// serverSideEvent splits a received [event, ...args] array.
+func serverSideEvent(data json.RawMessage) (string, socketio.Args, bool) {
+	var parts []json.RawMessage
+	if json.Unmarshal(data, &parts) != nil || len(parts) == 0 {
+		return "", socketio.Args{}, false
+	}
+	var event string
+	if json.Unmarshal(parts[0], &event) != nil {
+		return "", socketio.Args{}, false
+	}
+	return event, socketio.NewArgs(parts[1:], nil), true
 }

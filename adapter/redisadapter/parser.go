@@ -1,0 +1,420 @@
+package redisadapter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// Parser encodes the messages that may carry binary: broadcasts, broadcasts
+// with acks and their answers. Messages are handled as JSON whose binary
+// values are socket.io placeholders ({"_placeholder":true,"num":i})
+// referring to attachments, the form Herald packets already have; a Parser
+// turns that into bytes for Redis and back.
+type Parser interface {
+	// Encode encodes a JSON message, replacing its placeholders with the
+	// attachments they refer to.
+	Encode(msg []byte, attachments [][]byte) ([]byte, error)
+	// Decode decodes a message into JSON, binary values becoming
+	// placeholders referring to the returned attachments.
+	Decode(data []byte) (msg []byte, attachments [][]byte, err error)
+}
+
+// MsgpackParser is the default Parser, the encoding of Node's adapters
+// (notepack.io): maps keep their key order, integers take the smallest
+// form, other numbers are float64, binary is msgpack bin. Encoding the
+// JSON of a message Node sent gives back Node's bytes.
+type MsgpackParser struct{}
+
+var errBadMessage = errors.New("redisadapter: malformed message")
+
+// Encode implements Parser.
+func (MsgpackParser) Encode(msg []byte, attachments [][]byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(msg))
+	enc := msgpack.NewEncoder(&buf)
+	t := jsonTranscoder{enc: enc, att: attachments}
+	if err := t.value(bytes.TrimSpace(msg)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode implements Parser.
+func (MsgpackParser) Decode(data []byte) ([]byte, [][]byte, error) {
+	t := msgpackTranscoder{dec: msgpack.NewDecoder(bytes.NewReader(data))}
+	if err := t.value(0); err != nil {
+		return nil, nil, err
+	}
+	return t.out, t.att, nil
+}
+
+// jsonTranscoder writes a JSON value as msgpack.
+type jsonTranscoder struct {
+	enc *msgpack.Encoder
+	att [][]byte
+}
+
+// value transcodes v, which is exactly one JSON value (no surrounding
+// space).
+func (t *jsonTranscoder) value(v []byte) error {
+	if len(v) == 0 {
+		return errBadMessage
+	}
+	switch c := v[0]; {
+	case c == '{':
+		members, err := split(v, '}')
+		if err != nil {
+			return err
+		}
+		if b, ok := t.placeholder(members); ok {
+			return t.enc.EncodeBytes(b)
+		}
+		if err := t.enc.EncodeMapLen(len(members) / 2); err != nil {
+			return err
+		}
+		for i := 0; i < len(members); i += 2 {
+			k, err := unquote(members[i])
+			if err != nil {
+				return err
+			}
+			if err := t.enc.EncodeString(k); err != nil {
+				return err
+			}
+			if err := t.value(members[i+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c == '[':
+		elems, err := split(v, ']')
+		if err != nil {
+			return err
+		}
+		if err := t.enc.EncodeArrayLen(len(elems)); err != nil {
+			return err
+		}
+		for _, e := range elems {
+			if err := t.value(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c == '"':
+		s, err := unquote(v)
+		if err != nil {
+			return err
+		}
+		return t.enc.EncodeString(s)
+	case string(v) == "true":
+		return t.enc.EncodeBool(true)
+	case string(v) == "false":
+		return t.enc.EncodeBool(false)
+	case string(v) == "null":
+		return t.enc.EncodeNil()
+	default:
+		return t.number(v)
+	}
+}
+
+// number writes a JSON number as JavaScript's encoder would: integers
+// (whatever their JSON spelling) as the smallest msgpack integer, other
+// values as float64.
+func (t *jsonTranscoder) number(v []byte) error {
+	if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+		return t.enc.EncodeInt(i)
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return errBadMessage
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1<<63 && !(f == 0 && math.Signbit(f)) {
+		return t.enc.EncodeInt(int64(f))
+	}
+	return t.enc.EncodeFloat64(f)
+}
+
+// placeholder returns the attachment an object refers to, if it is a
+// placeholder.
+func (t *jsonTranscoder) placeholder(members [][]byte) ([]byte, bool) {
+	if len(members) != 4 {
+		return nil, false
+	}
+	isPh, num := false, -1
+	for i := 0; i < 4; i += 2 {
+		switch string(members[i]) {
+		case `"_placeholder"`:
+			isPh = string(members[i+1]) == "true"
+		case `"num"`:
+			if n, err := strconv.Atoi(string(members[i+1])); err == nil {
+				num = n
+			}
+		}
+	}
+	if !isPh || num < 0 || num >= len(t.att) {
+		return nil, false
+	}
+	return t.att[num], true
+}
+
+// split returns the elements of a JSON array, or the keys and values
+// (alternating) of a JSON object, without surrounding space.
+func split(v []byte, closer byte) ([][]byte, error) {
+	if v[len(v)-1] != closer {
+		return nil, errBadMessage
+	}
+	var out [][]byte
+	i := skipWS(v, 1)
+	if i < len(v) && v[i] == closer {
+		return out, nil
+	}
+	for i < len(v) {
+		if closer == '}' {
+			end, err := skipValue(v, i)
+			if err != nil || v[i] != '"' {
+				return nil, errBadMessage
+			}
+			out = append(out, v[i:end])
+			i = skipWS(v, end)
+			if i >= len(v) || v[i] != ':' {
+				return nil, errBadMessage
+			}
+			i = skipWS(v, i+1)
+		}
+		end, err := skipValue(v, i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v[i:end])
+		i = skipWS(v, end)
+		if i >= len(v) {
+			return nil, errBadMessage
+		}
+		if v[i] == closer {
+			if i != len(v)-1 {
+				return nil, errBadMessage
+			}
+			return out, nil
+		}
+		if v[i] != ',' {
+			return nil, errBadMessage
+		}
+		i = skipWS(v, i+1)
+	}
+	return nil, errBadMessage
+}
+
+func skipWS(v []byte, i int) int {
+	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at v[i].
+func skipValue(v []byte, i int) (int, error) {
+	if i >= len(v) {
+		return 0, errBadMessage
+	}
+	switch v[i] {
+	case '"':
+		for j := i + 1; j < len(v); j++ {
+			switch v[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, nil
+			}
+		}
+		return 0, errBadMessage
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(v); j++ {
+			switch v[j] {
+			case '"':
+				end, err := skipValue(v, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errBadMessage
+	default:
+		j := i
+		for j < len(v) && v[j] != ',' && v[j] != ']' && v[j] != '}' && v[j] != ' ' && v[j] != '\n' && v[j] != '\t' && v[j] != '\r' && v[j] != ':' {
+			j++
+		}
+		if j == i {
+			return 0, errBadMessage
+		}
+		return j, nil
+	}
+}
+
+func unquote(v []byte) (string, error) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", errBadMessage
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", errBadMessage
+	}
+	return s, nil
+}
+
+// msgpackTranscoder writes a msgpack value as JSON, binary values as
+// placeholders.
+type msgpackTranscoder struct {
+	dec *msgpack.Decoder
+	out []byte
+	att [][]byte
+}
+
+const maxDepth = 64
+
+func (t *msgpackTranscoder) value(depth int) error {
+	if depth > maxDepth {
+		return errBadMessage
+	}
+	c, err := t.dec.PeekCode()
+	if err != nil {
+		return err
+	}
+	switch {
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		n, err := t.dec.DecodeMapLen()
+		if err != nil {
+			return err
+		}
+		t.out = append(t.out, '{')
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				t.out = append(t.out, ',')
+			}
+			k, err := t.dec.DecodeInterfaceLoose()
+			if err != nil {
+				return err
+			}
+			ks, ok := k.(string)
+			if !ok {
+				b, _ := json.Marshal(k)
+				ks = string(bytes.Trim(b, `"`))
+			}
+			t.out = appendJSONString(t.out, ks)
+			t.out = append(t.out, ':')
+			if err := t.value(depth + 1); err != nil {
+				return err
+			}
+		}
+		t.out = append(t.out, '}')
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err := t.dec.DecodeArrayLen()
+		if err != nil {
+			return err
+		}
+		t.out = append(t.out, '[')
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				t.out = append(t.out, ',')
+			}
+			if err := t.value(depth + 1); err != nil {
+				return err
+			}
+		}
+		t.out = append(t.out, ']')
+	case msgpcode.IsString(c):
+		s, err := t.dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		t.out = appendJSONString(t.out, s)
+	case msgpcode.IsBin(c):
+		b, err := t.dec.DecodeBytes()
+		if err != nil {
+			return err
+		}
+		t.out = append(t.out, `{"_placeholder":true,"num":`...)
+		t.out = strconv.AppendInt(t.out, int64(len(t.att)), 10)
+		t.out = append(t.out, '}')
+		t.att = append(t.att, b)
+	default:
+		v, err := t.dec.DecodeInterfaceLoose()
+		if err != nil {
+			return err
+		}
+		switch n := v.(type) {
+		case float64:
+			if math.IsNaN(n) || math.IsInf(n, 0) {
+				t.out = append(t.out, "null"...)
+				return nil
+			}
+		case float32:
+			v = float64(n)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.out = append(t.out, "null"...) // as JSON.stringify does with what it cannot write
+			return nil
+		}
+		t.out = append(t.out, b...)
+	}
+	return nil
+}
+
+// appendJSONString appends s as JSON.stringify writes it (no HTML
+// escaping).
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c == '\b':
+				dst = append(dst, '\\', 'b')
+			case c == '\f':
+				dst = append(dst, '\\', 'f')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, "\ufffd"...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
