@@ -131,7 +131,7 @@ func (t *jsonTranscoder) number(v []byte) error {
 		return t.enc.EncodeInt(i)
 	}
 	f, err := strconv.ParseFloat(string(v), 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) { // out of range: ±Inf or 0, as JavaScript reads it
 		return errBadMessage
 	}
 	if f == math.Trunc(f) && math.Abs(f) < 1<<63 && !(f == 0 && math.Signbit(f)) {

@@ -1,7 +1,9 @@
-package redisadapter_test
+package redisstreams_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
@@ -10,8 +12,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
 )
@@ -25,8 +28,8 @@ func streamNodes(t *testing.T, n int) []node {
 	for i := 0; i < n; i++ {
 		io := socketio.NewServer(&socketio.Options{
 			Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 30 * time.Second},
-			Adapter: redisadapter.NewStreams(rdb, &redisadapter.StreamsOptions{
-				Options: redisadapter.Options{RequestsTimeout: time.Second}, StreamName: key, SessionKeyPrefix: key + ":session:",
+			Adapter: redisstreams.New(rdb, &redisstreams.Options{
+				RequestsTimeout: time.Second, StreamName: key, SessionKeyPrefix: key + ":session:",
 			}),
 		})
 		join(io)
@@ -65,6 +68,17 @@ func TestStreamsBroadcastAndRecoveryAcrossNodes(t *testing.T) {
 	_ = nodes[1].io.Emit("m", 2)
 	_ = nodes[1].io.To("elsewhere").Emit("m", 99)
 	time.Sleep(100 * time.Millisecond)
+	// The session waits in Redis as Node's adapter keeps it.
+	rdb := client(t, redisURL())
+	raw, err := rdb.Get(context.Background(), nodes[0].stream+":session:"+hs.PID).Result()
+	if err != nil {
+		t.Fatal("session not in Redis:", err)
+	}
+	sb, _ := base64.StdEncoding.DecodeString(raw)
+	var st map[string]any
+	if err := msgpack.Unmarshal(sb, &st); err != nil || st["sid"] != hs.SID || st["pid"] != hs.PID || fmt.Sprint(st["rooms"]) != "["+hs.SID+" rec]" {
+		t.Fatalf("session %v %v", st, err)
+	}
 
 	// The client comes back on node B.
 	c := siotest.Dial(t, nodes[1].url, "/socket.io/")
@@ -74,6 +88,7 @@ func TestStreamsBroadcastAndRecoveryAcrossNodes(t *testing.T) {
 	if r := c.Expect("40"); !strings.Contains(r, hs.SID) {
 		t.Fatalf("not recovered with the same id: %s (want %s)", r, hs.SID)
 	}
+	c.ExpectNothing(200 * time.Millisecond) // exactly what it missed: not m 99, nothing twice
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	socks, err := nodes[0].io.In("rec").FetchSockets(ctx)
@@ -137,5 +152,45 @@ func TestCapturedStreamEntries(t *testing.T) {
 	}
 	if strings.Contains(joined, "not-for-me") || n < 4 {
 		t.Errorf("%d entries; got:\n%s", n, joined)
+	}
+}
+
+// A Herald node writes its entries as Node's adapter does: same fields in
+// the same order, the same JSON, the same base64 msgpack for binary.
+func TestEntriesAsNodeWritesThem(t *testing.T) {
+	nodes := streamNodes(t, 1)
+	rdb := client(t, redisURL())
+	_ = nodes[0].io.Emit("e1", "before disconnect")
+	_ = nodes[0].io.To("room1").Emit("missed2", []byte{9})
+	time.Sleep(100 * time.Millisecond)
+	res, err := rdb.Do(context.Background(), "XRANGE", nodes[0].stream, "-", "+").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range res {
+		fields := e.([]any)[1].([]any)
+		var keys []string
+		vals := map[string]string{}
+		for i := 0; i < len(fields); i += 2 {
+			k := fields[i].(string)
+			keys = append(keys, k)
+			vals[k] = fields[i+1].(string)
+		}
+		if vals["type"] != "3" {
+			continue
+		}
+		if strings.Join(keys, ",") != "uid,nsp,type,data" || vals["nsp"] != "/" {
+			t.Errorf("fields %v", keys)
+		}
+		got = append(got, vals["data"])
+	}
+	want := []string{
+		`{"packet":{"type":2,"data":["e1","before disconnect"]},"opts":{"rooms":[],"except":[],"flags":{}}}`,
+		// Node's bytes for io.to("room1").emit("missed2", Buffer.from([9])), from the capture
+		"gqZwYWNrZXSCpHR5cGUCpGRhdGGSp21pc3NlZDLEAQmkb3B0c4Olcm9vbXORpXJvb20xpmV4Y2VwdJClZmxhZ3OA",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -1,0 +1,66 @@
+package redisstreams
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/socketio"
+)
+
+// Options configures the adapter. Zero fields mean the defaults.
+type Options struct {
+	// StreamName is the Redis stream. Default "socket.io".
+	StreamName string
+	// MaxLen trims the stream (approximately, MAXLEN ~). Default 10000.
+	// Recovery reaches back as far as the stream does.
+	MaxLen int64
+	// ReadCount is how many entries one XREAD returns at most. Default 100.
+	ReadCount int64
+	// SessionKeyPrefix prefixes the keys of disconnected sessions.
+	// Default "sio:session:".
+	SessionKeyPrefix string
+	// HeartbeatInterval is how often a node tells the others it is alive.
+	// Default 5s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a silent node is still counted.
+	// Default 10s.
+	HeartbeatTimeout time.Duration
+	// RequestsTimeout bounds requests to the other nodes when their
+	// context has no deadline. Default 5s.
+	RequestsTimeout time.Duration
+	// Parser encodes the data of messages that carry binary. Default
+	// redisadapter.MsgpackParser.
+	Parser redisadapter.Parser
+	// Logger receives the adapter's warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Adapter is the adapter of one namespace.
+type Adapter = redisadapter.Streams
+
+var _ socketio.Adapter = (*Adapter)(nil)
+
+// New returns the AdapterFactory: each namespace gets an Adapter reading
+// and appending to the stream with client.
+func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	return redisadapter.NewStreams(client, &redisadapter.StreamsOptions{
+		Options: redisadapter.Options{
+			RequestsTimeout: o.RequestsTimeout,
+			Parser:          o.Parser,
+			Logger:          o.Logger,
+		},
+		StreamName:        o.StreamName,
+		MaxLen:            o.MaxLen,
+		ReadCount:         o.ReadCount,
+		SessionKeyPrefix:  o.SessionKeyPrefix,
+		HeartbeatInterval: o.HeartbeatInterval,
+		HeartbeatTimeout:  o.HeartbeatTimeout,
+	})
+}
