@@ -1,14 +1,3 @@
-// Package emitter sends Socket.IO events from any Go process through
-// Redis, to the sockets of a cluster that uses the Redis adapter (Herald's
-// adapter/redisadapter or Node's @socket.io/redis-adapter), as Node's
-// @socket.io/redis-emitter does: same channels, same messages, uid
-// "emitter".
-//
-//	e := emitter.New(redisClient, nil)
-//	e.To("user:42").Emit(ctx, "notification", map[string]any{"title": "hi"})
-//	e.Of("/chat").In("room:general").SocketsJoin(ctx, "announcements")
-//
-// An Emitter is safe for concurrent use and owns no goroutine.
 package emitter
 
 import (
@@ -16,76 +5,121 @@ import (
 	"encoding/json"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/socketio"
 )
 
-// uid marks messages that come from an emitter, not a server.
-const uid = "emitter"
+// UID marks the messages of an emitter, as Node's emitter does.
+const UID = "emitter"
 
-// Options configures an Emitter.
+// Options configures an Emitter. Zero fields mean the defaults.
 type Options struct {
 	// Key prefixes the channels, as the adapter's Key. Default "socket.io".
 	Key string
+	// Parser encodes broadcasts. Default redisadapter.MsgpackParser, as
+	// the adapters expect.
+	Parser redisadapter.Parser
 }
 
 // Emitter targets a namespace ("/" by default).
 type Emitter struct {
-	rdb redis.UniversalClient
-	key string
-	nsp string
+	rdb    redis.UniversalClient
+	key    string
+	nsp    string
+	parser redisadapter.Parser
 }
 
-// New returns an Emitter for the main namespace.
+// New returns an Emitter for the main namespace that publishes with rdb.
 func New(rdb redis.UniversalClient, opts *Options) *Emitter {
-	key := "socket.io"
-	if opts != nil && opts.Key != "" {
-		key = opts.Key
+	e := &Emitter{rdb: rdb, key: "socket.io", nsp: "/", parser: redisadapter.MsgpackParser{}}
+	if opts != nil {
+		if opts.Key != "" {
+			e.key = opts.Key
+		}
+		if opts.Parser != nil {
+			e.parser = opts.Parser
+		}
 	}
-	return &Emitter{rdb: rdb, key: key, nsp: "/"}
+	return e
 }
 
-// Of returns an Emitter for another namespace.
+// Of returns an Emitter for namespace nsp.
 func (e *Emitter) Of(nsp string) *Emitter {
 	if nsp == "" || nsp[0] != '/' {
 		nsp = "/" + nsp
 	}
-	return &Emitter{rdb: e.rdb, key: e.key, nsp: nsp}
+	c := *e
+	c.nsp = nsp
+	return &c
 }
 
-// Operator selects sockets; it is an immutable value.
-type Operator struct {
-	e        *Emitter
-	rooms    []string
-	except   []string
-	volatile bool
-}
+func (e *Emitter) op() Operator { return Operator{e: e} }
 
-// To selects sockets in rooms.
-func (e *Emitter) To(rooms ...string) Operator { return Operator{e: e}.To(rooms...) }
+// To selects the sockets in any of rooms.
+func (e *Emitter) To(rooms ...string) Operator { return e.op().To(rooms...) }
 
 // In is To.
-func (e *Emitter) In(rooms ...string) Operator { return e.To(rooms...) }
+func (e *Emitter) In(rooms ...string) Operator { return e.op().To(rooms...) }
 
-// Except excludes sockets in rooms.
-func (e *Emitter) Except(rooms ...string) Operator { return Operator{e: e}.Except(rooms...) }
+// Except excludes the sockets in any of rooms.
+func (e *Emitter) Except(rooms ...string) Operator { return e.op().Except(rooms...) }
+
+// Volatile lets the event be dropped for clients not ready to receive it.
+func (e *Emitter) Volatile() Operator { return e.op().Volatile() }
+
+// Compress sets whether the event may be compressed (default true).
+func (e *Emitter) Compress(on bool) Operator { return e.op().Compress(on) }
 
 // Emit sends an event to every socket of the namespace.
 func (e *Emitter) Emit(ctx context.Context, event string, args ...any) error {
-	return Operator{e: e}.Emit(ctx, event, args...)
+	return e.op().Emit(ctx, event, args...)
 }
 
-// ServerSideEmit sends an event to the namespace's servers.
+// SocketsJoin makes every socket of the namespace join rooms.
+func (e *Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return e.op().SocketsJoin(ctx, rooms...)
+}
+
+// SocketsLeave makes every socket of the namespace leave rooms.
+func (e *Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return e.op().SocketsLeave(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket of the namespace; with close,
+// their whole connections.
+func (e *Emitter) DisconnectSockets(ctx context.Context, close bool) error {
+	return e.op().DisconnectSockets(ctx, close)
+}
+
+// ServerSideEmit sends an event to the namespace's servers (their
+// OnServerSideEmit handlers). Arguments must not be binary, and no ack
+// can come back.
 func (e *Emitter) ServerSideEmit(ctx context.Context, event string, args ...any) error {
-	data, err := json.Marshal(append([]any{event}, args...))
+	p, err := socketio.EventPacket(e.nsp, event, args...)
 	if err != nil {
 		return err
 	}
-	return e.request(ctx, map[string]any{"uid": uid, "type": 6, "data": json.RawMessage(data)})
+	if len(p.Attachments) > 0 {
+		return redisadapter.ErrBinaryServerSideEmit
+	}
+	return e.request(ctx, struct {
+		UID  string          `json:"uid"`
+		Type int             `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}{UID, 6, p.Data})
 }
 
-// To adds rooms.
+// Operator selects sockets of a namespace; it is an immutable value.
+type Operator struct {
+	e          *Emitter
+	rooms      []string
+	except     []string
+	volatile   bool
+	noCompress bool
+}
+
+// To adds rooms to select.
 func (o Operator) To(rooms ...string) Operator {
 	o.rooms = append(append([]string(nil), o.rooms...), rooms...)
 	return o
@@ -100,33 +134,41 @@ func (o Operator) Except(rooms ...string) Operator {
 	return o
 }
 
-// Volatile lets the event be dropped for clients not ready for it.
+// Volatile lets the event be dropped for clients not ready to receive it.
 func (o Operator) Volatile() Operator { o.volatile = true; return o }
 
-type wirePacket struct {
-	Type int    `msgpack:"type"`
-	Data []any  `msgpack:"data"`
-	Nsp  string `msgpack:"nsp"`
-}
+// Compress sets whether the event may be compressed (default true).
+func (o Operator) Compress(on bool) Operator { o.noCompress = !on; return o }
 
-type wireOpts struct {
-	Rooms  []string       `msgpack:"rooms"`
-	Flags  map[string]any `msgpack:"flags"`
-	Except []string       `msgpack:"except"`
-}
-
-// Emit publishes the event; []byte arguments travel as binary.
+// Emit publishes the event to the selected sockets of every node; []byte
+// arguments travel as binary.
 func (o Operator) Emit(ctx context.Context, event string, args ...any) error {
-	if _, err := socketio.EventPacket(o.e.nsp, event, args...); err != nil {
-		return err // same encoding rules as a server emit
+	p, err := socketio.EventPacket(o.e.nsp, event, args...)
+	if err != nil {
+		return err
 	}
-	flags := map[string]any{}
+	// [uid, {type, data, nsp}, {rooms, flags, except}], in the order of
+	// Node's emitter.
+	msg := []byte(`["emitter",{"type":2,"data":`)
+	msg = append(msg, p.Data...)
+	msg = append(msg, `,"nsp":`...)
+	msg = appendString(msg, o.e.nsp)
+	msg = append(msg, `},{"rooms":`...)
+	msg = appendStrings(msg, o.rooms)
+	msg = append(msg, `,"flags":{`...)
 	if o.volatile {
-		flags["volatile"] = true
+		msg = append(msg, `"volatile":true`...)
 	}
-	msg, err := msgpack.Marshal([]any{uid,
-		wirePacket{Type: 2, Data: append([]any{event}, generic(args)...), Nsp: o.e.nsp},
-		wireOpts{Rooms: nonNil(o.rooms), Flags: flags, Except: nonNil(o.except)}})
+	if o.noCompress {
+		if o.volatile {
+			msg = append(msg, ',')
+		}
+		msg = append(msg, `"compress":false`...)
+	}
+	msg = append(msg, `},"except":`...)
+	msg = appendStrings(msg, o.except)
+	msg = append(msg, "}]"...)
+	b, err := o.e.parser.Encode(msg, p.Attachments)
 	if err != nil {
 		return err
 	}
@@ -134,29 +176,43 @@ func (o Operator) Emit(ctx context.Context, event string, args ...any) error {
 	if len(o.rooms) == 1 {
 		ch += o.rooms[0] + "#"
 	}
-	return o.e.rdb.Publish(ctx, ch, msg).Err()
+	return o.e.rdb.Publish(ctx, ch, b).Err()
 }
 
-func (o Operator) opts() map[string]any {
-	return map[string]any{"rooms": nonNil(o.rooms), "except": nonNil(o.except)}
+type opts struct {
+	Rooms  []string `json:"rooms"`
+	Except []string `json:"except"`
 }
 
-// SocketsJoin makes the selected sockets join rooms.
+func (o Operator) opts() opts { return opts{Rooms: nonNil(o.rooms), Except: nonNil(o.except)} }
+
+type roomsRequest struct {
+	Type  int      `json:"type"`
+	Opts  opts     `json:"opts"`
+	Rooms []string `json:"rooms"`
+}
+
+// SocketsJoin makes the selected sockets of every node join rooms.
 func (o Operator) SocketsJoin(ctx context.Context, rooms ...string) error {
-	return o.e.request(ctx, map[string]any{"type": 2, "opts": o.opts(), "rooms": rooms})
+	return o.e.request(ctx, roomsRequest{2, o.opts(), nonNil(rooms)})
 }
 
-// SocketsLeave makes the selected sockets leave rooms.
+// SocketsLeave makes the selected sockets of every node leave rooms.
 func (o Operator) SocketsLeave(ctx context.Context, rooms ...string) error {
-	return o.e.request(ctx, map[string]any{"type": 3, "opts": o.opts(), "rooms": rooms})
+	return o.e.request(ctx, roomsRequest{3, o.opts(), nonNil(rooms)})
 }
 
-// DisconnectSockets disconnects the selected sockets.
+// DisconnectSockets disconnects the selected sockets of every node; with
+// close, their whole connections.
 func (o Operator) DisconnectSockets(ctx context.Context, close bool) error {
-	return o.e.request(ctx, map[string]any{"type": 4, "opts": o.opts(), "close": close})
+	return o.e.request(ctx, struct {
+		Type  int  `json:"type"`
+		Opts  opts `json:"opts"`
+		Close bool `json:"close"`
+	}{4, o.opts(), close})
 }
 
-func (e *Emitter) request(ctx context.Context, r map[string]any) error {
+func (e *Emitter) request(ctx context.Context, r any) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -164,25 +220,20 @@ func (e *Emitter) request(ctx context.Context, r map[string]any) error {
 	return e.rdb.Publish(ctx, e.key+"-request#"+e.nsp+"#", b).Err()
 }
 
-// generic turns values msgpack would encode differently from JSON (such
-// as structs, which would use Go field names) into their JSON form, so the
-// receivers see what a server emit would send. []byte stays binary.
-func generic(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		switch a.(type) {
-		case nil, string, bool, int, int64, float64, []byte, map[string]any, []any:
-			out[i] = a
-		default:
-			var v any
-			if b, err := json.Marshal(a); err == nil && json.Unmarshal(b, &v) == nil {
-				out[i] = v
-			} else {
-				out[i] = a
-			}
+func appendString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // only an intermediate form: the parser unquotes it
+	return append(dst, b...)
+}
+
+func appendStrings(dst []byte, s []string) []byte {
+	dst = append(dst, '[')
+	for i, e := range s {
+		if i > 0 {
+			dst = append(dst, ',')
 		}
+		dst = appendString(dst, e)
 	}
-	return out
+	return append(dst, ']')
 }
 
 func nonNil(s []string) []string {

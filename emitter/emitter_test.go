@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +78,76 @@ func TestEmitterReachesClusterSockets(t *testing.T) {
 	c.ExpectExact("41")
 	if err := e.To("r1").Emit(ctx, "bad", func() {}); err == nil {
 		t.Fatal("a func argument was accepted")
+	}
+}
+
+// The emitter publishes exactly the bytes Node's emitter published in the
+// capture.
+func TestBytesMatchNodeEmitter(t *testing.T) {
+	raw, err := os.ReadFile("../../shared/reference/redis-adapter-captures/out-classic.json")
+	if err != nil {
+		t.Skip("captures not beside the repository:", err)
+	}
+	var capture struct {
+		Log []struct {
+			From, Channel, Hex string
+			Value              json.RawMessage
+		} `json:"log"`
+	}
+	if err := json.Unmarshal(raw, &capture); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range capture.Log {
+		if e.From != "EMITTER" {
+			continue
+		}
+		if e.Hex != "" {
+			want = append(want, e.Channel+" "+e.Hex)
+		} else {
+			want = append(want, e.Channel+" "+string(e.Value))
+		}
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	ctx := context.Background()
+	ps := rdb.PSubscribe(ctx, "socket.io-test-emitter*")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := emitter.New(rdb, &emitter.Options{Key: "socket.io-test-emitter"})
+	_ = e.Emit(ctx, "from-emitter", 42)
+	_ = e.To("room1").Except("roomX").Volatile().Emit(ctx, "em-room", map[string]any{"b": 2})
+	_ = e.Of("/chat").Emit(ctx, "x")
+	_ = e.In("room1").SocketsJoin(ctx, "room5")
+	_ = e.In("room1").SocketsLeave(ctx, "room5")
+	_ = e.ServerSideEmit(ctx, "ping-server", "from emitter")
+	var got []string
+	for range want {
+		m, err := ps.ReceiveTimeout(ctx, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := m.(*redis.Message)
+		ch := strings.Replace(msg.Channel, "socket.io-test-emitter", "socket.io", 1)
+		if msg.Payload[0] == '{' {
+			var v any
+			_ = json.Unmarshal([]byte(msg.Payload), &v)
+			b, _ := json.Marshal(v)
+			got = append(got, ch+" "+string(b))
+		} else {
+			got = append(got, ch+" "+hex.EncodeToString([]byte(msg.Payload)))
+		}
+	}
+	for i := range want {
+		var v any
+		if j := strings.IndexByte(want[i], ' '); json.Unmarshal([]byte(want[i][j+1:]), &v) == nil {
+			b, _ := json.Marshal(v) // JSON: compare values
+			want[i] = want[i][:j+1] + string(b)
+		}
+		if got[i] != want[i] {
+			t.Errorf("message %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
 	}
 }

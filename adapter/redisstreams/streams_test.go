@@ -3,8 +3,8 @@ package redisstreams_test
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
