@@ -1,0 +1,220 @@
+package redisadapter_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/emitter"
+	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/socketio"
+)
+
+// interopDir returns the Node interop folder with its dependencies
+// installed, or skips the test unless HERALD_NODE_INTEROP=1.
+func interopDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("HERALD_NODE_INTEROP") != "1" {
+		t.Skip("set HERALD_NODE_INTEROP=1 to run against Node's adapters")
+	}
+	dir, _ := filepath.Abs("../../interop")
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("interop/package-lock.json never appeared")
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
+	}
+	return dir
+}
+
+// startNode runs interop/cluster/node-server.mjs and returns its URL.
+func startNode(t *testing.T, dir string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command("node", "cluster/node-server.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "PORT=0", "REDIS_URL="+redisURL()), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	port := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		re := regexp.MustCompile(`listening on (\d+)`)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				port <- m[1]
+			}
+		}
+	}()
+	select {
+	case p := <-port:
+		return "http://127.0.0.1:" + p
+	case <-time.After(20 * time.Second):
+		t.Fatal("the Node node did not start")
+		return ""
+	}
+}
+
+func heraldHandlers(io *socketio.Server) {
+	join(io)
+	io.Of("/").OnServerSideEmit("ping", func(args socketio.Args, ack func(...any)) {
+		if ack != nil {
+			ack("pong from herald")
+		}
+	})
+}
+
+// A Node socket.io node with @socket.io/redis-adapter and a Herald node
+// share Redis: broadcasts (JSON and binary), fetchSockets, allRooms,
+// serverSideEmit and broadcasts with acks work both ways, and both
+// emitters reach both.
+func TestInteropWithNodeRedisAdapter(t *testing.T) {
+	dir := interopDir(t)
+	key := uniqueKey()
+	rdb := client(t, redisURL())
+	nodeURL := startNode(t, dir, "KEY="+key)
+	h := serve(t, redisadapter.New(rdb, &redisadapter.Options{Key: key, RequestsTimeout: 3 * time.Second}), heraldHandlers)
+
+	cn := siotest.Dial(t, nodeURL, "/socket.io/")
+	idN := cn.Connect("/", "")
+	ch := siotest.Dial(t, h.url, "/socket.io/")
+	idH := ch.Connect("/", "")
+	cn.Send(`421["join","mixed"]`)
+	cn.ExpectExact(`431[]`)
+	ch.Send(`421["join","mixed"]`)
+	ch.ExpectExact(`431[]`)
+
+	// broadcasts both ways, JSON verbatim
+	cn.Send(`42["say","mixed","from node",{"n":1,"b":[1.5,null]}]`)
+	cn.ExpectExact(`42["said","from node",{"n":1,"b":[1.5,null]}]`)
+	ch.ExpectExact(`42["said","from node",{"n":1,"b":[1.5,null]}]`)
+	ch.Send(`42["say","mixed","from herald",{"z":1,"a":2}]`) // socket.to: not back to the sender
+	cn.ExpectExact(`42["said","from herald",{"z":1,"a":2}]`)
+	_ = h.io.To("mixed").Emit("bin", []byte{7, 8, 9}, "tail")
+	for _, c := range []*siotest.Conn{ch, cn} {
+		c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0},"tail"]`)
+		if f := c.Next(); !f.Binary || string(f.Data) != "\x07\x08\x09" {
+			t.Fatalf("attachment %q", f.Data)
+		}
+	}
+
+	// fetchSockets and allRooms both ways
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	socks, err := h.io.In("mixed").FetchSockets(ctx)
+	if err != nil || len(socks) != 2 {
+		t.Fatalf("Herald's fetchSockets: %d %v", len(socks), err)
+	}
+	for _, s := range socks {
+		if s.ID == idN && (len(s.Rooms) != 2 || s.Handshake.URL == "") {
+			t.Fatalf("Node's socket as Herald sees it: %+v", s)
+		}
+	}
+	cn.Send(`422["fetch"]`)
+	if m := cn.Expect(`432[`); !strings.Contains(m, idN) || !strings.Contains(m, idH) {
+		t.Fatalf("Node's fetchSockets: %s", m)
+	}
+	cn.Send(`423["rooms"]`)
+	if m := cn.Expect(`433[`); !strings.Contains(m, `"mixed"`) || !strings.Contains(m, idH) {
+		t.Fatalf("Node's allRooms: %s", m)
+	}
+	rooms, err := h.io.Of("/").Adapter().(*redisadapter.Adapter).AllRooms(ctx)
+	if err != nil || !strings.Contains(strings.Join(rooms, ","), idN) {
+		t.Fatalf("Herald's allRooms: %v %v", rooms, err)
+	}
+
+	// serverSideEmit with acks both ways
+	got, err := h.io.Of("/").ServerSideEmit(ctx, "ping", []any{"herald"}, true)
+	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"pong from node"` {
+		t.Fatalf("Herald's serverSideEmitWithAck: %v %v", got, err)
+	}
+	cn.Send(`424["ssemit"]`)
+	cn.ExpectExact(`434[["pong from herald"]]`)
+
+	// broadcasts with acks both ways
+	cn.Send(`425["ask","mixed"]`)
+	for i, c := range []*siotest.Conn{cn, ch} {
+		m := c.Expect(`42`)
+		id := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q"]`)
+		c.Send("43" + id + `["answer ` + string(rune('A'+i)) + `"]`)
+	}
+	if m := cn.Expect(`435[`); !strings.Contains(m, `"answer A"`) || !strings.Contains(m, `"answer B"`) {
+		t.Fatalf("Node's emitWithAck: %s", m)
+	}
+	done := make(chan []socketio.Args, 1)
+	go func() {
+		r, err := h.io.To("mixed").EmitWithAck(ctx, "q2", 1)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	for _, c := range []*siotest.Conn{cn, ch} {
+		m := c.Expect(`42`)
+		id := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q2",1]`)
+		c.Send("43" + id + `[{"ok":true},"ignored"]`)
+	}
+	if r := <-done; len(r) != 2 || string(r[0].Raw(0)) != `{"ok":true}` || string(r[1].Raw(0)) != `{"ok":true}` {
+		t.Fatalf("Herald's emitWithAck: %v", r)
+	}
+
+	// Node's emitter reaches Herald's clients, Herald's reaches Node's
+	emit := exec.Command("node", "cluster/emit.mjs", "mixed", "emitted", `{"x":1}`, "bin:0102")
+	emit.Dir = dir
+	emit.Env = append(os.Environ(), "KEY="+key, "REDIS_URL="+redisURL())
+	if out, err := emit.CombinedOutput(); err != nil {
+		t.Fatalf("emit.mjs: %v\n%s", err, out)
+	}
+	for _, c := range []*siotest.Conn{ch, cn} {
+		c.ExpectExact(`451-["emitted",{"x":1},{"_placeholder":true,"num":0}]`)
+		if f := c.Next(); string(f.Data) != "\x01\x02" {
+			t.Fatalf("attachment %q", f.Data)
+		}
+	}
+	if err := emitter.New(rdb, &emitter.Options{Key: key}).To("mixed").Emit(ctx, "from-go-emitter", 3); err != nil {
+		t.Fatal(err)
+	}
+	cn.ExpectExact(`42["from-go-emitter",3]`)
+	ch.ExpectExact(`42["from-go-emitter",3]`)
+
+	// socketsJoin from Node, disconnectSockets from Herald
+	cn.Send(`42["joinall","everyone"]`)
+	time.Sleep(200 * time.Millisecond)
+	h.io.In("everyone").DisconnectSockets(false)
+	cn.ExpectExact("41")
+	ch.ExpectExact("41")
+}
