@@ -38,6 +38,10 @@ type Message struct {
 	// Room is the one room a broadcast is for, when it may travel on that
 	// room's channel.
 	Room string
+	// Ephemeral marks what is only of use to nodes alive now and has no
+	// place in a stream: requests, server-side emits, broadcasts with
+	// acks (Node's streams adapter sends these over pub/sub).
+	Ephemeral bool
 }
 
 // Transport carries cluster-adapter messages between nodes: Redis sharded
@@ -174,7 +178,7 @@ func (c *Cluster) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastO
 				timeout = c.opts.RequestsTimeout
 			}
 			c.reqs.removeAfter(id, timeout+c.opts.RequestsTimeout)
-			c.send(&Message{Type: MsgBroadcast, Attachments: p.Attachments,
+			c.send(&Message{Type: MsgBroadcast, Attachments: p.Attachments, Ephemeral: true,
 				Data: newObject().raw("packet", appendPacket(nil, p, false)).str("requestId", id).raw("opts", appendOpts(nil, opts, true)).done()})
 		}
 	}
@@ -294,7 +298,7 @@ func (c *Cluster) ask(ctx context.Context, typ int, data *jsonObject) ([]answer,
 	if !c.reqs.add(id, p) {
 		return nil, ErrClosed
 	}
-	c.send(&Message{Type: typ, Data: data.str("requestId", id).done()})
+	c.send(&Message{Type: typ, Data: data.str("requestId", id).done(), Ephemeral: true})
 	return c.reqs.wait(ctx, id, p, c.opts.RequestsTimeout)
 }
 
@@ -351,7 +355,7 @@ func (c *Cluster) ServerSideEmit(ctx context.Context, event string, args []any, 
 		return nil, err
 	}
 	if !wantAck {
-		c.send(&Message{Type: MsgServerSideEmit, Data: newObject().raw("packet", data).done()})
+		c.send(&Message{Type: MsgServerSideEmit, Data: newObject().raw("packet", data).done(), Ephemeral: true})
 		return nil, nil
 	}
 	answers, err := c.ask(ctx, MsgServerSideEmit, newObject().raw("packet", data))

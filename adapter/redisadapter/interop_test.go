@@ -3,10 +3,12 @@ package redisadapter_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,40 +159,8 @@ func TestInteropWithNodeRedisAdapter(t *testing.T) {
 		t.Fatalf("Herald's allRooms: %v %v", rooms, err)
 	}
 
-	// serverSideEmit with acks both ways
-	got, err := h.io.Of("/").ServerSideEmit(ctx, "ping", []any{"herald"}, true)
-	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"pong from node"` {
-		t.Fatalf("Herald's serverSideEmitWithAck: %v %v", got, err)
-	}
-	cn.Send(`424["ssemit"]`)
-	cn.ExpectExact(`434[["pong from herald"]]`)
-
-	// broadcasts with acks both ways
-	cn.Send(`425["ask","mixed"]`)
-	for i, c := range []*siotest.Conn{cn, ch} {
-		m := c.Expect(`42`)
-		id := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q"]`)
-		c.Send("43" + id + `["answer ` + string(rune('A'+i)) + `"]`)
-	}
-	if m := cn.Expect(`435[`); !strings.Contains(m, `"answer A"`) || !strings.Contains(m, `"answer B"`) {
-		t.Fatalf("Node's emitWithAck: %s", m)
-	}
-	done := make(chan []socketio.Args, 1)
-	go func() {
-		r, err := h.io.To("mixed").EmitWithAck(ctx, "q2", 1)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- r
-	}()
-	for _, c := range []*siotest.Conn{cn, ch} {
-		m := c.Expect(`42`)
-		id := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q2",1]`)
-		c.Send("43" + id + `[{"ok":true},"ignored"]`)
-	}
-	if r := <-done; len(r) != 2 || string(r[0].Raw(0)) != `{"ok":true}` || string(r[1].Raw(0)) != `{"ok":true}` {
-		t.Fatalf("Herald's emitWithAck: %v", r)
-	}
+	// serverSideEmit and broadcasts with acks, both ways
+	acksBothWays(ctx, t, h, cn, ch, 4)
 
 	// Node's emitter reaches Herald's clients, Herald's reaches Node's
 	emit := exec.Command("node", "cluster/emit.mjs", "mixed", "emitted", `{"x":1}`, "bin:0102")
@@ -217,4 +187,167 @@ func TestInteropWithNodeRedisAdapter(t *testing.T) {
 	h.io.In("everyone").DisconnectSockets(false)
 	cn.ExpectExact("41")
 	ch.ExpectExact("41")
+}
+
+// The sharded variants of both sides work together.
+func TestInteropWithNodeShardedAdapter(t *testing.T) {
+	dir := interopDir(t)
+	key := uniqueKey()
+	rdb := client(t, redisURL())
+	nodeURL := startNode(t, dir, "KEY="+key, "ADAPTER=sharded")
+	h := serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: 3 * time.Second}), heraldHandlers)
+	cn := siotest.Dial(t, nodeURL, "/socket.io/")
+	idN := cn.Connect("/", "")
+	ch := siotest.Dial(t, h.url, "/socket.io/")
+	idH := ch.Connect("/", "")
+	for _, c := range []*siotest.Conn{cn, ch} {
+		c.Send(`421["join","mixed"]`)
+		c.ExpectExact(`431[]`)
+	}
+	time.Sleep(100 * time.Millisecond) // room channel subscriptions
+	cn.Send(`42["say","mixed","via the room channel",{"n":1}]`)
+	cn.ExpectExact(`42["said","via the room channel",{"n":1}]`)
+	ch.ExpectExact(`42["said","via the room channel",{"n":1}]`)
+	ch.Send(`42["say","mixed","from herald"]`)
+	cn.ExpectExact(`42["said","from herald"]`)
+	_ = h.io.Emit("bin", []byte{1})
+	for _, c := range []*siotest.Conn{ch, cn} {
+		c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0}]`)
+		if f := c.Next(); string(f.Data) != "\x01" {
+			t.Fatalf("attachment %q", f.Data)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if socks, err := h.io.FetchSockets(ctx); err != nil || len(socks) != 2 {
+		t.Fatalf("Herald's fetchSockets: %d %v", len(socks), err)
+	}
+	cn.Send(`422["fetch"]`)
+	if m := cn.Expect(`432[`); !strings.Contains(m, idN) || !strings.Contains(m, idH) {
+		t.Fatalf("Node's fetchSockets: %s", m)
+	}
+	acksBothWays(ctx, t, h, cn, ch, 4)
+	h.io.In(idN).DisconnectSockets(false)
+	cn.ExpectExact("41")
+}
+
+// A Node node with @socket.io/redis-streams-adapter and a Herald node share
+// one stream: broadcasts both ways, fetchSockets both ways (each counts the
+// other from its heartbeats), and a client of the Node node recovers its
+// session on the Herald node with exactly the broadcasts it missed.
+func TestInteropWithNodeStreamsAdapter(t *testing.T) {
+	dir := interopDir(t)
+	key := uniqueKey()
+	rdb := client(t, redisURL())
+	t.Cleanup(func() { rdb.Del(context.Background(), key) })
+	nodeURL := startNode(t, dir, "KEY="+key, "ADAPTER=streams")
+	h := serveWith(t, &socketio.Options{
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 30 * time.Second},
+		Adapter: redisadapter.NewStreams(rdb, &redisadapter.StreamsOptions{
+			Options:    redisadapter.Options{RequestsTimeout: 3 * time.Second},
+			StreamName: key, SessionKeyPrefix: key + ":session:",
+		}),
+	}, heraldHandlers)
+	cn := siotest.Dial(t, nodeURL, "/socket.io/")
+	cn.Send("40")
+	reply := cn.Expect("40")
+	var hs struct{ SID, PID string }
+	if err := json.Unmarshal([]byte(reply[2:]), &hs); err != nil || hs.PID == "" {
+		t.Fatalf("Node's connect reply %q", reply)
+	}
+	cn.Send(`421["join","mixed"]`)
+	cn.ExpectExact(`431[]`)
+	ch := siotest.Dial(t, h.url, "/socket.io/")
+	idH := ch.Connect("/", "")
+	ch.Send(`421["join","mixed"]`)
+	ch.ExpectExact(`431[]`)
+
+	// Herald broadcasts; Node's client gets it with the entry id as offset
+	_ = h.io.To("mixed").Emit("m", 0)
+	ch.Expect(`42["m",0,"`)
+	cn.Expect(`42["m",0,"`)
+	cn.Send(`42["say","mixed","from node",{"n":1}]`)
+	ch.Expect(`42["said","from node",{"n":1},"`)
+	last := cn.Expect(`42["said","from node",{"n":1},"`)
+	offset := strings.TrimSuffix(strings.TrimPrefix(last, `42["said","from node",{"n":1},"`), `"]`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Herald counts the Node node once it answers Herald's first heartbeat.
+	for n := 0; n < 2; time.Sleep(20 * time.Millisecond) {
+		if n, _ = h.io.Of("/").Adapter().(*redisadapter.Streams).ServerCount(ctx); ctx.Err() != nil {
+			t.Fatal("the Node node never answered the heartbeat")
+		}
+	}
+	socks, err := h.io.In("mixed").FetchSockets(ctx)
+	if err != nil || len(socks) != 2 {
+		t.Fatalf("Herald's fetchSockets: %d %v", len(socks), err)
+	}
+	cn.Send(`422["fetch"]`)
+	if m := cn.Expect(`432[`); !strings.Contains(m, hs.SID) || !strings.Contains(m, idH) {
+		t.Fatalf("Node's fetchSockets: %s", m)
+	}
+
+	// what has no place in the stream goes over pub/sub, both ways
+	acksBothWays(ctx, t, h, cn, ch, 3)
+
+	// Node's client drops; it misses two broadcasts and comes back on Herald.
+	cn.Close()
+	time.Sleep(300 * time.Millisecond) // Node keeps the session in Redis
+	_ = h.io.To("mixed").Emit("m", 1)
+	_ = h.io.To("elsewhere").Emit("m", 99)
+	ch.Expect(`42["m",1,"`)
+	ch.Send(`42["say","mixed","while away"]`)
+	ch.ExpectNothing(100 * time.Millisecond)
+	c := siotest.Dial(t, h.url, "/socket.io/")
+	c.Send(`40{"pid":"` + hs.PID + `","offset":"` + offset + `"}`)
+	c.Expect(`42["m",1,"`)
+	c.Expect(`42["said","while away","`)
+	if r := c.Expect("40"); !strings.Contains(r, hs.SID) {
+		t.Fatalf("not recovered with Node's id: %s (want %s)", r, hs.SID)
+	}
+	c.ExpectNothing(200 * time.Millisecond)
+}
+
+// acksBothWays checks serverSideEmit with an ack and broadcasts with acks
+// in both directions between the Node node (client cn) and the Herald
+// node h (client ch), both clients in room "mixed"; id is cn's next ack id.
+func acksBothWays(ctx context.Context, t *testing.T, h node, cn, ch *siotest.Conn, id int) {
+	t.Helper()
+	got, err := h.io.Of("/").ServerSideEmit(ctx, "ping", []any{"herald"}, true)
+	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"pong from node"` {
+		t.Fatalf("Herald's serverSideEmitWithAck: %v %v", got, err)
+	}
+	ack := strconv.Itoa(id)
+	cn.Send(`42` + ack + `["ssemit"]`)
+	cn.ExpectExact(`43` + ack + `[["pong from herald"]]`)
+	ack = strconv.Itoa(id + 1)
+	cn.Send(`42` + ack + `["ask","mixed"]`)
+	for i, c := range []*siotest.Conn{cn, ch} {
+		m := c.Expect(`42`)
+		qid := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q"]`)
+		c.Send("43" + qid + `["answer ` + string(rune('A'+i)) + `"]`)
+	}
+	if m := cn.Expect(`43` + ack + `[`); !strings.Contains(m, `"answer A"`) || !strings.Contains(m, `"answer B"`) {
+		t.Fatalf("Node's emitWithAck: %s", m)
+	}
+	done := make(chan []socketio.Args, 1)
+	go func() {
+		r, err := h.io.To("mixed").EmitWithAck(ctx, "q2", []byte{5})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	for _, c := range []*siotest.Conn{cn, ch} {
+		m := c.Expect(`451-`)
+		if f := c.Next(); string(f.Data) != "\x05" {
+			t.Errorf("attachment %q", f.Data)
+		}
+		qid := strings.TrimSuffix(strings.TrimPrefix(m, "451-"), `["q2",{"_placeholder":true,"num":0}]`)
+		c.Send("43" + qid + `[{"ok":true},"ignored"]`)
+	}
+	if r := <-done; len(r) != 2 || string(r[0].Raw(0)) != `{"ok":true}` || string(r[1].Raw(0)) != `{"ok":true}` {
+		t.Fatalf("Herald's emitWithAck: %v", r)
+	}
 }

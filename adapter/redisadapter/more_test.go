@@ -17,7 +17,12 @@ import (
 
 func serve(t *testing.T, f socketio.AdapterFactory, setup func(*socketio.Server)) node {
 	t.Helper()
-	io := socketio.NewServer(&socketio.Options{Adapter: f})
+	return serveWith(t, &socketio.Options{Adapter: f}, setup)
+}
+
+func serveWith(t *testing.T, opts *socketio.Options, setup func(*socketio.Server)) node {
+	t.Helper()
+	io := socketio.NewServer(opts)
 	if setup != nil {
 		setup(io)
 	}

@@ -48,7 +48,8 @@ func (MsgpackParser) Encode(msg []byte, attachments [][]byte) ([]byte, error) {
 
 // Decode implements Parser.
 func (MsgpackParser) Decode(data []byte) ([]byte, [][]byte, error) {
-	t := msgpackTranscoder{dec: msgpack.NewDecoder(bytes.NewReader(data))}
+	r := bytes.NewReader(data)
+	t := msgpackTranscoder{dec: msgpack.NewDecoder(r), r: r, data: data}
 	if err := t.value(0); err != nil {
 		return nil, nil, err
 	}
@@ -282,15 +283,17 @@ func unquote(v []byte) (string, error) {
 // msgpackTranscoder writes a msgpack value as JSON, binary values as
 // placeholders.
 type msgpackTranscoder struct {
-	dec *msgpack.Decoder
-	out []byte
-	att [][]byte
+	dec  *msgpack.Decoder
+	r    *bytes.Reader // the decoder reads it unbuffered (it is a ByteScanner)
+	data []byte
+	out  []byte
+	att  [][]byte
 }
 
 const maxDepth = 64
 
 func (t *msgpackTranscoder) value(depth int) error {
-	if depth > maxDepth {
+	if depth > maxDepth || !t.fits() {
 		return errBadMessage
 	}
 	c, err := t.dec.PeekCode()
@@ -308,14 +311,9 @@ func (t *msgpackTranscoder) value(depth int) error {
 			if i > 0 {
 				t.out = append(t.out, ',')
 			}
-			k, err := t.dec.DecodeInterfaceLoose()
+			ks, err := t.key()
 			if err != nil {
 				return err
-			}
-			ks, ok := k.(string)
-			if !ok {
-				b, _ := json.Marshal(k)
-				ks = string(bytes.Trim(b, `"`))
 			}
 			t.out = appendJSONString(t.out, ks)
 			t.out = append(t.out, ':')
@@ -376,6 +374,80 @@ func (t *msgpackTranscoder) value(depth int) error {
 		t.out = append(t.out, b...)
 	}
 	return nil
+}
+
+// fits reports whether the length the next value declares fits in the
+// input left, so that no declared length, however large, makes the
+// decoder allocate more than the message holds.
+func (t *msgpackTranscoder) fits() bool {
+	p := len(t.data) - t.r.Len()
+	if p >= len(t.data) {
+		return true // the decoder reports the EOF
+	}
+	c, rest := t.data[p], t.data[p+1:]
+	var size, unit, extra int // size bytes of length; bytes per declared unit; bytes before the body
+	switch c {
+	case msgpcode.Str8, msgpcode.Bin8:
+		size, unit = 1, 1
+	case msgpcode.Str16, msgpcode.Bin16:
+		size, unit = 2, 1
+	case msgpcode.Str32, msgpcode.Bin32:
+		size, unit = 4, 1
+	case msgpcode.Ext8:
+		size, unit, extra = 1, 1, 1
+	case msgpcode.Ext16:
+		size, unit, extra = 2, 1, 1
+	case msgpcode.Ext32:
+		size, unit, extra = 4, 1, 1
+	case msgpcode.Array16:
+		size, unit = 2, 1
+	case msgpcode.Array32:
+		size, unit = 4, 1
+	case msgpcode.Map16:
+		size, unit = 2, 2
+	case msgpcode.Map32:
+		size, unit = 4, 2
+	default:
+		return true // fixed sizes, or lengths of at most 31 elements
+	}
+	if len(rest) < size {
+		return false
+	}
+	n := 0
+	for _, b := range rest[:size] {
+		n = n<<8 | int(b)
+	}
+	return n <= (len(rest)-size-extra)/unit
+}
+
+// key decodes a map key. JavaScript's keys are strings; a scalar key is
+// written as its JSON text, and a container key is refused rather than
+// decoded, since the library would size it from the untrusted length.
+func (t *msgpackTranscoder) key() (string, error) {
+	if !t.fits() {
+		return "", errBadMessage
+	}
+	c, err := t.dec.PeekCode()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case msgpcode.IsString(c):
+		return t.dec.DecodeString()
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32,
+		msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32,
+		msgpcode.IsBin(c), msgpcode.IsExt(c):
+		return "", errBadMessage
+	}
+	k, err := t.dec.DecodeInterfaceLoose()
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return "", errBadMessage
+	}
+	return string(bytes.Trim(b, `"`)), nil
 }
 
 // appendJSONString appends s as JSON.stringify writes it (no HTML

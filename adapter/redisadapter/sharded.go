@@ -53,27 +53,42 @@ func newSharded(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 }
 
 func (a *Sharded) onMessage(m *redis.Message) {
-	payload := []byte(m.Payload)
-	var msg []byte
-	var att [][]byte
-	if len(payload) > 0 && payload[0] == '{' {
-		msg = payload
-	} else {
+	if h, ok := decodeWhole(a.opts.Parser, []byte(m.Payload)); ok {
+		a.Handle("", h.UID, h.Nsp, h.Type, h.Data, h.att)
+	}
+}
+
+// wholeMessage is a cluster message sent whole over pub/sub: JSON, or
+// msgpack when it carries binary (always msgpack from Node's streams
+// adapter).
+type wholeMessage struct {
+	UID  string          `json:"uid"`
+	Nsp  string          `json:"nsp"`
+	Type int             `json:"type"`
+	Data json.RawMessage `json:"data"`
+	att  [][]byte
+}
+
+func decodeWhole(p Parser, payload []byte) (wholeMessage, bool) {
+	var h wholeMessage
+	msg := payload
+	if len(payload) == 0 || payload[0] != '{' {
 		var err error
-		if msg, att, err = a.opts.Parser.Decode(payload); err != nil {
-			return
+		if msg, h.att, err = p.Decode(payload); err != nil {
+			return h, false
 		}
 	}
-	var head struct {
-		UID  string          `json:"uid"`
-		Nsp  string          `json:"nsp"`
-		Type int             `json:"type"`
-		Data json.RawMessage `json:"data"`
+	return h, json.Unmarshal(msg, &h) == nil
+}
+
+// encodeWhole encodes a message for pub/sub; msgpack forces msgpack even
+// without binary.
+func encodeWhole(p Parser, uid, nsp string, m *Message, msgpack bool) ([]byte, error) {
+	msg := newObject().raw("type", appendInt(m.Type)).raw("data", m.Data).str("uid", uid).str("nsp", nsp).done()
+	if len(m.Attachments) == 0 && !msgpack {
+		return msg, nil
 	}
-	if json.Unmarshal(msg, &head) != nil {
-		return
-	}
-	a.Handle("", head.UID, head.Nsp, head.Type, head.Data, att)
+	return p.Encode(msg, m.Attachments)
 }
 
 // Send implements Transport: SPUBLISH on the namespace's, a room's or a
@@ -86,15 +101,11 @@ func (a *Sharded) Send(ctx context.Context, uid, nsp string, m *Message) (string
 	case m.Room != "":
 		ch += m.Room + "#"
 	}
-	msg := newObject().raw("type", appendInt(m.Type)).raw("data", m.Data).str("uid", uid).str("nsp", nsp).done()
-	if len(m.Attachments) > 0 {
-		b, err := a.opts.Parser.Encode(msg, m.Attachments)
-		if err != nil {
-			return "", err
-		}
-		msg = b
+	msg, err := encodeWhole(a.opts.Parser, uid, nsp, m, false)
+	if err != nil {
+		return "", err
 	}
-	return "", a.pub.SPublish(ctx, ch, []byte(msg)).Err()
+	return "", a.pub.SPublish(ctx, ch, msg).Err()
 }
 
 // ServerCount implements Transport with PUBSUB SHARDNUMSUB.

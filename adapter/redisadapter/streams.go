@@ -35,6 +35,13 @@ type StreamsOptions struct {
 	// HeartbeatTimeout is how long a silent node is still counted.
 	// Default 10s.
 	HeartbeatTimeout time.Duration
+	// ChannelPrefix names the pub/sub channels of what has no place in
+	// the stream (requests, server-side emits, broadcasts with acks, and
+	// the answers): "<prefix>#<nsp>#" and "<prefix>#<nsp>#<uid>#".
+	// Default "socket.io".
+	ChannelPrefix string
+	// UseShardedPubSub sends those with SPUBLISH / SSUBSCRIBE.
+	UseShardedPubSub bool
 }
 
 func (o StreamsOptions) withDefaults() StreamsOptions {
@@ -56,6 +63,9 @@ func (o StreamsOptions) withDefaults() StreamsOptions {
 	}
 	if o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = 10 * time.Second
+	}
+	if o.ChannelPrefix == "" {
+		o.ChannelPrefix = "socket.io"
 	}
 	return o
 }
@@ -85,13 +95,31 @@ type Streams struct {
 
 	nmu   sync.Mutex
 	nodes map[string]time.Time // other nodes by last heartbeat
+
+	public string // pub/sub channel of the namespace
+	sub    *subscription
 }
 
 func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOptions) *Streams {
-	a := &Streams{rdb: rdb, so: o, done: make(chan struct{}), nodes: map[string]time.Time{}}
+	a := &Streams{rdb: rdb, so: o, done: make(chan struct{}), nodes: map[string]time.Time{},
+		public: o.ChannelPrefix + "#" + nsp.Name() + "#"}
 	a.Cluster = NewCluster(nsp, randomID(16), a, &o.Options, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	sctx, scancel := context.WithTimeout(ctx, o.RequestsTimeout)
+	channels := []string{a.public, a.public + a.uid + "#"}
+	var ps *redis.PubSub
+	if o.UseShardedPubSub {
+		ps = rdb.SSubscribe(sctx, channels...)
+	} else {
+		ps = rdb.Subscribe(sctx, channels...)
+	}
+	scancel()
+	a.sub = subscribe(ps, len(channels), o.RequestsTimeout, o.Logger, func(m *redis.Message) {
+		if h, ok := decodeWhole(a.opts.Parser, []byte(m.Payload)); ok {
+			a.dispatch("", entry{uid: h.UID, nsp: h.Nsp, typ: h.Type, data: h.Data, att: h.att})
+		}
+	})
 	// Read from the current end of the stream, then announce this node.
 	start := "$"
 	rctx, rcancel := context.WithTimeout(ctx, o.RequestsTimeout)
@@ -108,8 +136,24 @@ func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOpt
 }
 
 // Send implements Transport: XADD to the stream, fields uid, nsp, type and
-// data (JSON, or base64 msgpack when binary) as Node writes them.
+// data (JSON, or base64 msgpack when binary) as Node writes them; answers
+// and ephemeral messages go over pub/sub as msgpack, as Node's adapter
+// (≥ 0.2) sends them.
 func (a *Streams) Send(ctx context.Context, uid, nsp string, m *Message) (string, error) {
+	if m.To != "" || m.Ephemeral {
+		ch := a.public
+		if m.To != "" {
+			ch += m.To + "#"
+		}
+		b, err := encodeWhole(a.opts.Parser, uid, nsp, m, true)
+		if err != nil {
+			return "", err
+		}
+		if a.so.UseShardedPubSub {
+			return "", a.rdb.SPublish(ctx, ch, b).Err()
+		}
+		return "", a.rdb.Publish(ctx, ch, b).Err()
+	}
 	values := []any{"uid", uid, "nsp", nsp, "type", strconv.Itoa(m.Type)}
 	if len(m.Data) > 0 {
 		if len(m.Attachments) > 0 {
@@ -208,27 +252,35 @@ func (a *Streams) read(ctx context.Context, last string) {
 		for _, s := range res {
 			for _, e := range s.Messages {
 				last = e.ID
-				m, ok := a.decodeEntry(e)
-				if !ok || m.uid == a.uid || m.nsp != a.nsp.Name() {
-					continue
-				}
-				switch m.typ {
-				case MsgInitialHeartbeat, MsgHeartbeat:
-					a.nmu.Lock()
-					a.nodes[m.uid] = time.Now()
-					a.nmu.Unlock()
-					if m.typ == MsgInitialHeartbeat {
-						a.send(&Message{Type: MsgHeartbeat})
-					}
-				case MsgAdapterClose:
-					a.nmu.Lock()
-					delete(a.nodes, m.uid)
-					a.nmu.Unlock()
-				default:
-					a.Handle(e.ID, m.uid, m.nsp, m.typ, m.data, m.att)
+				if m, ok := a.decodeEntry(e); ok {
+					a.dispatch(e.ID, m)
 				}
 			}
 		}
+	}
+}
+
+// dispatch handles a message of another node read from the stream (with
+// its offset) or from pub/sub. Any message proves its sender alive, as in
+// Node's adapter.
+func (a *Streams) dispatch(offset string, m entry) {
+	if m.uid == a.uid || m.uid == "" || m.nsp != a.nsp.Name() {
+		return
+	}
+	a.nmu.Lock()
+	if m.uid != emitterUID {
+		a.nodes[m.uid] = time.Now()
+	}
+	if m.typ == MsgAdapterClose {
+		delete(a.nodes, m.uid)
+	}
+	a.nmu.Unlock()
+	switch m.typ {
+	case MsgInitialHeartbeat:
+		a.send(&Message{Type: MsgHeartbeat})
+	case MsgHeartbeat, MsgAdapterClose:
+	default:
+		a.Handle(offset, m.uid, m.nsp, m.typ, m.data, m.att)
 	}
 }
 
@@ -238,6 +290,7 @@ func (a *Streams) Close() error {
 		a.send(&Message{Type: MsgAdapterClose})
 		a.cancel()
 		<-a.done
+		_ = a.sub.close()
 		a.CloseRequests()
 	})
 	return nil
@@ -270,6 +323,8 @@ func (a *Streams) PersistSession(s *socketio.Session) {
 		a.opts.Logger.Warn("redisadapter: persist session", "err", err)
 	}
 }
+
+const emitterUID = "emitter"
 
 var streamOffset = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 

@@ -199,6 +199,27 @@ func mustEncode(t *testing.T, s string) []byte {
 	return b
 }
 
+// Declared lengths larger than the message are refused before anything is
+// sized from them (a fuzzer's map key of 2^32 entries once exhausted memory).
+func TestMsgpackDecodeHugeLengths(t *testing.T) {
+	for _, b := range [][]byte{
+		{0x92, 'h', 0x81, 0xdf, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0, 0}, // map32 as a map key
+		{0xdb, 0xff, 0xff, 0xff, 0xff, 'a'},                            // str32
+		{0xc6, 0x7f, 0xff, 0xff, 0xff},                                 // bin32
+		{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2},                           // array32
+		{0xdf, 0x00, 0x10, 0x00, 0x00, 0xa1, 'k', 1},                   // map32
+		{0xc9, 0xff, 0xff, 0xff, 0xff, 1},                              // ext32
+		{0x81, 0x91, 1, 1},                                             // array as a key
+	} {
+		if _, _, err := (MsgpackParser{}).Decode(b); err == nil {
+			t.Errorf("% x decoded", b)
+		}
+	}
+	if msg, _, err := (MsgpackParser{}).Decode([]byte{0x81, 0x01, 0xc3}); err != nil || string(msg) != `{"1":true}` {
+		t.Errorf("integer key: %s %v", msg, err)
+	}
+}
+
 func FuzzMsgpackDecode(f *testing.F) {
 	f.Add([]byte{0x93, 0xa1, 'x', 0xc4, 1, 2, 0x80})
 	f.Add(mustEncodeF(`["a",{"b":[1,2.5,null]}]`))

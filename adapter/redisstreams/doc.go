@@ -11,7 +11,11 @@
 // 10000 * uid .. nsp .. type .. data ..): the message types of Node's
 // cluster adapter, data as JSON, or as base64 msgpack when it carries
 // binary. Every node reads the whole stream (XREAD BLOCK) and skips its
-// own entries. The id of a broadcast's entry is its recovery offset on
+// own entries. What only nodes alive now can use (fetchSockets,
+// server-side emits, broadcasts with acks) is published instead, whole
+// and msgpack-encoded, on "socket.io#<nsp>#", and answers on
+// "socket.io#<nsp>#<uid>#" of the node that asked, as Node's adapter
+// (0.2 and later) does. The id of a broadcast's entry is its recovery offset on
 // every node. Nodes announce themselves with heartbeats; the number of
 // nodes is this one plus those heard from within HeartbeatTimeout.
 //

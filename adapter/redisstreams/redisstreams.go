@@ -28,6 +28,11 @@ type Options struct {
 	// HeartbeatTimeout is how long a silent node is still counted.
 	// Default 10s.
 	HeartbeatTimeout time.Duration
+	// ChannelPrefix names the pub/sub channels of requests, server-side
+	// emits, broadcasts with acks and answers. Default "socket.io".
+	ChannelPrefix string
+	// UseShardedPubSub sends those with SPUBLISH / SSUBSCRIBE (Redis 7).
+	UseShardedPubSub bool
 	// RequestsTimeout bounds requests to the other nodes when their
 	// context has no deadline. Default 5s.
 	RequestsTimeout time.Duration
@@ -62,5 +67,7 @@ func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 		SessionKeyPrefix:  o.SessionKeyPrefix,
 		HeartbeatInterval: o.HeartbeatInterval,
 		HeartbeatTimeout:  o.HeartbeatTimeout,
+		ChannelPrefix:     o.ChannelPrefix,
+		UseShardedPubSub:  o.UseShardedPubSub,
 	})
 }
