@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/internal/netpoll"
+	"github.com/heraldio/herald/internal/shrink"
 )
 
 // Sentinel errors.
@@ -62,12 +63,13 @@ type Server struct {
 	opts      Options
 	onConnect func(*Conn) Handler
 
-	mu       sync.Mutex
-	conns    map[string]*Conn
-	closed   bool
-	poller   *netpoll.Poller
-	pollOnce sync.Once
-	wg       sync.WaitGroup // one per open Conn
+	mu        sync.Mutex
+	conns     map[string]*Conn
+	connsPeak int
+	closed    bool
+	poller    *netpoll.Poller
+	pollOnce  sync.Once
+	wg        sync.WaitGroup // one per open Conn
 }
 
 // NewServer returns a Server. onConnect is called for every new
@@ -344,6 +346,7 @@ func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)
+		s.conns = shrink.Map(s.conns, &s.connsPeak)
 		s.wg.Done()
 	}
 	s.mu.Unlock()

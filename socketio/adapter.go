@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldio/herald/internal/shrink"
 )
 
 // BroadcastFlags modify how a broadcast is delivered.
@@ -116,10 +118,11 @@ var _ Adapter = (*MemoryAdapter)(nil)
 type MemoryAdapter struct {
 	nsp *Namespace
 
-	mu       sync.RWMutex
-	rooms    map[string]map[string]struct{} // room → socket ids
-	sids     map[string][]string            // socket id → rooms joined, besides its own
-	leftSelf map[string]struct{}            // sockets that left their personal room
+	mu                  sync.RWMutex
+	rooms               map[string]map[string]struct{} // room → socket ids
+	sids                map[string][]string            // socket id → rooms joined, besides its own
+	leftSelf            map[string]struct{}            // sockets that left their personal room
+	roomsPeak, sidsPeak int                            // for shrink.Map
 
 	recovery  *RecoveryOptions
 	rmu       sync.Mutex
@@ -202,6 +205,7 @@ func (a *MemoryAdapter) Del(id, room string) {
 	}
 	if len(rs) == 0 {
 		delete(a.sids, id)
+		a.sids = shrink.Map(a.sids, &a.sidsPeak)
 	} else {
 		a.sids[id] = rs
 	}
@@ -213,6 +217,7 @@ func (a *MemoryAdapter) delFromRoom(id, room string) {
 		delete(m, id)
 		if len(m) == 0 {
 			delete(a.rooms, room)
+			a.rooms = shrink.Map(a.rooms, &a.roomsPeak)
 		}
 	}
 }
@@ -224,6 +229,7 @@ func (a *MemoryAdapter) DelAll(id string) {
 		a.delFromRoom(id, r)
 	}
 	delete(a.sids, id)
+	a.sids = shrink.Map(a.sids, &a.sidsPeak)
 	delete(a.leftSelf, id)
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+
+	"github.com/heraldio/herald/internal/shrink"
 )
 
 // Middleware runs for each socket connecting to a namespace, before the
@@ -31,6 +33,7 @@ type Namespace struct {
 
 	mu           sync.RWMutex
 	sockets      map[string]*Socket
+	socketsPeak  int
 	middlewares  []Middleware
 	onConnection []func(*Socket)
 	serverEvents map[string]func(args Args, ack func(...any))
@@ -241,6 +244,7 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
 	if n.sockets[s.id] == s {
 		delete(n.sockets, s.id)
+		n.sockets = shrink.Map(n.sockets, &n.socketsPeak)
 	}
 	n.mu.Unlock()
 }

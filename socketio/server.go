@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/shrink"
 )
 
 // Disconnect reasons, as the reference names them.
@@ -86,12 +87,13 @@ type Server struct {
 	eio  *engineio.Server
 	log  *slog.Logger
 
-	mu       sync.RWMutex
-	nsps     map[string]*Namespace
-	parents  []*ParentNamespace
-	closed   bool
-	clientsM sync.Mutex
-	clients  map[*client]struct{}
+	mu          sync.RWMutex
+	nsps        map[string]*Namespace
+	parents     []*ParentNamespace
+	closed      bool
+	clientsM    sync.Mutex
+	clients     map[*client]struct{}
+	clientsPeak int
 }
 
 // NewServer returns a Server with the main namespace "/" ready.
@@ -226,6 +228,7 @@ func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler {
 func (s *Server) removeClient(c *client) {
 	s.clientsM.Lock()
 	delete(s.clients, c)
+	s.clients = shrink.Map(s.clients, &s.clientsPeak)
 	s.clientsM.Unlock()
 }
 

@@ -12,13 +12,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/heraldio/herald/internal/gctune"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/heraldio/herald/internal/gctune"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -36,6 +37,9 @@ func main() {
 		room, _ := e.Args.String(0)
 		_ = io.To(room).Emit("fanout", e.Args.Slice(1))
 	})
+	if addr := os.Getenv("PPROF"); addr != "" { // profiles while measuring: PPROF=127.0.0.1:6060
+		go func() { _ = http.ListenAndServe(addr, nil) }()
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "3000"

@@ -17,12 +17,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +37,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 )
 
 type config struct {
@@ -42,6 +44,7 @@ type config struct {
 	mode     string
 	n        int
 	inflight int
+	coalesce bool
 	rate     float64
 	duration time.Duration
 	pid      int
@@ -89,6 +92,7 @@ func main() {
 	flag.StringVar(&c.mode, "mode", "echo", "conns, echo or fanout")
 	flag.IntVar(&c.n, "n", 100, "connections (receivers for fanout)")
 	flag.IntVar(&c.inflight, "inflight", 4, "echo: requests in flight per connection (saturation)")
+	flag.BoolVar(&c.coalesce, "coalesce", true, "echo at saturation: requests due together (their acks were read together) go in one write; false: one write each")
 	flag.Float64Var(&c.rate, "rate", 0, "echo: total requests/s (0 = saturation); fanout: broadcasts/s")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measurement time")
 	flag.IntVar(&c.pid, "pid", 0, "server pid, for CPU and memory")
@@ -132,11 +136,16 @@ func main() {
 
 var sampleForParent []float64
 
-// conn is one client connection speaking Engine.IO/Socket.IO.
+// conn is one client connection speaking Engine.IO/Socket.IO. Reads are buffered and frames are
+// parsed into a reused buffer, writes are built in a reused buffer: the
+// tool shares the machine with the server it measures, so its own cost per
+// message is kept low.
 type conn struct {
 	net.Conn
-	rd  io.Reader
-	wmu sync.Mutex
+	br   *bufio.Reader
+	buf  []byte // the last payload read
+	wmu  sync.Mutex
+	wbuf []byte
 }
 
 func dial(ctx context.Context, base string, i, src int) (*conn, error) {
@@ -149,10 +158,11 @@ func dial(ctx context.Context, base string, i, src int) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: nc, rd: nc}
+	var rd io.Reader = nc
 	if br != nil {
-		c.rd = io.MultiReader(br, nc)
+		rd = io.MultiReader(br, nc)
 	}
+	c := &conn{Conn: nc, br: bufio.NewReaderSize(rd, 8192)}
 	if _, err := c.next(); err != nil { // open packet
 		nc.Close()
 		return nil, err
@@ -176,30 +186,86 @@ func dial(ctx context.Context, base string, i, src int) (*conn, error) {
 func (c *conn) send(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return wsutil.WriteClientText(c.Conn, []byte(s))
+	c.wbuf = appendClientText(c.wbuf[:0], s)
+	_, err := c.Write(c.wbuf)
+	return err
+}
+
+// sendAll writes the messages in one write.
+func (c *conn) sendAll(msgs []string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = c.wbuf[:0]
+	for _, m := range msgs {
+		c.wbuf = appendClientText(c.wbuf, m)
+	}
+	_, err := c.Write(c.wbuf)
+	return err
+}
+
+// appendClientText appends a masked text frame.
+func appendClientText(dst []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x81, 0x80|byte(n))
+	case n < 1<<16:
+		dst = append(dst, 0x81, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x81, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	k := rand.Uint32()
+	mask := [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+	dst = append(dst, mask[:]...)
+	start := len(dst)
+	dst = append(dst, s...)
+	ws.Cipher(dst[start:], mask, 0)
+	return dst
+}
+
+var errFrame = errors.New("unexpected frame")
+
+// nextBytes returns the next text message, valid until the next call,
+// answering pings on the way.
+func (c *conn) nextBytes() ([]byte, error) {
+	for {
+		h, err := ws.ReadHeader(c.br)
+		if err != nil {
+			return nil, err
+		}
+		if h.Length > 1<<24 || (!h.Fin && h.OpCode != ws.OpContinuation) {
+			return nil, errFrame // neither server sends fragments or huge frames here
+		}
+		n := int(h.Length)
+		if cap(c.buf) < n {
+			c.buf = make([]byte, n)
+		}
+		b := c.buf[:n]
+		if _, err := io.ReadFull(c.br, b); err != nil {
+			return nil, err
+		}
+		if h.Masked {
+			ws.Cipher(b, h.Mask, 0)
+		}
+		switch h.OpCode {
+		case ws.OpClose:
+			return nil, io.EOF
+		case ws.OpText:
+			if n == 1 && b[0] == '2' {
+				if err := c.send("3"); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return b, nil
+		}
+	}
 }
 
 // next returns the next text message, answering pings on the way.
 func (c *conn) next() (string, error) {
-	for {
-		data, op, err := wsutil.ReadServerData(struct {
-			io.Reader
-			io.Writer
-		}{c.rd, c.Conn})
-		if err != nil {
-			return "", err
-		}
-		if op != ws.OpText {
-			continue
-		}
-		if len(data) == 1 && data[0] == '2' {
-			if err := c.send("3"); err != nil {
-				return "", err
-			}
-			continue
-		}
-		return string(data), nil
-	}
+	b, err := c.nextBytes()
+	return string(b), err
 }
 
 // openMany opens n connections with limited concurrency.
@@ -399,28 +465,30 @@ func runEcho(c config) (Result, error) {
 			sent := make(map[int]time.Time)
 			var smu sync.Mutex
 			id := 0
-			sendOne := func() bool {
+			request := func() string {
 				smu.Lock()
 				id++
 				my := id
 				sent[my] = time.Now()
 				smu.Unlock()
-				return cn.send(`42`+strconv.Itoa(my)+`["echo","`+body+`"]`) == nil
+				return `42` + strconv.Itoa(my) + `["echo","` + body + `"]`
 			}
+			sendOne := func() bool { return cn.send(request()) == nil }
+			var batch []string // at saturation: the next requests, sent together once the acks read so far are handled
 			done := make(chan struct{})
 			go func() { // reader
 				defer close(done)
 				_ = cn.SetReadDeadline(end.Add(5 * time.Second))
 				for {
-					m, err := cn.next()
+					m, err := cn.nextBytes()
 					if err != nil {
 						return
 					}
-					if !strings.HasPrefix(m, "43") {
+					i := bytes.IndexByte(m, '[')
+					if !bytes.HasPrefix(m, []byte("43")) || i < 0 {
 						continue
 					}
-					i := strings.IndexByte(m, '[')
-					n, _ := strconv.Atoi(m[2:i])
+					n, _ := strconv.Atoi(string(m[2:i]))
 					smu.Lock()
 					t0, ok := sent[n]
 					delete(sent, n)
@@ -431,9 +499,13 @@ func runEcho(c config) (Result, error) {
 					local = append(local, float64(time.Since(t0).Microseconds())/1000)
 					ops.Add(1)
 					if c.rate == 0 && time.Now().Before(end) {
-						if !sendOne() {
-							errs.Add(1)
-							return
+						batch = append(batch, request())
+						if !c.coalesce || cn.br.Buffered() == 0 { // nothing more to read at once: send what is due
+							if cn.sendAll(batch) != nil {
+								errs.Add(1)
+								return
+							}
+							batch = batch[:0]
 						}
 					}
 					if !time.Now().Before(end) {
@@ -537,20 +609,20 @@ func startReceivers(c config, n, offset int) (*receivers, error) {
 			defer rc.wg.Done()
 			local := make([]float64, 0, 1024)
 			for {
-				m, err := cn.next()
+				m, err := cn.nextBytes()
 				if err != nil {
 					break
 				}
 				// 42["fanout",{"t":<unix ns>,"p":"..."}]
-				i := strings.Index(m, `"t":`)
+				i := bytes.Index(m, []byte(`"t":`))
 				if i < 0 {
 					continue
 				}
 				j := i + 4
-				for j < len(m) && m[j] >= '0' && m[j] <= '9' {
-					j++
+				t := int64(0)
+				for ; j < len(m) && m[j] >= '0' && m[j] <= '9'; j++ {
+					t = t*10 + int64(m[j]-'0')
 				}
-				t, _ := strconv.ParseInt(m[i+4:j], 10, 64)
 				local = append(local, float64(time.Now().UnixNano()-t)/1e6)
 				rc.got.Add(1)
 			}

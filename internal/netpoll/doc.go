@@ -1,7 +1,8 @@
 // Package netpoll tells when idle connections become readable, so that a
 // server holds no goroutine for a connection that has nothing to say.
 //
-// A Poller runs one goroutine that waits on epoll (Linux). Each registered
+// A Poller runs one goroutine that waits on epoll (Linux), parked in the Go
+// runtime rather than blocked in a system call. Each registered
 // descriptor is armed one-shot: when it becomes readable the callback runs in
 // a new goroutine, and the descriptor stays disarmed until Resume is called.
 // So at most one callback runs per descriptor at a time, and a connection

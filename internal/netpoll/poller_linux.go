@@ -3,8 +3,12 @@
 package netpoll
 
 import (
+	"os"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,13 +25,39 @@ const (
 type chunk [chunkSize]atomic.Pointer[Desc]
 
 // Poller waits for readiness of many descriptors with one goroutine.
+//
+// The goroutine never blocks in epoll_wait: the epoll descriptor is itself
+// handed to the Go runtime's poller, and the goroutine parks until it is
+// readable, then collects the events without waiting. A thread blocked in
+// a system call would otherwise be taken over by the runtime each time it
+// woke (a hand-off and a thread wake-up per burst of events) and would keep
+// the runtime's monitor polling at its fastest.
 type Poller struct {
 	epfd   int
-	wakeFd int // eventfd used to interrupt EpollWait on Close
+	file   *os.File // epfd, registered with the runtime's poller
+	raw    syscall.RawConn
 	closed atomic.Bool
 	done   chan struct{}
 	chunks [maxChunks]atomic.Pointer[chunk]
+
+	work    chan *Desc    // unbuffered: a send succeeds only when a worker is idle
+	quit    chan struct{} // closed by Close: idle workers exit
+	workers atomic.Int32
+	wg      sync.WaitGroup
 }
+
+// Callbacks run on worker goroutines that wait a while for the next one
+// before exiting. Reusing them keeps their grown stacks (a new goroutine
+// would grow its stack again for each message), and in a burst of events
+// (every client answering at once, a mass disconnect) the poller first
+// lets busy workers finish before it starts more, so the burst does not
+// leave thousands of goroutine records behind (the runtime never frees
+// them). A callback that blocks only takes its worker out of the pool: no
+// event ever waits for a worker.
+const (
+	workerIdle  = 2 * time.Second
+	workersSoft = 64 // per P; above it the poller yields once before starting another
+)
 
 // Desc is one registered descriptor.
 type Desc struct {
@@ -43,18 +73,19 @@ func New() (*Poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	// Non-blocking, so that os.NewFile registers it with the runtime.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(epfd), "netpoll")
+	raw, err := f.SyscallConn()
 	if err != nil {
-		unix.Close(epfd)
+		f.Close()
 		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wfd)
-		return nil, err
-	}
-	p := &Poller{epfd: epfd, wakeFd: wfd, done: make(chan struct{})}
+	p := &Poller{epfd: epfd, file: f, raw: raw, done: make(chan struct{}),
+		work: make(chan *Desc), quit: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -128,38 +159,77 @@ func (p *Poller) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
-	var one = [8]byte{1}
-	_, _ = unix.Write(p.wakeFd, one[:])
+	err := p.file.Close() // wakes the goroutine; the descriptor closes when it lets go
 	<-p.done
-	unix.Close(p.wakeFd)
-	return unix.Close(p.epfd)
+	close(p.quit)
+	p.wg.Wait()
+	return err
+}
+
+// dispatch runs d's callback on an idle worker or a new one.
+func (p *Poller) dispatch(d *Desc) {
+	select {
+	case p.work <- d:
+		return
+	default:
+	}
+	if int(p.workers.Load()) >= workersSoft*runtime.GOMAXPROCS(0) {
+		runtime.Gosched() // let running callbacks finish and come back idle
+		select {
+		case p.work <- d:
+			return
+		default:
+		}
+	}
+	p.workers.Add(1)
+	p.wg.Add(1)
+	go p.worker(d)
+}
+
+func (p *Poller) worker(d *Desc) {
+	defer p.wg.Done()
+	defer p.workers.Add(-1)
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		if !d.closed.Load() {
+			d.onRead(d)
+		}
+		idle.Reset(workerIdle)
+		select {
+		case d = <-p.work:
+		case <-idle.C:
+			return
+		case <-p.quit:
+			return
+		}
+	}
 }
 
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
+		n := 0
+		err := p.raw.Read(func(fd uintptr) bool {
+			for {
+				var werr error
+				n, werr = unix.EpollWait(int(fd), events, 0)
+				if werr != unix.EINTR {
+					return n > 0 // none yet: park until the runtime sees it readable
+				}
 			}
-			return
-		}
-		if p.closed.Load() {
+		})
+		if err != nil || p.closed.Load() {
 			return
 		}
 		for i := 0; i < n; i++ {
-			fd := int(events[i].Fd)
-			if fd == p.wakeFd {
-				continue
-			}
 			var d *Desc
-			if slot := p.slot(fd, false); slot != nil {
+			if slot := p.slot(int(events[i].Fd), false); slot != nil {
 				d = slot.Load()
 			}
 			if d != nil && !d.closed.Load() {
-				go d.onRead(d)
+				p.dispatch(d)
 			}
 		}
 	}

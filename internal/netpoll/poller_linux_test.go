@@ -110,3 +110,82 @@ func TestManyDescriptorsAndClose(t *testing.T) {
 		t.Fatal("second Close:", err)
 	}
 }
+
+// A callback that blocks holds only its own worker: other descriptors'
+// callbacks still run, and workers are reused once they are idle.
+func TestBlockedCallbackDoesNotHoldOthers(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	s1, c1 := pair(t)
+	raw1, _ := s1.SyscallConn()
+	if _, err := p.Add(raw1, func(*Desc) { close(blocked); <-release }); err != nil {
+		t.Fatal(err)
+	}
+	c1.Write([]byte("x"))
+	<-blocked
+	s2, c2 := pair(t)
+	raw2, _ := s2.SyscallConn()
+	calls := make(chan struct{}, 16)
+	buf := make([]byte, 8)
+	d2, err := p.Add(raw2, func(d *Desc) {
+		s2.Read(buf)
+		calls <- struct{}{}
+		d.Resume()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		c2.Write([]byte("y"))
+		select {
+		case <-calls:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("callback %d did not run while another was blocked", i)
+		}
+	}
+	// one worker blocked, the others reused (not one per event)
+	if n := p.workers.Load(); n >= 10 {
+		t.Errorf("%d workers for 10 events", n)
+	}
+	close(release)
+	d2.Close()
+}
+
+// A burst of events on many descriptors does not start a goroutine for
+// each: quick callbacks return to the pool and take the next ones.
+func TestBurstReusesWorkers(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 300
+	var clients []net.Conn
+	done := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		s, c := pair(t)
+		raw, _ := s.SyscallConn()
+		if _, err := p.Add(raw, func(*Desc) { done <- struct{}{} }); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	for _, c := range clients {
+		c.Write([]byte("z"))
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d callbacks ran", i, n)
+		}
+	}
+	if w := p.workers.Load(); w >= n {
+		t.Errorf("%d workers for %d events", w, n)
+	}
+}
