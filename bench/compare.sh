@@ -4,12 +4,17 @@
 #   bash bench/compare.sh                 full run (about 5 minutes)
 #   QUICK=1 bash bench/compare.sh         short durations
 # Environment: CONNS (idle connections, 10000), FANOUT (1000), RATE (60),
-# ECHO_CONNS (50), DURATION (15s; QUICK: 5s), BIG (15000: the health check).
+# ECHO_CONNS (50), ECHO_RATE (40000: echo at a fixed rate), DURATION (15s;
+# QUICK: 5s), BIG (15000: the health check).
+# Echo runs three ways: at saturation with the requests that are due
+# together sent in one write (echo), at saturation with one write per
+# request (echo1), and at a fixed rate both servers sustain (echorate).
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 20000 2>/dev/null || true
 DURATION=${DURATION:-15s}; [ -n "${QUICK:-}" ] && DURATION=5s
 CONNS=${CONNS:-10000}; FANOUT=${FANOUT:-1000}; RATE=${RATE:-60}; ECHO_CONNS=${ECHO_CONNS:-50}; BIG=${BIG:-15000}
+ECHO_RATE=${ECHO_RATE:-40000}
 mkdir -p .bin
 go build -o .bin/herald-bench ./cmd/herald-bench
 go build -o .bin/bench-server ./bench/server
@@ -26,13 +31,15 @@ run_server() { # command... → sets PID
 }
 
 for server in herald node; do
-  for scenario in conns fanout echo big; do
+  for scenario in conns fanout echo echo1 echorate big; do
     if [ $server = herald ]; then run_server .bin/bench-server; else run_server node bench/node/server.mjs; fi
     sleep 1
     case $scenario in
       conns)  args="-mode conns -n $CONNS -procs 2" ;;
       fanout) args="-mode fanout -n $FANOUT -rate $RATE -duration $DURATION" ;;
       echo)   args="-mode echo -n $ECHO_CONNS -inflight 8 -duration $DURATION" ;;
+      echo1)  args="-mode echo -n $ECHO_CONNS -inflight 8 -duration $DURATION -coalesce=false" ;;
+      echorate) args="-mode echo -n $ECHO_CONNS -rate $ECHO_RATE -duration $DURATION" ;;
       big)    args="-mode conns -n $BIG -procs 3" ;;
     esac
     echo "== $server $scenario" >&2

@@ -34,7 +34,7 @@ type wsConn struct {
 	desc    atomic.Pointer[netpoll.Desc]
 	pre     []byte // bytes read past the handshake, consumed first
 	deflate bool
-	reading atomic.Bool
+	src     sockReader // the poller's reads
 
 	// A fragmented message being assembled; only the reader touches it.
 	fragOp   ws.OpCode
@@ -104,13 +104,16 @@ func (w *wsConn) startReading() {
 	if p := w.c.srv.netpoller(); p != nil {
 		if sc, ok := w.conn.(syscall.Conn); ok {
 			if raw, err := sc.SyscallConn(); err == nil {
+				w.src = sockReader{w: w, raw: raw, pre: w.pre}
+				w.pre = nil
 				if d, err := p.Add(raw, w.onReadable); err == nil {
 					w.desc.Store(d)
-					if len(w.pre) > 0 {
-						go w.onReadable(d)
+					if len(w.src.pre) > 0 {
+						d.Trigger()
 					}
 					return
 				}
+				w.pre, w.src = w.src.pre, sockReader{}
 			}
 		}
 	}
@@ -137,28 +140,99 @@ func (r *byteReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// onReadable reads every frame already received, then re-arms the poller.
-// A partial frame blocks this goroutine until the rest arrives or the
-// heartbeat closes the connection.
-func (w *wsConn) onReadable(d *netpoll.Desc) {
-	if !w.reading.CompareAndSwap(false, true) {
-		return
+// errWouldBlock is a non-blocking read finding nothing to read.
+var errWouldBlock = errors.New("engineio: would block")
+
+// sockReader is what the poller's callback reads from: the bytes read
+// past the handshake, then the socket, without waiting when nonblock is
+// set (at frame boundaries) and waiting otherwise (inside a frame).
+// drained records that the last read was shorter than asked: the socket
+// had nothing more at that moment, and an edge will announce what comes.
+type sockReader struct {
+	w        *wsConn
+	raw      syscall.RawConn
+	pre      []byte
+	nonblock bool
+	drained  bool
+	n        int
+	err      error
+	p        []byte
+	readFn   func(fd uintptr) bool
+}
+
+func (r *sockReader) Read(p []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(p, r.pre)
+		r.pre = r.pre[n:]
+		r.drained = false
+		return n, nil
 	}
+	if !r.nonblock {
+		n, err := r.w.conn.Read(p)
+		r.drained = err == nil && n < len(p)
+		return n, err
+	}
+	if r.readFn == nil {
+		r.readFn = func(fd uintptr) bool {
+			for {
+				r.n, r.err = unix.Read(int(fd), r.p)
+				if r.err != unix.EINTR {
+					return true
+				}
+			}
+		}
+	}
+	r.p = p
+	err := r.raw.Read(r.readFn)
+	r.p = nil
+	n := r.n
+	switch {
+	case err != nil:
+		return 0, err
+	case r.err == unix.EAGAIN:
+		r.drained = true
+		return 0, errWouldBlock
+	case r.err != nil:
+		return 0, r.err
+	case n == 0:
+		return 0, io.EOF
+	}
+	r.drained = n < len(p)
+	return n, nil
+}
+
+// onReadable reads every frame received until the socket is drained,
+// then tells the poller (Resume). A partial frame blocks this goroutine
+// until the rest arrives or the heartbeat closes the connection.
+func (w *wsConn) onReadable(d *netpoll.Desc) {
 	c := w.c
 	c.mu.Lock()
 	c.wsReading = c.ws == w
 	c.mu.Unlock()
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(w.source())
+	br.Reset(&w.src)
+	w.src.drained = false
 	ok := true
-	for first := true; ok; first = false {
-		if !first && br.Buffered() < 14 {
+	for ok {
+		if br.Buffered() == 0 {
+			if w.src.drained {
+				break // the last read found the socket empty
+			}
+			w.src.nonblock = true
+			_, err := br.Peek(1)
+			w.src.nonblock = false
+			if err == errWouldBlock {
+				break
+			}
+			if err != nil {
+				w.fail("transport close", err)
+				ok = false
+				break
+			}
+		} else if br.Buffered() < 14 {
 			w.mayBlock() // a partial header: the next read may wait
 		}
 		ok = w.readFrame(br)
-		if br.Buffered() == 0 {
-			break
-		}
 	}
 	br.Reset(nil)
 	readerPool.Put(br)
@@ -175,7 +249,6 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	if flush {
 		c.flushWS(w)
 	}
-	w.reading.Store(false)
 	if ok {
 		if err := d.Resume(); err != nil {
 			w.fail("transport close", nil)

@@ -66,6 +66,11 @@ func main() {
 	row("echo: server user CPU per ack", h["echo"].UserPerOpUs, n["echo"].UserPerOpUs, "µs", "(user space only)")
 	row("echo: acks per second", h["echo"].OpsPerSec, n["echo"].OpsPerSec, "/s", "≥ 2x")
 	row("echo: p99 latency", h["echo"].P99ms, n["echo"].P99ms, "ms", "< 1x")
+	row("echo, one write per request: server CPU per ack", h["echo1"].CPUPerOpUs, n["echo1"].CPUPerOpUs, "µs", "≤ 0.4x")
+	row("echo, one write per request: acks per second", h["echo1"].OpsPerSec, n["echo1"].OpsPerSec, "/s", "≥ 2x")
+	row("echo, one write per request: p99 latency", h["echo1"].P99ms, n["echo1"].P99ms, "ms", "< 1x")
+	row("echo at a fixed rate: server CPU per ack", h["echorate"].CPUPerOpUs, n["echorate"].CPUPerOpUs, "µs", "-")
+	row("echo at a fixed rate: p99 latency", h["echorate"].P99ms, n["echorate"].P99ms, "ms", "-")
 	for _, s := range []string{"herald", "node"} {
 		b := res[s]["big"]
 		fmt.Printf("| %s: %d connections answering an echo | %d | RSS %d→%d KB, after close %d KB | | all |\n",

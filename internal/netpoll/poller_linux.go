@@ -65,7 +65,14 @@ type Desc struct {
 	fd     int
 	onRead func(*Desc)
 	closed atomic.Bool
+	state  atomic.Int32 // idle, running, or running with an event since
 }
+
+const (
+	idle int32 = iota
+	running
+	again
+)
 
 // New starts a Poller. Close stops its goroutine.
 func New() (*Poller, error) {
@@ -107,9 +114,14 @@ func (p *Poller) slot(fd int, create bool) *atomic.Pointer[Desc] {
 	return &c[fd&(chunkSize-1)]
 }
 
-// Add registers conn and arms it: onRead runs in its own goroutine, with
-// the Desc, when conn becomes readable or hangs up. conn must be a
-// syscall.Conn (a *net.TCPConn, *net.UnixConn).
+// Add registers conn: onRead runs on a worker goroutine, with the Desc,
+// when data arrives or conn hangs up. conn must be a syscall.Conn (a
+// *net.TCPConn, *net.UnixConn).
+//
+// The descriptor is edge-triggered, so no system call re-arms it: onRead
+// must read until the socket is drained (a read shorter than asked, or
+// EAGAIN), then call Resume. Events that come while onRead runs make it
+// run again after Resume; it never runs twice at once.
 func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	fd := -1
 	if err := conn.Control(func(f uintptr) { fd = int(f) }); err != nil {
@@ -124,7 +136,7 @@ func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	}
 	d := &Desc{p: p, fd: fd, onRead: onRead}
 	slot.Store(d)
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		slot.CompareAndSwap(d, nil)
 		return nil, err
@@ -132,13 +144,41 @@ func (p *Poller) Add(conn syscall.RawConn, onRead func(*Desc)) (*Desc, error) {
 	return d, nil
 }
 
-// Resume re-arms d after its callback has consumed what it could read.
+// Trigger runs the callback as if an event had come (for data read
+// before registration).
+func (d *Desc) Trigger() { d.fire() }
+
+// fire runs the callback, or, when it is running, makes it run again.
+func (d *Desc) fire() {
+	for {
+		switch d.state.Load() {
+		case idle:
+			if d.state.CompareAndSwap(idle, running) {
+				d.p.dispatch(d)
+				return
+			}
+		case running:
+			if d.state.CompareAndSwap(running, again) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// Resume ends a callback that drained the descriptor; if events came
+// meanwhile, the callback runs again.
 func (d *Desc) Resume() error {
 	if d.closed.Load() || d.p.closed.Load() {
 		return ErrClosed
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(d.fd)}
-	return unix.EpollCtl(d.p.epfd, unix.EPOLL_CTL_MOD, d.fd, &ev)
+	if d.state.CompareAndSwap(running, idle) {
+		return nil
+	}
+	d.state.Store(running) // it was again: read what came
+	d.p.dispatch(d)
+	return nil
 }
 
 // Close unregisters d. Call it before closing the connection, so that a
@@ -209,28 +249,33 @@ func (p *Poller) worker(d *Desc) {
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
-	for {
-		n := 0
-		err := p.raw.Read(func(fd uintptr) bool {
-			for {
-				var werr error
-				n, werr = unix.EpollWait(int(fd), events, 0)
-				if werr != unix.EINTR {
-					return n > 0 // none yet: park until the runtime sees it readable
+	// The events are handled inside the read callback: returning false
+	// parks the goroutine until the runtime sees the epoll descriptor
+	// readable again, which it does for any event added after the last
+	// EpollWait emptied the ready list, during the dispatch included. So
+	// after a partial batch there is no second EpollWait just to find
+	// nothing.
+	_ = p.raw.Read(func(fd uintptr) bool {
+		for {
+			n, err := unix.EpollWait(int(fd), events, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			if p.closed.Load() {
+				return true
+			}
+			for i := 0; i < n; i++ {
+				var d *Desc
+				if slot := p.slot(int(events[i].Fd), false); slot != nil {
+					d = slot.Load()
+				}
+				if d != nil && !d.closed.Load() {
+					d.fire()
 				}
 			}
-		})
-		if err != nil || p.closed.Load() {
-			return
-		}
-		for i := 0; i < n; i++ {
-			var d *Desc
-			if slot := p.slot(int(events[i].Fd), false); slot != nil {
-				d = slot.Load()
-			}
-			if d != nil && !d.closed.Load() {
-				p.dispatch(d)
+			if n < len(events) {
+				return false
 			}
 		}
-	}
+	})
 }

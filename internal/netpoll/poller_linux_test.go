@@ -27,7 +27,7 @@ func pair(t *testing.T) (*net.TCPConn, net.Conn) {
 	return server.(*net.TCPConn), client
 }
 
-func TestOneShotAndResume(t *testing.T) {
+func TestCallbackResumeAndClose(t *testing.T) {
 	p, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestOneShotAndResume(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no callback")
 	}
-	// Disarmed until Resume, even though data is still unread.
+	// No second callback before Resume while nothing new arrives.
 	select {
 	case <-calls:
 		t.Fatal("callback while disarmed")
@@ -187,5 +187,49 @@ func TestBurstReusesWorkers(t *testing.T) {
 	}
 	if w := p.workers.Load(); w >= n {
 		t.Errorf("%d workers for %d events", w, n)
+	}
+}
+
+// Data that comes while the callback runs makes it run again after
+// Resume: with edge-triggered descriptors no event may be lost.
+func TestEventDuringCallbackRunsItAgain(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	server, client := pair(t)
+	raw, _ := server.SyscallConn()
+	inside := make(chan struct{})
+	proceed := make(chan struct{})
+	calls := make(chan string, 4)
+	first := true
+	if _, err := p.Add(raw, func(d *Desc) {
+		buf := make([]byte, 16)
+		n, _ := server.Read(buf)
+		if first {
+			first = false
+			close(inside)
+			<-proceed // the client writes again meanwhile
+		}
+		calls <- string(buf[:n])
+		d.Resume()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	client.Write([]byte("a"))
+	<-inside
+	client.Write([]byte("b"))
+	time.Sleep(50 * time.Millisecond) // the edge arrives while the callback runs
+	close(proceed)
+	for _, want := range []string{"a", "b"} {
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("read %q, want %q", got, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no callback for %q", want)
+		}
 	}
 }
