@@ -8,6 +8,16 @@ import (
 	"time"
 )
 
+func newPoller(t *testing.T) *Poller {
+	t.Helper()
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 func pair(t *testing.T) (*net.TCPConn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -28,11 +38,7 @@ func pair(t *testing.T) (*net.TCPConn, net.Conn) {
 }
 
 func TestCallbackResumeAndClose(t *testing.T) {
-	p, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPoller(t)
 	server, client := pair(t)
 	raw, _ := server.SyscallConn()
 	calls := make(chan *Desc, 4)
@@ -114,11 +120,7 @@ func TestManyDescriptorsAndClose(t *testing.T) {
 // A callback that blocks holds only its own worker: other descriptors'
 // callbacks still run, and workers are reused once they are idle.
 func TestBlockedCallbackDoesNotHoldOthers(t *testing.T) {
-	p, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPoller(t)
 	release := make(chan struct{})
 	blocked := make(chan struct{})
 	s1, c1 := pair(t)
@@ -159,11 +161,7 @@ func TestBlockedCallbackDoesNotHoldOthers(t *testing.T) {
 // A burst of events on many descriptors does not start a goroutine for
 // each: quick callbacks return to the pool and take the next ones.
 func TestBurstReusesWorkers(t *testing.T) {
-	p, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPoller(t)
 	const n = 300
 	var clients []net.Conn
 	done := make(chan struct{}, n)
@@ -193,11 +191,7 @@ func TestBurstReusesWorkers(t *testing.T) {
 // Data that comes while the callback runs makes it run again after
 // Resume: with edge-triggered descriptors no event may be lost.
 func TestEventDuringCallbackRunsItAgain(t *testing.T) {
-	p, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPoller(t)
 	server, client := pair(t)
 	raw, _ := server.SyscallConn()
 	inside := make(chan struct{})
