@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Runs the same load against Herald (bench/server) and the Node reference
 # (bench/node), one after the other, and prints both and the ratios.
-#   bash bench/compare.sh                 full run (about 5 minutes)
+#   bash bench/compare.sh                 full run (3 rounds, about 20 minutes)
 #   QUICK=1 bash bench/compare.sh         short durations
 # Environment: CONNS (idle connections, 10000), FANOUT (1000), RATE (60),
-# ECHO_CONNS (50), ECHO_RATE (40000: echo at a fixed rate), DURATION (15s;
-# QUICK: 5s), BIG (15000: the health check).
+# ECHO_CONNS (50), ECHO_RATE (40000: echo at a fixed rate), DURATION (10s;
+# QUICK: 5s), REPS (rounds, 3; QUICK: 1), BIG (15000: the health check).
 # Echo runs three ways: at saturation with the requests that are due
 # together sent in one write (echo), at saturation with one write per
 # request (echo1), and at a fixed rate both servers sustain (echorate).
 set -eu
 cd "$(dirname "$0")/.."
 ulimit -n 20000 2>/dev/null || true
-DURATION=${DURATION:-15s}; [ -n "${QUICK:-}" ] && DURATION=5s
+DURATION=${DURATION:-10s}; REPS=${REPS:-3}; [ -n "${QUICK:-}" ] && DURATION=5s && REPS=1
 CONNS=${CONNS:-10000}; FANOUT=${FANOUT:-1000}; RATE=${RATE:-60}; ECHO_CONNS=${ECHO_CONNS:-50}; BIG=${BIG:-15000}
 ECHO_RATE=${ECHO_RATE:-40000}
 mkdir -p .bin
@@ -30,8 +30,11 @@ run_server() { # command... → sets PID
   rm -f "$log"
 }
 
-for server in herald node; do
-  for scenario in conns fanout echo echo1 echorate big; do
+# Rounds alternate the servers scenario by scenario, so that the machine's
+# drift (it is shared) falls on both; the report takes medians.
+for round in $(seq "$REPS"); do
+ for scenario in conns fanout echo echo1 echorate big; do
+  for server in herald node; do
     if [ $server = herald ]; then run_server .bin/bench-server; else run_server node bench/node/server.mjs; fi
     sleep 1
     case $scenario in
@@ -42,12 +45,13 @@ for server in herald node; do
       echorate) args="-mode echo -n $ECHO_CONNS -rate $ECHO_RATE -duration $DURATION" ;;
       big)    args="-mode conns -n $BIG -procs 3" ;;
     esac
-    echo "== $server $scenario" >&2
+    echo "== round $round: $server $scenario" >&2
     .bin/herald-bench -url http://127.0.0.1:3300 -pid "$PID" -json $args |
       sed "s/^{/{\"server\":\"$server\",\"scenario\":\"$scenario\",/" >> "$out.tmp"
     kill "$PID"; wait "$PID" 2>/dev/null || true
     sleep 1
   done
+ done
 done
 mv "$out.tmp" "$out"
 go run ./bench/report "$out"

@@ -60,9 +60,9 @@ func newWSConn(c *Conn, conn net.Conn) *wsConn {
 			w.raw = raw
 			w.writeFn = func(fd uintptr) bool {
 				if len(w.iov) == 1 { // most writes: write(2) spares the kernel the iovec copy-in
-					w.written, w.werr = unix.Write(int(fd), w.iov[0])
+					w.written, w.werr = rawWrite(int(fd), w.iov[0])
 				} else {
-					w.written, w.werr = unix.Writev(int(fd), w.iov)
+					w.written, w.werr = rawWritev(int(fd), w.iov)
 				}
 				return true // never wait here: what is left goes to the writer
 			}
@@ -175,7 +175,7 @@ func (r *sockReader) Read(p []byte) (int, error) {
 	if r.readFn == nil {
 		r.readFn = func(fd uintptr) bool {
 			for {
-				r.n, r.err = unix.Read(int(fd), r.p)
+				r.n, r.err = rawRead(int(fd), r.p)
 				if r.err != unix.EINTR {
 					return true
 				}

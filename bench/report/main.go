@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"sort"
 )
 
 type result struct {
@@ -36,15 +37,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	res := map[string]map[string]result{"herald": {}, "node": {}}
+	runs := map[string]map[string][]result{"herald": {}, "node": {}}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
 		var r result
-		if json.Unmarshal(sc.Bytes(), &r) == nil {
-			res[r.Server][r.Scenario] = r
+		if json.Unmarshal(sc.Bytes(), &r) == nil && runs[r.Server] != nil {
+			runs[r.Server][r.Scenario] = append(runs[r.Server][r.Scenario], r)
 		}
 	}
+	res := map[string]map[string]result{"herald": {}, "node": {}}
+	rounds := 0
+	for server, byScenario := range runs {
+		for scenario, rs := range byScenario {
+			res[server][scenario] = medianOf(rs)
+			rounds = max(rounds, len(rs))
+		}
+	}
+	fmt.Printf("Medians of %d round(s).\n\n", rounds)
 	h, n := res["herald"], res["node"]
 	ratio := func(a, b float64) string {
 		if b == 0 {
@@ -143,6 +153,38 @@ func plot(h, n map[string]result) {
 		_ = png.Encode(out, img)
 		out.Close()
 	}
+}
+
+// medianOf returns a result whose every number is the median of the
+// runs' (each field on its own).
+func medianOf(rs []result) result {
+	m := rs[0]
+	med := func(get func(*result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i := range rs {
+			v[i] = get(&rs[i])
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	m.BytesPerConn = med(func(r *result) float64 { return r.BytesPerConn })
+	m.Healthy = int(med(func(r *result) float64 { return float64(r.Healthy) }))
+	m.RSSBeforeKB = int64(med(func(r *result) float64 { return float64(r.RSSBeforeKB) }))
+	m.RSSAfterKB = int64(med(func(r *result) float64 { return float64(r.RSSAfterKB) }))
+	m.RSSClosedKB = int64(med(func(r *result) float64 { return float64(r.RSSClosedKB) }))
+	m.Ops = int64(med(func(r *result) float64 { return float64(r.Ops) }))
+	m.OpsPerSec = med(func(r *result) float64 { return r.OpsPerSec })
+	m.P50ms = med(func(r *result) float64 { return r.P50ms })
+	m.P99ms = med(func(r *result) float64 { return r.P99ms })
+	m.CPUPerOpUs = med(func(r *result) float64 { return r.CPUPerOpUs })
+	m.UserPerOpUs = med(func(r *result) float64 { return r.UserPerOpUs })
+	for _, r := range rs {
+		m.Lost = max(m.Lost, r.Lost) // the worst: any loss counts
+	}
+	return m
 }
 
 func safe(a, b float64) float64 {

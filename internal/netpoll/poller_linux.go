@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -246,6 +247,18 @@ func (p *Poller) worker(d *Desc) {
 	}
 }
 
+// epollWaitNow collects ready events without waiting. It never blocks, so
+// it is made without telling the scheduler (RawSyscall6): a regular system
+// call made while every P was idle would also wake the runtime's monitor
+// thread, which then polls every 20 µs for a while.
+func epollWaitNow(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
@@ -257,7 +270,7 @@ func (p *Poller) loop() {
 	// nothing.
 	_ = p.raw.Read(func(fd uintptr) bool {
 		for {
-			n, err := unix.EpollWait(int(fd), events, 0)
+			n, err := epollWaitNow(int(fd), events)
 			if err == unix.EINTR {
 				continue
 			}

@@ -26,3 +26,6 @@ func (d *Desc) Close() {}
 
 // Close does nothing.
 func (p *Poller) Close() error { return nil }
+
+// Trigger does nothing.
+func (d *Desc) Trigger() {}
