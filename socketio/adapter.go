@@ -284,7 +284,17 @@ func (a *MemoryAdapter) members(room string, fn func(id string)) {
 }
 
 // match returns the local sockets matching opts.
-func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket {
+func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket { return a.matchInto(nil, opts) }
+
+// Scratch slices of broadcasts, so that a broadcast to many sockets
+// allocates nothing in proportion to them.
+var (
+	idsPool     = sync.Pool{New: func() any { return new([]string) }}
+	socketsPool = sync.Pool{New: func() any { return new([]*Socket) }}
+)
+
+// matchInto appends the local sockets matching opts to out.
+func (a *MemoryAdapter) matchInto(out []*Socket, opts *BroadcastOptions) []*Socket {
 	a.mu.RLock()
 	var except map[string]struct{}
 	if len(opts.Except) > 0 {
@@ -294,7 +304,8 @@ func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket {
 		}
 	}
 	if len(opts.Rooms) > 0 {
-		var ids []string
+		ip := idsPool.Get().(*[]string)
+		ids := (*ip)[:0]
 		var seen map[string]struct{}
 		if len(opts.Rooms) > 1 {
 			seen = make(map[string]struct{})
@@ -314,10 +325,14 @@ func (a *MemoryAdapter) match(opts *BroadcastOptions) []*Socket {
 			})
 		}
 		a.mu.RUnlock()
-		return a.nsp.lookup(ids)
+		out = a.nsp.lookup(out, ids)
+		clear(ids)
+		*ip = ids[:0]
+		idsPool.Put(ip)
+		return out
 	}
 	a.mu.RUnlock()
-	return a.nsp.allSockets(except)
+	return a.nsp.allSockets(out, except)
 }
 
 // Broadcast encodes p once and queues the same bytes on every matching
@@ -344,11 +359,15 @@ func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
 			e.NoCompress = true
 		}
 	}
-	n := 0
-	for _, s := range a.match(opts) {
+	sp := socketsPool.Get().(*[]*Socket)
+	socks := a.matchInto((*sp)[:0], opts)
+	for _, s := range socks {
 		s.client.write(enc, opts.Flags.Volatile)
-		n++
 	}
+	n := len(socks)
+	clear(socks)
+	*sp = socks[:0]
+	socketsPool.Put(sp)
 	return n
 }
 

@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -109,8 +110,8 @@ func (n *Namespace) Socket(id string) *Socket {
 }
 
 // lookup returns the local sockets among ids.
-func (n *Namespace) lookup(ids []string) []*Socket {
-	out := make([]*Socket, 0, len(ids))
+// lookup appends the sockets with ids to out.
+func (n *Namespace) lookup(out []*Socket, ids []string) []*Socket {
 	n.mu.RLock()
 	for _, id := range ids {
 		if s := n.sockets[id]; s != nil {
@@ -121,9 +122,10 @@ func (n *Namespace) lookup(ids []string) []*Socket {
 	return out
 }
 
-func (n *Namespace) allSockets(except map[string]struct{}) []*Socket {
+// allSockets appends the sockets not in except to out.
+func (n *Namespace) allSockets(out []*Socket, except map[string]struct{}) []*Socket {
 	n.mu.RLock()
-	out := make([]*Socket, 0, len(n.sockets))
+	out = slices.Grow(out, len(n.sockets))
 	for id, s := range n.sockets {
 		if _, ok := except[id]; !ok {
 			out = append(out, s)
