@@ -109,6 +109,9 @@ func writeRatios(h, n map[string]result) {
 		{"echo user CPU", safe(h["echo"].UserPerOpUs, n["echo"].UserPerOpUs)},
 		{"echo time/ack", safe(n["echo"].OpsPerSec, h["echo"].OpsPerSec)},
 		{"echo p99", safe(h["echo"].P99ms, n["echo"].P99ms)},
+		{"echo1 CPU", safe(h["echo1"].CPUPerOpUs, n["echo1"].CPUPerOpUs)},
+		{"echo1 time/ack", safe(n["echo1"].OpsPerSec, h["echo1"].OpsPerSec)},
+		{"echo1 p99", safe(h["echo1"].P99ms, n["echo1"].P99ms)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(f, "\"%s\" %.3f\n", r.name, r.v)
