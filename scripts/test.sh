@@ -20,6 +20,10 @@ run() { # name, command...
 
 bash scripts/services.sh
 
+# The Go tests that talk to Node (client, Redis adapters) share interop/'s
+# packages: install them once here rather than from parallel test binaries.
+[ -d interop/node_modules ] || (cd interop && npm ci --no-audit --no-fund --loglevel=error)
+
 run "go vet" go vet ./...
 run "go test -race" go test -race -count=1 -timeout 15m ./...
 # Every fuzz target, briefly (iteration counts, not time: a loaded machine
