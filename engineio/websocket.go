@@ -242,12 +242,22 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	c.mu.Lock()
 	c.wsReading = false
 	flush := len(c.queue) > 0 && !c.flushing && c.ws == w && c.state != stateClosed
+	var batch []*Packet
 	if flush {
 		c.flushing = true
+		batch, c.queue = c.queue, nil
 	}
 	c.mu.Unlock()
 	if flush {
-		c.flushWS(w)
+		// The same non-blocking write as a sender's; what the socket does
+		// not take goes to a writer goroutine.
+		c.writeInline(w, batch)
+		clear(batch) // writeInline copied what it left queued
+		c.mu.Lock()
+		if c.queue == nil && cap(batch) <= 64 {
+			c.queue = batch[:0] // the next packets allocate nothing
+		}
+		c.mu.Unlock()
 	}
 	if ok {
 		if err := d.Resume(); err != nil {
