@@ -42,6 +42,10 @@ type StreamsOptions struct {
 	ChannelPrefix string
 	// UseShardedPubSub sends those with SPUBLISH / SSUBSCRIBE.
 	UseShardedPubSub bool
+	// StreamsOnly sends everything through the stream, as Node's adapter
+	// did before 0.3: for clusters with such nodes, or a Redis-compatible
+	// server without pub/sub.
+	StreamsOnly bool
 }
 
 func (o StreamsOptions) withDefaults() StreamsOptions {
@@ -106,20 +110,22 @@ func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOpt
 	a.Cluster = NewCluster(nsp, randomID(16), a, &o.Options, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	sctx, scancel := context.WithTimeout(ctx, o.RequestsTimeout)
-	channels := []string{a.public, a.public + a.uid + "#"}
-	var ps *redis.PubSub
-	if o.UseShardedPubSub {
-		ps = rdb.SSubscribe(sctx, channels...)
-	} else {
-		ps = rdb.Subscribe(sctx, channels...)
-	}
-	scancel()
-	a.sub = subscribe(ps, len(channels), o.RequestsTimeout, o.Logger, func(m *redis.Message) {
-		if h, ok := decodeWhole(a.opts.Parser, []byte(m.Payload)); ok {
-			a.dispatch("", entry{uid: h.UID, nsp: h.Nsp, typ: h.Type, data: h.Data, att: h.att})
+	if !o.StreamsOnly {
+		sctx, scancel := context.WithTimeout(ctx, o.RequestsTimeout)
+		channels := []string{a.public, a.public + a.uid + "#"}
+		var ps *redis.PubSub
+		if o.UseShardedPubSub {
+			ps = rdb.SSubscribe(sctx, channels...)
+		} else {
+			ps = rdb.Subscribe(sctx, channels...)
 		}
-	})
+		scancel()
+		a.sub = subscribe(ps, len(channels), o.RequestsTimeout, o.Logger, func(m *redis.Message) {
+			if h, ok := decodeWhole(a.opts.Parser, []byte(m.Payload)); ok {
+				a.dispatch("", entry{uid: h.UID, nsp: h.Nsp, typ: h.Type, data: h.Data, att: h.att})
+			}
+		})
+	}
 	// Read from the current end of the stream, then announce this node.
 	start := "$"
 	rctx, rcancel := context.WithTimeout(ctx, o.RequestsTimeout)
@@ -138,9 +144,9 @@ func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOpt
 // Send implements Transport: XADD to the stream, fields uid, nsp, type and
 // data (JSON, or base64 msgpack when binary) as Node writes them; answers
 // and ephemeral messages go over pub/sub as msgpack, as Node's adapter
-// (≥ 0.2) sends them.
+// (0.3 and later) sends them, unless StreamsOnly.
 func (a *Streams) Send(ctx context.Context, uid, nsp string, m *Message) (string, error) {
-	if m.To != "" || m.Ephemeral {
+	if !a.so.StreamsOnly && (m.To != "" || m.Ephemeral) {
 		ch := a.public
 		if m.To != "" {
 			ch += m.To + "#"
@@ -290,7 +296,9 @@ func (a *Streams) Close() error {
 		a.send(&Message{Type: MsgAdapterClose})
 		a.cancel()
 		<-a.done
-		_ = a.sub.close()
+		if a.sub != nil {
+			_ = a.sub.close()
+		}
 		a.CloseRequests()
 	})
 	return nil

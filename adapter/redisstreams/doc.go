@@ -15,9 +15,12 @@
 // server-side emits, broadcasts with acks) is published instead, whole
 // and msgpack-encoded, on "socket.io#<nsp>#", and answers on
 // "socket.io#<nsp>#<uid>#" of the node that asked, as Node's adapter
-// (0.2 and later) does. The id of a broadcast's entry is its recovery offset on
-// every node. Nodes announce themselves with heartbeats; the number of
-// nodes is this one plus those heard from within HeartbeatTimeout.
+// does since 0.3 (Options.StreamsOnly keeps everything in the stream, as
+// it did before: for such nodes, or a Redis without pub/sub).
+//
+// The id of a broadcast's entry is its recovery offset on every node.
+// Nodes announce themselves with heartbeats; the number of nodes is this
+// one plus those heard from within HeartbeatTimeout.
 //
 // A disconnected socket's session is kept at "sio:session:<pid>" (base64
 // msgpack {sid, pid, rooms, data}) for the server's

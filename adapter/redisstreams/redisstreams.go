@@ -33,6 +33,10 @@ type Options struct {
 	ChannelPrefix string
 	// UseShardedPubSub sends those with SPUBLISH / SSUBSCRIBE (Redis 7).
 	UseShardedPubSub bool
+	// StreamsOnly sends everything through the stream, as Node's adapter
+	// did before 0.3: for clusters with such nodes, or a Redis-compatible
+	// server without pub/sub.
+	StreamsOnly bool
 	// RequestsTimeout bounds requests to the other nodes when their
 	// context has no deadline. Default 5s.
 	RequestsTimeout time.Duration
@@ -69,5 +73,6 @@ func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 		HeartbeatTimeout:  o.HeartbeatTimeout,
 		ChannelPrefix:     o.ChannelPrefix,
 		UseShardedPubSub:  o.UseShardedPubSub,
+		StreamsOnly:       o.StreamsOnly,
 	})
 }

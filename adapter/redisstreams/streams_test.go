@@ -19,7 +19,7 @@ import (
 	"github.com/heraldio/herald/socketio"
 )
 
-func streamNodes(t *testing.T, n int) []node {
+func streamNodes(t *testing.T, n int, mod ...func(*redisstreams.Options)) []node {
 	t.Helper()
 	rdb := client(t, redisURL())
 	key := uniqueKey()
@@ -28,9 +28,7 @@ func streamNodes(t *testing.T, n int) []node {
 	for i := 0; i < n; i++ {
 		io := socketio.NewServer(&socketio.Options{
 			Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 30 * time.Second},
-			Adapter: redisstreams.New(rdb, &redisstreams.Options{
-				RequestsTimeout: time.Second, StreamName: key, SessionKeyPrefix: key + ":session:",
-			}),
+			Adapter:  redisstreams.New(rdb, options(key, mod)),
 		})
 		join(io)
 		hs := httptest.NewServer(io)
@@ -43,6 +41,62 @@ func streamNodes(t *testing.T, n int) []node {
 		nodes = append(nodes, node{io: io, url: hs.URL, stream: key})
 	}
 	return nodes
+}
+
+func options(key string, mod []func(*redisstreams.Options)) *redisstreams.Options {
+	o := &redisstreams.Options{RequestsTimeout: time.Second, StreamName: key, SessionKeyPrefix: key + ":session:",
+		ChannelPrefix: key}
+	for _, f := range mod {
+		f(o)
+	}
+	return o
+}
+
+// Requests and answers travel over pub/sub by default (Node's adapter
+// since 0.3) and through the stream with StreamsOnly (before 0.3); both
+// work across nodes.
+func TestRequestsOverPubSubOrStream(t *testing.T) {
+	for _, only := range []bool{false, true} {
+		t.Run(fmt.Sprintf("StreamsOnly=%v", only), func(t *testing.T) {
+			nodes := streamNodes(t, 2, func(o *redisstreams.Options) { o.StreamsOnly = only })
+			for _, n := range nodes {
+				n.io.Of("/").OnServerSideEmit("hello", func(args socketio.Args, ack func(...any)) { ack("hi") })
+			}
+			c := siotest.Dial(t, nodes[1].url, "/socket.io/")
+			c.Connect("/", "")
+			c.Send(`421["join","r"]`)
+			c.ExpectExact(`431[]`)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			// node 0 counts node 1 once it has heard from it
+			for n := 0; n < 2; time.Sleep(20 * time.Millisecond) {
+				if n, _ = nodes[0].io.Of("/").Adapter().(*redisstreams.Adapter).ServerCount(ctx); ctx.Err() != nil {
+					t.Fatal("node 1 never heard")
+				}
+			}
+			socks, err := nodes[0].io.In("r").FetchSockets(ctx)
+			if err != nil || len(socks) != 1 {
+				t.Fatalf("fetchSockets: %v %v", socks, err)
+			}
+			got, err := nodes[0].io.Of("/").ServerSideEmit(ctx, "hello", nil, true)
+			if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"hi"` {
+				t.Fatalf("serverSideEmit: %v %v", got, err)
+			}
+			entries, err := client(t, redisURL()).XRange(ctx, nodes[0].stream, "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			types := map[string]int{}
+			for _, e := range entries {
+				typ, _ := e.Values["type"].(string)
+				types[typ]++
+			}
+			inStream := types["7"] + types["8"] + types["9"] + types["10"] // requests and answers
+			if only && inStream != 4 || !only && inStream != 0 {
+				t.Fatalf("request and answer entries in the stream: %v", types)
+			}
+		})
+	}
 }
 
 func TestStreamsBroadcastAndRecoveryAcrossNodes(t *testing.T) {
