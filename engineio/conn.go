@@ -111,7 +111,8 @@ type Conn struct {
 	// WebSocket.
 	ws        *wsConn
 	probe     *wsConn
-	upgrading bool // probe answered, waiting for the upgrade packet
+	upgrading bool          // probe answered, waiting for the upgrade packet
+	upgraded  chan struct{} // closed when upgrading ends, either way
 	flushing  bool
 	wsReading bool // the reader is handling frames and will flush when done
 }

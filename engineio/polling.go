@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
@@ -18,6 +19,25 @@ func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
 		c.pollPost(w, r)
 	default:
 		c.srv.fail(w, codeBadRequest, "")
+	}
+}
+
+// upgradeGrace is how long a polling request that comes during an upgrade
+// waits for the upgrade packet.
+const upgradeGrace = 50 * time.Millisecond
+
+// setUpgradingLocked records whether an upgrade waits for its packet.
+// Called with c.mu held.
+func (c *Conn) setUpgradingLocked(v bool) {
+	if v == c.upgrading {
+		return
+	}
+	c.upgrading = v
+	if v {
+		c.upgraded = make(chan struct{})
+	} else if c.upgraded != nil {
+		close(c.upgraded)
+		c.upgraded = nil
 	}
 }
 
@@ -43,8 +63,30 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.upgrading {
+		// A new request while the upgrade packet is due: the client may
+		// have sent it on the WebSocket just before this request, and it
+		// is read on another goroutine. Wait a moment for it, so that a
+		// request after the upgrade is refused as the protocol says; if
+		// it does not come (a request the client sent before it saw the
+		// probe's answer, which it waits for before upgrading), the
+		// request gets a noop as before.
+		done := c.upgraded
 		c.mu.Unlock()
-		c.writePolling(w, r, []*Packet{noopPacket})
+		t := time.NewTimer(upgradeGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		c.mu.Lock()
+		still := c.upgrading
+		c.mu.Unlock()
+		if still {
+			c.writePolling(w, r, []*Packet{noopPacket})
+			return
+		}
+		c.pollGet(w, r) // upgraded (refused) or the upgrade failed (served)
 		return
 	}
 	c.polling = true

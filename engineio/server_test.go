@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -193,6 +194,44 @@ func TestUpgrade(t *testing.T) {
 	_ = wsutil.WriteClientText(conn, []byte("4hi"))
 	if d, _ := wsutil.ReadServerText(conn); string(d) != "4hi" {
 		t.Fatalf("echo %q", d)
+	}
+}
+
+// A polling request sent right after the upgrade packet is refused, even
+// when it reaches the server before the packet is read; one during an
+// upgrade whose packet does not come gets a noop.
+func TestPollingDuringUpgrade(t *testing.T) {
+	_, base, _ := newServer(t, nil)
+	probe := func() (string, net.Conn) {
+		sid := handshake(t, base)
+		pollURL := base + "?EIO=4&transport=polling&sid=" + sid
+		wsURL := strings.Replace(strings.Replace(pollURL, "http", "ws", 1), "transport=polling", "transport=websocket", 1)
+		conn, _, _, err := ws.Dial(context.Background(), wsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = wsutil.WriteClientText(conn, []byte("2probe"))
+		if d, _ := wsutil.ReadServerText(conn); string(d) != "3probe" {
+			t.Fatalf("probe answer %q", d)
+		}
+		return pollURL, conn
+	}
+	for i := 0; i < 10; i++ { // newServer records up to 16 closes
+		pollURL, conn := probe()
+		_ = wsutil.WriteClientText(conn, []byte("5"))
+		if code, _ := get(t, pollURL); code != 400 {
+			t.Fatalf("round %d: polling right after the upgrade packet: %d", i, code)
+		}
+	}
+	pollURL, conn := probe()
+	if code, body := get(t, pollURL); code != 200 || body != "6" {
+		t.Fatalf("polling during the upgrade: %d %q", code, body)
+	}
+	_ = wsutil.WriteClientText(conn, []byte("5")) // the upgrade still completes
+	_ = wsutil.WriteClientText(conn, []byte("4hi"))
+	if d, _ := wsutil.ReadServerText(conn); string(d) != "4hi" {
+		t.Fatalf("echo after the upgrade: %q", d)
 	}
 }
 

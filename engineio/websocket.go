@@ -428,7 +428,7 @@ func (c *Conn) onWSError(w *wsConn, reason string, err error) {
 	active := c.ws == w
 	if c.probe == w {
 		c.probe = nil
-		c.upgrading = false
+		c.setUpgradingLocked(false)
 	}
 	c.mu.Unlock()
 	if active {
@@ -468,7 +468,8 @@ func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		stale := c.probe == w
 		if stale {
-			c.probe, c.upgrading = nil, false
+			c.probe = nil
+			c.setUpgradingLocked(false)
 		}
 		c.mu.Unlock()
 		if stale {
@@ -488,7 +489,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 		}
 		c.mu.Lock()
 		if c.probe == w {
-			c.upgrading = true
+			c.setUpgradingLocked(true)
 			if c.pollCh != nil {
 				c.pollEnd = noopPacket
 				close(c.pollCh)
@@ -504,9 +505,10 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 			c.onWSError(w, "transport error", errProtocol)
 			return false
 		}
-		c.probe, c.upgrading = nil, false
+		c.probe = nil
 		c.ws = w
 		c.transport = TransportWebSocket
+		c.setUpgradingLocked(false)
 		if c.pollCh != nil {
 			c.pollEnd = noopPacket
 			close(c.pollCh)
