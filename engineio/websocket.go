@@ -482,11 +482,8 @@ func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
 func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 	switch {
 	case t == Ping && string(data) == "probe":
-		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		if _, err := w.conn.Write((&Packet{Type: Pong, Data: []byte("probe")}).wsFrame()); err != nil {
-			c.onWSError(w, "transport error", err)
-			return false
-		}
+		// Upgrading before the answer goes out: the client may send the
+		// upgrade packet, and then polling requests, as soon as it reads it.
 		c.mu.Lock()
 		if c.probe == w {
 			c.setUpgradingLocked(true)
@@ -497,6 +494,11 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 			}
 		}
 		c.mu.Unlock()
+		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		if _, err := w.conn.Write((&Packet{Type: Pong, Data: []byte("probe")}).wsFrame()); err != nil {
+			c.onWSError(w, "transport error", err)
+			return false
+		}
 		return true
 	case t == Upgrade:
 		c.mu.Lock()
