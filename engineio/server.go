@@ -337,7 +337,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.pollOnce.Do(func() {}) // waits for a poller being created; none after this
 	if s.poller != nil {
-		_ = s.poller.Close()
+		// Closing the poller waits for callbacks still running; one stuck
+		// in an application handler must not hold Shutdown past ctx.
+		closed := make(chan struct{})
+		go func() { _ = s.poller.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+		}
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package engineio_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -305,4 +306,27 @@ func recordingServer(t *testing.T, opts *engineio.Options) (url string, conn fun
 			return nil
 		}
 	}
+}
+
+type stuck struct{ entered, release chan struct{} }
+
+func (h *stuck) OnMessage([]byte, bool) { h.entered <- struct{}{}; <-h.release }
+func (h *stuck) OnClose(string, error)  {}
+
+// An application handler that never returns does not hold Shutdown past
+// its context.
+func TestShutdownNotHeldByStuckHandler(t *testing.T) {
+	h := &stuck{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := engineio.NewServer(nil, func(*engineio.Conn) engineio.Handler { return h })
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	c := siotest.Dial(t, hs.URL, "/engine.io/")
+	c.Send("4stuck")
+	<-h.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	close(h.release)
 }
