@@ -20,7 +20,7 @@ type Config struct {
 	DataDir        string        // HERALD_DATA_DIR, -data-dir: SQLite file and generated secrets (".")
 	DatabaseURL    string        // HERALD_DATABASE_URL, -database-url: "postgres://..." or a SQLite path (<data-dir>/herald.db)
 	RedisURL       string        // HERALD_REDIS_URL, -redis-url: join a cluster through the Redis adapter ("" = single node)
-	RedisAdapter   string        // HERALD_REDIS_ADAPTER, -redis-adapter: pubsub, sharded (Redis 7 SPUBLISH) or streams (recovery across nodes)
+	RedisAdapter   string        // HERALD_REDIS_ADAPTER, -redis-adapter: pubsub, sharded (Redis 7 SPUBLISH), streams (recovery across nodes) or streams-only (streams without pub/sub)
 	JWTSecret      string        // HERALD_JWT_SECRET, -jwt-secret: HS256 secret; generated and kept in the data dir when empty (dev mode)
 	JWTPublicKeys  string        // HERALD_JWT_PUBLIC_KEYS, -jwt-public-keys: PEM file of RS256/ES256 public keys
 	JWKS           string        // HERALD_JWKS, -jwks: JWKS file path or URL
@@ -69,7 +69,7 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	str(&c.DataDir, "data-dir", "HERALD_DATA_DIR", ".", "directory of the SQLite file and generated secrets")
 	str(&c.DatabaseURL, "database-url", "HERALD_DATABASE_URL", "", "postgres:// URL or SQLite path (default <data-dir>/herald.db)")
 	str(&c.RedisURL, "redis-url", "HERALD_REDIS_URL", "", "redis:// URL: run as a cluster node")
-	str(&c.RedisAdapter, "redis-adapter", "HERALD_REDIS_ADAPTER", "streams", "pubsub, sharded or streams")
+	str(&c.RedisAdapter, "redis-adapter", "HERALD_REDIS_ADAPTER", "streams", "pubsub, sharded, streams or streams-only")
 	str(&c.JWTSecret, "jwt-secret", "HERALD_JWT_SECRET", "", "HS256 secret (generated in dev mode when empty)")
 	str(&c.JWTPublicKeys, "jwt-public-keys", "HERALD_JWT_PUBLIC_KEYS", "", "PEM file with RS256/ES256 public keys")
 	str(&c.JWKS, "jwks", "HERALD_JWKS", "", "JWKS file or URL")
@@ -113,8 +113,10 @@ func (c *Config) finish(env func(string) string) error {
 		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 {
 		return errors.New("config: durations, sizes and limits must be positive")
 	}
-	if c.RedisAdapter != "pubsub" && c.RedisAdapter != "sharded" && c.RedisAdapter != "streams" {
-		return fmt.Errorf("config: redis adapter %q: want pubsub, sharded or streams", c.RedisAdapter)
+	switch c.RedisAdapter {
+	case "pubsub", "sharded", "streams", "streams-only":
+	default:
+		return fmt.Errorf("config: redis adapter %q: want pubsub, sharded, streams or streams-only", c.RedisAdapter)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)

@@ -109,8 +109,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		switch cfg.RedisAdapter {
 		case "sharded":
 			adapter = redisadapter.NewSharded(s.redis, &ro)
-		case "streams":
-			adapter = redisadapter.NewStreams(s.redis, &redisadapter.StreamsOptions{Options: ro, StreamName: "herald"})
+		case "streams", "streams-only":
+			adapter = redisadapter.NewStreams(s.redis, &redisadapter.StreamsOptions{Options: ro, StreamName: "herald",
+				StreamsOnly: cfg.RedisAdapter == "streams-only"})
 		default:
 			adapter = redisadapter.New(s.redis, &ro)
 		}

@@ -63,6 +63,14 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := Load([]string{"-no-such-flag"}, env(nil)); err == nil {
 		t.Fatal("unknown flag accepted")
 	}
+	if _, err := Load(nil, env(map[string]string{"HERALD_REDIS_ADAPTER": "kafka"})); err == nil {
+		t.Fatal("unknown redis adapter accepted")
+	}
+	for _, a := range []string{"pubsub", "sharded", "streams", "streams-only"} {
+		if c, err := Load(nil, env(map[string]string{"HERALD_REDIS_ADAPTER": a})); err != nil || c.RedisAdapter != a {
+			t.Fatalf("redis adapter %s: %v", a, err)
+		}
+	}
 	c, err := Load(nil, env(map[string]string{"HERALD_ADDR": ":9999", "HERALD_MAX_PAYLOAD": "2048"}))
 	if err != nil || c.Addr != ":9999" || c.MaxPayload != 2048 || !c.Dev || c.JWTSecret == "" || c.APIKey == "" {
 		t.Fatalf("env config %+v %v", c, err)
