@@ -2,11 +2,9 @@ package redisadapter_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"sort"
@@ -19,36 +17,16 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/internal/redistest"
 	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
 )
 
-func redisURL() string {
-	if u := os.Getenv("HERALD_TEST_REDIS"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-func client(t *testing.T, url string) *redis.Client {
-	t.Helper()
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis at %s: %v", url, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func uniqueKey() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return "herald-test-" + hex.EncodeToString(b)
-}
+var (
+	redisURL  = redistest.URL
+	client    = redistest.Client
+	uniqueKey = redistest.UniqueKey
+)
 
 type node struct {
 	io     *socketio.Server
@@ -64,14 +42,7 @@ func startNodes(t *testing.T, rdb *redis.Client, key string, n int, setup func(*
 		if setup != nil {
 			setup(io)
 		}
-		hs := httptest.NewServer(io)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = io.Shutdown(ctx)
-			hs.Close()
-		})
-		nodes = append(nodes, node{io: io, url: hs.URL})
+		nodes = append(nodes, node{io: io, url: siotest.Serve(t, io)})
 	}
 	return nodes
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -26,14 +25,7 @@ func serveWith(t *testing.T, opts *socketio.Options, setup func(*socketio.Server
 	if setup != nil {
 		setup(io)
 	}
-	hs := httptest.NewServer(io)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = io.Shutdown(ctx)
-		hs.Close()
-	})
-	return node{io: io, url: hs.URL}
+	return node{io: io, url: siotest.Serve(t, io)}
 }
 
 // Nodes that answer on the requester's own channel and nodes that answer

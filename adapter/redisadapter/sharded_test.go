@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/internal/siotest"
-	"github.com/heraldio/herald/socketio"
 )
 
 func TestShardedAcrossNodes(t *testing.T) {
@@ -23,16 +21,7 @@ func TestShardedAcrossNodes(t *testing.T) {
 	key := uniqueKey()
 	var nodes []node
 	for i := 0; i < 3; i++ {
-		io := socketio.NewServer(&socketio.Options{Adapter: redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: time.Second})})
-		join(io)
-		hs := httptest.NewServer(io)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = io.Shutdown(ctx)
-			hs.Close()
-		})
-		nodes = append(nodes, node{io: io, url: hs.URL})
+		nodes = append(nodes, serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: time.Second}), join))
 	}
 	var cs []*siotest.Conn
 	for _, n := range nodes {
@@ -97,11 +86,8 @@ func TestCapturedShardedTraffic(t *testing.T) {
 	}
 	rdb := client(t, redisURL())
 	key := uniqueKey()
-	io := socketio.NewServer(&socketio.Options{Adapter: redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key})})
-	hs := httptest.NewServer(io)
-	defer hs.Close()
-	defer io.Shutdown(context.Background())
-	c := siotest.Dial(t, hs.URL, "/socket.io/")
+	h := serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key}), nil)
+	c := siotest.Dial(t, h.url, "/socket.io/")
 	c.Connect("/", "")
 	n := 0
 	for _, e := range capture.Log {

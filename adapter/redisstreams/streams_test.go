@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -31,14 +30,7 @@ func streamNodes(t *testing.T, n int, mod ...func(*redisstreams.Options)) []node
 			Adapter:  redisstreams.New(rdb, options(key, mod)),
 		})
 		join(io)
-		hs := httptest.NewServer(io)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = io.Shutdown(ctx)
-			hs.Close()
-		})
-		nodes = append(nodes, node{io: io, url: hs.URL, stream: key})
+		nodes = append(nodes, node{io: io, url: siotest.Serve(t, io), stream: key})
 	}
 	return nodes
 }
