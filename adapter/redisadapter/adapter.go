@@ -264,20 +264,9 @@ func (a *Adapter) onRequest(payload []byte) {
 		}
 		var ack func(...any)
 		if r.RequestID != "" {
-			var once sync.Once
-			ack = func(v ...any) {
-				once.Do(func() {
-					var arg any
-					if len(v) > 0 {
-						arg = v[0]
-					}
-					raw, _, err := rawValue(arg)
-					if err != nil {
-						raw = json.RawMessage("null")
-					}
-					a.respond(r, map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": raw})
-				})
-			}
+			ack = answerOnce(func(raw json.RawMessage, _ [][]byte) {
+				a.respond(r, map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": raw})
+			})
 		}
 		a.worker.do(func() { a.nsp.HandleServerSideEmit(event, args, ack) })
 	case reqBroadcast:

@@ -251,20 +251,9 @@ func (c *Cluster) Handle(offset, uid, nsp string, typ int, data json.RawMessage,
 		}
 		var ack func(...any)
 		if d.RequestID != "" {
-			var once sync.Once
-			ack = func(v ...any) {
-				once.Do(func() {
-					var arg any
-					if len(v) > 0 {
-						arg = v[0]
-					}
-					raw, att, err := rawValue(arg)
-					if err != nil {
-						raw, att = json.RawMessage("null"), nil
-					}
-					respond(MsgServerSideEmitResponse, newObject().str("requestId", d.RequestID).raw("packet", raw), att)
-				})
-			}
+			ack = answerOnce(func(raw json.RawMessage, att [][]byte) {
+				respond(MsgServerSideEmitResponse, newObject().str("requestId", d.RequestID).raw("packet", raw), att)
+			})
 		}
 		c.worker.do(func() { c.nsp.HandleServerSideEmit(event, args, ack) })
 	case MsgBroadcastClientCount, MsgBroadcastAck, MsgFetchSocketsResponse, MsgServerSideEmitResponse:

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/heraldio/herald/socketio"
 )
@@ -275,4 +276,23 @@ func serverSideEvent(data json.RawMessage) (string, socketio.Args, bool) {
 		return "", socketio.Args{}, false
 	}
 	return event, socketio.NewArgs(parts[1:], nil), true
+}
+
+// answerOnce returns the ack of a server-side event: its first argument
+// (null if there is none or it cannot be encoded) goes to send, once.
+func answerOnce(send func(raw json.RawMessage, att [][]byte)) func(...any) {
+	var once sync.Once
+	return func(v ...any) {
+		once.Do(func() {
+			var arg any
+			if len(v) > 0 {
+				arg = v[0]
+			}
+			raw, att, err := rawValue(arg)
+			if err != nil {
+				raw, att = json.RawMessage("null"), nil
+			}
+			send(raw, att)
+		})
+	}
 }
