@@ -230,19 +230,33 @@ func (p *Poller) dispatch(d *Desc) {
 func (p *Poller) worker(d *Desc) {
 	defer p.wg.Done()
 	defer p.workers.Add(-1)
-	idle := time.NewTimer(workerIdle)
+	// The ticker is not reset for each callback (that would touch the
+	// timer heap per message): a worker leaves when a whole tick passed
+	// without a callback.
+	idle := time.NewTicker(workerIdle)
 	defer idle.Stop()
-	for {
+	for d != nil {
 		if !d.closed.Load() {
 			d.onRead(d)
 		}
-		idle.Reset(workerIdle)
+		d = p.next(idle)
+	}
+}
+
+// next waits for a worker's next descriptor; nil means leave.
+func (p *Poller) next(idle *time.Ticker) *Desc {
+	ticked := false
+	for {
 		select {
-		case d = <-p.work:
+		case d := <-p.work:
+			return d
 		case <-idle.C:
-			return
+			if ticked {
+				return nil
+			}
+			ticked = true
 		case <-p.quit:
-			return
+			return nil
 		}
 	}
 }
