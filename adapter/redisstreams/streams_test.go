@@ -66,6 +66,13 @@ func TestRequestsOverPubSubOrStream(t *testing.T) {
 					t.Fatal("node 1 never heard")
 				}
 			}
+			// garbage on the pub/sub channels and in the stream is ignored
+			rdb := client(t, redisURL())
+			for _, ch := range []string{nodes[0].stream + "#/#", nodes[0].stream + "#/#x#"} {
+				rdb.Publish(ctx, ch, "\xdf\xff\xff\xff\xff")
+				rdb.Publish(ctx, ch, `{"type":7,"uid":"u","nsp":"/","data":[`)
+			}
+			rdb.XAdd(ctx, &redis.XAddArgs{Stream: nodes[0].stream, Values: []any{"uid", "u", "nsp", "/", "type", "3", "data", "!not base64"}})
 			socks, err := nodes[0].io.In("r").FetchSockets(ctx)
 			if err != nil || len(socks) != 1 {
 				t.Fatalf("fetchSockets: %v %v", socks, err)
