@@ -3,8 +3,6 @@
 // crowd of connections that came and went would otherwise stay paid for.
 package shrink
 
-import "maps"
-
 // minPeak is the size below which a map is left alone.
 const minPeak = 1024
 
@@ -21,8 +19,10 @@ func Map[K comparable, V any](m map[K]V, peak *int) map[K]V {
 		return m
 	}
 	*peak = n
-	if n == 0 {
-		return make(map[K]V)
+	// Not maps.Clone: a clone keeps the capacity of the original.
+	out := make(map[K]V, n)
+	for k, v := range m {
+		out[k] = v
 	}
-	return maps.Clone(m)
+	return out
 }

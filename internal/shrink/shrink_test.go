@@ -1,6 +1,9 @@
 package shrink
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 func TestMapShrinksAfterACrowdLeaves(t *testing.T) {
 	m := map[int]int{}
@@ -58,4 +61,34 @@ func BenchmarkMapDelete(b *testing.B) {
 		delete(m, i)
 		m = Map(m, &peak)
 	}
+}
+
+// The copy must be sized for what the map holds, not for its peak: the
+// memory of the big map comes back once it is dropped.
+func TestMapReleasesMemory(t *testing.T) {
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	m := map[int][32]byte{}
+	peak := 0
+	for i := 0; i < 200_000; i++ {
+		m[i] = [32]byte{}
+	}
+	full := heap() - before
+	for i := 0; i < 199_990; i++ {
+		delete(m, i)
+		m = Map(m, &peak)
+	}
+	if len(m) != 10 {
+		t.Fatalf("len %d", len(m))
+	}
+	left := heap() - before
+	if left > full/20 {
+		t.Fatalf("a map of 10 entries still holds %d bytes (%d at its peak)", left, full)
+	}
+	runtime.KeepAlive(m)
 }
