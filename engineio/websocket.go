@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/heraldio/herald/internal/netpoll"
+	"github.com/heraldio/herald/internal/rawsock"
 )
 
 var (
@@ -60,9 +61,9 @@ func newWSConn(c *Conn, conn net.Conn) *wsConn {
 			w.raw = raw
 			w.writeFn = func(fd uintptr) bool {
 				if len(w.iov) == 1 { // most writes: write(2) spares the kernel the iovec copy-in
-					w.written, w.werr = rawWrite(int(fd), w.iov[0])
+					w.written, w.werr = rawsock.Write(int(fd), w.iov[0])
 				} else {
-					w.written, w.werr = rawWritev(int(fd), w.iov)
+					w.written, w.werr = rawsock.Writev(int(fd), w.iov)
 				}
 				return true // never wait here: what is left goes to the writer
 			}
@@ -86,6 +87,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsCo
 	conn, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		return nil, err
+	}
+	if s.netpoller() != nil {
+		// Out of the runtime's poller: ours reads the socket, and the
+		// runtime's would only be woken for nothing and keep a descriptor
+		// for good.
+		if sc, err := rawsock.Take(conn); err == nil {
+			conn = sc
+		}
 	}
 	wc := newWSConn(c, conn)
 	if ext != nil {
@@ -175,7 +184,7 @@ func (r *sockReader) Read(p []byte) (int, error) {
 	if r.readFn == nil {
 		r.readFn = func(fd uintptr) bool {
 			for {
-				r.n, r.err = rawRead(int(fd), r.p)
+				r.n, r.err = rawsock.Read(int(fd), r.p)
 				if r.err != unix.EINTR {
 					return true
 				}
@@ -692,7 +701,12 @@ func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 		}
 		*bp = orig // WriteTo consumes *bp; writing through the pointer keeps the slice off the heap
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		_, err := bp.WriteTo(w.conn)
+		var err error
+		if rs, ok := w.conn.(*rawsock.Conn); ok {
+			_, err = rs.WriteBuffers(bp)
+		} else {
+			_, err = bp.WriteTo(w.conn)
+		}
 		// Clear the deadline: it would otherwise fail later inline writes,
 		// which never wait and need none.
 		_ = w.conn.SetWriteDeadline(time.Time{})

@@ -1,4 +1,4 @@
-package engineio
+package rawsock
 
 import (
 	"bytes"
@@ -18,26 +18,26 @@ func TestRawIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 4096)
-	if _, err := rawRead(fds[1], buf); err != unix.EAGAIN {
+	if _, err := Read(fds[1], buf); err != unix.EAGAIN {
 		t.Fatalf("empty read: %v", err)
 	}
 	var bufs [][]byte
 	var want []byte
-	for i := 0; i < maxIovecs+10; i++ {
+	for i := 0; i < MaxIovecs+10; i++ {
 		b := []byte{byte(i), byte(i)}
 		bufs = append(bufs, b, nil)
-		if i < maxIovecs {
+		if i < MaxIovecs {
 			want = append(want, b...)
 		}
 	}
-	n, err := rawWritev(fds[0], bufs) // the first maxIovecs non-empty buffers
+	n, err := Writev(fds[0], bufs) // the first MaxIovecs non-empty buffers
 	if err != nil || n != len(want) {
 		t.Fatalf("writev: %d %v", n, err)
 	}
-	if n, err := rawWrite(fds[0], []byte("end")); err != nil || n != 3 {
+	if n, err := Write(fds[0], []byte("end")); err != nil || n != 3 {
 		t.Fatalf("write: %d %v", n, err)
 	}
-	n, err = rawRead(fds[1], buf)
+	n, err = Read(fds[1], buf)
 	if err != nil || !bytes.Equal(buf[:n], append(want, "end"...)) {
 		t.Fatalf("read %d %v", n, err)
 	}

@@ -1,4 +1,4 @@
-package engineio
+package rawsock
 
 import (
 	"unsafe"
@@ -13,7 +13,8 @@ import (
 // server answering bursts of messages would pay that wake-up for each
 // burst.
 
-func rawWrite(fd int, b []byte) (int, error) {
+// Write is write(2) on a non-blocking descriptor.
+func Write(fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -24,7 +25,8 @@ func rawWrite(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
-func rawRead(fd int, b []byte) (int, error) {
+// Read is read(2) on a non-blocking descriptor.
+func Read(fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -35,19 +37,19 @@ func rawRead(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
-// maxIovecs bounds the buffers of one writev; what is left is written as
+// MaxIovecs bounds the buffers of one Writev; what is left is written as
 // after any partial write.
-const maxIovecs = 64
+const MaxIovecs = 64
 
-// rawWritev writes bufs with one writev(2).
-func rawWritev(fd int, bufs [][]byte) (int, error) {
-	var v [maxIovecs]unix.Iovec
+// Writev writes bufs with one writev(2).
+func Writev(fd int, bufs [][]byte) (int, error) {
+	var v [MaxIovecs]unix.Iovec
 	n := 0
 	for _, b := range bufs {
 		if len(b) == 0 {
 			continue
 		}
-		if n == maxIovecs {
+		if n == MaxIovecs {
 			break
 		}
 		v[n].Base = &b[0]

@@ -1,0 +1,301 @@
+// Package rawsock owns a connected socket outside the Go runtime's poller.
+//
+// A net.Conn costs the runtime a poll descriptor (about 600 bytes, never
+// given back to the system once allocated) and registers the socket in the
+// runtime's epoll, which is then woken by every packet even when a
+// server's own poller reads the socket. A Conn keeps only the descriptor:
+// its system calls never wait, and a wait with a deadline (a frame that
+// arrives in pieces, a client that reads slowly) goes through a net.Conn
+// made on a duplicate of the descriptor the first time one is needed.
+package rawsock
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrWouldBlock is returned by the RawConn's Read and Write when their
+// function asks to wait: a Conn's RawConn never waits.
+var ErrWouldBlock = errors.New("rawsock: operation would block")
+
+// Conn is a connected socket. It implements net.Conn (Read and Write wait
+// as a net.Conn's do, honouring the deadlines) and syscall.Conn, whose
+// RawConn runs functions on the descriptor without waiting. It is safe for
+// concurrent use.
+type Conn struct {
+	fd            int
+	local, remote net.Addr
+
+	// mu is held shared by every use of fd and exclusively by Close, so a
+	// descriptor number is never used after it could have been reused.
+	mu     sync.RWMutex
+	closed bool
+
+	// The waiting side, made at the first wait; bmu guards it and the
+	// deadlines it gets.
+	bmu      sync.Mutex
+	blocking net.Conn
+	rdl, wdl time.Time
+}
+
+// Take moves c's socket into a Conn and closes c (the socket stays open:
+// the Conn holds a duplicate of its descriptor). c must be a syscall.Conn
+// with a non-blocking descriptor, as the net package's connections are.
+func Take(c net.Conn) (*Conn, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var derr error
+	if err := raw.Control(func(f uintptr) {
+		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	s := &Conn{fd: fd, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	_ = c.Close()
+	return s, nil
+}
+
+var errClosed = net.ErrClosed
+
+// use runs f on the descriptor unless the Conn is closed.
+func (s *Conn) use(f func(fd int)) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	f(s.fd)
+	return nil
+}
+
+// Read reads what is there, or waits for data until the read deadline.
+func (s *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if e := s.use(func(fd int) {
+		for {
+			n, err = Read(fd, p)
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}); e != nil {
+		return 0, e
+	}
+	switch {
+	case err == unix.EAGAIN:
+		b, err := s.waiter()
+		if err != nil {
+			return 0, err
+		}
+		return b.Read(p)
+	case err != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: s.remote, Err: os.NewSyscallError("read", err)}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes p, waiting for room in the socket until the write deadline.
+func (s *Conn) Write(p []byte) (int, error) {
+	bufs := net.Buffers{p}
+	n, err := s.WriteBuffers(&bufs)
+	return int(n), err
+}
+
+// WriteBuffers writes the buffers in order, as many as it can with one
+// writev, then waits for room until the write deadline. It consumes *b as
+// net.Buffers.WriteTo does.
+func (s *Conn) WriteBuffers(b *net.Buffers) (int64, error) {
+	var total int64
+	for len(*b) > 0 {
+		var n int
+		var err error
+		if e := s.use(func(fd int) {
+			for {
+				if len(*b) == 1 {
+					n, err = Write(fd, (*b)[0])
+				} else {
+					n, err = Writev(fd, *b)
+				}
+				if err != unix.EINTR {
+					return
+				}
+			}
+		}); e != nil {
+			return total, e
+		}
+		if err == unix.EAGAIN {
+			w, werr := s.waiter()
+			if werr != nil {
+				return total, werr
+			}
+			m, werr := b.WriteTo(w)
+			return total + m, werr
+		}
+		if err != nil {
+			return total, &net.OpError{Op: "write", Net: "tcp", Addr: s.remote, Err: os.NewSyscallError("write", err)}
+		}
+		total += int64(n)
+		consume(b, n)
+	}
+	return total, nil
+}
+
+// consume drops the first n bytes of b.
+func consume(b *net.Buffers, n int) {
+	for len(*b) > 0 {
+		if n < len((*b)[0]) {
+			(*b)[0] = (*b)[0][n:]
+			return
+		}
+		n -= len((*b)[0])
+		*b = (*b)[1:]
+	}
+}
+
+// waiter returns the net.Conn that waits on the socket, made on a
+// duplicate of the descriptor the first time.
+func (s *Conn) waiter() (net.Conn, error) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if s.blocking != nil {
+		return s.blocking, nil
+	}
+	dup := -1
+	var derr error
+	if err := s.use(func(fd int) { dup, derr = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	f := os.NewFile(uintptr(dup), "rawsock")
+	c, err := net.FileConn(f) // its own duplicate, in the runtime's poller
+	_ = f.Close()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed { // Close ran meanwhile and did not see it
+		_ = c.Close()
+		return nil, errClosed
+	}
+	if !s.rdl.IsZero() {
+		_ = c.SetReadDeadline(s.rdl)
+	}
+	if !s.wdl.IsZero() {
+		_ = c.SetWriteDeadline(s.wdl)
+	}
+	s.blocking = c
+	return c, nil
+}
+
+// SetDeadline sets both deadlines.
+func (s *Conn) SetDeadline(t time.Time) error {
+	_ = s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
+
+// SetReadDeadline bounds the waits of Read.
+func (s *Conn) SetReadDeadline(t time.Time) error {
+	return s.setDeadline(&s.rdl, t, net.Conn.SetReadDeadline)
+}
+
+// SetWriteDeadline bounds the waits of Write.
+func (s *Conn) SetWriteDeadline(t time.Time) error {
+	return s.setDeadline(&s.wdl, t, net.Conn.SetWriteDeadline)
+}
+
+// setDeadline records a deadline for the waiter to come and gives it to
+// the one there is.
+func (s *Conn) setDeadline(dl *time.Time, t time.Time, set func(net.Conn, time.Time) error) error {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	*dl = t
+	if s.blocking != nil {
+		return set(s.blocking, t)
+	}
+	return nil
+}
+
+// CloseWrite shuts down the sending side.
+func (s *Conn) CloseWrite() error {
+	var err error
+	if e := s.use(func(fd int) { err = unix.Shutdown(fd, unix.SHUT_WR) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// Close closes the socket; a Read or Write waiting returns.
+func (s *Conn) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errClosed
+	}
+	s.closed = true
+	err := unix.Close(s.fd)
+	s.mu.Unlock()
+	s.bmu.Lock()
+	if s.blocking != nil {
+		_ = s.blocking.Close()
+	}
+	s.bmu.Unlock()
+	return err
+}
+
+// LocalAddr returns the local address.
+func (s *Conn) LocalAddr() net.Addr { return s.local }
+
+// RemoteAddr returns the peer's address.
+func (s *Conn) RemoteAddr() net.Addr { return s.remote }
+
+// SyscallConn returns a RawConn whose Read and Write run their function
+// once and never wait (a function returning false gets ErrWouldBlock).
+func (s *Conn) SyscallConn() (syscall.RawConn, error) { return rawConn{s}, nil }
+
+type rawConn struct{ s *Conn }
+
+func (r rawConn) Control(f func(fd uintptr)) error {
+	return r.s.use(func(fd int) { f(uintptr(fd)) })
+}
+
+func (r rawConn) Read(f func(fd uintptr) bool) error { return r.run(f) }
+
+func (r rawConn) Write(f func(fd uintptr) bool) error { return r.run(f) }
+
+func (r rawConn) run(f func(fd uintptr) bool) error {
+	done := true
+	if err := r.s.use(func(fd int) { done = f(uintptr(fd)) }); err != nil {
+		return err
+	}
+	if !done {
+		return ErrWouldBlock
+	}
+	return nil
+}
