@@ -70,8 +70,14 @@ func main() {
 	row("memory per idle connection", h["conns"].BytesPerConn/1024, n["conns"].BytesPerConn/1024, "KB", "≤ 0.25x")
 	row("fan-out: server CPU per delivery", h["fanout"].CPUPerOpUs, n["fanout"].CPUPerOpUs, "µs", "≤ 0.5x")
 	row("fan-out: server user CPU per delivery", h["fanout"].UserPerOpUs, n["fanout"].UserPerOpUs, "µs", "(user space only)")
+	row("fan-out: server kernel CPU per delivery", h["fanout"].CPUPerOpUs-h["fanout"].UserPerOpUs, n["fanout"].CPUPerOpUs-n["fanout"].UserPerOpUs, "µs", "(system calls)")
 	row("fan-out: p99 latency", h["fanout"].P99ms, n["fanout"].P99ms, "ms", "< 1x")
 	row("fan-out: deliveries lost", float64(h["fanout"].Lost), float64(n["fanout"].Lost), "", "0")
+	if hf, nf := h["fanout_half"], n["fanout_half"]; hf.Ops > 0 {
+		row("fan-out at half the rate: server CPU per delivery", hf.CPUPerOpUs, nf.CPUPerOpUs, "µs", "-")
+		row("fan-out at half the rate: server kernel CPU per delivery", hf.CPUPerOpUs-hf.UserPerOpUs, nf.CPUPerOpUs-nf.UserPerOpUs, "µs", "-")
+		row("fan-out at half the rate: p99 latency", hf.P99ms, nf.P99ms, "ms", "-")
+	}
 	row("echo: server CPU per ack", h["echo"].CPUPerOpUs, n["echo"].CPUPerOpUs, "µs", "≤ 0.4x")
 	row("echo: server user CPU per ack", h["echo"].UserPerOpUs, n["echo"].UserPerOpUs, "µs", "(user space only)")
 	row("echo: acks per second", h["echo"].OpsPerSec, n["echo"].OpsPerSec, "/s", "≥ 2x")
@@ -85,6 +91,12 @@ func main() {
 		b := res[s]["big"]
 		fmt.Printf("| %s: %d connections answering an echo | %d | RSS %d→%d KB, after close %d KB | | all |\n",
 			s, b.Conns, b.Healthy, b.RSSBeforeKB, b.RSSAfterKB, b.RSSClosedKB)
+	}
+	// One write per delivery is the floor; what that write costs the
+	// kernel bounds the ratio whatever the server does in user space.
+	if hf, nf := h["fanout"], n["fanout"]; nf.CPUPerOpUs > 0 {
+		fmt.Printf("\nFan-out floor: Herald's kernel time per delivery alone is %.2fx Node's whole CPU per delivery.\n",
+			(hf.CPUPerOpUs-hf.UserPerOpUs)/nf.CPUPerOpUs)
 	}
 	plot(h, n)
 	writeRatios(h, n)
