@@ -87,15 +87,21 @@ var (
 // Conn is one Engine.IO session. Send and Close are safe for concurrent
 // use; what the connection receives goes to its Handler.
 type Conn struct {
+	// What Send reads for every recipient of a broadcast comes first,
+	// together on one cache line.
+	mu        sync.Mutex
+	state     connState
+	flushing  bool
+	wsReading bool // the reader is handling frames and will flush when done
+	queue     []*Packet
+	ws        *wsConn
+	srv       *Server
+	transport string
+
 	id      string
-	srv     *Server
 	req     *Request
 	handler Handler
 
-	mu           sync.Mutex
-	transport    string
-	state        connState
-	queue        []*Packet
 	pingTimer    *time.Timer
 	awaitingPong bool
 	closeReason  string
@@ -108,13 +114,10 @@ type Conn struct {
 	pollEnd *Packet       // what a woken GET ends with (close or noop)
 	linger  bool          // closed by the client with no GET pending: answer one late GET
 
-	// WebSocket.
-	ws        *wsConn
+	// WebSocket upgrade.
 	probe     *wsConn
 	upgrading bool          // probe answered, waiting for the upgrade packet
 	upgraded  chan struct{} // closed when upgrading ends, either way
-	flushing  bool
-	wsReading bool // the reader is handling frames and will flush when done
 }
 
 // ID returns the session id.
@@ -169,7 +172,8 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		c.abort("transport error", ErrSlowClient)
 		return ErrSlowClient
 	}
-	if w := c.ws; w != nil && w.raw != nil && c.transport == TransportWebSocket &&
+	// c.ws is set only with the WebSocket transport.
+	if w := c.ws; w != nil && (w.nb != nil || w.raw != nil) &&
 		!c.flushing && !c.wsReading && len(c.queue) == 0 {
 		// Nothing pending: write from this goroutine, without blocking.
 		c.flushing = true

@@ -30,12 +30,23 @@ var (
 // during an upgrade. Between messages it holds no goroutine and no read
 // buffer: the shared poller wakes it when data arrives.
 type wsConn struct {
-	c       *Conn
-	conn    net.Conn
-	desc    atomic.Pointer[netpoll.Desc]
-	pre     []byte // bytes read past the handshake, consumed first
+	// Inline writes: the sender writes straight to the socket when nothing
+	// is pending, without waking a writer goroutine. Only the holder of
+	// Conn.flushing uses these. First: a broadcast touches them for every
+	// recipient.
+	nb      nowWriter // the socket's own non-blocking write, when it has one
 	deflate bool
-	src     sockReader // the poller's reads
+	raw     syscall.RawConn // otherwise, through its descriptor
+	writeFn func(fd uintptr) bool
+	iov     [][]byte
+	written int
+	werr    error
+
+	c    *Conn
+	conn net.Conn
+	desc atomic.Pointer[netpoll.Desc]
+	pre  []byte     // bytes read past the handshake, consumed first
+	src  sockReader // the poller's reads
 
 	// A fragmented message being assembled; only the reader touches it.
 	fragOp   ws.OpCode
@@ -43,19 +54,20 @@ type wsConn struct {
 	frag     []byte
 
 	closeOnce sync.Once
+}
 
-	// Inline writes: the sender writes straight to the socket when nothing
-	// is pending, without waking a writer goroutine. Only the holder of
-	// Conn.flushing uses these.
-	raw     syscall.RawConn
-	writeFn func(fd uintptr) bool
-	iov     [][]byte
-	written int
-	werr    error
+// nowWriter is a socket that writes what it can at once and never waits
+// (internal/rawsock), returning EAGAIN when full.
+type nowWriter interface {
+	WriteNow(bufs [][]byte) (int, error)
 }
 
 func newWSConn(c *Conn, conn net.Conn) *wsConn {
 	w := &wsConn{c: c, conn: conn}
+	if nb, ok := conn.(nowWriter); ok {
+		w.nb = nb
+		return w
+	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
@@ -580,10 +592,19 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 		iov = append(iov, f)
 		total += len(f)
 	}
-	w.iov = iov
-	err := w.raw.Write(w.writeFn)
-	n, werr := w.written, w.werr
-	w.iov = nil
+	var n int
+	var err, werr error
+	if w.nb != nil {
+		n, werr = w.nb.WriteNow(iov)
+		if werr != nil && werr != unix.EAGAIN && werr != unix.EINTR {
+			err, werr = werr, nil
+		}
+	} else {
+		w.iov = iov
+		err = w.raw.Write(w.writeFn)
+		n, werr = w.written, w.werr
+		w.iov = nil
+	}
 	clear(iov)
 	*bp = iov[:0]
 	buffersPool.Put(bp)

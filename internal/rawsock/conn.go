@@ -30,13 +30,14 @@ var ErrWouldBlock = errors.New("rawsock: operation would block")
 // RawConn runs functions on the descriptor without waiting. It is safe for
 // concurrent use.
 type Conn struct {
-	fd            int
-	local, remote net.Addr
-
 	// mu is held shared by every use of fd and exclusively by Close, so a
 	// descriptor number is never used after it could have been reused.
+	// First, with fd: a broadcast touches this line of every recipient.
 	mu     sync.RWMutex
 	closed bool
+	fd     int
+
+	local, remote net.Addr
 
 	// The waiting side, made at the first wait; bmu guards it and the
 	// deadlines it gets.
@@ -124,28 +125,36 @@ func (s *Conn) Write(p []byte) (int, error) {
 	return int(n), err
 }
 
+// WriteNow writes what the socket takes at once of bufs (at most
+// MaxIovecs of them), with one write or writev, and never waits: a full
+// socket gives unix.EAGAIN.
+func (s *Conn) WriteNow(bufs [][]byte) (n int, err error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, errClosed
+	}
+	for {
+		if len(bufs) == 1 {
+			n, err = Write(s.fd, bufs[0])
+		} else {
+			n, err = Writev(s.fd, bufs)
+		}
+		if err != unix.EINTR {
+			break
+		}
+	}
+	s.mu.RUnlock()
+	return n, err
+}
+
 // WriteBuffers writes the buffers in order, as many as it can with one
 // writev, then waits for room until the write deadline. It consumes *b as
 // net.Buffers.WriteTo does.
 func (s *Conn) WriteBuffers(b *net.Buffers) (int64, error) {
 	var total int64
 	for len(*b) > 0 {
-		var n int
-		var err error
-		if e := s.use(func(fd int) {
-			for {
-				if len(*b) == 1 {
-					n, err = Write(fd, (*b)[0])
-				} else {
-					n, err = Writev(fd, *b)
-				}
-				if err != unix.EINTR {
-					return
-				}
-			}
-		}); e != nil {
-			return total, e
-		}
+		n, err := s.WriteNow(*b)
 		if err == unix.EAGAIN {
 			w, werr := s.waiter()
 			if werr != nil {
@@ -153,6 +162,9 @@ func (s *Conn) WriteBuffers(b *net.Buffers) (int64, error) {
 			}
 			m, werr := b.WriteTo(w)
 			return total + m, werr
+		}
+		if err == errClosed {
+			return total, err
 		}
 		if err != nil {
 			return total, &net.OpError{Op: "write", Net: "tcp", Addr: s.remote, Err: os.NewSyscallError("write", err)}
