@@ -1,5 +1,5 @@
 # Draws docs/benchmarks.png from bench/ratios.dat (written by bench/report).
-set terminal pngcairo size 1000,440 font "sans,10" noenhanced
+set terminal pngcairo size 1100,440 font "sans,10" noenhanced
 set output "docs/benchmarks.png"
 set title "Herald / Node reference (lower is better; 1 = same as Node)"
 set style data histograms
