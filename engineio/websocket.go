@@ -100,7 +100,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsCo
 	if err != nil {
 		return nil, err
 	}
-	if s.netpoller() != nil {
+	if s.netpoller() != nil && plainSocket(conn) {
 		// Out of the runtime's poller: ours reads the socket, and the
 		// runtime's would only be woken for nothing and keep a descriptor
 		// for good.
@@ -117,6 +117,17 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn) (*wsCo
 		wc.pre = append([]byte(nil), wc.pre...)
 	}
 	return wc, nil
+}
+
+// plainSocket reports whether conn is the net package's own connection:
+// taking the socket closes conn, and a listener's wrapper may do more on
+// Close (count connections, log) than release the descriptor.
+func plainSocket(conn net.Conn) bool {
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
 }
 
 // startReading hands the connection to the poller, or to a goroutine where
