@@ -246,3 +246,28 @@ func TestTakeLeavesNoRuntimeDescriptor(t *testing.T) {
 		t.Fatalf("the runtime's memory grew by %d bytes for %d taken sockets", grew, n)
 	}
 }
+
+// The net.Conn made for a wait is closed with the Conn: no descriptor is
+// left behind.
+func TestCloseReleasesTheWaiter(t *testing.T) {
+	open := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	before := open()
+	for range 20 {
+		s, peer := pair(t)
+		s.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := s.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v", err)
+		}
+		s.Close()
+		unix.Close(peer)
+	}
+	if after := open(); after != before {
+		t.Fatalf("%d descriptors open before, %d after", before, after)
+	}
+}
