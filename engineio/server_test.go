@@ -38,14 +38,7 @@ func newServer(t *testing.T, opts *engineio.Options) (*engineio.Server, string, 
 	t.Helper()
 	closed := make(chan string, 16)
 	s := engineio.NewServer(opts, func(c *engineio.Conn) engineio.Handler { return &echo{c: c, closed: closed} })
-	hs := httptest.NewServer(s)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-		hs.Close()
-	})
-	return s, hs.URL + "/engine.io/", closed
+	return s, siotest.Serve(t, s) + "/engine.io/", closed
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -292,12 +285,7 @@ func recordingServer(t *testing.T, opts *engineio.Options) (url string, conn fun
 		conns <- c
 		return &echo{c: c}
 	})
-	hs := httptest.NewServer(s)
-	t.Cleanup(func() {
-		_ = s.Shutdown(context.Background())
-		hs.Close()
-	})
-	return hs.URL, func() *engineio.Conn {
+	return siotest.Serve(t, s), func() *engineio.Conn {
 		select {
 		case c := <-conns:
 			return c

@@ -27,14 +27,7 @@ func newServer(t *testing.T, opts *socketio.Options) (*socketio.Server, string) 
 		opts = &socketio.Options{}
 	}
 	io := socketio.NewServer(opts)
-	hs := httptest.NewServer(io)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = io.Shutdown(ctx)
-		hs.Close()
-	})
-	return io, hs.URL
+	return io, siotest.Serve(t, io)
 }
 
 func dial(t *testing.T, url string) *siotest.Conn { return siotest.Dial(t, url, "/socket.io/") }
