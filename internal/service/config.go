@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,30 +17,39 @@ import (
 // Config is the service's configuration. Every field has a flag and a
 // HERALD_* environment variable (the flag wins); see Flags.
 type Config struct {
-	Addr           string        // HERALD_ADDR, -addr: listen address (":8080")
-	DataDir        string        // HERALD_DATA_DIR, -data-dir: SQLite file and generated secrets (".")
-	DatabaseURL    string        // HERALD_DATABASE_URL, -database-url: "postgres://..." or a SQLite path (<data-dir>/herald.db)
-	RedisURL       string        // HERALD_REDIS_URL, -redis-url: join a cluster through the Redis adapter ("" = single node)
-	RedisAdapter   string        // HERALD_REDIS_ADAPTER, -redis-adapter: pubsub, sharded (Redis 7 SPUBLISH), streams (recovery across nodes) or streams-only (streams without pub/sub)
-	JWTSecret      string        // HERALD_JWT_SECRET, -jwt-secret: HS256 secret; generated and kept in the data dir when empty (dev mode)
-	JWTPublicKeys  string        // HERALD_JWT_PUBLIC_KEYS, -jwt-public-keys: PEM file of RS256/ES256 public keys
-	JWKS           string        // HERALD_JWKS, -jwks: JWKS file path or URL
-	JWTIssuer      string        // HERALD_JWT_ISSUER, -jwt-issuer
-	JWTAudience    string        // HERALD_JWT_AUDIENCE, -jwt-audience
-	APIKey         string        // HERALD_API_KEY, -api-key: key of the notifications API; generated in dev mode
-	Dev            bool          // HERALD_DEV, -dev: dev token endpoint on (default: on when the JWT secret was generated)
-	CORSOrigins    string        // HERALD_CORS_ORIGINS, -cors-origins: comma-separated allowed origins ("" = same origin only, "*" = any)
-	PingInterval   time.Duration // HERALD_PING_INTERVAL (25s)
-	PingTimeout    time.Duration // HERALD_PING_TIMEOUT (20s)
-	MaxPayload     int64         // HERALD_MAX_PAYLOAD bytes (1000000)
-	MaxMessageLen  int           // HERALD_MAX_MESSAGE_LENGTH characters (4000)
-	TypingTimeout  time.Duration // HERALD_TYPING_TIMEOUT (5s)
-	PresenceGrace  time.Duration // HERALD_PRESENCE_GRACE (3s)
-	ConnPerMinute  int           // HERALD_CONN_PER_IP_PER_MINUTE: new connections per client IP (60)
-	RecoveryWindow time.Duration // HERALD_RECOVERY_WINDOW: connection state recovery (2m)
-	ShutdownGrace  time.Duration // HERALD_SHUTDOWN_TIMEOUT (10s)
-	LogFormat      string        // HERALD_LOG_FORMAT: text or json (text)
-	LogLevel       string        // HERALD_LOG_LEVEL: debug, info, warn, error (info)
+	Addr            string        // HERALD_ADDR, -addr: listen address (":8080")
+	DataDir         string        // HERALD_DATA_DIR, -data-dir: SQLite file and generated secrets (".")
+	DatabaseURL     string        // HERALD_DATABASE_URL, -database-url: "postgres://..." or a SQLite path (<data-dir>/herald.db)
+	RedisURL        string        // HERALD_REDIS_URL, -redis-url: join a cluster through the Redis adapter ("" = single node)
+	RedisAdapter    string        // HERALD_REDIS_ADAPTER, -redis-adapter: pubsub, sharded (Redis 7 SPUBLISH), streams (recovery across nodes) or streams-only (streams without pub/sub)
+	JWTSecret       string        // HERALD_JWT_SECRET, -jwt-secret: HS256 secret; generated and kept in the data dir when empty (dev mode)
+	JWTPublicKeys   string        // HERALD_JWT_PUBLIC_KEYS, -jwt-public-keys: PEM file of RS256/ES256 public keys
+	JWKS            string        // HERALD_JWKS, -jwks: JWKS file path or URL
+	JWTIssuer       string        // HERALD_JWT_ISSUER, -jwt-issuer
+	JWTAudience     string        // HERALD_JWT_AUDIENCE, -jwt-audience
+	APIKey          string        // HERALD_API_KEY, -api-key: key of the notifications API; generated in dev mode
+	Dev             bool          // HERALD_DEV, -dev: dev token endpoint on (default: on when the JWT secret was generated)
+	CORSOrigins     string        // HERALD_CORS_ORIGINS, -cors-origins: comma-separated allowed origins ("" = same origin only, "*" = any)
+	PingInterval    time.Duration // HERALD_PING_INTERVAL (25s)
+	PingTimeout     time.Duration // HERALD_PING_TIMEOUT (20s)
+	MaxPayload      int64         // HERALD_MAX_PAYLOAD bytes (1000000)
+	MaxMessageLen   int           // HERALD_MAX_MESSAGE_LENGTH characters (4000)
+	TypingTimeout   time.Duration // HERALD_TYPING_TIMEOUT (5s)
+	PresenceGrace   time.Duration // HERALD_PRESENCE_GRACE (3s)
+	ConnPerMinute   int           // HERALD_CONN_PER_IP_PER_MINUTE: new connections per client IP (60)
+	RecoveryWindow  time.Duration // HERALD_RECOVERY_WINDOW: connection state recovery (2m)
+	ShutdownGrace   time.Duration // HERALD_SHUTDOWN_TIMEOUT (10s)
+	LogFormat       string        // HERALD_LOG_FORMAT: text or json (text)
+	LogLevel        string        // HERALD_LOG_LEVEL: debug, info, warn, error (info)
+	RedisPrefix     string        // HERALD_REDIS_PREFIX: prefix of every Redis key and channel ("" = the defaults, compatible with Node's adapters)
+	DevAllowRemote  bool          // HERALD_DEV_ALLOW_REMOTE: let dev mode listen beyond loopback (off)
+	TrustedProxies  string        // HERALD_TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For / Forwarded is believed ("" = none)
+	MaxHeaderBytes  int           // HERALD_MAX_HEADER_BYTES: largest request header block (16384)
+	MaxConnsPerUser int           // HERALD_MAX_CONNECTIONS_PER_USER: sockets of one user on this node, per namespace (20)
+	MaxRoomsPerUser int           // HERALD_MAX_ROOMS_PER_USER: rooms one user may create (100)
+	MaxSyncRooms    int           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
+
+	trustedNets []*net.IPNet
 
 	generatedSecret bool
 }
@@ -79,6 +89,14 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	str(&c.CORSOrigins, "cors-origins", "HERALD_CORS_ORIGINS", "", "allowed origins, comma-separated; * for any")
 	str(&c.LogFormat, "log-format", "HERALD_LOG_FORMAT", "text", "text or json")
 	str(&c.LogLevel, "log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.RedisPrefix, "redis-prefix", "HERALD_REDIS_PREFIX", "", "prefix of Redis keys and channels (default: Node's adapter names)")
+	str(&c.TrustedProxies, "trusted-proxies", "HERALD_TRUSTED_PROXIES", "", "CIDRs of reverse proxies whose X-Forwarded-For is believed, comma-separated")
+	devRemote := env("HERALD_DEV_ALLOW_REMOTE")
+	fs.BoolVar(&c.DevAllowRemote, "dev-allow-remote", devRemote == "1" || devRemote == "true", "let dev mode (anyone can mint tokens) listen beyond loopback (HERALD_DEV_ALLOW_REMOTE)")
+	num(&c.MaxHeaderBytes, "max-header-bytes", "HERALD_MAX_HEADER_BYTES", 16<<10, "largest HTTP request header block in bytes")
+	num(&c.MaxConnsPerUser, "max-connections-per-user", "HERALD_MAX_CONNECTIONS_PER_USER", 20, "sockets of one user on this node, per namespace")
+	num(&c.MaxRoomsPerUser, "max-rooms-per-user", "HERALD_MAX_ROOMS_PER_USER", 100, "rooms one user may create")
+	num(&c.MaxSyncRooms, "max-sync-rooms", "HERALD_MAX_SYNC_ROOMS", 200, "rooms one sync-state call re-syncs")
 	dev := env("HERALD_DEV")
 	fs.BoolVar(&c.Dev, "dev", dev == "1" || dev == "true", "dev mode: /api/dev/token on (HERALD_DEV; default on with a generated secret)")
 	dur(&c.PingInterval, "ping-interval", "HERALD_PING_INTERVAL", 25*time.Second, "heartbeat interval")
@@ -110,7 +128,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 
 func (c *Config) finish(env func(string) string) error {
 	if c.PingInterval <= 0 || c.PingTimeout <= 0 || c.MaxPayload <= 0 || c.MaxMessageLen <= 0 ||
-		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 {
+		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 ||
+		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 {
 		return errors.New("config: durations, sizes and limits must be positive")
 	}
 	switch c.RedisAdapter {
@@ -120,6 +139,28 @@ func (c *Config) finish(env func(string) string) error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)
+	}
+	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		if !strings.Contains(cidr, "/") { // a single address
+			if ip := net.ParseIP(cidr); ip != nil && ip.To4() != nil {
+				cidr += "/32"
+			} else {
+				cidr += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return fmt.Errorf("config: trusted proxies: %w", err)
+		}
+		c.trustedNets = append(c.trustedNets, n)
+	}
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o == "*" && strings.Contains(c.CORSOrigins, ",") {
+			return errors.New("config: cors origins: \"*\" stands alone")
+		}
 	}
 	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
 		return fmt.Errorf("config: data dir: %w", err)
@@ -135,6 +176,22 @@ func (c *Config) finish(env func(string) string) error {
 		c.JWTSecret, c.generatedSecret = s, true
 		if env("HERALD_DEV") == "" {
 			c.Dev = true
+		}
+	}
+	if c.Dev && !c.DevAllowRemote {
+		// Dev mode lets anyone mint a token for any user, admin included:
+		// keep it to this machine unless told otherwise.
+		host, port, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return fmt.Errorf("config: addr: %w", err)
+		}
+		switch ip := net.ParseIP(host); {
+		case host == "":
+			c.Addr = net.JoinHostPort("127.0.0.1", port)
+		case host == "localhost" || (ip != nil && ip.IsLoopback()):
+		default:
+			return fmt.Errorf("config: dev mode (anyone can mint tokens) listens only on loopback, not %s: "+
+				"configure HERALD_JWT_SECRET or keys for a real deployment, or set HERALD_DEV_ALLOW_REMOTE=1", c.Addr)
 		}
 	}
 	if c.APIKey == "" && c.Dev {

@@ -57,6 +57,8 @@ type Service struct {
 	redis    *redis.Client
 	shared   *ratelimit.Shared // per user across the cluster, with Redis
 
+	presencePrefix string
+
 	mu       sync.Mutex
 	http     *http.Server
 	listener net.Listener
@@ -104,20 +106,37 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		if err != nil {
 			return fail(fmt.Errorf("service: redis url: %w", err))
 		}
+		// Without ContextTimeoutEnabled go-redis ignores a context's
+		// deadline, and a hung Redis holds every caller for its socket
+		// timeouts; short read/write timeouts bound the rest.
+		opt.ContextTimeoutEnabled = true
+		if opt.ReadTimeout == 0 {
+			opt.ReadTimeout = 2 * time.Second
+		}
+		if opt.WriteTimeout == 0 {
+			opt.WriteTimeout = 2 * time.Second
+		}
 		s.redis = redis.NewClient(opt)
 		ro := redisadapter.Options{Logger: log}
+		so := redisadapter.StreamsOptions{StreamName: "herald", StreamsOnly: cfg.RedisAdapter == "streams-only"}
+		rlPrefix, presencePrefix := "herald:ratelimit", ""
+		if p := cfg.RedisPrefix; p != "" {
+			ro.Key, so.StreamName, so.ChannelPrefix, so.SessionKeyPrefix = p, p, p, p+":session:"
+			rlPrefix, presencePrefix = p+":ratelimit", p+":presence"
+		}
 		switch cfg.RedisAdapter {
 		case "sharded":
 			adapter = redisadapter.NewSharded(s.redis, &ro)
 		case "streams", "streams-only":
-			adapter = redisadapter.NewStreams(s.redis, &redisadapter.StreamsOptions{Options: ro, StreamName: "herald",
-				StreamsOnly: cfg.RedisAdapter == "streams-only"})
+			so.Options = ro
+			adapter = redisadapter.NewStreams(s.redis, &so)
 		default:
 			adapter = redisadapter.New(s.redis, &ro)
 		}
 		// A user's messages are limited across nodes too: many tabs on
 		// many nodes do not multiply the budget.
-		s.shared = ratelimit.NewShared(s.redis, "herald:ratelimit", 30, 10*time.Second)
+		s.shared = ratelimit.NewShared(s.redis, rlPrefix, 30, 10*time.Second)
+		s.presencePrefix = presencePrefix
 	}
 	var cors *engineio.CORS
 	if cfg.CORSOrigins != "" {
@@ -131,7 +150,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			CORS:         cors,
 			AllowRequest: s.allowConnection,
 		},
-		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.RecoveryWindow},
+		// A recovered session passes authentication again: its token is
+		// verified (an expired or forged one is refused) and its user
+		// re-derived from it, whatever form the adapter kept its data in.
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.RecoveryWindow, RunMiddlewares: true},
 		Adapter:  adapter,
 		Logger:   log,
 	})
@@ -166,7 +188,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		// users of a node that died are reported by each node to its own
 		// clients.
 		s.presence = presence.NewCluster(s.redis, presence.ClusterOptions{
-			Grace: cfg.PresenceGrace, Logger: log,
+			Prefix: s.presencePrefix, Grace: cfg.PresenceGrace, Logger: log,
 			OnChange: onPresence(main.Except()), OnVanish: onPresence(main.Local()),
 		})
 	} else {

@@ -72,7 +72,7 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 	c, err := Load(nil, env(map[string]string{"HERALD_ADDR": ":9999", "HERALD_MAX_PAYLOAD": "2048"}))
-	if err != nil || c.Addr != ":9999" || c.MaxPayload != 2048 || !c.Dev || c.JWTSecret == "" || c.APIKey == "" {
+	if err != nil || c.Addr != "127.0.0.1:9999" || c.MaxPayload != 2048 || !c.Dev || c.JWTSecret == "" || c.APIKey == "" {
 		t.Fatalf("env config %+v %v", c, err)
 	}
 	again, _ := Load(nil, env(nil))
