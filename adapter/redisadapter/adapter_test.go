@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,29 +249,8 @@ func TestCapturedTraffic(t *testing.T) {
 
 // A Redis that goes away and comes back: no crash, delivery resumes.
 func TestRedisRestart(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	port := 16000 + int(time.Now().UnixNano()%2000)
-	start := func() *exec.Cmd {
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-			err := c.Ping(context.Background()).Err()
-			c.Close()
-			if err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return cmd
-	}
-	srv := start()
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: 1, DialTimeout: 200 * time.Millisecond})
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	nodes := startNodes(t, rdb, uniqueKey(), 2, join)
 	a := siotest.Dial(t, nodes[0].url, "/socket.io/")
@@ -284,12 +261,11 @@ func TestRedisRestart(t *testing.T) {
 	a.ExpectExact(`42["m",1]`)
 	b.ExpectExact(`42["m",1]`)
 
-	_ = srv.Process.Kill()
-	_ = srv.Wait()
+	srv.Kill()
 	_ = nodes[0].io.Emit("m", 2) // Redis is down: local delivery goes on
 	a.ExpectExact(`42["m",2]`)
 
-	srv = start()
+	srv.Restart()
 	deadline := time.Now().Add(10 * time.Second)
 	for n := 3; ; n++ {
 		_ = nodes[0].io.Emit("m", n)
