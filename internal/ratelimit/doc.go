@@ -27,6 +27,13 @@
 // them within Rules.StrikeWindow, its Decision says Disconnect, and the
 // service drops the connection.
 //
+// # Across a cluster
+//
+// Shared counts a key in a Redis fixed window shared by every node. Redis
+// is kept off the caller's path: Allow waits for it only a small bound,
+// and after a failure a circuit breaker makes decisions local (from the
+// last count Redis gave) until a probe finds Redis back.
+//
 // # Concurrency
 //
 // Every type here is safe for concurrent use.
