@@ -20,10 +20,17 @@ type client struct {
 	closed       bool
 	connectTimer *time.Timer
 
-	// A binary packet waiting for its attachments; only the read path
-	// touches it.
+	// A binary packet waiting for its attachments. The read path fills
+	// it; the attachment timer and OnClose release it from other
+	// goroutines, hence pmu.
+	pmu       sync.Mutex
 	pending   *Packet
 	remaining int
+	held      int64     // attachment bytes of pending, counted in srv.pendingBytes
+	discard   bool      // pending's namespace has no socket here: drop its attachments
+	since     time.Time // when pending began
+	ptimer    *time.Timer
+	pclosed   bool
 }
 
 func newClient(s *Server, conn *engineio.Conn) *client {
@@ -56,20 +63,13 @@ func (c *client) isClosed() bool {
 // OnMessage implements engineio.Handler.
 func (c *client) OnMessage(data []byte, binary bool) {
 	if binary {
-		if c.pending == nil {
-			c.parseError()
-			return
-		}
-		c.pending.Attachments = append(c.pending.Attachments, data)
-		c.remaining--
-		if c.remaining == 0 {
-			p := c.pending
-			c.pending = nil
-			c.dispatch(p)
-		}
+		c.onAttachment(data)
 		return
 	}
-	if c.pending != nil {
+	c.pmu.Lock()
+	busy := c.pending != nil
+	c.pmu.Unlock()
+	if busy {
 		c.parseError()
 		return
 	}
@@ -79,14 +79,101 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		return
 	}
 	if n > 0 {
-		c.pending, c.remaining = p, n
+		c.await(p, n)
 		return
 	}
 	c.dispatch(p)
 }
 
+// await makes p the pending packet, which n attachments must complete
+// within the attachment timeout. A packet for a namespace this client has
+// not joined would be dropped once complete, so its attachments are
+// dropped as they come instead of being held.
+func (c *client) await(p *Packet, n int) {
+	discard := c.socketOf(p.Nsp) == nil
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.pclosed {
+		return
+	}
+	c.pending, c.remaining, c.discard = p, n, discard
+	c.since = time.Now()
+	if c.ptimer == nil {
+		c.ptimer = time.AfterFunc(c.srv.attachmentTimeout, c.onAttachmentTimer)
+	} else {
+		c.ptimer.Reset(c.srv.attachmentTimeout)
+	}
+}
+
+// onAttachment adds one binary message to the pending packet, and
+// dispatches the packet once it is complete.
+func (c *client) onAttachment(data []byte) {
+	c.pmu.Lock()
+	p := c.pending
+	if p == nil {
+		closed := c.pclosed
+		c.pmu.Unlock()
+		if !closed {
+			c.parseError()
+		}
+		return
+	}
+	if !c.discard {
+		n := int64(len(data))
+		if c.held+n > c.srv.maxAttachmentBytes || !c.srv.holdAttachment(n) {
+			c.pmu.Unlock()
+			c.refuseAttachments()
+			return
+		}
+		c.held += n
+		p.Attachments = append(p.Attachments, data)
+	}
+	c.remaining--
+	if c.remaining > 0 {
+		c.pmu.Unlock()
+		return
+	}
+	discard := c.discard
+	c.releaseLocked()
+	c.pmu.Unlock()
+	if !discard {
+		c.dispatch(p)
+	}
+}
+
+// onAttachmentTimer closes the connection if its pending packet is still
+// incomplete after the attachment timeout. The timer may fire late for a
+// packet that completed meanwhile: since tells.
+func (c *client) onAttachmentTimer() {
+	c.pmu.Lock()
+	late := c.pending != nil && time.Since(c.since) >= c.srv.attachmentTimeout
+	c.pmu.Unlock()
+	if late {
+		c.refuseAttachments()
+	}
+}
+
+// refuseAttachments closes a connection that went past a bound of
+// attachments, releasing what it held at once.
+func (c *client) refuseAttachments() {
+	c.srv.pendingDrops.Add(1)
+	c.parseError()
+}
+
+// releaseLocked forgets the pending packet and what it counted. Called
+// with pmu held.
+func (c *client) releaseLocked() {
+	c.srv.pendingBytes.Add(-c.held)
+	c.pending, c.remaining, c.held, c.discard = nil, 0, 0, false
+	if c.ptimer != nil {
+		c.ptimer.Stop()
+	}
+}
+
 func (c *client) parseError() {
-	c.pending = nil
+	c.pmu.Lock()
+	c.releaseLocked()
+	c.pmu.Unlock()
 	c.conn.CloseWithReason(ReasonParseError)
 }
 
@@ -211,6 +298,10 @@ func (c *client) OnClose(reason string, err error) {
 		c.connectTimer = nil
 	}
 	c.mu.Unlock()
+	c.pmu.Lock()
+	c.releaseLocked()
+	c.pclosed = true
+	c.pmu.Unlock()
 	for _, s := range c.socketList() {
 		s.onClose(reason)
 	}

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldio/herald/engineio"
@@ -52,8 +54,15 @@ type RecoveryOptions struct {
 	// MaxDisconnectionDuration defaults to 2 minutes.
 	MaxDisconnectionDuration time.Duration
 	// RunMiddlewares makes a recovered socket go through the namespace
-	// middlewares again (the reference skips them by default).
+	// middlewares again (the reference skips them by default). They see
+	// the restored id and data, and Recovered reports true; an error
+	// refuses the connection with CONNECT_ERROR.
 	RunMiddlewares bool
+	// MaxBufferBytes bounds the memory the MemoryAdapter keeps for replay
+	// (packet bytes plus a fixed overhead per packet). Past it the oldest
+	// packets are dropped, and a client that missed a dropped packet gets
+	// a fresh session instead of an incomplete recovery. Default 32 MB.
+	MaxBufferBytes int64
 }
 
 // Options configures a Server. Zero fields mean the documented defaults.
@@ -70,6 +79,19 @@ type Options struct {
 	Adapter AdapterFactory
 	// Recovery, when set, enables connection state recovery.
 	Recovery *RecoveryOptions
+	// MaxAttachmentBytes bounds the binary attachments one connection's
+	// unfinished packet may hold. Default the engine's MaxPayload, so that
+	// a WebSocket client can send no more than a polling one could.
+	MaxAttachmentBytes int64
+	// AttachmentTimeout bounds how long a binary packet may wait for its
+	// attachments. Default the engine's PingTimeout.
+	AttachmentTimeout time.Duration
+	// MaxPendingAttachmentBytes bounds the attachments held by unfinished
+	// packets across all connections. Default 64 MB.
+	//
+	// A connection that goes past any of these three bounds is closed
+	// with reason "parse error" and what it held is released.
+	MaxPendingAttachmentBytes int64
 	// Logger receives errors that have no caller to return to, such as a
 	// handler's panic. Default slog.Default().
 	Logger *slog.Logger
@@ -94,6 +116,13 @@ type Server struct {
 	clientsM    sync.Mutex
 	clients     map[*client]struct{}
 	clientsPeak int
+
+	// Attachments of unfinished packets, across connections.
+	maxAttachmentBytes int64
+	maxPendingBytes    int64
+	attachmentTimeout  time.Duration
+	pendingBytes       atomic.Int64
+	pendingDrops       atomic.Uint64
 }
 
 // NewServer returns a Server with the main namespace "/" ready.
@@ -126,6 +155,10 @@ func NewServer(opts *Options) *Server {
 	}
 	s := &Server{opts: o, log: o.Logger, nsps: make(map[string]*Namespace), clients: make(map[*client]struct{})}
 	s.eio = engineio.NewServer(&o.Engine, s.onEngineConn)
+	eo := s.eio.Options() // with the engine's defaults
+	s.maxAttachmentBytes = cmp.Or(max(o.MaxAttachmentBytes, 0), eo.MaxPayload)
+	s.attachmentTimeout = cmp.Or(max(o.AttachmentTimeout, 0), eo.PingTimeout)
+	s.maxPendingBytes = cmp.Or(max(o.MaxPendingAttachmentBytes, 0), 64<<20)
 	s.Of("/")
 	return s
 }
@@ -280,4 +313,33 @@ func (s *Server) Volatile() BroadcastOperator { return s.Of("/").Volatile() }
 // FetchSockets returns the sockets of the main namespace on every node.
 func (s *Server) FetchSockets(ctx context.Context) ([]SocketInfo, error) {
 	return s.Of("/").FetchSockets(ctx)
+}
+
+// AttachmentStats describes the binary attachments held by unfinished
+// packets, for metrics.
+type AttachmentStats struct {
+	// PendingBytes is what unfinished packets hold now, on every
+	// connection.
+	PendingBytes int64
+	// Closed counts the connections closed for going past a bound.
+	Closed uint64
+}
+
+// holdAttachment counts n more bytes of attachments held, unless that
+// would go past MaxPendingAttachmentBytes.
+func (s *Server) holdAttachment(n int64) bool {
+	for {
+		cur := s.pendingBytes.Load()
+		if cur+n > s.maxPendingBytes {
+			return false
+		}
+		if s.pendingBytes.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+// AttachmentStats returns the current attachment figures.
+func (s *Server) AttachmentStats() AttachmentStats {
+	return AttachmentStats{PendingBytes: s.pendingBytes.Load(), Closed: s.pendingDrops.Load()}
 }

@@ -281,14 +281,33 @@ func (s *Postgres) History(ctx context.Context, roomID, before string, limit int
 		return nil, "", err
 	}
 	limit = clampLimit(limit)
-	msgs, err := s.queryMessages(ctx, limit+1, `SELECT id, room_id, author_id, author_name, content, created_at
-		FROM messages WHERE room_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`,
-		roomID, before, limit+1)
+	q, args := postgresHistoryQuery(roomID, before, limit+1)
+	msgs, err := s.queryMessages(ctx, limit+1, q, args...)
 	if err != nil {
 		return nil, "", wrap("history", err)
 	}
 	msgs, next := page(msgs, limit)
 	return msgs, next, nil
+}
+
+// postgresHistoryQuery returns the query of a History page of n rows. The
+// first page and the following ones are separate queries: a generic plan of
+// one query with "$2 = ” OR id < $2" filters on the cursor instead of
+// starting the index scan at it, and every page walks the room from its
+// newest message.
+func postgresHistoryQuery(roomID, before string, n int) (string, []any) {
+	if before == "" {
+		return `SELECT id, room_id, author_id, author_name, content, created_at
+			FROM messages WHERE room_id = $1 ORDER BY id DESC LIMIT $2`, []any{roomID, n}
+	}
+	return `SELECT id, room_id, author_id, author_name, content, created_at
+		FROM messages WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, []any{roomID, before, n}
+}
+
+// postgresSinceQuery returns the query of a MessagesSince page of n rows.
+func postgresSinceQuery(roomID, afterID string, n int) (string, []any) {
+	return `SELECT id, room_id, author_id, author_name, content, created_at
+		FROM messages WHERE room_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3`, []any{roomID, afterID, n}
 }
 
 // MessagesSince implements Store.
@@ -300,8 +319,8 @@ func (s *Postgres) MessagesSince(ctx context.Context, roomID, afterID string, li
 		return nil, err
 	}
 	limit = clampLimit(limit)
-	msgs, err := s.queryMessages(ctx, limit, `SELECT id, room_id, author_id, author_name, content, created_at
-		FROM messages WHERE room_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3`, roomID, afterID, limit)
+	q, args := postgresSinceQuery(roomID, afterID, limit)
+	msgs, err := s.queryMessages(ctx, limit, q, args...)
 	return msgs, wrap("messages since", err)
 }
 

@@ -327,9 +327,8 @@ func (s *SQLite) History(ctx context.Context, roomID, before string, limit int) 
 		return nil, "", err
 	}
 	limit = clampLimit(limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT id, room_id, author_id, author_name, content, created_at
-		FROM messages WHERE room_id = ? AND (? = '' OR id < ?) ORDER BY id DESC LIMIT ?`,
-		roomID, before, before, limit+1)
+	q, args := sqliteHistoryQuery(roomID, before, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", wrap("history", err)
 	}
@@ -339,6 +338,25 @@ func (s *SQLite) History(ctx context.Context, roomID, before string, limit int) 
 	}
 	msgs, next := page(msgs, limit)
 	return msgs, next, nil
+}
+
+// sqliteHistoryQuery returns the query of a History page of n rows. The
+// first page and the following ones are separate queries: with one query
+// and "? = ” OR id < ?" the planner cannot bound the index range by the
+// cursor, and every page walks the room from its newest message.
+func sqliteHistoryQuery(roomID, before string, n int) (string, []any) {
+	if before == "" {
+		return `SELECT id, room_id, author_id, author_name, content, created_at
+			FROM messages WHERE room_id = ? ORDER BY id DESC LIMIT ?`, []any{roomID, n}
+	}
+	return `SELECT id, room_id, author_id, author_name, content, created_at
+		FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?`, []any{roomID, before, n}
+}
+
+// sqliteSinceQuery returns the query of a MessagesSince page of n rows.
+func sqliteSinceQuery(roomID, afterID string, n int) (string, []any) {
+	return `SELECT id, room_id, author_id, author_name, content, created_at
+		FROM messages WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?`, []any{roomID, afterID, n}
 }
 
 // page trims a result fetched with limit+1 rows and returns the cursor of
@@ -360,8 +378,8 @@ func (s *SQLite) MessagesSince(ctx context.Context, roomID, afterID string, limi
 		return nil, err
 	}
 	limit = clampLimit(limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT id, room_id, author_id, author_name, content, created_at
-		FROM messages WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?`, roomID, afterID, limit)
+	q, args := sqliteSinceQuery(roomID, afterID, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("messages since", err)
 	}

@@ -22,12 +22,12 @@ const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 // backend makes a fresh, empty database for one test and returns its url.
 type backend struct {
 	name   string
-	newURL func(t *testing.T) string
+	newURL func(t testing.TB) string
 }
 
 func backends() []backend {
 	return []backend{
-		{name: "sqlite", newURL: func(t *testing.T) string {
+		{name: "sqlite", newURL: func(t testing.TB) string {
 			return "sqlite:" + filepath.Join(t.TempDir(), "herald.db")
 		}},
 		{name: "postgres", newURL: newPostgresURL},
@@ -36,7 +36,7 @@ func backends() []backend {
 
 // newPostgresURL creates a schema of its own for the test and points the
 // url's search_path at it. The schema is dropped when the test ends.
-func newPostgresURL(t *testing.T) string {
+func newPostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("HERALD_TEST_POSTGRES")
 	if base == "" {
@@ -78,7 +78,7 @@ func newPostgresURL(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-func open(t *testing.T, url string) Store {
+func open(t testing.TB, url string) Store {
 	t.Helper()
 	s, err := Open(t.Context(), url)
 	if err != nil {
@@ -88,7 +88,7 @@ func open(t *testing.T, url string) Store {
 	return s
 }
 
-func mustRoom(t *testing.T, s Store, id string, public bool) Room {
+func mustRoom(t testing.TB, s Store, id string, public bool) Room {
 	t.Helper()
 	r, err := s.CreateRoom(t.Context(), Room{ID: id, Name: "Room " + id, Public: public})
 	if err != nil {
