@@ -38,6 +38,10 @@ type User struct {
 	Name string `json:"name"`
 	// Roles is the "roles" claim: an array of strings or a single string.
 	Roles []string `json:"roles,omitempty"`
+	// ValidUntil is when the verifier stops accepting the token: its
+	// "exp" claim plus the allowed clock skew. Zero for a User not made
+	// by Verify.
+	ValidUntil time.Time `json:"-"`
 }
 
 // HasRole reports whether the user has the role.
@@ -81,6 +85,7 @@ type Verifier struct {
 	ecKeys  []*ecdsa.PublicKey
 	jwks    *jwksCache
 	parser  *jwt.Parser
+	leeway  time.Duration
 }
 
 // NewVerifier returns a Verifier for opts. If opts.JWKS is set it is loaded
@@ -122,6 +127,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	case leeway < 0:
 		leeway = 0
 	}
+	v.leeway = leeway
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
@@ -231,6 +237,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (User, error) {
 		return User{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
 	u := User{ID: c.Subject, Name: c.Name, Roles: []string(c.Roles)}
+	if c.ExpiresAt != nil { // required by the parser
+		u.ValidUntil = c.ExpiresAt.Add(v.leeway)
+	}
 	if u.Name == "" {
 		u.Name = c.PreferredUsername
 	}

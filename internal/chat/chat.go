@@ -126,7 +126,6 @@ func (c *Chat) Close() {
 
 var (
 	errAccessDenied = errors.New("Access denied")
-	errNotFound     = errors.New("Room not found")
 	errBadRequest   = errors.New("Invalid payload")
 	errNotJoined    = errors.New("Join the room first")
 	errEmpty        = errors.New("Message is empty")
@@ -174,13 +173,14 @@ func joined(s *socketio.Socket, roomID string) bool {
 	return false
 }
 
-// access returns the room if the user may read it.
+// access returns the room if the user may read it. A room that does not
+// exist is refused as a private one is, so that ids cannot be probed.
 func (c *Chat) access(roomID, userID string) (store.Room, error) {
 	cx, cancel := ctx()
 	defer cancel()
 	room, err := c.opts.Store.GetRoom(cx, roomID)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return room, errNotFound
+		return room, errAccessDenied
 	}
 	if err != nil {
 		return room, errInternal

@@ -58,6 +58,8 @@ type Service struct {
 	shared   *ratelimit.Shared // per user across the cluster, with Redis
 
 	presencePrefix string
+	away           *awayTracker
+	statusLimit    *ratelimit.Limiter // presence:status changes per user
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -96,6 +98,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if s.conns, err = ratelimit.NewConnLimiter(cfg.ConnPerMinute, nil); err != nil {
 		return fail(err)
 	}
+	// Every status change goes to every other client: a few per user.
+	if s.statusLimit, err = ratelimit.New(ratelimit.PerSecond(1, 3), nil); err != nil {
+		return fail(err)
+	}
+	s.away = newAwayTracker(cfg.PresenceGrace)
 	if _, err := st.EnsureRoom(ctx, store.Room{ID: PublicRoom, Name: "General", Public: true}); err != nil {
 		return fail(fmt.Errorf("service: public room: %w", err))
 	}
@@ -139,8 +146,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		s.presencePrefix = presencePrefix
 	}
 	var cors *engineio.CORS
-	if cfg.CORSOrigins != "" {
-		cors = &engineio.CORS{Origins: strings.Split(cfg.CORSOrigins, ","), Credentials: true}
+	if cfg.CORSOrigins == "*" {
+		// Any origin may read, none with the user's cookies.
+		cors = &engineio.CORS{Origins: []string{"*"}}
+	} else if cfg.CORSOrigins != "" {
+		cors = &engineio.CORS{Origins: splitList(cfg.CORSOrigins), Credentials: true}
 	}
 	s.io = socketio.NewServer(&socketio.Options{
 		Engine: engineio.Options{
@@ -225,7 +235,7 @@ func (s *Service) Notifier() *notify.Notifier { return s.notifier }
 func (s *Service) Config() Config { return s.cfg }
 
 func (s *Service) allowConnection(r *http.Request) error {
-	if !s.conns.AllowRemoteAddr(r.RemoteAddr) {
+	if !s.conns.Allow(s.clientIP(r)) {
 		s.metrics.rateLimited.WithLabelValues("connect").Inc()
 		return errors.New("Too many connections")
 	}
@@ -251,6 +261,12 @@ func (s *Service) authenticate(sock *socketio.Socket) error {
 		s.log.Debug("auth refused", "err", err, "addr", sock.Handshake().Address)
 		return &socketio.ConnectError{Message: "Invalid token"}
 	}
+	// Sockets already in the user's room on this node; a recovered socket
+	// is not back in it yet, so it does not count itself.
+	if n := len(sock.Namespace().Adapter().Sockets([]string{"user:" + u.ID})); n >= s.cfg.MaxConnsPerUser {
+		s.metrics.rateLimited.WithLabelValues("connect_user").Inc()
+		return &socketio.ConnectError{Message: "Too many connections"}
+	}
 	auth.Attach(sock, u)
 	return nil
 }
@@ -263,31 +279,59 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	}
 	sock.Join(rooms...)
 	s.metrics.connections.Inc()
+	expiry := s.enforceExpiry(sock, u)
 	sock.OnDisconnect(func(string) {
 		s.metrics.connections.Dec()
 		s.events.Forget(sock.ID())
+		if expiry != nil {
+			expiry.Stop()
+		}
 	})
 	if sock.Namespace().Name() != "/" {
 		return
 	}
 	came := s.presence.Connect(u.ID, u.Name)
-	sock.OnDisconnect(func(string) { s.presence.Disconnect(u.ID) })
+	awaySince, reloaded := s.away.opened(u.ID)
+	sock.OnDisconnect(func(string) {
+		s.presence.Disconnect(u.ID)
+		s.away.closed(u.ID)
+	})
 	_ = sock.Emit("presence:list", s.presence.List())
-	if came && !sock.Recovered() {
-		s.deliverMissed(sock, u)
+	switch {
+	case sock.Recovered(): // its missed packets are replayed
+	case reloaded:
+		s.deliverMissed(sock, u, awaySince)
+	case came:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		seen, err := s.store.LastSeen(ctx, []string{u.ID})
+		cancel()
+		if err == nil {
+			s.deliverMissed(sock, u, seen[u.ID].At)
+		}
 	}
 }
 
-// deliverMissed sends a user who comes online the unread notifications
-// created since they were last seen.
-func (s *Service) deliverMissed(sock *socketio.Socket, u auth.User) {
+// enforceExpiry ends the socket's session when its token stops being
+// valid: an "auth:expired" event tells the client to get a new token,
+// then the namespace is disconnected (the client does not reconnect by
+// itself with the stale token).
+func (s *Service) enforceExpiry(sock *socketio.Socket, u auth.User) *time.Timer {
+	if u.ValidUntil.IsZero() {
+		return nil
+	}
+	return time.AfterFunc(time.Until(u.ValidUntil), func() {
+		s.metrics.errors.WithLabelValues("auth_expired").Inc()
+		_ = sock.Emit("auth:expired", map[string]any{"message": "Token expired"})
+		sock.Disconnect(false)
+	})
+}
+
+// deliverMissed sends the unread notifications created since a time:
+// when the user was last seen (coming online), or when their last tab
+// closed (a reload within the presence grace).
+func (s *Service) deliverMissed(sock *socketio.Socket, u auth.User, since time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	seen, err := s.store.LastSeen(ctx, []string{u.ID})
-	if err != nil {
-		return
-	}
-	since := seen[u.ID].At
 	list, err := s.store.ListNotifications(ctx, u.ID, store.MaxLimit)
 	if err != nil {
 		return
@@ -354,6 +398,12 @@ func (s *Service) onPresenceStatus(e *socketio.Event) {
 		status = v.Status
 	}
 	u, _ := auth.UserOf(e.Socket)
+	if presence.ValidStatus(status) && !s.statusLimit.Allow(u.ID) {
+		s.metrics.rateLimited.WithLabelValues(e.Name).Inc()
+		_ = e.Socket.Emit("error", map[string]any{"message": "Rate limit exceeded", "event": e.Name})
+		_ = e.Ack(map[string]any{"error": "Rate limit exceeded"})
+		return
+	}
 	if !presence.ValidStatus(status) || !s.presence.SetStatus(u.ID, status) {
 		_ = e.Socket.Emit("error", map[string]any{"message": "Invalid status", "event": e.Name})
 		_ = e.Ack(map[string]any{"error": "Invalid status"})
@@ -412,7 +462,7 @@ func (s *Service) onNotificationsReadAll(e *socketio.Event) {
 
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", s.io)
+	mux.Handle("/socket.io/", s.originGuard(s.io))
 	mux.Handle("/api/notifications", s.notifier.Handler(s.cfg.APIKey))
 	mux.HandleFunc("/api/dev/token", s.devToken)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -492,7 +542,7 @@ func (s *Service) Listen() (net.Addr, error) {
 	}
 	s.mu.Lock()
 	s.listener = ln
-	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
 	s.mu.Unlock()
 	return ln.Addr(), nil
 }

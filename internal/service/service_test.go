@@ -45,15 +45,7 @@ func newTestService(t *testing.T, env map[string]string) (*Service, *httptest.Se
 }
 
 func TestConfigValidation(t *testing.T) {
-	dir := t.TempDir()
-	env := func(m map[string]string) func(string) string {
-		return func(k string) string {
-			if k == "HERALD_DATA_DIR" {
-				return dir
-			}
-			return m[k]
-		}
-	}
+	env := testEnv(t.TempDir())
 	if _, err := Load([]string{"-ping-interval=-1s"}, env(nil)); err == nil {
 		t.Fatal("negative interval accepted")
 	}

@@ -71,7 +71,7 @@ test("forged author fields are ignored; bad payloads get clear errors", async ()
     [{ content: "x" }, "Invalid payload"],
     ["general", "Invalid payload"],
     [null, "Invalid payload"],
-    [{ roomId: "nope", content: "x" }, "Room not found"],
+    [{ roomId: "nope", content: "x" }, "Access denied"],
   ];
   for (const [payload, message] of bad) {
     const errEv = once(a, "error");
