@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldio/herald/internal/shrink"
@@ -124,25 +124,51 @@ type MemoryAdapter struct {
 	leftSelf            map[string]struct{}            // sockets that left their personal room
 	roomsPeak, sidsPeak int                            // for shrink.Map
 
-	recovery  *RecoveryOptions
-	rmu       sync.Mutex
-	sessions  map[string]*storedSession
-	packets   []storedPacket
-	offsetSeq atomic.Uint64
-	offsetPfx string
+	// Connection state recovery. Packets are numbered in the order they
+	// are kept, so packets holds consecutive numbers and everything older
+	// than its first one was dropped.
+	recovery     *RecoveryOptions
+	rmu          sync.Mutex
+	sessions     map[string]*storedSession
+	sessionsScan time.Time // last sweep of expired sessions
+	packets      []storedPacket
+	bytes        int64  // size of packets
+	seq          uint64 // number of the newest packet
+	dropped      uint64
+	offsetPfx    string
 }
 
 type storedSession struct {
 	s   *Session
 	at  time.Time
-	off string
+	seq uint64 // the newest packet when the socket disconnected
 }
 
 type storedPacket struct {
+	seq    uint64
 	offset string
 	at     time.Time
 	p      *Packet
 	opts   BroadcastOptions
+	size   int64
+}
+
+// storedOverhead approximates what a kept packet costs besides its bytes:
+// its storedPacket, Packet, offset string and slice headers.
+const storedOverhead = 256
+
+func (sp *storedPacket) measure() {
+	n := storedOverhead + len(sp.p.Data) + len(sp.offset)
+	for _, b := range sp.p.Attachments {
+		n += len(b)
+	}
+	for _, r := range sp.opts.Rooms {
+		n += len(r) + 16
+	}
+	for _, r := range sp.opts.Except {
+		n += len(r) + 16
+	}
+	sp.size = int64(n)
 }
 
 // NewMemoryAdapter returns the in-memory adapter of nsp.
@@ -429,17 +455,30 @@ func (a *MemoryAdapter) ServerCount(ctx context.Context) (int, error) { return 1
 
 func (a *MemoryAdapter) Close() error { return nil }
 
-// storeForRecovery appends an offset to p and keeps it for replay.
+// storeForRecovery appends an offset to p and keeps it for replay,
+// dropping the oldest packets past MaxBufferBytes.
 func (a *MemoryAdapter) storeForRecovery(p *Packet, opts *BroadcastOptions) {
-	off := a.offsetPfx + strconv.FormatUint(a.offsetSeq.Add(1), 36)
-	p.Data = AppendOffset(p.Data, off)
-	now := time.Now()
-	a.rmu.Lock()
-	a.pruneLocked(now)
-	a.packets = append(a.packets, storedPacket{offset: off, at: now, p: p, opts: BroadcastOptions{
+	sp := storedPacket{opts: BroadcastOptions{
 		Rooms: append([]string(nil), opts.Rooms...), Except: append([]string(nil), opts.Except...),
-	}})
-	a.rmu.Unlock()
+	}}
+	a.rmu.Lock()
+	defer a.rmu.Unlock()
+	// Numbered under the lock, so that packets stays in order.
+	a.seq++
+	sp.seq, sp.at, sp.p = a.seq, time.Now(), p
+	sp.offset = a.offsetPfx + strconv.FormatUint(a.seq, 36)
+	p.Data = AppendOffset(p.Data, sp.offset)
+	sp.measure()
+	a.pruneLocked(sp.at)
+	a.packets = append(a.packets, sp)
+	a.bytes += sp.size
+	n := 0
+	for n < len(a.packets) && a.bytes > a.recovery.MaxBufferBytes {
+		a.bytes -= a.packets[n].size
+		n++
+	}
+	a.dropped += uint64(n)
+	a.dropLocked(n)
 }
 
 // AppendOffset appends a recovery offset as the last element of the JSON
@@ -454,16 +493,29 @@ func AppendOffset(data json.RawMessage, offset string) json.RawMessage {
 	return append(out, ']')
 }
 
+// dropLocked forgets the n oldest packets.
+func (a *MemoryAdapter) dropLocked(n int) {
+	if n > 0 {
+		clear(a.packets[:n])
+		a.packets = a.packets[n:]
+	}
+}
+
+// pruneLocked drops the packets and sessions older than
+// MaxDisconnectionDuration; sessions are swept at most once a second, as
+// a broadcast calls it.
 func (a *MemoryAdapter) pruneLocked(now time.Time) {
 	max := a.recovery.MaxDisconnectionDuration
 	i := 0
 	for i < len(a.packets) && now.Sub(a.packets[i].at) > max {
+		a.bytes -= a.packets[i].size
 		i++
 	}
-	if i > 0 {
-		clear(a.packets[:i])
-		a.packets = a.packets[i:]
+	a.dropLocked(i)
+	if now.Sub(a.sessionsScan) < time.Second {
+		return
 	}
+	a.sessionsScan = now
 	for pid, s := range a.sessions {
 		if now.Sub(s.at) > max {
 			delete(a.sessions, pid)
@@ -477,58 +529,68 @@ func (a *MemoryAdapter) PersistSession(s *Session) {
 	}
 	a.rmu.Lock()
 	defer a.rmu.Unlock()
-	a.pruneLocked(time.Now())
-	off := ""
-	if n := len(a.packets); n > 0 {
-		off = a.packets[n-1].offset
-	}
-	a.sessions[s.PID] = &storedSession{s: s, at: time.Now(), off: off}
+	now := time.Now()
+	a.pruneLocked(now)
+	a.sessions[s.PID] = &storedSession{s: s, at: now, seq: a.seq}
 }
 
+// RestoreSession returns the session pid with the packets it missed:
+// those after offset, or, without an offset (the client saw no packet),
+// those after its disconnection. It returns nil, and the client starts
+// afresh, when any of them was dropped, or when offset is not one of
+// this adapter's.
 func (a *MemoryAdapter) RestoreSession(ctx context.Context, pid, offset string) (*Session, error) {
 	if a.recovery == nil || pid == "" {
 		return nil, nil
 	}
 	a.rmu.Lock()
 	defer a.rmu.Unlock()
-	a.pruneLocked(time.Now())
+	now := time.Now()
+	a.pruneLocked(now)
 	st := a.sessions[pid]
 	if st == nil {
 		return nil, nil
 	}
 	delete(a.sessions, pid)
-	start := 0
+	if now.Sub(st.at) > a.recovery.MaxDisconnectionDuration {
+		return nil, nil
+	}
+	seen := st.seq
 	if offset != "" {
-		start = -1
-		for i, sp := range a.packets {
-			if sp.offset == offset {
-				start = i + 1
-				break
-			}
-		}
-		if start < 0 {
+		n, ok := a.offsetSeq(offset)
+		if !ok {
 			return nil, nil
 		}
-	} else if st.off != "" {
-		// The client saw no broadcast yet: replay what followed its
-		// disconnection.
-		for i, sp := range a.packets {
-			if sp.offset == st.off {
-				start = i + 1
-			}
-		}
+		seen = n
+	}
+	oldest := a.seq + 1 // of the packets kept
+	if len(a.packets) > 0 {
+		oldest = a.packets[0].seq
+	}
+	if seen+1 < oldest {
+		return nil, nil // a packet it missed was dropped
 	}
 	s := *st.s
 	rooms := make(map[string]struct{}, len(s.Rooms))
 	for _, r := range s.Rooms {
 		rooms[r] = struct{}{}
 	}
-	for _, sp := range a.packets[start:] {
+	for _, sp := range a.packets[seen+1-oldest:] {
 		if matchRooms(sp.opts.Rooms, sp.opts.Except, rooms) {
 			s.MissedPackets = append(s.MissedPackets, sp.p)
 		}
 	}
 	return &s, nil
+}
+
+// offsetSeq returns the number of a packet from its offset.
+func (a *MemoryAdapter) offsetSeq(offset string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(offset, a.offsetPfx)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 36, 64)
+	return n, err == nil && n <= a.seq
 }
 
 // matchRooms reports whether a socket in rooms is a target of a broadcast
@@ -548,4 +610,25 @@ func matchRooms(include, except []string, rooms map[string]struct{}) bool {
 		}
 	}
 	return false
+}
+
+// RecoveryStats describes what a MemoryAdapter keeps for connection state
+// recovery, for metrics.
+type RecoveryStats struct {
+	// Packets and Bytes are the packets kept for replay and their size,
+	// as counted against RecoveryOptions.MaxBufferBytes.
+	Packets int
+	Bytes   int64
+	// Dropped counts the packets dropped before MaxDisconnectionDuration
+	// to stay under MaxBufferBytes.
+	Dropped uint64
+	// Sessions is the number of disconnected sessions kept.
+	Sessions int
+}
+
+// RecoveryStats returns the current recovery figures.
+func (a *MemoryAdapter) RecoveryStats() RecoveryStats {
+	a.rmu.Lock()
+	defer a.rmu.Unlock()
+	return RecoveryStats{Packets: len(a.packets), Bytes: a.bytes, Dropped: a.dropped, Sessions: len(a.sessions)}
 }

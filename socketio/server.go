@@ -58,10 +58,13 @@ type RecoveryOptions struct {
 	// the restored id and data, and Recovered reports true; an error
 	// refuses the connection with CONNECT_ERROR.
 	RunMiddlewares bool
-	// MaxBufferBytes bounds the memory the MemoryAdapter keeps for replay
-	// (packet bytes plus a fixed overhead per packet). Past it the oldest
-	// packets are dropped, and a client that missed a dropped packet gets
-	// a fresh session instead of an incomplete recovery. Default 32 MB.
+	// MaxBufferBytes bounds the memory each namespace's MemoryAdapter
+	// keeps for replay (packet bytes plus a fixed overhead per packet),
+	// Socket.Emit's packets included. Past it the oldest packets are
+	// dropped, and a client that missed a dropped packet gets a fresh
+	// session (Recovered false, a new id) instead of an incomplete
+	// recovery. MemoryAdapter.RecoveryStats reports the size and the
+	// drops. Default 32 MB.
 	MaxBufferBytes int64
 }
 
@@ -147,6 +150,9 @@ func NewServer(opts *Options) *Server {
 		r := *o.Recovery
 		if r.MaxDisconnectionDuration <= 0 {
 			r.MaxDisconnectionDuration = 2 * time.Minute
+		}
+		if r.MaxBufferBytes <= 0 {
+			r.MaxBufferBytes = 32 << 20
 		}
 		o.Recovery = &r
 	}
