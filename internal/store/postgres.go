@@ -106,8 +106,8 @@ func (s *Postgres) CreateRoom(ctx context.Context, r Room) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO rooms (id, name, public, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO NOTHING`, r.ID, r.Name, r.Public, toMillis(r.CreatedAt))
+	tag, err := s.pool.Exec(ctx, `INSERT INTO rooms (id, name, public, created_at, created_by) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO NOTHING`, r.ID, r.Name, r.Public, toMillis(r.CreatedAt), r.CreatedBy)
 	if err != nil {
 		return Room{}, wrap("create room", err)
 	}

@@ -159,8 +159,8 @@ func (s *SQLite) CreateRoom(ctx context.Context, r Room) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO rooms (id, name, public, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, r.ID, r.Name, r.Public, toMillis(r.CreatedAt))
+	res, err := s.w.ExecContext(ctx, `INSERT INTO rooms (id, name, public, created_at, created_by) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, r.ID, r.Name, r.Public, toMillis(r.CreatedAt), r.CreatedBy)
 	if err != nil {
 		return Room{}, wrap("create room", err)
 	}

@@ -47,6 +47,9 @@ type Room struct {
 	Name      string    `json:"name"`
 	Public    bool      `json:"public"`
 	CreatedAt time.Time `json:"createdAt"`
+	// CreatedBy is the id of the user who created the room ("" for rooms
+	// seeded by the service).
+	CreatedBy string `json:"createdBy,omitempty"`
 }
 
 // RoomEntry is a room as seen by one user in ListRooms.
@@ -102,6 +105,15 @@ type Store interface {
 	// ListRooms returns the rooms userID can see: every public room and the
 	// private rooms the user is a member of, ordered by name.
 	ListRooms(ctx context.Context, userID string) ([]RoomEntry, error)
+	// ListRoomsPage is ListRooms a page at a time: up to limit rooms after
+	// the cursor after ("" starts at the first), and the cursor of the
+	// next page ("" after the last).
+	ListRoomsPage(ctx context.Context, userID, after string, limit int) (rooms []RoomEntry, next string, err error)
+	// MemberRooms returns up to limit rooms userID is a member of, ordered
+	// by name.
+	MemberRooms(ctx context.Context, userID string, limit int) ([]Room, error)
+	// CountRoomsCreatedBy returns how many rooms userID created.
+	CountRoomsCreatedBy(ctx context.Context, userID string) (int, error)
 	// AddMember makes userID a member of the room. It is idempotent and
 	// fails with ErrNotFound if the room does not exist.
 	AddMember(ctx context.Context, roomID, userID string) error

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A rooms page cursor is the last room's name and id: rooms are ordered
+// by name, then id, and names are not unique.
+func roomCursor(e RoomEntry) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(e.Name + "\x00" + e.ID))
+}
+
+func parseRoomCursor(c string) (name, id string, err error) {
+	if c == "" {
+		return "", "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	name, id, ok := strings.Cut(string(b), "\x00")
+	if err != nil || !ok || len(b) > MaxNameLen+MaxIDLen+1 {
+		return "", "", fmt.Errorf("%w: rooms cursor", ErrInvalid)
+	}
+	return name, id, nil
+}
+
+// page trims one extra row fetched to tell whether a next page exists.
+func roomsPage(out []RoomEntry, limit int) ([]RoomEntry, string) {
+	if len(out) <= limit {
+		return out, ""
+	}
+	out = out[:limit]
+	return out, roomCursor(out[limit-1])
+}
+
+// ListRoomsPage implements Store.
+func (s *SQLite) ListRoomsPage(ctx context.Context, userID, after string, limit int) ([]RoomEntry, string, error) {
+	if err := checkID("user id", userID); err != nil {
+		return nil, "", err
+	}
+	name, id, err := parseRoomCursor(after)
+	if err != nil {
+		return nil, "", err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
+		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?
+		WHERE (r.public <> 0 OR m.user_id IS NOT NULL) AND (? = 0 OR r.name > ? OR (r.name = ? AND r.id > ?))
+		ORDER BY r.name, r.id LIMIT ?`, userID, len(after), name, name, id, limit+1)
+	if err != nil {
+		return nil, "", wrap("list rooms", err)
+	}
+	defer rows.Close()
+	out := []RoomEntry{}
+	for rows.Next() {
+		var e RoomEntry
+		var ms int64
+		if err := rows.Scan(&e.ID, &e.Name, &e.Public, &ms, &e.Member); err != nil {
+			return nil, "", wrap("list rooms", err)
+		}
+		e.CreatedAt = fromMillis(ms)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", wrap("list rooms", err)
+	}
+	out, next := roomsPage(out, limit)
+	return out, next, nil
+}
+
+// MemberRooms implements Store.
+func (s *SQLite) MemberRooms(ctx context.Context, userID string, limit int) ([]Room, error) {
+	if err := checkID("user id", userID); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.name, r.public, r.created_at
+		FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ?
+		ORDER BY r.name, r.id LIMIT ?`, userID, max(limit, 1))
+	if err != nil {
+		return nil, wrap("member rooms", err)
+	}
+	return scanRooms(rows)
+}
+
+func scanRooms(rows *sql.Rows) ([]Room, error) {
+	defer rows.Close()
+	out := []Room{}
+	for rows.Next() {
+		var r Room
+		var ms int64
+		if err := rows.Scan(&r.ID, &r.Name, &r.Public, &ms); err != nil {
+			return nil, wrap("member rooms", err)
+		}
+		r.CreatedAt = fromMillis(ms)
+		out = append(out, r)
+	}
+	return out, wrap("member rooms", rows.Err())
+}
+
+// CountRoomsCreatedBy implements Store.
+func (s *SQLite) CountRoomsCreatedBy(ctx context.Context, userID string) (int, error) {
+	if err := checkID("user id", userID); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM rooms WHERE created_by = ? AND created_by <> ''`, userID).Scan(&n)
+	return n, wrap("count rooms", err)
+}
+
+// ListRoomsPage implements Store.
+func (s *Postgres) ListRoomsPage(ctx context.Context, userID, after string, limit int) ([]RoomEntry, string, error) {
+	if err := checkID("user id", userID); err != nil {
+		return nil, "", err
+	}
+	name, id, err := parseRoomCursor(after)
+	if err != nil {
+		return nil, "", err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
+		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $1
+		WHERE (r.public OR m.user_id IS NOT NULL)
+		  AND ($2 = '' OR (r.name COLLATE "C", r.id COLLATE "C") > ($3 COLLATE "C", $4 COLLATE "C"))
+		ORDER BY r.name COLLATE "C", r.id COLLATE "C" LIMIT $5`, userID, after, name, id, limit+1)
+	if err != nil {
+		return nil, "", wrap("list rooms", err)
+	}
+	out := []RoomEntry{}
+	var e RoomEntry
+	var ms int64
+	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.Name, &e.Public, &ms, &e.Member}, func() error {
+		e.CreatedAt = fromMillis(ms)
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, "", wrap("list rooms", err)
+	}
+	out, next := roomsPage(out, limit)
+	return out, next, nil
+}
+
+// MemberRooms implements Store.
+func (s *Postgres) MemberRooms(ctx context.Context, userID string, limit int) ([]Room, error) {
+	if err := checkID("user id", userID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.public, r.created_at
+		FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $1
+		ORDER BY r.name COLLATE "C", r.id COLLATE "C" LIMIT $2`, userID, max(limit, 1))
+	if err != nil {
+		return nil, wrap("member rooms", err)
+	}
+	out := []Room{}
+	var r Room
+	var ms int64
+	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.Name, &r.Public, &ms}, func() error {
+		r.CreatedAt = fromMillis(ms)
+		out = append(out, r)
+		return nil
+	})
+	return out, wrap("member rooms", err)
+}
+
+// CountRoomsCreatedBy implements Store.
+func (s *Postgres) CountRoomsCreatedBy(ctx context.Context, userID string) (int, error) {
+	if err := checkID("user id", userID); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM rooms WHERE created_by = $1 AND created_by <> ''`, userID).Scan(&n)
+	return n, wrap("count rooms", err)
+}
