@@ -43,8 +43,8 @@ type Namespace struct {
 	ackIDs atomic.Uint64
 }
 
-func newNamespace(s *Server, name string) *Namespace {
-	n := &Namespace{name: name, server: s, sockets: make(map[string]*Socket)}
+func newNamespace(s *Server, name string, parent *ParentNamespace) *Namespace {
+	n := &Namespace{name: name, server: s, parent: parent, sockets: make(map[string]*Socket)}
 	n.adapter = s.opts.Adapter(n)
 	return n
 }
@@ -294,18 +294,7 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 }
 
 func (p *ParentNamespace) child(name string) *Namespace {
-	p.server.mu.Lock()
-	defer p.server.mu.Unlock()
-	if n := p.server.nsps[name]; n != nil {
-		return n
-	}
-	n := newNamespace(p.server, name)
-	n.parent = p
-	p.server.nsps[name] = n
-	p.mu.Lock()
-	p.children[name] = n
-	p.mu.Unlock()
-	return n
+	return p.server.addNamespace(name, p)
 }
 
 func (s *Server) safeMiddleware(m Middleware, sock *Socket) (err error) {

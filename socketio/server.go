@@ -195,13 +195,42 @@ func (s *Server) Of(name string) *Namespace {
 	if n != nil {
 		return n
 	}
+	return s.addNamespace(name, nil)
+}
+
+// addNamespace creates namespace name, unless another goroutine does so
+// first. The adapter factory may do network I/O (a cluster adapter
+// subscribes), so it runs without s.mu: a slow one delays only the
+// clients of this namespace. The adapter of a namespace built in vain is
+// closed.
+func (s *Server) addNamespace(name string, parent *ParentNamespace) *Namespace {
+	n := newNamespace(s, name, parent)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n = s.nsps[name]; n == nil {
-		n = newNamespace(s, name)
+	cur := s.nsps[name]
+	if cur == nil {
 		s.nsps[name] = n
+		if parent != nil {
+			parent.mu.Lock()
+			parent.children[name] = n
+			parent.mu.Unlock()
+		}
+	}
+	closed := s.closed
+	s.mu.Unlock()
+	if cur != nil {
+		s.closeAdapter(n)
+		return cur
+	}
+	if closed {
+		s.closeAdapter(n) // Shutdown has closed the others already
 	}
 	return n
+}
+
+func (s *Server) closeAdapter(n *Namespace) {
+	if err := n.adapter.Close(); err != nil {
+		s.log.Warn("socketio: closing an adapter", "nsp", n.name, "err", err)
+	}
 }
 
 // OfMatch returns a parent namespace: a client connecting to a name for
@@ -282,15 +311,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closed = true
 	nsps := make([]*Namespace, 0, len(s.nsps))
-	for _, n := range s.nsps {
+	for _, n := range s.nsps { // children of parent namespaces included
 		nsps = append(nsps, n)
-	}
-	for _, p := range s.parents {
-		p.mu.Lock()
-		for _, n := range p.children {
-			nsps = append(nsps, n)
-		}
-		p.mu.Unlock()
 	}
 	s.mu.Unlock()
 	for _, n := range nsps {
