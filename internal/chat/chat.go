@@ -27,6 +27,11 @@ type Options struct {
 	// TypingTimeout ends a typing indicator whose client never said stop.
 	// Default 5s.
 	TypingTimeout time.Duration
+	// MaxRoomsPerUser caps the rooms one user may create (0: none may).
+	MaxRoomsPerUser int
+	// MaxSyncRooms caps the rooms one sync-state call re-joins and
+	// re-syncs. Default 200.
+	MaxSyncRooms int
 	// OnPersist observes how long storing a message took.
 	OnPersist func(time.Duration)
 	// OnEmit counts the events the chat sends.
@@ -81,6 +86,9 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxSyncRooms <= 0 {
+		opts.MaxSyncRooms = 200
+	}
 	if opts.OnPersist == nil {
 		opts.OnPersist = func(time.Duration) {}
 	}
@@ -131,6 +139,7 @@ var (
 	errEmpty        = errors.New("Message is empty")
 	errTooLong      = errors.New("Message is too long")
 	errInternal     = errors.New("Internal error")
+	errRoomLimit    = errors.New("Room limit reached")
 )
 
 // fail tells the client what went wrong: an "error" event, and the ack
@@ -390,6 +399,10 @@ func (c *Chat) history(e *socketio.Event) {
 	_ = e.Ack(map[string]any{"messages": out, "nextCursor": cursor})
 }
 
+// maxSyncMessages bounds one sync-state answer; a client told
+// "truncated" pages the rest through history.
+const maxSyncMessages = 1000
+
 func (c *Chat) syncState(e *socketio.Event) {
 	var in struct {
 		LastMessageIDs map[string]string `json:"lastMessageIds"`
@@ -403,40 +416,68 @@ func (c *Chat) syncState(e *socketio.Event) {
 	u := user(e.Socket)
 	cx, cancel := ctx()
 	defer cancel()
-	rooms, err := c.opts.Store.ListRooms(cx, u.ID)
+	rooms, err := c.opts.Store.MemberRooms(cx, u.ID, c.opts.MaxSyncRooms)
 	if err != nil {
 		fail(e, errInternal)
 		return
 	}
 	ids := []string{}
 	missed := map[string][]Message{}
+	total, truncated := 0, false
 	for _, r := range rooms {
-		if !r.Member {
-			continue
-		}
 		ids = append(ids, r.ID)
 		e.Socket.Join(RoomName(r.ID))
 		last, ok := in.LastMessageIDs[r.ID]
 		if !ok {
 			continue
 		}
+		if total >= maxSyncMessages {
+			truncated = true
+			continue
+		}
 		msgs, err := c.opts.Store.MessagesSince(cx, r.ID, last, store.MaxLimit)
 		if err != nil {
 			continue // a malformed cursor for one room does not spoil the rest
+		}
+		if len(msgs) == store.MaxLimit {
+			truncated = true
 		}
 		list := make([]Message, 0, len(msgs))
 		for _, m := range msgs {
 			list = append(list, Wire(m))
 		}
 		missed[r.ID] = list
+		total += len(list)
 	}
-	_ = e.Ack(map[string]any{"rooms": ids, "missed": missed})
+	out := map[string]any{"rooms": ids, "missed": missed}
+	if truncated {
+		out["truncated"] = true
+	}
+	_ = e.Ack(out)
 }
 
+// listRooms answers a page of the rooms the user can see: {after?,
+// limit?} in, {rooms, nextCursor} out (nextCursor null on the last page).
 func (c *Chat) listRooms(e *socketio.Event) {
+	var in struct {
+		After string `json:"after"`
+		Limit int    `json:"limit"`
+	}
+	if raw := e.Args.Raw(0); len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &in) != nil {
+		fail(e, errBadRequest)
+		return
+	}
 	cx, cancel := ctx()
 	defer cancel()
-	rooms, err := c.opts.Store.ListRooms(cx, user(e.Socket).ID)
+	limit := in.Limit
+	if limit <= 0 {
+		limit = store.MaxLimit
+	}
+	rooms, next, err := c.opts.Store.ListRoomsPage(cx, user(e.Socket).ID, in.After, limit)
+	if errors.Is(err, store.ErrInvalid) {
+		fail(e, errBadRequest)
+		return
+	}
 	if err != nil {
 		fail(e, errInternal)
 		return
@@ -447,7 +488,11 @@ func (c *Chat) listRooms(e *socketio.Event) {
 		m["member"] = r.Member
 		out = append(out, m)
 	}
-	_ = e.Ack(map[string]any{"rooms": out})
+	var cursor any
+	if next != "" {
+		cursor = next
+	}
+	_ = e.Ack(map[string]any{"rooms": out, "nextCursor": cursor})
 }
 
 func (c *Chat) createRoom(e *socketio.Event) {
@@ -467,7 +512,16 @@ func (c *Chat) createRoom(e *socketio.Event) {
 	u := user(e.Socket)
 	cx, cancel := ctx()
 	defer cancel()
-	room, err := c.opts.Store.CreateRoom(cx, store.Room{Name: in.Name, Public: in.Public})
+	n, err := c.opts.Store.CountRoomsCreatedBy(cx, u.ID)
+	if err != nil {
+		fail(e, errInternal)
+		return
+	}
+	if n >= c.opts.MaxRoomsPerUser {
+		fail(e, errRoomLimit)
+		return
+	}
+	room, err := c.opts.Store.CreateRoom(cx, store.Room{Name: in.Name, Public: in.Public, CreatedBy: u.ID})
 	if err != nil {
 		fail(e, errInternal)
 		return

@@ -320,3 +320,42 @@ func TestRequestHeadersCapped(t *testing.T) {
 		t.Fatalf("1 MB of headers: %d", res.StatusCode)
 	}
 }
+
+// One user cannot fill the server with rooms; rooms:list comes in pages
+// and sync-state re-syncs a bounded number of rooms.
+func TestRoomsAreBounded(t *testing.T) {
+	_, url := hardeningService(t, map[string]string{"HERALD_MAX_ROOMS_PER_USER": "5", "HERALD_MAX_SYNC_ROOMS": "3"})
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.Connect("/chat", `{"token":"`+token(t, "builder", time.Hour)+`"}`)
+	for i := 0; i < 6; i++ {
+		got := ack(t, c, "/chat", i, fmt.Sprintf(`["create-room",{"name":"room %d","public":true}]`, i))
+		if i < 5 && !strings.Contains(got, `"room":{`) || i == 5 && !strings.Contains(got, `"Room limit reached"`) {
+			t.Fatalf("create-room %d: %s", i, got)
+		}
+	}
+	// 6 rooms (general and 5 new), in pages of 4.
+	first := ack(t, c, "/chat", 10, `["rooms:list",{"limit":4}]`)
+	if strings.Count(first, `"id":`) != 4 || strings.Contains(first, `"nextCursor":null`) {
+		t.Fatalf("first page: %s", first)
+	}
+	cursor := first[strings.Index(first, `"nextCursor":"`)+14:]
+	cursor = cursor[:strings.IndexByte(cursor, '"')]
+	second := ack(t, c, "/chat", 11, `["rooms:list",{"limit":4,"after":"`+cursor+`"}]`)
+	if strings.Count(second, `"id":`) != 2 || !strings.Contains(second, `"nextCursor":null`) {
+		t.Fatalf("second page: %s", second)
+	}
+	if bad := ack(t, c, "/chat", 12, `["rooms:list",{"after":"@@@"}]`); !strings.Contains(bad, `"Invalid payload"`) {
+		t.Fatalf("bad cursor: %s", bad)
+	}
+	// The seed's call without arguments still answers.
+	if all := ack(t, c, "/chat", 13, `["rooms:list"]`); strings.Count(all, `"id":`) != 6 {
+		t.Fatalf("rooms:list: %s", all)
+	}
+	// The creator is a member of 5 rooms; sync-state takes 3.
+	sync := ack(t, c, "/chat", 14, `["sync-state",{"lastMessageIds":{}}]`)
+	rooms := sync[strings.Index(sync, `"rooms":[`):]
+	rooms = rooms[:strings.IndexByte(rooms, ']')]
+	if strings.Count(rooms, `"`) != 2+3*2 {
+		t.Fatalf("sync-state rooms: %s", sync)
+	}
+}

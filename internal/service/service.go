@@ -175,6 +175,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 
 	s.chat = chat.New(chatNsp, chat.Options{
 		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
+		MaxRoomsPerUser: cfg.MaxRoomsPerUser, MaxSyncRooms: cfg.MaxSyncRooms,
 		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
 		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
 	})
