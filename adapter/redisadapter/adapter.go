@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -39,6 +40,7 @@ type Adapter struct {
 	channel, reqChannel, resChannel, ownResChannel string
 
 	sub    *subscription
+	out    *outbox
 	reqs   *requests
 	worker *worker
 	once   sync.Once
@@ -52,6 +54,7 @@ func newAdapter(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 		channel:    o.Key + "#" + name + "#",
 		reqChannel: o.Key + "-request#" + name + "#",
 		resChannel: o.Key + "-response#" + name + "#",
+		out:        newOutbox(pub, name, o.QueueSize, o.RequestsTimeout, o.Logger),
 		reqs:       newRequests(),
 		worker:     newWorker(),
 	}
@@ -69,36 +72,33 @@ func newAdapter(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 // UID returns the id of this node in its messages.
 func (a *Adapter) UID() string { return a.uid }
 
-// Close stops the subscription and the handler goroutine, and ends the
-// requests still waiting with ErrClosed.
+// Close stops the subscription and the handler goroutine, ends the
+// requests still waiting with ErrClosed, then sends what is still queued
+// (if Redis answers within RequestsTimeout) and stops the sending
+// goroutine.
 func (a *Adapter) Close() error {
 	var err error
 	a.once.Do(func() {
 		err = a.sub.close()
 		a.worker.close()
 		a.reqs.close()
+		a.out.close()
 	})
 	return err
 }
 
+// Stats returns the counts of the messages sent to Redis.
+func (a *Adapter) Stats() Stats { return a.out.stats() }
+
+// publish queues a message for the other nodes.
 func (a *Adapter) publish(channel string, payload []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-	defer cancel()
-	if err := a.pub.Publish(ctx, channel, payload).Err(); err != nil {
-		a.opts.Logger.Warn("redisadapter: publish failed; local delivery goes on", "channel", channel, "err", err)
-	}
+	a.out.push(&outItem{args: []any{"publish", channel, payload}})
 }
 
-func (a *Adapter) publishJSON(channel string, msg []byte, att [][]byte) {
-	if len(att) > 0 {
-		b, err := a.opts.Parser.Encode(msg, att)
-		if err != nil {
-			a.opts.Logger.Warn("redisadapter: encode", "err", err)
-			return
-		}
-		msg = b
-	}
-	a.publish(channel, msg)
+// publishEphemeral queues a request or an answer, of use only within
+// RequestsTimeout.
+func (a *Adapter) publishEphemeral(channel string, payload []byte) {
+	a.out.push(&outItem{args: []any{"publish", channel, payload}, expires: time.Now().Add(a.opts.RequestsTimeout)})
 }
 
 func (a *Adapter) onMessage(m *redis.Message) {
@@ -143,7 +143,8 @@ func (a *Adapter) broadcastChannel(opts *socketio.BroadcastOptions) string {
 	return a.channel
 }
 
-// Broadcast publishes p for the other nodes, then delivers it here.
+// Broadcast queues p for the other nodes, then delivers it here without
+// waiting for Redis.
 func (a *Adapter) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions) {
 	if !opts.Flags.Local {
 		if msg, err := encodeBroadcast(a.opts.Parser, a.uid, p, opts); err == nil {
@@ -288,7 +289,7 @@ func (a *Adapter) onRequest(payload []byte) {
 			msg = append(msg, '}')
 			b, err := a.opts.Parser.Encode(msg, att)
 			if err == nil {
-				a.publish(a.responseChannel(r), b)
+				a.publishEphemeral(a.responseChannel(r), b)
 			}
 		})
 	}
@@ -305,7 +306,7 @@ func (a *Adapter) responseChannel(r request) string {
 func (a *Adapter) respond(r request, v any) {
 	b, err := json.Marshal(v)
 	if err == nil {
-		a.publish(a.responseChannel(r), b)
+		a.publishEphemeral(a.responseChannel(r), b)
 	}
 }
 
@@ -354,8 +355,12 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// request publishes r and waits for the answers of every other node.
+// request publishes r and waits for the answers of every other node; it
+// fails at once while Redis is known to be away.
 func (a *Adapter) request(ctx context.Context, r outRequest) ([]answer, error) {
+	if a.out.down.Load() {
+		return nil, ErrUnavailable
+	}
 	n, err := a.ServerCount(ctx)
 	if err != nil {
 		return nil, err
@@ -373,14 +378,20 @@ func (a *Adapter) request(ctx context.Context, r outRequest) ([]answer, error) {
 		a.reqs.remove(r.RequestID)
 		return nil, err
 	}
-	a.publish(a.reqChannel, b)
+	a.publishEphemeral(a.reqChannel, b)
 	return a.reqs.wait(ctx, r.RequestID, p, a.opts.RequestsTimeout)
 }
 
-// fire publishes a request that expects no answer.
+// fire publishes a request that expects no answer; a server-side event
+// is only of use within RequestsTimeout.
 func (a *Adapter) fire(r outRequest) {
 	r.UID = a.uid
-	if b, err := json.Marshal(r); err == nil {
+	b, err := json.Marshal(r)
+	switch {
+	case err != nil:
+	case r.Type == reqServerSideEmit:
+		a.publishEphemeral(a.reqChannel, b)
+	default:
 		a.publish(a.reqChannel, b)
 	}
 }
@@ -524,7 +535,7 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastO
 			msg = appendOpts(msg, opts, true)
 			msg = append(msg, '}')
 			if b, err := a.opts.Parser.Encode(msg, p.Attachments); err == nil {
-				a.publish(a.reqChannel, b)
+				a.publishEphemeral(a.reqChannel, b)
 			}
 		}
 	}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldio/herald/socketio"
 )
@@ -47,10 +51,12 @@ type Message struct {
 // Transport carries cluster-adapter messages between nodes: Redis sharded
 // pub/sub or a Redis stream.
 type Transport interface {
-	// Send delivers m to the other nodes. It returns the message's offset
-	// where the transport has one (a stream entry id), used as the
+	// Command returns the Redis command that delivers m to the other
+	// nodes (a PUBLISH, SPUBLISH or XADD), which the cluster's own
+	// goroutine sends. Where the transport has offsets, the command's
+	// reply is the message's offset (a stream entry id), used as the
 	// recovery offset of a broadcast.
-	Send(ctx context.Context, uid, nsp string, m *Message) (offset string, err error)
+	Command(uid, nsp string, m *Message) ([]any, error)
 	// ServerCount returns the number of nodes serving the namespace.
 	ServerCount(ctx context.Context) (int, error)
 }
@@ -58,15 +64,22 @@ type Transport interface {
 // Cluster is the part of the sharded and streams adapters that is Node's
 // ClusterAdapter: it turns adapter operations into cluster messages and
 // the messages of other nodes into local operations, over a Transport.
+// Its messages go to Redis through a bounded queue and a goroutine of its
+// own (see Options.QueueSize), so no caller waits for Redis.
 type Cluster struct {
 	*socketio.MemoryAdapter
 	nsp  *socketio.Namespace
 	opts Options
 	uid  string
 	tr   Transport
-	// Offsets makes the offsets Send returns the recovery offsets of
-	// broadcasts (the streams adapter).
-	offsets bool
+	out  *outbox
+	// offsetWait, when positive, makes the transport's offsets the
+	// recovery offsets of broadcasts (the streams adapter) and bounds the
+	// wait for them.
+	offsetWait time.Duration
+
+	omu  sync.Mutex
+	last string // the latest offset this node knows
 
 	reqs   *requests
 	worker *worker
@@ -74,12 +87,15 @@ type Cluster struct {
 }
 
 // NewCluster returns the cluster part of an adapter for nsp with node id
-// uid. withOffsets makes the transport's offsets the recovery offsets of
-// broadcasts. The transport must call Handle with the other nodes'
-// messages.
-func NewCluster(nsp *socketio.Namespace, uid string, tr Transport, opts *Options, withOffsets bool) *Cluster {
-	return &Cluster{MemoryAdapter: socketio.NewMemoryAdapter(nsp), nsp: nsp, opts: optionsOrZero(opts), uid: uid, tr: tr,
-		offsets: withOffsets, reqs: newRequests(), worker: newWorker()}
+// uid, sending the transport's commands with rdb. A positive offsetWait
+// makes the transport's offsets the recovery offsets of broadcasts, each
+// broadcast waiting that long at most for its own. The transport must
+// call Handle with the other nodes' messages.
+func NewCluster(nsp *socketio.Namespace, uid string, rdb redis.UniversalClient, tr Transport, opts *Options, offsetWait time.Duration) *Cluster {
+	o := optionsOrZero(opts)
+	return &Cluster{MemoryAdapter: socketio.NewMemoryAdapter(nsp), nsp: nsp, opts: o, uid: uid, tr: tr,
+		out: newOutbox(rdb, nsp.Name(), o.QueueSize, o.RequestsTimeout, o.Logger), offsetWait: offsetWait,
+		reqs: newRequests(), worker: newWorker()}
 }
 
 // UID returns this node's id.
@@ -91,26 +107,91 @@ func (c *Cluster) Options() Options { return c.opts }
 // Namespace returns the namespace.
 func (c *Cluster) Namespace() *socketio.Namespace { return c.nsp }
 
-// CloseRequests ends the requests still waiting and stops the handler
-// goroutine; the adapter's Close calls it.
+// Stats returns the counts of the messages sent to Redis.
+func (c *Cluster) Stats() Stats { return c.out.stats() }
+
+// CloseRequests ends the requests still waiting, stops the handler
+// goroutine, then sends what is still queued (if Redis answers within
+// RequestsTimeout) and stops the sending goroutine; the adapter's Close
+// calls it.
 func (c *Cluster) CloseRequests() {
 	c.once.Do(func() {
 		c.worker.close()
 		c.reqs.close()
+		c.out.close()
 	})
 }
 
 // ServerCount returns the transport's count of nodes.
 func (c *Cluster) ServerCount(ctx context.Context) (int, error) { return c.tr.ServerCount(ctx) }
 
-func (c *Cluster) send(m *Message) string {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestsTimeout)
-	defer cancel()
-	off, err := c.tr.Send(ctx, c.uid, c.nsp.Name(), m)
+// send queues m for the other nodes.
+func (c *Cluster) send(m *Message) { c.queue(m, false) }
+
+// queue queues m for the other nodes. With wait, it waits (at most
+// offsetWait, and not while Redis is known to be away) for the message's
+// offset; it returns "" when it has none.
+func (c *Cluster) queue(m *Message, wait bool) string {
+	args, err := c.tr.Command(c.uid, c.nsp.Name(), m)
 	if err != nil {
-		c.opts.Logger.Warn("redisadapter: publish failed; local delivery goes on", "nsp", c.nsp.Name(), "type", m.Type, "err", err)
+		c.opts.Logger.Warn("redisadapter: encode", "nsp", c.nsp.Name(), "type", m.Type, "err", err)
+		return ""
 	}
-	return off
+	it := &outItem{args: args}
+	if m.Ephemeral || m.To != "" || m.Type == MsgHeartbeat || m.Type == MsgInitialHeartbeat {
+		it.expires = time.Now().Add(c.opts.RequestsTimeout)
+	}
+	wait = wait && c.offsetWait > 0 && !c.out.down.Load()
+	if wait {
+		it.reply = make(chan string, 1)
+	}
+	if !c.out.push(it) || !wait {
+		return ""
+	}
+	t := time.NewTimer(c.offsetWait)
+	defer t.Stop()
+	select {
+	case off := <-it.reply:
+		c.noteOffset(off)
+		return off
+	case <-t.C:
+		c.out.down.Store(true) // the next ones do not wait until a send succeeds
+		return ""
+	}
+}
+
+// noteOffset records off as the latest offset known if it is later.
+func (c *Cluster) noteOffset(off string) {
+	if off == "" {
+		return
+	}
+	c.omu.Lock()
+	if laterOffset(off, c.last) {
+		c.last = off
+	}
+	c.omu.Unlock()
+}
+
+func (c *Cluster) lastOffset() string {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.last
+}
+
+// laterOffset reports whether stream id a ("<ms>-<seq>") comes after b.
+func laterOffset(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if len(am) != len(bm) {
+		return len(am) > len(bm)
+	}
+	if am != bm {
+		return am > bm
+	}
+	if len(as) != len(bs) {
+		return len(as) > len(bs)
+	}
+	return as > bs
 }
 
 // LooksLikeSocketID reports whether a room is probably a socket's own
@@ -135,8 +216,10 @@ func (o *jsonObject) str(k, v string) *jsonObject { return o.raw(k, appendJSONSt
 
 func (o *jsonObject) done() json.RawMessage { return append(o.b, '}') }
 
-// Broadcast publishes p for the other nodes, then delivers it here; with
-// offsets, the message's offset is appended for recovery.
+// Broadcast queues p for the other nodes, then delivers it here. With
+// offsets, the message's offset is appended for recovery: its own when it
+// comes within offsetWait, else the latest this node knows (a client that
+// recovers from it gets this broadcast again, once it is in the stream).
 func (c *Cluster) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions) {
 	off := ""
 	if !opts.Flags.Local {
@@ -145,13 +228,16 @@ func (c *Cluster) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions)
 		if len(opts.Rooms) == 1 && !LooksLikeSocketID(opts.Rooms[0]) {
 			m.Room = opts.Rooms[0]
 		}
-		off = c.send(m)
+		record := c.offsetWait > 0 && c.MemoryAdapter.Recovery() != nil && recordable(p, opts)
+		if off = c.queue(m, record); off == "" && record {
+			off = c.lastOffset()
+		}
 	}
 	c.deliver(p, opts, off)
 }
 
 func (c *Cluster) deliver(p *socketio.Packet, opts *socketio.BroadcastOptions, off string) {
-	if !c.offsets {
+	if c.offsetWait <= 0 {
 		c.MemoryAdapter.Broadcast(p, opts)
 		return
 	}
@@ -276,8 +362,12 @@ func (c *Cluster) Handle(offset, uid, nsp string, typ int, data json.RawMessage,
 	}
 }
 
-// ask sends a request and waits for the answers of every other node.
+// ask sends a request and waits for the answers of every other node; it
+// fails at once while Redis is known to be away.
 func (c *Cluster) ask(ctx context.Context, typ int, data *jsonObject) ([]answer, error) {
+	if c.out.down.Load() {
+		return nil, ErrUnavailable
+	}
 	n, err := c.tr.ServerCount(ctx)
 	if err != nil || n <= 1 {
 		return nil, err

@@ -12,8 +12,15 @@ type Options struct {
 	Key string
 	// RequestsTimeout bounds a request to the other nodes (fetchSockets,
 	// serverSideEmit with acks, allRooms) when its context has no
-	// deadline, and the publishing of a message. Default 5s.
+	// deadline, and one attempt to send queued messages to Redis (through
+	// its context: see the package doc on the client's options). Requests
+	// and answers not sent within it are dropped. Default 5s.
 	RequestsTimeout time.Duration
+	// QueueSize bounds the messages for the other nodes waiting to be
+	// sent to Redis, in order, by the adapter's own goroutine; when it is
+	// full (Redis away for long) new messages are dropped, counted in
+	// Stats. Default 4096.
+	QueueSize int
 	// PublishOnSpecificResponseChannel sends the answers to a request on
 	// the requesting node's own channel ("<key>-response#<nsp>#<uid>#")
 	// instead of the channel every node reads. Classic adapter only; each
@@ -34,6 +41,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RequestsTimeout <= 0 {
 		o.RequestsTimeout = 5 * time.Second
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 4096
 	}
 	if o.Parser == nil {
 		o.Parser = MsgpackParser{}

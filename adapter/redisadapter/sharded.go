@@ -44,7 +44,7 @@ type Sharded struct {
 
 func newSharded(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Options) *Sharded {
 	a := &Sharded{pub: pub, prefix: o.Key + "#" + nsp.Name() + "#", rooms: map[string]int{}}
-	a.Cluster = NewCluster(nsp, randomID(16), a, &o, false)
+	a.Cluster = NewCluster(nsp, randomID(16), pub, a, &o, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), o.RequestsTimeout)
 	defer cancel()
 	ps := sub.SSubscribe(ctx, a.prefix, a.prefix+a.uid+"#")
@@ -91,9 +91,9 @@ func encodeWhole(p Parser, uid, nsp string, m *Message, msgpack bool) ([]byte, e
 	return p.Encode(msg, m.Attachments)
 }
 
-// Send implements Transport: SPUBLISH on the namespace's, a room's or a
-// node's channel.
-func (a *Sharded) Send(ctx context.Context, uid, nsp string, m *Message) (string, error) {
+// Command implements Transport: SPUBLISH on the namespace's, a room's or
+// a node's channel.
+func (a *Sharded) Command(uid, nsp string, m *Message) ([]any, error) {
 	ch := a.prefix
 	switch {
 	case m.To != "":
@@ -103,9 +103,9 @@ func (a *Sharded) Send(ctx context.Context, uid, nsp string, m *Message) (string
 	}
 	msg, err := encodeWhole(a.opts.Parser, uid, nsp, m, false)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return "", a.pub.SPublish(ctx, ch, msg).Err()
+	return []any{"spublish", ch, msg}, nil
 }
 
 // ServerCount implements Transport with PUBSUB SHARDNUMSUB.

@@ -46,6 +46,11 @@ type StreamsOptions struct {
 	// did before 0.3: for clusters with such nodes, or a Redis-compatible
 	// server without pub/sub.
 	StreamsOnly bool
+	// OffsetWait bounds how long a broadcast waits for its entry id, the
+	// recovery offset its local clients get. Past it, or at once while
+	// Redis is known to be away, they get the last offset this node knows
+	// instead, and the entry is written later. Default 50ms.
+	OffsetWait time.Duration
 }
 
 func (o StreamsOptions) withDefaults() StreamsOptions {
@@ -70,6 +75,9 @@ func (o StreamsOptions) withDefaults() StreamsOptions {
 	}
 	if o.ChannelPrefix == "" {
 		o.ChannelPrefix = "socket.io"
+	}
+	if o.OffsetWait <= 0 {
+		o.OffsetWait = 50 * time.Millisecond
 	}
 	return o
 }
@@ -107,7 +115,7 @@ type Streams struct {
 func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOptions) *Streams {
 	a := &Streams{rdb: rdb, so: o, done: make(chan struct{}), nodes: map[string]time.Time{},
 		public: o.ChannelPrefix + "#" + nsp.Name() + "#"}
-	a.Cluster = NewCluster(nsp, randomID(16), a, &o.Options, true)
+	a.Cluster = NewCluster(nsp, randomID(16), rdb, a, &o.Options, o.OffsetWait)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	if !o.StreamsOnly {
@@ -133,6 +141,7 @@ func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOpt
 		start = "0-0"
 		if len(last) == 1 {
 			start = last[0].ID
+			a.noteOffset(start)
 		}
 	}
 	rcancel()
@@ -141,11 +150,11 @@ func newStreams(nsp *socketio.Namespace, rdb redis.UniversalClient, o StreamsOpt
 	return a
 }
 
-// Send implements Transport: XADD to the stream, fields uid, nsp, type and
-// data (JSON, or base64 msgpack when binary) as Node writes them; answers
-// and ephemeral messages go over pub/sub as msgpack, as Node's adapter
-// (0.3 and later) sends them, unless StreamsOnly.
-func (a *Streams) Send(ctx context.Context, uid, nsp string, m *Message) (string, error) {
+// Command implements Transport: XADD to the stream, fields uid, nsp,
+// type and data (JSON, or base64 msgpack when binary) as Node writes them;
+// answers and ephemeral messages go over pub/sub as msgpack, as Node's
+// adapter (0.3 and later) sends them, unless StreamsOnly.
+func (a *Streams) Command(uid, nsp string, m *Message) ([]any, error) {
 	if !a.so.StreamsOnly && (m.To != "" || m.Ephemeral) {
 		ch := a.public
 		if m.To != "" {
@@ -153,26 +162,26 @@ func (a *Streams) Send(ctx context.Context, uid, nsp string, m *Message) (string
 		}
 		b, err := encodeWhole(a.opts.Parser, uid, nsp, m, true)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if a.so.UseShardedPubSub {
-			return "", a.rdb.SPublish(ctx, ch, b).Err()
+			return []any{"spublish", ch, b}, nil
 		}
-		return "", a.rdb.Publish(ctx, ch, b).Err()
+		return []any{"publish", ch, b}, nil
 	}
-	values := []any{"uid", uid, "nsp", nsp, "type", strconv.Itoa(m.Type)}
+	args := []any{"xadd", a.so.StreamName, "maxlen", "~", a.so.MaxLen, "*", "uid", uid, "nsp", nsp, "type", strconv.Itoa(m.Type)}
 	if len(m.Data) > 0 {
 		if len(m.Attachments) > 0 {
 			b, err := a.opts.Parser.Encode(m.Data, m.Attachments)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
-			values = append(values, "data", base64.StdEncoding.EncodeToString(b))
+			args = append(args, "data", base64.StdEncoding.EncodeToString(b))
 		} else {
-			values = append(values, "data", string(m.Data))
+			args = append(args, "data", string(m.Data))
 		}
 	}
-	return a.rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.so.StreamName, MaxLen: a.so.MaxLen, Approx: true, Values: values}).Result()
+	return args, nil
 }
 
 // ServerCount implements Transport: this node and those heard from within
@@ -258,6 +267,7 @@ func (a *Streams) read(ctx context.Context, last string) {
 		for _, s := range res {
 			for _, e := range s.Messages {
 				last = e.ID
+				a.noteOffset(last)
 				if m, ok := a.decodeEntry(e); ok {
 					a.dispatch(e.ID, m)
 				}
@@ -323,13 +333,12 @@ func (a *Streams) PersistSession(s *socketio.Session) {
 	rooms := append([]string{s.SID}, s.Rooms...)
 	b, err := msgpack.Marshal(storedSession{SID: s.SID, PID: s.PID, Rooms: rooms, Data: s.Data})
 	if err != nil {
+		a.opts.Logger.Warn("redisadapter: persist session", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-	defer cancel()
-	if err := a.rdb.Set(ctx, a.so.SessionKeyPrefix+s.PID, base64.StdEncoding.EncodeToString(b), rec.MaxDisconnectionDuration).Err(); err != nil {
-		a.opts.Logger.Warn("redisadapter: persist session", "err", err)
-	}
+	// Queued behind the broadcasts already sent, not waited for.
+	a.out.push(&outItem{args: []any{"set", a.so.SessionKeyPrefix + s.PID, base64.StdEncoding.EncodeToString(b),
+		"px", rec.MaxDisconnectionDuration.Milliseconds()}})
 }
 
 const emitterUID = "emitter"
@@ -342,9 +351,10 @@ const maxRestoreReads = 10
 
 // RestoreSession takes the session pid out of Redis with the broadcasts
 // after offset that it missed, read from the stream. It returns nil when
-// the session expired or the offset left the stream.
+// the session expired or the offset left the stream, and at once while
+// Redis is known to be away (the client connects anew).
 func (a *Streams) RestoreSession(ctx context.Context, pid, offset string) (*socketio.Session, error) {
-	if a.MemoryAdapter.Recovery() == nil || pid == "" || !streamOffset.MatchString(offset) {
+	if a.MemoryAdapter.Recovery() == nil || pid == "" || !streamOffset.MatchString(offset) || a.out.down.Load() {
 		return nil, nil
 	}
 	raw, err := a.rdb.GetDel(ctx, a.so.SessionKeyPrefix+pid).Result()

@@ -1,0 +1,287 @@
+package redisadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUnavailable is returned, with the local results, by requests made
+// while Redis is known to be unreachable: they fail at once instead of
+// waiting. It matches ErrRequestTimeout too.
+var ErrUnavailable = fmt.Errorf("redisadapter: redis unavailable: %w", ErrRequestTimeout)
+
+// Stats counts an adapter's messages to Redis, for metrics.
+type Stats struct {
+	// Queued is the number of messages accepted and not yet sent or
+	// dropped.
+	Queued int
+	// Sent counts the messages Redis took.
+	Sent uint64
+	// Dropped counts the messages never sent: the queue was full, they
+	// were requests or answers that outlived RequestsTimeout while Redis
+	// was away, or the adapter closed with Redis away.
+	Dropped uint64
+	// Failures counts the send attempts that failed (each is retried
+	// once Redis answers a PING again).
+	Failures uint64
+}
+
+// maxBatch bounds the commands of one pipeline.
+const maxBatch = 128
+
+// outItem is one message for Redis: its command, built by the caller.
+type outItem struct {
+	args []any
+	// expires, when set, is when the message is of no use any more
+	// (requests, answers, heartbeats): it is dropped if not sent by then.
+	expires time.Time
+	// reply, when set, receives the command's reply as text ("" when the
+	// message was dropped or Redis refused it).
+	reply chan string
+}
+
+// outbox sends an adapter's messages to Redis on its own goroutine, in
+// the order they were queued, pipelined in batches, so that no emitting
+// goroutine waits for Redis. Its queue is bounded: when full, new messages
+// are dropped (counted, with a log line). A batch that fails is kept and
+// sent again, in order, once Redis answers a PING: after a hang, the batch
+// in flight may reach the other nodes twice (at-least-once).
+type outbox struct {
+	rdb     redis.UniversalClient
+	log     *slog.Logger
+	name    string
+	timeout time.Duration
+
+	queue chan *outItem
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+
+	// down is set by a failed send, or by a caller that gave up waiting
+	// for a reply, and cleared by a successful send: while set, callers
+	// do not wait for Redis.
+	down     atomic.Bool
+	dropping atomic.Bool // a drop was logged since the last successful send
+	failing  bool        // the last attempt failed; the goroutine's own
+	pending  atomic.Int64
+	sent     atomic.Uint64
+	dropped  atomic.Uint64
+	failures atomic.Uint64
+}
+
+func newOutbox(rdb redis.UniversalClient, name string, size int, timeout time.Duration, log *slog.Logger) *outbox {
+	o := &outbox{rdb: rdb, log: log, name: name, timeout: timeout,
+		queue: make(chan *outItem, size), stop: make(chan struct{}), done: make(chan struct{})}
+	go o.run()
+	return o
+}
+
+// push queues it, or drops it when the queue is full or the outbox
+// closed; it reports whether it was queued.
+func (o *outbox) push(it *outItem) bool {
+	select {
+	case <-o.stop:
+	default:
+		select {
+		case o.queue <- it:
+			o.pending.Add(1)
+			return true
+		default:
+		}
+		if !o.dropping.Swap(true) {
+			o.log.Warn("redisadapter: queue to Redis full; dropping messages for the other nodes", "adapter", o.name, "queued", cap(o.queue))
+		}
+	}
+	o.discard(it)
+	return false
+}
+
+// discard counts it as dropped.
+func (o *outbox) discard(it *outItem) {
+	o.dropped.Add(1)
+	if it.reply != nil {
+		it.reply <- ""
+	}
+}
+
+// stats returns the counts.
+func (o *outbox) stats() Stats {
+	return Stats{Queued: int(o.pending.Load()), Sent: o.sent.Load(), Dropped: o.dropped.Load(), Failures: o.failures.Load()}
+}
+
+// close sends what is queued if Redis answers within the timeout, drops
+// the rest, and stops the goroutine.
+func (o *outbox) close() {
+	o.once.Do(func() { close(o.stop) })
+	<-o.done
+}
+
+func (o *outbox) run() {
+	defer close(o.done)
+	batch := make([]*outItem, 0, maxBatch)
+	for {
+		select {
+		case it := <-o.queue:
+			batch = append(batch, it)
+		case <-o.stop:
+			o.flush(batch)
+			return
+		}
+		batch = o.fill(batch)
+		if !o.send(batch) {
+			o.flush(nil)
+			return
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// fill adds what else is queued to batch, up to maxBatch.
+func (o *outbox) fill(batch []*outItem) []*outItem {
+	for len(batch) < maxBatch {
+		select {
+		case it := <-o.queue:
+			batch = append(batch, it)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// send sends batch until Redis takes it, waiting for Redis between
+// attempts; it returns false if the outbox closed meanwhile (the batch is
+// then dropped).
+func (o *outbox) send(batch []*outItem) bool {
+	for {
+		batch = o.expire(batch, time.Now())
+		if len(batch) == 0 {
+			return true
+		}
+		err := o.exec(batch)
+		if err == nil {
+			return true
+		}
+		o.failures.Add(1)
+		o.down.Store(true)
+		if !o.failing {
+			o.failing = true
+			o.log.Warn("redisadapter: Redis unavailable; messages for the other nodes are queued", "adapter", o.name, "err", err)
+		}
+		if !o.waitForRedis() {
+			for _, it := range batch {
+				o.pending.Add(-1)
+				o.discard(it)
+			}
+			return false
+		}
+	}
+}
+
+// expire drops the messages of batch that are of no use any more.
+func (o *outbox) expire(batch []*outItem, now time.Time) []*outItem {
+	out := batch[:0]
+	for _, it := range batch {
+		if !it.expires.IsZero() && now.After(it.expires) {
+			o.pending.Add(-1)
+			o.discard(it)
+			continue
+		}
+		out = append(out, it)
+	}
+	clear(batch[len(out):])
+	return out
+}
+
+// exec sends batch in one pipeline. It returns an error only when Redis
+// could not be reached; a command Redis refused is logged and dropped.
+func (o *outbox) exec(batch []*outItem) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	cmds := make([]*redis.Cmd, len(batch))
+	_, _ = o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, it := range batch {
+			cmds[i] = p.Do(ctx, it.args...)
+		}
+		return nil
+	})
+	var rerr redis.Error
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.As(err, &rerr) {
+			return err
+		}
+	}
+	for i, it := range batch {
+		o.pending.Add(-1)
+		reply, err := cmds[i].Text()
+		if err != nil {
+			o.dropped.Add(1)
+			o.log.Warn("redisadapter: Redis refused a message", "adapter", o.name, "command", it.args[0], "err", err)
+		} else {
+			o.sent.Add(1)
+		}
+		if it.reply != nil {
+			it.reply <- reply
+		}
+	}
+	o.down.Store(false)
+	if o.failing {
+		o.failing = false
+		o.log.Info("redisadapter: Redis is back; queued messages sent", "adapter", o.name)
+	}
+	if o.dropping.Swap(false) {
+		o.log.Warn("redisadapter: messages were dropped while Redis was away", "adapter", o.name, "dropped_total", o.dropped.Load())
+	}
+	return nil
+}
+
+// waitForRedis pings Redis, with a growing pause, until it answers; it
+// returns false if the outbox closes first. A ping, unlike the batch,
+// does no harm when a hung Redis executes it late.
+func (o *outbox) waitForRedis() bool {
+	pause := 50 * time.Millisecond
+	for {
+		t := time.NewTimer(pause)
+		select {
+		case <-o.stop:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+		err := o.rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return true
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// flush sends batch and what is queued in one last attempt, if Redis is
+// not known to be down, and drops what could not be sent.
+func (o *outbox) flush(batch []*outItem) {
+	for {
+		batch = o.fill(batch)
+		if len(batch) == 0 {
+			return
+		}
+		if o.down.Load() || o.exec(batch) != nil {
+			for _, it := range batch {
+				o.pending.Add(-1)
+				o.discard(it)
+			}
+			o.down.Store(true)
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
