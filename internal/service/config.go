@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldio/herald/internal/ratelimit"
 )
 
 // Config is the service's configuration. Every field has a flag and a
@@ -47,7 +49,10 @@ type Config struct {
 	MaxHeaderBytes  int           // HERALD_MAX_HEADER_BYTES: largest request header block (16384)
 	MaxConnsPerUser int           // HERALD_MAX_CONNECTIONS_PER_USER: sockets of one user on this node, per namespace (20)
 	MaxRoomsPerUser int           // HERALD_MAX_ROOMS_PER_USER: rooms one user may create (100)
-	MaxSyncRooms    int           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
+	MaxSyncRooms    int
+	RateLimits      string // HERALD_RATE_LIMITS: per-socket event limits, "event=rate:burst,…" ("default" for the others); unset events keep the built-in limits
+	UserMessageRate string // HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")
+	RecoveryBytes   int64  // HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
 
 	trustedNets []*net.IPNet
 
@@ -90,6 +95,8 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	str(&c.LogFormat, "log-format", "HERALD_LOG_FORMAT", "text", "text or json")
 	str(&c.LogLevel, "log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.RedisPrefix, "redis-prefix", "HERALD_REDIS_PREFIX", "", "prefix of Redis keys and channels (default: Node's adapter names)")
+	str(&c.RateLimits, "rate-limits", "HERALD_RATE_LIMITS", "", "per-socket event limits: event=rate:burst,... (default=... for other events)")
+	str(&c.UserMessageRate, "user-message-rate", "HERALD_USER_MESSAGE_RATE", "30/10s", "send-message per user across the cluster: count/window")
 	str(&c.TrustedProxies, "trusted-proxies", "HERALD_TRUSTED_PROXIES", "", "CIDRs of reverse proxies whose X-Forwarded-For is believed, comma-separated")
 	devRemote := env("HERALD_DEV_ALLOW_REMOTE")
 	fs.BoolVar(&c.DevAllowRemote, "dev-allow-remote", devRemote == "1" || devRemote == "true", "let dev mode (anyone can mint tokens) listen beyond loopback (HERALD_DEV_ALLOW_REMOTE)")
@@ -112,6 +119,11 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 		payload = v
 	}
 	fs.Int64Var(&c.MaxPayload, "max-payload", payload, "largest client message in bytes (HERALD_MAX_PAYLOAD)")
+	recovery := int64(32 << 20)
+	if v, err := strconv.ParseInt(env("HERALD_RECOVERY_BUFFER_BYTES"), 10, 64); err == nil {
+		recovery = v
+	}
+	fs.Int64Var(&c.RecoveryBytes, "recovery-buffer-bytes", recovery, "bytes of packets kept for recovery per namespace (HERALD_RECOVERY_BUFFER_BYTES)")
 }
 
 // Load parses args (without the program name) with the environment and
@@ -129,7 +141,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 func (c *Config) finish(env func(string) string) error {
 	if c.PingInterval <= 0 || c.PingTimeout <= 0 || c.MaxPayload <= 0 || c.MaxMessageLen <= 0 ||
 		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 ||
-		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 {
+		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 || c.RecoveryBytes <= 0 {
 		return errors.New("config: durations, sizes and limits must be positive")
 	}
 	switch c.RedisAdapter {
@@ -139,6 +151,12 @@ func (c *Config) finish(env func(string) string) error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)
+	}
+	if _, err := c.EventRules(); err != nil {
+		return err
+	}
+	if _, _, err := c.userMessageRate(); err != nil {
+		return err
 	}
 	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {
@@ -202,6 +220,41 @@ func (c *Config) finish(env func(string) string) error {
 		c.APIKey = s
 	}
 	return nil
+}
+
+// EventRules returns the per-socket event limits: the built-in ones with
+// RateLimits applied over them.
+func (c *Config) EventRules() (ratelimit.Rules, error) {
+	r := ratelimit.DefaultRules()
+	for _, item := range strings.Split(c.RateLimits, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, spec, ok := strings.Cut(item, "=")
+		rate, burst, ok2 := strings.Cut(spec, ":")
+		n, err1 := strconv.ParseFloat(rate, 64)
+		b, err2 := strconv.Atoi(burst)
+		if !ok || !ok2 || name == "" || err1 != nil || err2 != nil || n <= 0 || b <= 0 {
+			return r, fmt.Errorf("config: rate limits: %q: want event=rate:burst with positive numbers", item)
+		}
+		if name == "default" {
+			r.Default = ratelimit.PerSecond(n, b)
+		} else {
+			r.Events[name] = ratelimit.PerSecond(n, b)
+		}
+	}
+	return r, nil
+}
+
+// userMessageRate parses UserMessageRate, "count/window".
+func (c *Config) userMessageRate() (int, time.Duration, error) {
+	count, window, ok := strings.Cut(c.UserMessageRate, "/")
+	n, err1 := strconv.Atoi(count)
+	d, err2 := time.ParseDuration(window)
+	if !ok || err1 != nil || err2 != nil || n <= 0 || d <= 0 {
+		return 0, 0, fmt.Errorf("config: user message rate %q: want count/window such as 30/10s", c.UserMessageRate)
+	}
+	return n, d, nil
 }
 
 // secretFile reads a secret kept in path, creating it on first use.

@@ -359,3 +359,54 @@ func TestRoomsAreBounded(t *testing.T) {
 		t.Fatalf("sync-state rooms: %s", sync)
 	}
 }
+
+// What recovery keeps is bounded in bytes, and the bound is visible.
+func TestRecoveryBufferBounded(t *testing.T) {
+	_, url := hardeningService(t, map[string]string{"HERALD_RECOVERY_BUFFER_BYTES": "65536",
+		"HERALD_RATE_LIMITS": "send-message=1000:1000"})
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.Connect("/chat", `{"token":"`+token(t, "talker", time.Hour)+`"}`)
+	ack(t, c, "/chat", 1, `["join-room","general"]`)
+	big := strings.Repeat("x", 4000)
+	for i := 0; i < 40; i++ { // 160 KB of broadcasts
+		ack(t, c, "/chat", 2+i, `["send-message",{"roomId":"general","content":"`+big+`"}]`)
+	}
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var bytes, dropped float64 = -1, -1
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		fmt.Sscanf(sc.Text(), "herald_recovery_buffer_bytes %g", &bytes)
+		fmt.Sscanf(sc.Text(), "herald_recovery_dropped_total %g", &dropped)
+	}
+	if bytes < 0 || bytes > 65536 || dropped <= 0 {
+		t.Fatalf("recovery buffer %v bytes, %v dropped", bytes, dropped)
+	}
+}
+
+// Rate limits are settings; malformed ones stop the start with a clear
+// error.
+func TestRateLimitSettings(t *testing.T) {
+	env := testEnv(t.TempDir())
+	for _, bad := range []map[string]string{
+		{"HERALD_RATE_LIMITS": "send-message=5"}, {"HERALD_RATE_LIMITS": "send-message=-1:3"},
+		{"HERALD_RATE_LIMITS": "=1:1"}, {"HERALD_USER_MESSAGE_RATE": "30"}, {"HERALD_USER_MESSAGE_RATE": "0/1s"},
+		{"HERALD_TRUSTED_PROXIES": "10.0.0.0/99"}, {"HERALD_CORS_ORIGINS": "*,https://a.example"},
+		{"HERALD_MAX_CONNECTIONS_PER_USER": "0"}, {"HERALD_RECOVERY_BUFFER_BYTES": "0"},
+	} {
+		if _, err := Load(nil, env(bad)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	c, err := Load(nil, env(map[string]string{"HERALD_RATE_LIMITS": "send-message=100:200, default=50:60"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.EventRules()
+	if r.Events["send-message"].Rate != 100 || r.Default.Burst != 60 || r.Events["typing-start"].Rate != 2 {
+		t.Fatalf("rules %+v", r)
+	}
+}

@@ -92,7 +92,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if s.verifier, err = auth.NewVerifier(ctx, vo); err != nil {
 		return fail(err)
 	}
-	if s.events, err = ratelimit.NewEventLimiter(ratelimit.DefaultRules(), nil); err != nil {
+	rules, err := cfg.EventRules()
+	if err != nil {
+		return fail(err)
+	}
+	if s.events, err = ratelimit.NewEventLimiter(rules, nil); err != nil {
 		return fail(err)
 	}
 	if s.conns, err = ratelimit.NewConnLimiter(cfg.ConnPerMinute, nil); err != nil {
@@ -142,7 +146,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		}
 		// A user's messages are limited across nodes too: many tabs on
 		// many nodes do not multiply the budget.
-		s.shared = ratelimit.NewShared(s.redis, rlPrefix, 30, 10*time.Second)
+		n, window, err := cfg.userMessageRate()
+		if err != nil {
+			return fail(err)
+		}
+		s.shared = ratelimit.NewShared(s.redis, rlPrefix, n, window)
 		s.presencePrefix = presencePrefix
 	}
 	var cors *engineio.CORS
@@ -163,9 +171,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		// A recovered session passes authentication again: its token is
 		// verified (an expired or forged one is refused) and its user
 		// re-derived from it, whatever form the adapter kept its data in.
-		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.RecoveryWindow, RunMiddlewares: true},
-		Adapter:  adapter,
-		Logger:   log,
+		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: cfg.RecoveryWindow, RunMiddlewares: true,
+			MaxBufferBytes: cfg.RecoveryBytes},
+		Adapter: adapter,
+		Logger:  log,
 	})
 	main, chatNsp := s.io.Of("/"), s.io.Of("/chat")
 	for _, n := range []*socketio.Namespace{main, chatNsp} {
@@ -222,6 +231,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		}
 		return float64(n)
 	}))
+	s.registerLibraryMetrics(main, chatNsp)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -597,6 +607,37 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		_ = s.redis.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// registerLibraryMetrics exports the library's bounded buffers: what
+// recovery keeps and drops, and what unfinished binary packets hold.
+func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
+	type recoveryStats interface{ RecoveryStats() socketio.RecoveryStats }
+	sum := func(f func(socketio.RecoveryStats) float64) func() float64 {
+		return func() float64 {
+			t := 0.0
+			for _, n := range nsps {
+				if r, ok := n.Adapter().(recoveryStats); ok {
+					t += f(r.RecoveryStats())
+				}
+			}
+			return t
+		}
+	}
+	s.metrics.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_recovery_buffer_bytes",
+			Help: "Bytes of packets kept in memory for connection state recovery."},
+			sum(func(r socketio.RecoveryStats) float64 { return float64(r.Bytes) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_recovery_dropped_total",
+			Help: "Packets dropped from the recovery buffer before their time, to stay under its byte bound."},
+			sum(func(r socketio.RecoveryStats) float64 { return float64(r.Dropped) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_pending_attachment_bytes",
+			Help: "Bytes held by binary packets waiting for their attachments."},
+			func() float64 { return float64(s.io.AttachmentStats().PendingBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_attachment_overflow_total",
+			Help: "Connections closed for holding too many attachment bytes, or for too long."},
+			func() float64 { return float64(s.io.AttachmentStats().Closed) }),
+	)
 }
 
 // metrics are the service's Prometheus collectors.
