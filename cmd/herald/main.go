@@ -69,6 +69,13 @@ func serve(args []string) int {
 	log.Info("Herald is running", "url", url, "database", redact(cfg.DatabaseURL))
 	log.Info("public room", "id", service.PublicRoom)
 	if cfg.Dev {
+		if cfg.DevAllowRemote {
+			log.Warn("DEV MODE ON A NETWORK ADDRESS: anyone who reaches this server can mint a token for any user, admin included; " +
+				"set HERALD_JWT_SECRET (or keys) and leave HERALD_DEV off in production")
+		} else {
+			log.Warn("dev mode: anyone can mint tokens, so the server listens on loopback only; " +
+				"set HERALD_JWT_SECRET (or keys) to serve a network")
+		}
 		log.Info("dev mode: get a token", "command", "go run ./cmd/herald token --name Alice",
 			"http", "curl -X POST "+url+"/api/dev/token -d '{\"name\":\"Alice\"}'")
 		log.Info("dev mode: notifications API key", "key", cfg.APIKey,
