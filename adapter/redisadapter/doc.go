@@ -39,13 +39,34 @@
 //
 // A request waits for every other node's answer until its context is done
 // or RequestsTimeout passes, then returns what arrived with
-// ErrRequestTimeout. When Redis goes away, local delivery goes on and
-// failed publishes are logged; the subscription reconnects and subscribes
-// again on its own, and cross-node delivery resumes.
+// ErrRequestTimeout; while Redis is known to be away it returns at once
+// with ErrUnavailable (which matches ErrRequestTimeout too).
+//
+// Redis is never on the emitting handler's path: broadcasts, requests and
+// answers for the other nodes go into a bounded queue (Options.QueueSize)
+// that the adapter's own goroutine sends in order, pipelined, and local
+// delivery does not wait for it. When a send fails the batch is kept;
+// once Redis answers a PING it is sent again, then the rest, so the other
+// nodes get what was broadcast during the outage, in order (the batch in
+// flight when Redis hung may reach them twice: at-least-once). When the
+// queue is full the newest messages are dropped; requests and answers
+// still queued after RequestsTimeout are dropped too. Stats returns the
+// counts (Queued, Sent, Dropped, Failures) for metrics, and drops are
+// logged. The subscription reconnects and subscribes again on its own;
+// with pub/sub, what is published while another node's subscription is
+// broken (a Redis restart) does not reach that node.
+//
+// Give the Redis client timeouts: go-redis ignores context deadlines
+// unless redis.Options.ContextTimeoutEnabled is set. Set it, with
+// ReadTimeout and WriteTimeout of a second or so (and a DialTimeout);
+// otherwise a hung Redis holds the adapter's sender, and Close, for
+// ReadTimeout times MaxRetries+1 per attempt.
 //
 // # Goroutines
 //
-// Each namespace's adapter runs one goroutine reading its subscription and
-// one running server-side event handlers in order; Close stops both. The
-// adapters are safe for concurrent use.
+// Each namespace's adapter runs one goroutine reading its subscription,
+// one sending to Redis and one running server-side event handlers in
+// order; Close sends what is queued (if Redis answers within
+// RequestsTimeout) and stops them. The adapters are safe for concurrent
+// use.
 package redisadapter

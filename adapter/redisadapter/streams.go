@@ -331,7 +331,7 @@ func (a *Streams) PersistSession(s *socketio.Session) {
 		return
 	}
 	rooms := append([]string{s.SID}, s.Rooms...)
-	b, err := msgpack.Marshal(storedSession{SID: s.SID, PID: s.PID, Rooms: rooms, Data: s.Data})
+	b, err := msgpack.Marshal(storedSession{SID: s.SID, PID: s.PID, Rooms: rooms, Data: a.jsonForm(s.Data)})
 	if err != nil {
 		a.opts.Logger.Warn("redisadapter: persist session", "err", err)
 		return
@@ -339,6 +339,31 @@ func (a *Streams) PersistSession(s *socketio.Session) {
 	// Queued behind the broadcasts already sent, not waited for.
 	a.out.push(&outItem{args: []any{"set", a.so.SessionKeyPrefix + s.PID, base64.StdEncoding.EncodeToString(b),
 		"px", rec.MaxDisconnectionDuration.Milliseconds()}})
+}
+
+// jsonForm returns data as encoding/json decodes its JSON into a
+// map[string]any (strings, float64, bool, nil, []any, map[string]any;
+// structs by their json tags), whichever node wrote it: the form a
+// session's data has after crossing nodes. A value JSON cannot encode is
+// left out, with a warning.
+func (a *Streams) jsonForm(data map[string]any) map[string]any {
+	if data == nil {
+		return nil
+	}
+	out := make(map[string]any, len(data))
+	for k, v := range data {
+		b, err := json.Marshal(v)
+		var jv any
+		if err == nil {
+			err = json.Unmarshal(b, &jv)
+		}
+		if err != nil {
+			a.opts.Logger.Warn("redisadapter: session data left out", "key", k, "err", err)
+			continue
+		}
+		out[k] = jv
+	}
+	return out
 }
 
 const emitterUID = "emitter"
@@ -376,7 +401,7 @@ func (a *Streams) RestoreSession(ctx context.Context, pid, offset string) (*sock
 	if first, err := a.rdb.XRangeN(ctx, a.so.StreamName, offset, offset, 1).Result(); err != nil || len(first) == 0 {
 		return nil, err
 	}
-	s := &socketio.Session{SID: st.SID, PID: st.PID, Data: st.Data}
+	s := &socketio.Session{SID: st.SID, PID: st.PID, Data: a.jsonForm(st.Data)}
 	rooms := map[string]struct{}{}
 	for _, r := range st.Rooms {
 		rooms[r] = struct{}{}

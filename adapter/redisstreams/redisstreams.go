@@ -38,8 +38,16 @@ type Options struct {
 	// server without pub/sub.
 	StreamsOnly bool
 	// RequestsTimeout bounds requests to the other nodes when their
-	// context has no deadline. Default 5s.
+	// context has no deadline, and one attempt to send queued messages to
+	// Redis. Default 5s.
 	RequestsTimeout time.Duration
+	// QueueSize bounds the messages waiting to be sent to Redis; beyond
+	// it new ones are dropped, counted in Adapter.Stats. Default 4096.
+	QueueSize int
+	// OffsetWait bounds how long a broadcast waits for its stream entry
+	// id, the recovery offset of its local clients (see the package doc).
+	// Default 50ms.
+	OffsetWait time.Duration
 	// Parser encodes the data of messages that carry binary. Default
 	// redisadapter.MsgpackParser.
 	Parser redisadapter.Parser
@@ -62,6 +70,7 @@ func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 	return redisadapter.NewStreams(client, &redisadapter.StreamsOptions{
 		Options: redisadapter.Options{
 			RequestsTimeout: o.RequestsTimeout,
+			QueueSize:       o.QueueSize,
 			Parser:          o.Parser,
 			Logger:          o.Logger,
 		},
@@ -74,5 +83,6 @@ func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 		ChannelPrefix:     o.ChannelPrefix,
 		UseShardedPubSub:  o.UseShardedPubSub,
 		StreamsOnly:       o.StreamsOnly,
+		OffsetWait:        o.OffsetWait,
 	})
 }
