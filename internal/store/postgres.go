@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,11 +16,19 @@ import (
 // that processes starting together apply each migration once.
 const migrationLockKey int64 = 0x4865_7261_6c64_0001 // "Herald" + 1
 
+// messageLockClass is the first key of the transaction-scoped advisory
+// locks that order the messages of a room (the second is a hash of the room
+// id), apart from the one-key migration lock.
+const messageLockClass int32 = 0x4865_7261 // "Hera"
+
 // Postgres is the Store kept in PostgreSQL, used through a pgx pool. The
 // pool takes its settings (pool_max_conns, search_path, ...) from the url.
+// Messages are written by one goroutine with group commit (see
+// WriterStats).
 type Postgres struct {
-	pool *pgxpool.Pool
-	ids  *idGen
+	pool   *pgxpool.Pool
+	ids    *idGen
+	writer *msgWriter
 }
 
 var _ Store = (*Postgres)(nil)
@@ -37,6 +47,7 @@ func openPostgres(ctx context.Context, url string) (*Postgres, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.writer = newMsgWriter(s.commitMessages)
 	return s, nil
 }
 
@@ -94,11 +105,17 @@ func (s *Postgres) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool, waiting for acquired connections to be released.
+// Close commits the messages already queued, stops the writer and closes
+// the pool, waiting for acquired connections to be released. CreateMessage
+// fails with ErrClosed after Close.
 func (s *Postgres) Close() error {
+	s.writer.close()
 	s.pool.Close()
 	return nil
 }
+
+// WriterStats returns the counters of the message writer.
+func (s *Postgres) WriterStats() WriterStats { return s.writer.stats() }
 
 // CreateRoom implements Store.
 func (s *Postgres) CreateRoom(ctx context.Context, r Room) (Room, error) {
@@ -214,46 +231,173 @@ func (s *Postgres) IsMember(ctx context.Context, roomID, userID string) (bool, e
 	return ok, wrap("is member", err)
 }
 
-// CreateMessage implements Store.
+// CreateMessage implements Store. The message is handed to the writer
+// goroutine, which commits it with the others queued at the same time.
+//
+// The messages of a room must commit in the order of their ids: a reader
+// that has seen id X asks for what is after X, so a smaller id committed
+// later would never be seen. Writers of one room therefore take a lock on
+// it for the short time between reading the room's greatest id and
+// committing, across all processes. It is a transaction-scoped advisory
+// lock on the room id, taken once per room per batch: unlike a lock on the
+// room's row, it writes nothing and blocks nothing but other writers of the
+// room, and the whole batch (lock, insert, commit) goes to the server in one
+// round trip, so the lock is held only while the server runs it.
 func (s *Postgres) CreateMessage(ctx context.Context, m Message) (Message, error) {
 	if err := checkMessage(m); err != nil {
 		return Message{}, err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Locking the room row serialises writers of one room across
-		// processes, so the id chosen here is greater than every committed
-		// id of the room and ids commit in order. FOR NO KEY UPDATE does not
-		// block the foreign-key checks of concurrent member inserts.
-		var locked string
-		err := tx.QueryRow(ctx, `SELECT id FROM rooms WHERE id = $1 FOR NO KEY UPDATE`, m.RoomID).Scan(&locked)
-		if errors.Is(err, pgx.ErrNoRows) {
+	return s.writer.write(ctx, m)
+}
+
+// insertBatchSQL inserts the messages whose room exists and whose id is
+// greater than every id of the room, and returns their ids; the others are
+// left for insertOne. Run after the room locks are taken, in READ COMMITTED
+// (so its snapshot sees every message committed before the locks were
+// granted), and the ids of one room in the batch increasing.
+const insertBatchSQL = `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
+	SELECT v.id, v.room_id, v.author_id, v.author_name, v.content, v.created_at
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
+		AS v(id, room_id, author_id, author_name, content, created_at)
+	WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = v.room_id)
+		AND v.id COLLATE "C" > COALESCE((SELECT max(m.id) FROM messages m WHERE m.room_id = v.room_id), '')
+	RETURNING id`
+
+// commitMessages stores a batch in one transaction sent in one round trip.
+// A message it could not place there (a missing room, or a room holding a
+// greater id, from a process whose clock is ahead) is stored by insertOne,
+// and so is every message of a batch whose transaction failed, so that a
+// failure fails only its own call.
+func (s *Postgres) commitMessages(ctx context.Context, batch []*pending) int {
+	n := 0
+	left, err := s.insertBatch(ctx, batch)
+	if err == nil {
+		n++
+	} else {
+		left = batch
+	}
+	for _, p := range left {
+		if err := s.insertOne(ctx, p); err != nil {
+			p.err = wrap("create message", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// insertBatch runs the batch's transaction and returns the messages it did
+// not store.
+func (s *Postgres) insertBatch(ctx context.Context, batch []*pending) ([]*pending, error) {
+	n := len(batch)
+	ids, rooms, authors, names, contents := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times := make([]int64, n)
+	keys := make([]int32, 0, 1)
+	for i, p := range batch {
+		p.out, p.err = stamp(p.in, s.ids.next(id{})), nil
+		m := p.out
+		ids[i], rooms[i], authors[i], names[i], contents[i], times[i] = m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt)
+		keys = append(keys, roomLockKey(m.RoomID))
+	}
+	// Taken in one order by every writer: no deadlock between batches.
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
+	b.Queue(`SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`, messageLockClass, keys)
+	b.Queue(insertBatchSQL, ids, rooms, authors, names, contents, times)
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	var stored []string
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			stored, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	err = errors.Join(err, br.Close())
+	if err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			// Keep the connection: end the failed transaction (or drop the
+			// connection if even that fails).
+			if _, rerr := conn.Exec(ctx, `ROLLBACK`); rerr != nil {
+				conn.Conn().Close(ctx)
+			}
+		}
+		return nil, err
+	}
+	if len(stored) == n {
+		return nil, nil
+	}
+	done := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		done[id] = true
+	}
+	var left []*pending
+	for _, p := range batch {
+		if !done[p.out.ID] {
+			left = append(left, p)
+		}
+	}
+	return left, nil
+}
+
+// insertOne stores one message in a transaction of its own, after the
+// room's greatest id, and sets p's out.
+func (s *Postgres) insertOne(ctx context.Context, p *pending) error {
+	p.out = Message{}
+	m := p.in
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, messageLockClass, roomLockKey(m.RoomID)); err != nil {
+			return err
+		}
+		var exists bool
+		var last *string
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rooms WHERE id = $1),
+			(SELECT max(id) FROM messages WHERE room_id = $1)`, m.RoomID).Scan(&exists, &last)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			return fmt.Errorf("%w: room %q", ErrNotFound, m.RoomID)
 		}
-		if err != nil {
-			return err
-		}
-		var last *string
-		if err := tx.QueryRow(ctx, `SELECT max(id) FROM messages WHERE room_id = $1`, m.RoomID).Scan(&last); err != nil {
-			return err
-		}
-		after := ""
+		var floor id
 		if last != nil {
-			after = *last
+			if floor, err = parseID(*last); err != nil {
+				return err
+			}
 		}
-		x, err := s.ids.nextAfter(after)
-		if err != nil {
-			return err
-		}
-		m.ID = x.String()
-		m.CreatedAt = fromMillis(int64(x.ms()))
+		m = stamp(m, s.ids.next(floor))
 		_, err = tx.Exec(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt))
 		return err
 	})
-	if err != nil {
-		return Message{}, wrap("create message", err)
+	if err == nil {
+		p.out = m
 	}
-	return m, nil
+	return err
+}
+
+// roomLockKey is the second key of a room's advisory lock: FNV-1a of its
+// id, the same in every process. Two rooms sharing a key only wait for
+// each other.
+func roomLockKey(roomID string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(roomID))
+	return int32(h.Sum32())
 }
 
 func (s *Postgres) queryMessages(ctx context.Context, limit int, q string, args ...any) ([]Message, error) {

@@ -19,11 +19,16 @@ const sqliteBusyTimeout = 10 * time.Second
 // SQLite is the Store kept in one SQLite file, opened in WAL mode with
 // foreign keys on. Writes go through a single connection (SQLite has one
 // writer at a time anyway, and this avoids busy waits inside the process);
-// reads use a small pool of read-only connections.
+// reads use a pool of read-only connections, which WAL lets run while the
+// writer commits. Messages are written by one goroutine with group commit
+// (see WriterStats).
 type SQLite struct {
-	w   *sql.DB // one connection, transactions BEGIN IMMEDIATE
-	r   *sql.DB // read-only pool
-	ids *idGen
+	w      *sql.DB // one connection, transactions BEGIN IMMEDIATE
+	r      *sql.DB // read-only pool
+	ids    *idGen
+	last   *sql.Stmt // room exists, and its greatest message id
+	insert *sql.Stmt // one message
+	writer *msgWriter
 }
 
 var _ Store = (*SQLite)(nil)
@@ -44,7 +49,13 @@ func sqliteDSN(url string, readOnly bool) (string, error) {
 	if strings.Contains(p, "?") {
 		sep = "&"
 	}
-	params := fmt.Sprintf("_busy_timeout=%d&_journal_mode=WAL&_foreign_keys=1&_synchronous=FULL&_txlock=immediate",
+	// synchronous=NORMAL in WAL mode: a commit is written to the WAL but
+	// not fsynced; the WAL is fsynced at checkpoints. A committed
+	// transaction survives the process being killed (kill -9, a crash: the
+	// data is in the OS's cache), which is the durability we promise; an OS
+	// crash or power loss may roll back the last commits, never corrupt the
+	// file. FULL would fsync on every commit.
+	params := fmt.Sprintf("_busy_timeout=%d&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate",
 		sqliteBusyTimeout.Milliseconds())
 	if readOnly {
 		params += "&_query_only=1"
@@ -76,12 +87,26 @@ func openSQLite(ctx context.Context, url string) (*SQLite, error) {
 		w.Close()
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
-	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	// Keep every reader open: opening one costs a file open and the DSN's
+	// pragmas, and database/sql would otherwise close all but two when idle.
+	readers := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
 	s.r = r
 	if err := r.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
+	if s.last, err = w.PrepareContext(ctx, `SELECT EXISTS (SELECT 1 FROM rooms WHERE id = ?),
+		(SELECT max(id) FROM messages WHERE room_id = ?)`); err == nil {
+		s.insert, err = w.PrepareContext(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	s.writer = newMsgWriter(s.commitMessages)
 	return s, nil
 }
 
@@ -134,14 +159,26 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Close closes the database.
+// Close commits the messages already queued, stops the writer and closes
+// the database. CreateMessage fails with ErrClosed after Close.
 func (s *SQLite) Close() error {
-	var errR error
-	if s.r != nil {
-		errR = s.r.Close()
+	if s.writer != nil {
+		s.writer.close()
 	}
-	return errors.Join(errR, s.w.Close())
+	var errs []error
+	for _, st := range []*sql.Stmt{s.last, s.insert} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	return errors.Join(append(errs, s.w.Close())...)
 }
+
+// WriterStats returns the counters of the message writer.
+func (s *SQLite) WriterStats() WriterStats { return s.writer.stats() }
 
 func wrap(op string, err error) error {
 	if err == nil {
@@ -268,39 +305,83 @@ func (s *SQLite) IsMember(ctx context.Context, roomID, userID string) (bool, err
 	return n > 0, wrap("is member", err)
 }
 
-// CreateMessage implements Store.
+// CreateMessage implements Store. The message is handed to the writer
+// goroutine, which commits it with the others queued at the same time.
 func (s *SQLite) CreateMessage(ctx context.Context, m Message) (Message, error) {
 	if err := checkMessage(m); err != nil {
 		return Message{}, err
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		// The transaction holds the write lock, so the id chosen here is
-		// greater than every committed id of the room, even one written
-		// by another process.
-		var exists bool
-		var last sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM rooms WHERE id = ?),
-			(SELECT max(id) FROM messages WHERE room_id = ?)`, m.RoomID, m.RoomID).Scan(&exists, &last)
-		if err != nil {
-			return err
-		}
-		if !exists {
-			return fmt.Errorf("%w: room %q", ErrNotFound, m.RoomID)
-		}
-		x, err := s.ids.nextAfter(last.String)
-		if err != nil {
-			return err
-		}
-		m.ID = x.String()
-		m.CreatedAt = fromMillis(int64(x.ms()))
-		_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt))
-		return err
-	})
-	if err != nil {
-		return Message{}, wrap("create message", err)
+	return s.writer.write(ctx, m)
+}
+
+// commitMessages stores a batch in one transaction. If the transaction
+// fails, each message is tried again in a transaction of its own, so that
+// one message's failure fails only its own call.
+func (s *SQLite) commitMessages(ctx context.Context, batch []*pending) int {
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.insertMessages(ctx, tx, batch) })
+	if err == nil {
+		return 1
 	}
-	return m, nil
+	if len(batch) == 1 {
+		batch[0].err = wrap("create message", err)
+		return 0
+	}
+	n := 0
+	for i := range batch {
+		one := batch[i : i+1]
+		if err := s.tx(ctx, func(tx *sql.Tx) error { return s.insertMessages(ctx, tx, one) }); err != nil {
+			one[0].err = wrap("create message", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// insertMessages inserts the batch in tx, setting each one's out, or its
+// err if its room does not exist.
+func (s *SQLite) insertMessages(ctx context.Context, tx *sql.Tx, batch []*pending) error {
+	last, insert := tx.StmtContext(ctx, s.last), tx.StmtContext(ctx, s.insert)
+	// The transaction holds the write lock, so an id chosen here is greater
+	// than every committed id of its room, even one written by another
+	// process. floor is the room's greatest id so far; missing rooms are
+	// remembered with ok false.
+	type room struct {
+		floor id
+		ok    bool
+	}
+	rooms := make(map[string]room, 1)
+	for _, p := range batch {
+		p.out, p.err = Message{}, nil
+		r, seen := rooms[p.in.RoomID]
+		if !seen {
+			var top sql.NullString
+			if err := last.QueryRowContext(ctx, p.in.RoomID, p.in.RoomID).Scan(&r.ok, &top); err != nil {
+				return err
+			}
+			if top.Valid {
+				f, err := parseID(top.String)
+				if err != nil {
+					return err
+				}
+				r.floor = f
+			}
+		}
+		if !r.ok {
+			rooms[p.in.RoomID] = r
+			p.err = fmt.Errorf("%w: room %q", ErrNotFound, p.in.RoomID)
+			continue
+		}
+		x := s.ids.next(r.floor)
+		m := stamp(p.in, x)
+		if _, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt)); err != nil {
+			return err
+		}
+		r.floor = x
+		rooms[p.in.RoomID] = r
+		p.out = m
+	}
+	return nil
 }
 
 func scanMessages(rows *sql.Rows, limit int) ([]Message, error) {

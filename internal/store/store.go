@@ -123,8 +123,10 @@ type Store interface {
 	IsMember(ctx context.Context, roomID, userID string) (bool, error)
 
 	// CreateMessage stores m with a new ID and CreatedAt and returns it. The
-	// message is durable when CreateMessage returns. It fails with
-	// ErrNotFound if the room does not exist.
+	// message is committed when CreateMessage returns (see the package
+	// documentation for what survives which crash). It fails with
+	// ErrNotFound if the room does not exist, and with ctx's error if ctx
+	// ends first: the message is then stored or not.
 	CreateMessage(ctx context.Context, m Message) (Message, error)
 	// History returns up to limit messages of the room, newest first, older
 	// than the message id before ("" starts at the newest). next is the

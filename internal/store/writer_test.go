@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// writeBlocker holds the database's write path from outside the store, so
+// that CreateMessage calls pile up behind it, and counts the transactions
+// that stored the room's messages.
+type writeBlocker struct {
+	release      func()
+	transactions func() int
+}
+
+// blockSQLite holds SQLite's write lock from another connection and counts
+// the commits of the store's writer connection.
+func blockSQLite(t *testing.T, s *SQLite, url string) writeBlocker {
+	ctx := t.Context()
+	var commits atomic.Int64
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Raw(func(dc any) error {
+		dc.(sqlite.HookRegisterer).RegisterCommitHook(func() int32 { commits.Add(1); return 0 })
+		return nil
+	})
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn, _ := sqliteDSN(url, false)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeBlocker{
+		release:      func() { tx.Rollback() },
+		transactions: func() int { return int(commits.Load()) },
+	}
+}
+
+// blockPostgres locks the messages table against inserts from another
+// connection; the transactions are counted by the rows' xmin.
+func blockPostgres(t *testing.T, s *Postgres) writeBlocker {
+	ctx := t.Context()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE messages IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return writeBlocker{
+		release: func() { tx.Rollback(context.Background()) },
+		transactions: func() int {
+			var n int
+			if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM messages WHERE room_id = 'r'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		},
+	}
+}
+
+// TestGroupCommit queues messages while the write path is held, and checks
+// that they are committed together, that no call returns before the commit
+// holding its message, and that a call whose context ends in the queue
+// returns at once and stores nothing.
+func TestGroupCommit(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			url := b.newURL(t)
+			s := open(t, url)
+			ctx := t.Context()
+			mustRoom(t, s, "r", true)
+			var block writeBlocker
+			switch s := s.(type) {
+			case *SQLite:
+				block = blockSQLite(t, s, url)
+			case *Postgres:
+				block = blockPostgres(t, s)
+			}
+			before := block.transactions()
+
+			const n = 50
+			var returned atomic.Int64
+			var wg sync.WaitGroup
+			got := make([]Message, n)
+			errs := make([]error, n)
+			send := func(i int) {
+				wg.Go(func() {
+					got[i], errs[i] = s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", Content: fmt.Sprint("m", i)})
+					returned.Add(1)
+				})
+			}
+			send(0)
+			time.Sleep(100 * time.Millisecond) // the first one is being written, behind the lock
+			for i := 1; i < n; i++ {
+				send(i)
+			}
+
+			// A caller that gives up while its message waits.
+			cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := s.CreateMessage(cctx, Message{RoomID: "r", AuthorID: "u1", Content: "gave up"})
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("CreateMessage with a context ending in the queue: %v, want DeadlineExceeded", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("CreateMessage returned %v after its context ended", d)
+			}
+			if k := returned.Load(); k != 0 {
+				t.Fatalf("%d calls returned before their messages could be committed", k)
+			}
+
+			block.release()
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+			}
+			stored, err := s.MessagesSince(ctx, "r", "", MaxLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stored) != n {
+				t.Fatalf("%d messages stored, want %d (and not the one given up)", len(stored), n)
+			}
+			ids := map[string]bool{}
+			for _, m := range stored {
+				ids[m.ID] = true
+			}
+			for i, m := range got {
+				if !ids[m.ID] {
+					t.Fatalf("message %d acked as %s but not stored", i, m.ID)
+				}
+			}
+			// The first message alone, then the 49 queued behind it; allow
+			// a few more in case the machine was slow to queue them.
+			tx := block.transactions() - before
+			t.Logf("%d messages in %d transactions", n, tx)
+			if tx > 5 {
+				t.Fatalf("%d messages sent together were committed in %d transactions, want at most 5", n, tx)
+			}
+		})
+	}
+}
+
+// TestWriterClose checks that Close commits what is queued, stops the
+// writer goroutine, and that CreateMessage then fails with ErrClosed.
+func TestWriterClose(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			url := b.newURL(t)
+			s, err := Open(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustRoom(t, s, "r", true)
+			var wg sync.WaitGroup
+			var acked atomic.Int64
+			for i := range 20 {
+				wg.Go(func() {
+					if _, err := s.CreateMessage(t.Context(), Message{RoomID: "r", AuthorID: "u1", Content: fmt.Sprint(i)}); err == nil {
+						acked.Add(1)
+					} else if !errors.Is(err, ErrClosed) {
+						t.Errorf("CreateMessage during Close: %v", err)
+					}
+				})
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if _, err := s.CreateMessage(t.Context(), Message{RoomID: "r", AuthorID: "u1", Content: "late"}); !errors.Is(err, ErrClosed) {
+				t.Fatalf("CreateMessage after Close: %v, want ErrClosed", err)
+			}
+			var w *msgWriter
+			switch s := s.(type) {
+			case *SQLite:
+				w = s.writer
+			case *Postgres:
+				w = s.writer
+			}
+			select {
+			case <-w.done:
+			default:
+				t.Fatal("writer goroutine still running after Close")
+			}
+			s = open(t, url)
+			stored, err := s.MessagesSince(t.Context(), "r", "", MaxLimit)
+			if err != nil || int64(len(stored)) != acked.Load() {
+				t.Fatalf("%d messages stored, %d acked (%v)", len(stored), acked.Load(), err)
+			}
+		})
+	}
+}
