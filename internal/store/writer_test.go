@@ -215,3 +215,81 @@ func TestWriterClose(t *testing.T) {
 		})
 	}
 }
+
+// TestOrderAcrossProcesses has two stores on one database, standing for
+// two processes (each with its own id generator, one with its clock a
+// minute ahead), write to one room at once while a reader follows the room
+// with MessagesSince. The reader must see every message: a message that
+// committed after a greater id would be skipped by its cursor.
+func TestOrderAcrossProcesses(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			url := b.newURL(t)
+			ctx := t.Context()
+			a, c := open(t, url), open(t, url)
+			mustRoom(t, a, "r", true)
+			setClock := func(s Store, skew time.Duration) {
+				g := &idGen{now: func() time.Time { return time.Now().Add(skew) }}
+				switch s := s.(type) {
+				case *SQLite:
+					s.ids = g
+				case *Postgres:
+					s.ids = g
+				}
+			}
+			setClock(a, time.Minute)
+			setClock(c, 0)
+
+			const writers, each = 4, 25
+			var wg sync.WaitGroup
+			for _, s := range []Store{a, c} {
+				for w := range writers {
+					wg.Go(func() {
+						for i := range each {
+							if _, err := s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: fmt.Sprint("w", w), Content: fmt.Sprint(i)}); err != nil {
+								t.Error(err)
+								return
+							}
+						}
+					})
+				}
+			}
+			writing := make(chan struct{})
+			go func() { wg.Wait(); close(writing) }()
+
+			var seen []Message
+			follow := func() {
+				after := ""
+				if len(seen) > 0 {
+					after = seen[len(seen)-1].ID
+				}
+				page, err := a.MessagesSince(ctx, "r", after, MaxLimit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen = append(seen, page...)
+			}
+			for done := false; !done; {
+				select {
+				case <-writing:
+					done = true
+				default:
+				}
+				follow()
+			}
+			for n := -1; n != len(seen); {
+				n = len(seen)
+				follow()
+			}
+			if len(seen) != 2*writers*each {
+				t.Fatalf("the reader saw %d of %d messages", len(seen), 2*writers*each)
+			}
+			for i := 1; i < len(seen); i++ {
+				if seen[i].ID <= seen[i-1].ID {
+					t.Fatalf("messages %d and %d out of order", i-1, i)
+				}
+			}
+		})
+	}
+}
