@@ -4,44 +4,60 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Request is what the handshake request carried, kept for the life of the
-// connection in a compact form (one string for all headers): a map of
-// headers would be the largest thing an idle connection holds.
+// Request is what the handshake request carried, copied and kept for the
+// life of the connection in a compact form (one string for all headers):
+// the request URI, the remote address, whether it came over TLS, and the
+// headers that fit in Options.MaxHeaderBytes. Nothing else of the
+// *http.Request is kept, so a large request becomes garbage once the
+// handshake is answered.
 type Request struct {
 	RequestURI string
 	RemoteAddr string
 	TLS        bool
 	Issued     int64  // Unix milliseconds of the handshake
+	Truncated  bool   // headers were dropped to stay within Options.MaxHeaderBytes
 	headers    string // "Key: value\n" lines
 }
 
-func newRequest(r *http.Request) *Request {
-	n := 0
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			n += len(k) + len(v) + 3
-		}
+// newRequest copies what a connection keeps of r, at most max bytes of URI
+// and header lines; nil means the URI alone is longer.
+func newRequest(r *http.Request, max int) *Request {
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
 	}
-	b := make([]byte, 0, n)
-	for k, vs := range r.Header {
-		for _, v := range vs {
+	if len(uri) > max {
+		return nil
+	}
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // what is kept does not depend on map order
+	room, truncated := max-len(uri), false
+	var b []byte
+	for _, k := range keys {
+		for _, v := range r.Header[k] {
+			if len(b)+len(k)+len(v)+3 > room {
+				truncated = true
+				continue
+			}
 			b = append(b, k...)
 			b = append(b, ": "...)
 			b = append(b, v...)
 			b = append(b, '\n')
 		}
 	}
-	uri := r.RequestURI
-	if uri == "" {
-		uri = r.URL.RequestURI()
-	}
-	return &Request{RequestURI: uri, RemoteAddr: r.RemoteAddr, TLS: r.TLS != nil, Issued: time.Now().UnixMilli(), headers: string(b)}
+	return &Request{RequestURI: strings.Clone(uri), RemoteAddr: r.RemoteAddr, TLS: r.TLS != nil,
+		Issued: time.Now().UnixMilli(), Truncated: truncated, headers: string(b)}
 }
 
 // Header returns the request's headers (a new map on each call).
@@ -113,6 +129,12 @@ type Conn struct {
 	posting bool          // a POST is being served
 	pollEnd *Packet       // what a woken GET ends with (close or noop)
 	linger  bool          // closed by the client with no GET pending: answer one late GET
+	// Ends a graceful close whose client does not come for the rest.
+	closeTimer *time.Timer
+
+	// What holds the session in Server.wg: its registration and each
+	// goroutine it runs (see hold).
+	refs atomic.Int32
 
 	// WebSocket upgrade.
 	probe     *wsConn
@@ -244,12 +266,12 @@ func (c *Conn) closeWith(reason string, err error, graceful bool) {
 			return
 		}
 		if c.pollCh != nil || c.polling {
-			c.wakeLocked() // the GET takes the queue and a close packet
+			c.wakeLocked() // the GET takes the queue, the next one the close packet
 			c.mu.Unlock()
 			return
 		}
 		// No GET pending: give the client a moment to fetch the rest.
-		time.AfterFunc(c.srv.opts.PingTimeout, func() { c.abort(reason, err) })
+		c.closeTimer = time.AfterFunc(c.srv.opts.PingTimeout, func() { c.abort(reason, err) })
 		c.mu.Unlock()
 		return
 	}
@@ -281,6 +303,9 @@ func (c *Conn) finishLocked(end ending) {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
 	if c.pollCh != nil {
 		c.pollEnd = closePacket
 		if byClient {
@@ -300,14 +325,15 @@ func (c *Conn) finishLocked(end ending) {
 	}
 	c.queue = nil
 	if c.ws != nil {
-		go c.ws.close()
+		c.goHeld(c.ws.close)
 	}
 	if c.probe != nil {
-		go c.probe.close()
+		c.goHeld(c.probe.close)
 	}
 }
 
 func (c *Conn) afterClose() {
+	held := c.hold() // Shutdown waits for OnClose too
 	if c.linger {
 		time.AfterFunc(time.Second, func() { c.srv.remove(c) })
 	} else {
@@ -319,6 +345,43 @@ func (c *Conn) afterClose() {
 	if h != nil {
 		h.OnClose(c.closeReason, c.closeErr)
 	}
+	if held {
+		c.release()
+	}
+}
+
+// hold counts work the session does beyond its registration (a goroutine,
+// a timer's blocking call) so that Shutdown waits for it. It fails once
+// the session has been removed and all such work has ended: there is
+// nothing left to do then.
+func (c *Conn) hold() bool {
+	for {
+		n := c.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if c.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release ends what hold counted; the last one lets Shutdown go on.
+func (c *Conn) release() {
+	if c.refs.Add(-1) == 0 {
+		c.srv.wg.Done()
+	}
+}
+
+// goHeld runs f on a new goroutine that Shutdown waits for.
+func (c *Conn) goHeld(f func()) {
+	if !c.hold() {
+		return
+	}
+	go func() {
+		defer c.release()
+		f()
+	}()
 }
 
 // Heartbeat: one timer per connection. It first fires after PingInterval

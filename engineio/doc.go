@@ -28,6 +28,14 @@
 // (Options.MaxQueuedPackets): a client that does not keep up is closed
 // with ErrSlowClient rather than slowing others or growing memory.
 //
+// What a client sends is never trusted for sizes: buffers for a polling
+// body or a WebSocket frame grow with the bytes that arrive, up to
+// MaxPayload, and a compressed message is inflated only up to it. A
+// message that has begun must arrive within Options.ReadTimeout, or the
+// connection is closed with ErrReadTimeout. Of the handshake request a
+// connection keeps only a copy of its URI and headers, within
+// Options.MaxHeaderBytes (see Request).
+//
 // # Concurrency
 //
 // Server and Conn methods are safe for concurrent use. Handler methods are

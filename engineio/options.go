@@ -20,7 +20,27 @@ type Options struct {
 	PingTimeout time.Duration
 	// MaxPayload is the largest message or polling request body, in bytes,
 	// that a client may send; larger input closes the session. Default 1e6.
+	// Buffers grow with the bytes that really arrive, never from the length
+	// a client announces.
 	MaxPayload int64
+	// ReadTimeout bounds the reading of one client message once it has
+	// begun: the body of a polling POST, the rest of a WebSocket frame
+	// whose first bytes arrived, or the rest of a fragmented message. A
+	// client slower than that is disconnected with ErrReadTimeout (reason
+	// "transport error"), so that a trickling client holds neither a
+	// goroutine nor a buffer for long. Default PingTimeout, and at least
+	// 10s. It replaces the http.Server's read deadline for a POST body.
+	ReadTimeout time.Duration
+	// MaxHeaderBytes bounds what a connection keeps of its handshake
+	// request for its whole life (Conn.Request): the request URI and the
+	// headers, counted as "Name: value" lines. Headers are kept in name
+	// order while they fit, the others dropped (Request.Truncated reports
+	// it), so a request with huge headers becomes garbage after the
+	// handshake; a handshake whose URI alone is longer is refused with
+	// "Bad request". Default 16 KiB, the whole header limit of Node's HTTP
+	// server: what the reference accepts is kept entirely. The http.Server's
+	// own MaxHeaderBytes bounds what is read at all.
+	MaxHeaderBytes int
 	// Transports are the allowed transports. Default both.
 	Transports []string
 	// DisableUpgrades refuses the polling → WebSocket upgrade.
@@ -82,6 +102,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = 1e6
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = max(c.PingTimeout, 10*time.Second)
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 16 << 10
 	}
 	if len(c.Transports) == 0 {
 		c.Transports = []string{TransportPolling, TransportWebSocket}

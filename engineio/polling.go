@@ -3,8 +3,10 @@ package engineio
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,23 @@ func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.srv.fail(w, codeBadRequest, "")
 	}
+}
+
+// closeGrace is how long a graceful close waits for the GET that fetches
+// its close packet once the client has the queued packets; after it, the
+// session ends and one late GET still gets the close packet.
+const closeGrace = 2 * time.Second
+
+// endClosing ends a graceful close whose last GET did not come.
+func (c *Conn) endClosing() {
+	c.mu.Lock()
+	if c.state != stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.finishLocked(endByServer)
+	c.mu.Unlock()
+	c.afterClose()
 }
 
 // upgradeGrace is how long a polling request that comes during an upgrade
@@ -118,9 +137,19 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		}
 		c.pollEnd = nil
 		batch = []*Packet{end}
-	case c.state == stateClosing:
-		batch = append(c.queue, closePacket)
+	case c.state == stateClosing && len(c.queue) > 0:
+		// The packets now, the close packet on the next GET, as the
+		// reference does: a client handles packets after the close that
+		// comes with them, so it would see its transport close before, say,
+		// Socket.IO's DISCONNECT.
+		batch = c.queue
 		c.queue = nil
+		if c.closeTimer != nil {
+			c.closeTimer.Stop()
+		}
+		c.closeTimer = time.AfterFunc(closeGrace, c.endClosing)
+	case c.state == stateClosing:
+		batch = []*Packet{closePacket}
 		c.state = stateOpen // finishLocked below re-closes with the saved reason
 		finish = true
 	default:
@@ -191,17 +220,26 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 		c.abort("transport error", errTooLarge)
 		return
 	}
+	// The body may trickle in: bound the wait for all of it. The buffer
+	// grows with what arrives, never from the announced length.
+	rc := http.NewResponseController(w)
+	timed := rc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout)) == nil
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	if timed {
+		// At once: the connection's background read after the body must
+		// not hit the deadline while the handler runs.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if n > max {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		c.abort("transport error", errTooLarge)
 		return
 	}
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = ErrReadTimeout
+		}
 		c.srv.fail(w, codeBadRequest, "")
 		c.abort("transport error", err)
 		return

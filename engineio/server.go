@@ -26,6 +26,9 @@ var (
 	ErrSlowClient = errors.New("engineio: client too slow, outbound queue full")
 	// ErrServerClosed is returned by Shutdown when called twice.
 	ErrServerClosed = errors.New("engineio: server closed")
+	// ErrReadTimeout is the cause when a connection is dropped because a
+	// message it began to send did not arrive within Options.ReadTimeout.
+	ErrReadTimeout = errors.New("engineio: client too slow sending a message")
 )
 
 // Error codes of the protocol, sent as {"code":n,"message":...}.
@@ -69,7 +72,9 @@ type Server struct {
 	closed    bool
 	poller    *netpoll.Poller
 	pollOnce  sync.Once
-	wg        sync.WaitGroup // one per open Conn
+	// One per Conn until it is removed and every goroutine it started
+	// (writer, reader, close) has ended: Shutdown waits for it.
+	wg sync.WaitGroup
 }
 
 // NewServer returns a Server. onConnect is called for every new
@@ -226,13 +231,18 @@ func NewID() string {
 	return base64.URLEncoding.EncodeToString(b[:])
 }
 
-func (s *Server) newConn(r *http.Request, transport string) *Conn {
+// errRequestURI refuses a handshake whose URI is over Options.MaxHeaderBytes.
+var errRequestURI = errors.New("engineio: handshake request URI too long")
+
+// newConn registers a new session; nil means the server is shutting down.
+func (s *Server) newConn(req *Request, transport string) *Conn {
 	c := &Conn{
 		id:        NewID(),
 		srv:       s,
-		req:       newRequest(r),
+		req:       req,
 		transport: transport,
 	}
+	c.refs.Store(1) // the registration, released by remove
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -244,7 +254,12 @@ func (s *Server) newConn(r *http.Request, transport string) *Conn {
 }
 
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
-	c := s.newConn(r, transport)
+	req := newRequest(r, s.opts.MaxHeaderBytes)
+	if req == nil {
+		s.fail(w, codeBadRequest, "")
+		return
+	}
+	c := s.newConn(req, transport)
 	if c == nil {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
@@ -297,9 +312,14 @@ func (s *Server) attach(c *Conn) {
 // ServeWebSocket takes over conn, a WebSocket connection the caller has
 // already upgraded (r is its upgrade request), as a new session over
 // WebSocket. It serves custom upgraders and in-memory benchmarks; conn
-// must not be used by the caller afterwards.
+// must not be used by the caller afterwards, unless an error says it was
+// not taken.
 func (s *Server) ServeWebSocket(conn net.Conn, r *http.Request) (*Conn, error) {
-	c := s.newConn(r, TransportWebSocket)
+	req := newRequest(r, s.opts.MaxHeaderBytes)
+	if req == nil {
+		return nil, errRequestURI
+	}
+	c := s.newConn(req, TransportWebSocket)
 	if c == nil {
 		return nil, ErrServerClosed
 	}
@@ -308,7 +328,9 @@ func (s *Server) ServeWebSocket(conn net.Conn, r *http.Request) (*Conn, error) {
 }
 
 // Shutdown closes every connection (flushing what is queued) and waits
-// until they are closed or ctx is done. New handshakes are refused.
+// until they are closed and every goroutine the server started for them
+// (writers, readers, WebSocket closes, Handler.OnClose calls) has ended,
+// or until ctx is done. New handshakes are refused.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -354,10 +376,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
-	if s.conns[c.id] == c {
+	removed := s.conns[c.id] == c
+	if removed {
 		delete(s.conns, c.id)
 		s.conns = shrink.Map(s.conns, &s.connsPeak)
-		s.wg.Done()
 	}
 	s.mu.Unlock()
+	if removed {
+		c.release()
+	}
 }

@@ -1,6 +1,7 @@
 package engineio_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -317,4 +318,50 @@ func TestShutdownNotHeldByStuckHandler(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	close(h.release)
+}
+
+// Shutdown returns only once every goroutine the server started has ended:
+// writers flushing a backlog, WebSocket closes, timers closing sessions.
+func TestShutdownWaitsForItsGoroutines(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	conns := make(chan *engineio.Conn, 8)
+	s := engineio.NewServer(&engineio.Options{WriteTimeout: 300 * time.Millisecond, PingTimeout: 300 * time.Millisecond},
+		func(c *engineio.Conn) engineio.Handler { conns <- c; return &echo{c: c} })
+	hs := httptest.NewServer(s)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		// A WebSocket client that reads nothing and never closes: its
+		// writer is stuck on a full socket, and its close drains it.
+		conn, _, _, err := ws.Dial(context.Background(), strings.Replace(hs.URL, "http", "ws", 1)+"/engine.io/?EIO=4&transport=websocket")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, conn)
+		// A polling client that does not poll.
+		res, err := client.Get(hs.URL + "/engine.io/?EIO=4&transport=polling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	chunk := engineio.NewMessage(bytes.Repeat([]byte("x"), 64<<10), false)
+	for range 6 {
+		c := <-conns
+		for range 200 {
+			_ = c.Send(chunk)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	hs.Close()
+	goleak.VerifyNone(t, ignore) // while the clients are still there
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,6 +54,14 @@ type wsConn struct {
 	fragOp   ws.OpCode
 	fragRsv1 bool
 	frag     []byte
+
+	// The read deadline of a frame that arrives in pieces (see slowRead),
+	// and of the drain at close.
+	dlSet      bool // only the reader touches it
+	dlMu       sync.Mutex
+	closing    bool        // close has set its own deadline for draining
+	peerClosed bool        // the client's close frame was read
+	fragTimer  *time.Timer // ends the transport if a fragmented message takes too long
 
 	closeOnce sync.Once
 }
@@ -149,7 +159,7 @@ func (w *wsConn) startReading() {
 			}
 		}
 	}
-	go w.readLoop()
+	w.c.goHeld(w.readLoop)
 }
 
 func (w *wsConn) source() io.Reader {
@@ -261,8 +271,6 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 				ok = false
 				break
 			}
-		} else if br.Buffered() < 14 {
-			w.mayBlock() // a partial header: the next read may wait
 		}
 		ok = w.readFrame(br)
 	}
@@ -320,9 +328,20 @@ func (w *wsConn) readLoop() {
 
 // readFrame reads and handles one frame; false means the connection is done.
 func (w *wsConn) readFrame(br *bufio.Reader) bool {
+	if br.Buffered() == 0 {
+		// Between frames (a reader goroutine's wait): idleness, which the
+		// heartbeat bounds, not a slow frame.
+		if _, err := br.Peek(1); err != nil {
+			w.fail("transport close", err)
+			return false
+		}
+	}
+	if !headerBuffered(br) {
+		w.slowRead()
+	}
 	h, err := ws.ReadHeader(br)
 	if err != nil {
-		w.fail("transport close", err)
+		w.readFailed(err)
 		return false
 	}
 	max := w.c.srv.opts.MaxPayload
@@ -340,18 +359,19 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 		w.protocolError(ws.StatusMessageTooBig, errFrameLarge)
 		return false
 	}
-	payload := make([]byte, h.Length)
-	if int64(br.Buffered()) < h.Length {
-		w.mayBlock()
+	payload, err := w.readPayload(br, int(h.Length))
+	if w.dlSet {
+		w.endSlowRead()
 	}
-	if _, err := io.ReadFull(br, payload); err != nil {
-		w.fail("transport close", err)
+	if err != nil {
+		w.readFailed(err)
 		return false
 	}
 	ws.Cipher(payload, h.Mask, 0)
 
 	switch h.OpCode {
 	case ws.OpClose:
+		w.onPeerClose()
 		w.fail("transport close", nil)
 		return false
 	case ws.OpPing:
@@ -367,6 +387,13 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 		}
 		if !h.Fin {
 			w.fragOp, w.fragRsv1, w.frag = h.OpCode, h.Rsv1(), payload
+			// Between its frames the message waits on the poller, where no
+			// read deadline applies: a timer bounds it.
+			w.dlMu.Lock()
+			if !w.closing {
+				w.fragTimer = time.AfterFunc(w.c.srv.opts.ReadTimeout, w.fragExpired)
+			}
+			w.dlMu.Unlock()
 			return true
 		}
 		return w.deliver(h.OpCode, h.Rsv1(), payload)
@@ -381,6 +408,7 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 		}
 		data := w.frag
 		w.frag = nil
+		w.stopFragTimer()
 		return w.deliver(w.fragOp, w.fragRsv1, data)
 	default:
 		w.protocolError(ws.StatusProtocolError, errProtocol)
@@ -388,10 +416,112 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 	}
 }
 
+// headerBuffered reports whether a whole frame header is buffered.
+func headerBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(min(br.Buffered(), 2))
+	if len(b) < 2 {
+		return false
+	}
+	n := 2
+	switch b[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b[1]&0x80 != 0 {
+		n += 4 // mask
+	}
+	return br.Buffered() >= n
+}
+
+// payloadChunk is what a frame's buffer starts with when its payload is
+// not all there: it grows with what arrives, not from the announced length.
+const payloadChunk = 32 << 10
+
+// readPayload reads a frame's n bytes of payload.
+func (w *wsConn) readPayload(br *bufio.Reader, n int) ([]byte, error) {
+	if br.Buffered() >= n {
+		p := make([]byte, n)
+		_, err := io.ReadFull(br, p)
+		return p, err
+	}
+	w.slowRead()
+	p := make([]byte, 0, min(n, max(payloadChunk, br.Buffered())))
+	for len(p) < n {
+		if len(p) == cap(p) {
+			p = slices.Grow(p, min(n-len(p), len(p)))
+		}
+		m, err := br.Read(p[len(p):min(cap(p), n)])
+		p = p[:len(p)+m]
+		if err != nil && len(p) < n {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// slowRead is called before a read inside a frame that may wait for the
+// network: it bounds the rest of the frame by ReadTimeout.
+func (w *wsConn) slowRead() {
+	w.mayBlock()
+	if w.dlSet {
+		return
+	}
+	w.dlSet = true
+	w.dlMu.Lock()
+	if !w.closing {
+		_ = w.conn.SetReadDeadline(time.Now().Add(w.c.srv.opts.ReadTimeout))
+	}
+	w.dlMu.Unlock()
+}
+
+// endSlowRead lifts the deadline of slowRead at the end of a frame.
+func (w *wsConn) endSlowRead() {
+	w.dlMu.Lock()
+	if w.dlSet && !w.closing { // close drains under a deadline of its own
+		_ = w.conn.SetReadDeadline(time.Time{})
+	}
+	w.dlSet = false
+	w.dlMu.Unlock()
+}
+
+// readFailed ends the transport after a failed read.
+func (w *wsConn) readFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		w.fail("transport error", ErrReadTimeout)
+		return
+	}
+	w.fail("transport close", err)
+}
+
+// stopFragTimer stops the timer of a fragmented message, which completed
+// or whose transport closes.
+func (w *wsConn) stopFragTimer() {
+	w.dlMu.Lock()
+	if w.fragTimer != nil {
+		w.fragTimer.Stop()
+		w.fragTimer = nil
+	}
+	w.dlMu.Unlock()
+}
+
+// fragExpired ends the transport of a fragmented message that did not
+// complete within ReadTimeout.
+func (w *wsConn) fragExpired() {
+	if w.c.hold() { // closing a probe waits for its socket to drain
+		w.fail("transport error", ErrReadTimeout)
+		w.c.release()
+	}
+}
+
 func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
 	if compressed {
-		out, err := wsflate.DefaultHelper.Decompress(data)
-		if err != nil || int64(len(out)) > w.c.srv.opts.MaxPayload {
+		out, err := inflate(data, w.c.srv.opts.MaxPayload)
+		if err != nil {
 			w.protocolError(ws.StatusMessageTooBig, errFrameLarge)
 			return false
 		}
@@ -429,17 +559,61 @@ func (w *wsConn) close() {
 		if d := w.desc.Load(); d != nil {
 			d.Close()
 		}
+		w.stopFragTimer()
 		_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = w.conn.Write(ws.CompiledCloseNormalClosure)
 		// Half-close and drain before closing: closing a socket with unread
 		// input sends a reset, and the peer would lose what we just wrote
-		// (a flooding client would miss its "41" and the close frame).
-		if hc, ok := w.conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+		// (a flooding client would miss its "41" and the close frame). The
+		// drain ends with the client's close frame, after which the server
+		// closes first (RFC 6455, 7.1.1), or at its deadline.
+		hc, ok := w.conn.(interface{ CloseWrite() error })
+		drain := ok && hc.CloseWrite() == nil
+		w.dlMu.Lock()
+		w.closing = true
+		drain = drain && !w.peerClosed
+		if drain {
 			_ = w.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-			_, _ = io.Copy(io.Discard, w.conn)
+		}
+		w.dlMu.Unlock()
+		if drain {
+			drainUntilClose(w.conn)
 		}
 		_ = w.conn.Close()
 	})
+}
+
+// drainUntilClose discards the client's frames until its close frame.
+func drainUntilClose(r io.Reader) {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	for {
+		h, err := ws.ReadHeader(br)
+		switch {
+		case err != nil:
+			return
+		case !h.Masked: // not at a frame boundary (a reader stopped inside one)
+			_, _ = io.Copy(io.Discard, br)
+			return
+		case h.OpCode == ws.OpClose:
+			return
+		}
+		if _, err := io.CopyN(io.Discard, br, h.Length); err != nil {
+			return
+		}
+	}
+}
+
+// onPeerClose records the client's close frame, read by the reader: a
+// drain waiting for it (see close) ends at once.
+func (w *wsConn) onPeerClose() {
+	w.dlMu.Lock()
+	w.peerClosed = true
+	if w.closing {
+		_ = w.conn.SetReadDeadline(time.Now())
+	}
+	w.dlMu.Unlock()
 }
 
 // onWSPacket routes a packet read from w: to the session when w is active,
@@ -504,8 +678,9 @@ func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
 			c.setUpgradingLocked(false)
 		}
 		c.mu.Unlock()
-		if stale {
+		if stale && c.hold() {
 			w.close()
+			c.release()
 		}
 	})
 	w.startReading()
@@ -673,7 +848,14 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 // is not reading fast enough) or the connection has no raw descriptor: the
 // goroutine then waits on that one client, and nobody else waits for it.
 func (s *Server) flushLater(c *Conn) {
-	go c.flushCurrent(nil)
+	if !c.hold() {
+		c.flushing = false // the session is gone: nothing to write to
+		return
+	}
+	go func() {
+		defer c.release()
+		c.flushCurrent(nil)
+	}()
 }
 
 // flushCurrent flushes on the connection's current WebSocket.
