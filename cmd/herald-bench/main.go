@@ -319,12 +319,6 @@ func openMany(ctx context.Context, c config, n, offset int, progress bool) ([]*c
 	return conns, nil
 }
 
-// server readings from /proc.
-func cpuSeconds(pid int) float64 {
-	u, s := cpuSplit(pid)
-	return u + s
-}
-
 // cpuSplit returns the server's user and system CPU seconds.
 func cpuSplit(pid int) (user, sys float64) {
 	if pid == 0 {

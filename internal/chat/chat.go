@@ -132,14 +132,19 @@ func (c *Chat) Close() {
 	}
 }
 
-var (
-	errAccessDenied = errors.New("Access denied")
-	errBadRequest   = errors.New("Invalid payload")
-	errNotJoined    = errors.New("Join the room first")
-	errEmpty        = errors.New("Message is empty")
-	errTooLong      = errors.New("Message is too long")
-	errInternal     = errors.New("Internal error")
-	errRoomLimit    = errors.New("Room limit reached")
+// refusal is an error whose text the client sees, in the seed's wording.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
+
+const (
+	errAccessDenied refusal = "Access denied"
+	errBadRequest   refusal = "Invalid payload"
+	errNotJoined    refusal = "Join the room first"
+	errEmpty        refusal = "Message is empty"
+	errTooLong      refusal = "Message is too long"
+	errInternal     refusal = "Internal error"
+	errRoomLimit    refusal = "Room limit reached"
 )
 
 // fail tells the client what went wrong: an "error" event, and the ack

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redis/go-redis/v9"
@@ -248,10 +249,19 @@ func (s *Service) Config() Config { return s.cfg }
 func (s *Service) allowConnection(r *http.Request) error {
 	if !s.conns.Allow(s.clientIP(r)) {
 		s.metrics.rateLimited.WithLabelValues("connect").Inc()
-		return errors.New("Too many connections")
+		return errTooManyConnections
 	}
 	return nil
 }
+
+// errTooManyConnections is what a client over its connection budget
+// reads.
+var errTooManyConnections = refusal("Too many connections")
+
+// refusal is an error whose text the client sees.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
 
 // authenticate is the middleware of every namespace: a JWT in auth.token.
 func (s *Service) authenticate(sock *socketio.Socket) error {
@@ -660,6 +670,6 @@ func newMetrics() *metrics {
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_errors_total", Help: "Errors by kind."}, []string{"kind"})
 	m.persist = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_message_persist_seconds", Help: "Time to store a chat message.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	m.reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.rateLimited, m.errors, m.persist,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
