@@ -29,6 +29,9 @@ type SQLite struct {
 	last   *sql.Stmt // room exists, and its greatest message id
 	insert *sql.Stmt // one message
 	writer *msgWriter
+	// pages holds the History and MessagesSince queries prepared on the
+	// readers, by query text; filled by Open, read-only after.
+	pages map[string]*sql.Stmt
 }
 
 var _ Store = (*SQLite)(nil)
@@ -102,6 +105,9 @@ func openSQLite(ctx context.Context, url string) (*SQLite, error) {
 		s.insert, err = w.PrepareContext(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
 			VALUES (?, ?, ?, ?, ?, ?)`)
 	}
+	if err == nil {
+		err = s.preparePages(ctx)
+	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
@@ -170,6 +176,9 @@ func (s *SQLite) Close() error {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
+	}
+	for _, st := range s.pages {
+		errs = append(errs, st.Close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -409,7 +418,7 @@ func (s *SQLite) History(ctx context.Context, roomID, before string, limit int) 
 	}
 	limit = clampLimit(limit)
 	q, args := sqliteHistoryQuery(roomID, before, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.queryPage(ctx, q, args)
 	if err != nil {
 		return nil, "", wrap("history", err)
 	}
@@ -440,6 +449,31 @@ func sqliteSinceQuery(roomID, afterID string, n int) (string, []any) {
 		FROM messages WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?`, []any{roomID, afterID, n}
 }
 
+// preparePages prepares the page queries on the readers: a page is read
+// often, and preparing its query costs about as much as running it.
+func (s *SQLite) preparePages(ctx context.Context) error {
+	firstPage, _ := sqliteHistoryQuery("", "", 0)
+	nextPage, _ := sqliteHistoryQuery("", "x", 0)
+	since, _ := sqliteSinceQuery("", "", 0)
+	s.pages = map[string]*sql.Stmt{}
+	for _, q := range []string{firstPage, nextPage, since} {
+		st, err := s.r.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		s.pages[q] = st
+	}
+	return nil
+}
+
+// queryPage runs a page query with its prepared statement.
+func (s *SQLite) queryPage(ctx context.Context, q string, args []any) (*sql.Rows, error) {
+	if st := s.pages[q]; st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.r.QueryContext(ctx, q, args...)
+}
+
 // page trims a result fetched with limit+1 rows and returns the cursor of
 // the next page.
 func page(msgs []Message, limit int) ([]Message, string) {
@@ -460,7 +494,7 @@ func (s *SQLite) MessagesSince(ctx context.Context, roomID, afterID string, limi
 	}
 	limit = clampLimit(limit)
 	q, args := sqliteSinceQuery(roomID, afterID, limit)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.queryPage(ctx, q, args)
 	if err != nil {
 		return nil, wrap("messages since", err)
 	}
