@@ -205,6 +205,16 @@ test("server-side utilities: fetchSockets count and disconnectSockets", async ()
   assert.equal(await a.timeout(2000).emitWithAck("echo", "alive"), "alive");
 });
 
+test("a server kick over polling: exactly one disconnect, reason io server disconnect", async () => {
+  const s = await client("/", { transports: ["polling"] });
+  const reasons = [];
+  s.on("disconnect", (reason) => reasons.push(reason));
+  s.emit("kick-me");
+  for (let i = 0; i < 200 && reasons.length === 0; i++) await sleep(10);
+  await none(s, "connect", 500); // and nothing else follows
+  assert.deepEqual(reasons, ["io server disconnect"]);
+});
+
 test("bad input: a malformed packet closes only that connection; oversized POST gets 413", async () => {
   const good = await client();
   const hs = await (await fetch(`${URL}/socket.io/?EIO=4&transport=polling`)).text();

@@ -63,6 +63,7 @@ io.on("connection", (socket) => {
     io.to(room).timeout(ms).emit("question", "q-all", (err, responses) => ack({ err: !!err, responses }));
   });
   socket.on("drop", () => socket.conn.close());
+  socket.on("kick-me", () => socket.disconnect(true));
   socket.on("count", async (ack) => ack((await io.fetchSockets()).length));
   socket.on("kick-room", (room) => io.in(room).disconnectSockets());
 });

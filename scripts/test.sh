@@ -26,6 +26,7 @@ bash scripts/services.sh
 
 run "go vet" go vet ./...
 run "go test -race" go test -race -count=1 -timeout 15m ./...
+run "chaos and abuse suites" env HERALD_CHAOS=1 go test -count=1 -timeout 10m ./test/chaos/
 # Every fuzz target, briefly (iteration counts, not time: a loaded machine
 # must not turn into a failure).
 for f in $(grep -l '^func Fuzz' $(git ls-files '*_test.go') 2>/dev/null | xargs -r dirname | sort -u); do

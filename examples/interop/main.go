@@ -135,6 +135,7 @@ func main() {
 		}()
 	})
 	main.On("drop", func(e *socketio.Event) { _ = e.Socket.Conn().Close() })
+	main.On("kick-me", func(e *socketio.Event) { e.Socket.Disconnect(true) })
 	main.On("count", func(e *socketio.Event) {
 		all, _ := main.FetchSockets(context.Background())
 		_ = e.Ack(len(all))
