@@ -74,7 +74,7 @@ func serve(args []string) int {
 				"set HERALD_JWT_SECRET (or keys) and leave HERALD_DEV off in production")
 		} else {
 			log.Warn("dev mode: anyone can mint tokens, so the server listens on loopback only; " +
-				"set HERALD_JWT_SECRET (or keys) to serve a network")
+				"turn dev mode off (HERALD_JWT_SECRET or keys, no HERALD_DEV) to serve a network")
 		}
 		log.Info("dev mode: get a token", "command", "go run ./cmd/herald token --name Alice",
 			"http", "curl -X POST "+url+"/api/dev/token -d '{\"name\":\"Alice\"}'")

@@ -43,6 +43,7 @@ export interface ChatServerToClient {
   "user-left": (u: { userId: string; roomId: string }) => void;
   "user-typing": (u: { userId: string; name: string; roomId: string }) => void;
   "user-stopped-typing": (u: { userId: string; roomId: string }) => void;
+  "auth:expired": (e: { message: string }) => void;
   error: (e: ErrorEvent) => void;
 }
 export interface ChatClientToServer {
@@ -52,8 +53,8 @@ export interface ChatClientToServer {
   "typing-start": (roomId: string) => void;
   "typing-stop": (roomId: string) => void;
   history: (q: { roomId: string; before?: string; limit?: number }, ack: Ack<Result<{ messages: Message[]; nextCursor: string | null }>>) => void;
-  "sync-state": (q: { lastMessageIds: Record<string, string> }, ack: Ack<Result<{ rooms: string[]; missed: Record<string, Message[]> }>>) => void;
-  "rooms:list": (ack: Ack<Result<{ rooms: Room[] }>>) => void;
+  "sync-state": (q: { lastMessageIds: Record<string, string> }, ack: Ack<Result<{ rooms: string[]; missed: Record<string, Message[]>; truncated?: true }>>) => void;
+  "rooms:list": (q: { after?: string; limit?: number }, ack: Ack<Result<{ rooms: Room[]; nextCursor: string | null }>>) => void;
   "create-room": (r: { name: string; public: boolean }, ack: Ack<Result<{ room: Room }>>) => void;
 }
 
@@ -62,6 +63,7 @@ export interface MainServerToClient {
   "presence:list": (list: Presence[]) => void;
   "presence:update": (p: Presence) => void;
   notification: (n: Notification) => void;
+  "auth:expired": (e: { message: string }) => void;
   error: (e: ErrorEvent) => void;
 }
 export interface MainClientToServer {
@@ -72,4 +74,6 @@ export interface MainClientToServer {
 }
 
 // The messages the server uses for refused connections.
-export const AUTH_ERRORS = ["Authentication required", "Invalid token"];
+export const AUTH_ERRORS = ["Authentication required", "Invalid token", "Too many connections"];
+// The server's word that a connection's token expired ("auth:expired").
+export const TOKEN_EXPIRED = "Token expired";

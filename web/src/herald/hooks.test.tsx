@@ -7,6 +7,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
+import { createHmac } from "node:crypto";
 import { HeraldProvider, useChat, useNotifications, useSocket } from "./hooks";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
@@ -14,6 +15,14 @@ import { HeraldProvider, useChat, useNotifications, useSocket } from "./hooks";
 let proc: ChildProcess;
 let url = "";
 const KEY = "hooks-test-key";
+const SECRET = "hooks-secret-hooks-secret-hooks-secret";
+
+// hs256 signs a token by hand, for claims the dev endpoint does not make.
+function hs256(claims: Record<string, unknown>) {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const body = b64({ alg: "HS256", typ: "JWT" }) + "." + b64(claims);
+  return body + "." + createHmac("sha256", SECRET).update(body).digest("base64url");
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -48,7 +57,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   proc = spawn(bin, [], {
     env: { ...process.env, HERALD_ADDR: `127.0.0.1:${port}`, HERALD_DATA_DIR: dir, HERALD_DEV: "1",
-      HERALD_JWT_SECRET: "hooks-secret-hooks-secret-hooks-secret", HERALD_API_KEY: KEY, HERALD_LOG_LEVEL: "warn" },
+      HERALD_JWT_SECRET: SECRET, HERALD_API_KEY: KEY, HERALD_LOG_LEVEL: "warn" },
     stdio: "inherit",
   });
   for (let i = 0; i < 200; i++) {
@@ -100,6 +109,16 @@ describe("hooks against a Herald server", () => {
     await act(async () => { await n.result.current!.markAllAsRead(); });
     expect(n.result.current!.unreadCount).toBe(0);
     n.unmount();
+  });
+
+  it("useSocket: a token that expires ends the connection with an authentication error", async () => {
+    // The server allows 30 s of clock skew: this token has about a second left.
+    const now = Math.floor(Date.now() / 1000);
+    const s = mount(hs256({ sub: "expiring", name: "Expiring", iat: now - 3600, exp: now - 29 }), () => useSocket("/"));
+    await until(() => s.result.current?.isConnected === true);
+    await until(() => s.result.current?.authError === "Token expired");
+    expect(s.result.current!.isConnected).toBe(false);
+    s.unmount();
   });
 
   it("useSocket: an invalid token is an authentication error, with no retry loop", async () => {

@@ -5,7 +5,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { io, type Socket } from "socket.io-client";
 import {
-  AUTH_ERRORS,
+  AUTH_ERRORS, TOKEN_EXPIRED,
   type ChatClientToServer, type ChatServerToClient, type MainClientToServer, type MainServerToClient,
   type Message, type Notification, type Presence, type Status,
 } from "./events";
@@ -83,11 +83,15 @@ export function useSocket<S extends Socket = Socket>(namespace = "/") {
       if (AUTH_ERRORS.includes(err.message)) { setAuthError(err.message); s.disconnect(); }
       update();
     };
+    // The server ends a connection whose token expired; reconnecting with
+    // the same token would be refused, so stop and say so.
+    const onExpired = () => { setAuthError(TOKEN_EXPIRED); s.disconnect(); update(); };
     const onAttempt = () => { reconnecting = true; update(); };
     const onFailed = () => { reconnecting = false; setState("offline"); };
     s.on("connect", onConnect);
     s.on("disconnect", onDisconnect);
     s.on("connect_error", onConnectError);
+    s.on("auth:expired" as never, onExpired);
     s.io.on("reconnect_attempt", onAttempt);
     s.io.on("reconnect_failed", onFailed);
     update();
@@ -95,6 +99,7 @@ export function useSocket<S extends Socket = Socket>(namespace = "/") {
       s.off("connect", onConnect);
       s.off("disconnect", onDisconnect);
       s.off("connect_error", onConnectError);
+      s.off("auth:expired" as never, onExpired);
       s.io.off("reconnect_attempt", onAttempt);
       s.io.off("reconnect_failed", onFailed);
       ctx.release(namespace);
@@ -203,15 +208,24 @@ export function useChat(roomId: string | null) {
 }
 type ChatMessageLike = Omit<ChatMessage, "state">;
 
-// useRooms lists the rooms the user can see, and creates rooms.
-export function useRooms() {
+// useRooms lists the rooms the user can see (the server pages them; up
+// to maxPages pages are read), and creates rooms.
+export function useRooms(maxPages = 10) {
   const { socket, isConnected } = useSocket<ChatSocket>("/chat");
   const [rooms, setRooms] = useState<{ id: string; name: string; public: boolean }[]>([]);
   const refresh = useCallback(async () => {
     if (!socket) return;
-    const res = await socket.timeout(5000).emitWithAck("rooms:list").catch(() => null);
-    if (res && !("error" in res)) setRooms(res.rooms);
-  }, [socket]);
+    const all: { id: string; name: string; public: boolean }[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const res = await socket.timeout(5000).emitWithAck("rooms:list", after ? { after } : {}).catch(() => null);
+      if (!res || "error" in res) return;
+      all.push(...res.rooms);
+      if (!res.nextCursor) break;
+      after = res.nextCursor;
+    }
+    setRooms(all);
+  }, [socket, maxPages]);
   useEffect(() => { if (isConnected) refresh(); }, [isConnected, refresh]);
   const create = useCallback(async (name: string) => {
     if (!socket) return null;
