@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldio/herald/internal/redistest"
 )
 
 func TestClusterPresenceAcrossNodesAndNodeDeath(t *testing.T) {
@@ -44,5 +47,98 @@ func TestClusterPresenceAcrossNodesAndNodeDeath(t *testing.T) {
 	}
 	if list := bnode.List(); len(list) != 1 || list[0].UserID != "bob" {
 		t.Fatalf("after node death: %v", list)
+	}
+}
+
+// hasUser reports whether list holds userID with a status other than
+// offline.
+func hasUser(list []Entry, userID string) bool {
+	for _, e := range list {
+		if e.UserID == userID && e.Status != Offline {
+			return true
+		}
+	}
+	return false
+}
+
+// Redis restarted empty: each node writes its whole state again, so the
+// other nodes see its users online again within a few intervals.
+func TestClusterPresenceHealsAfterRedisDataLoss(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	prefix := redistest.UniqueKey()
+	var mu sync.Mutex
+	var told []Entry // what node B told its clients about other nodes' users
+	tell := func(e Entry) { mu.Lock(); told = append(told, e); mu.Unlock() }
+	mk := func(tell func(Entry)) *Cluster {
+		return NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
+			Interval: 100 * time.Millisecond, OnChange: func(Entry) {}, OnVanish: tell})
+	}
+	a, b := mk(func(Entry) {}), mk(tell)
+	defer a.Close()
+	defer b.Close()
+	a.Connect("ann", "Ann")
+	b.Connect("bob", "Bob")
+	time.Sleep(150 * time.Millisecond)
+	if !hasUser(b.List(), "ann") {
+		t.Fatalf("node B sees %v", b.List())
+	}
+	srv.Restart()
+	for deadline := time.Now().Add(3 * time.Second); !hasUser(b.List(), "ann"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis lost its data node B never saw ann again: %v", b.List())
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a few more sweeps
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(told); n > 0 && told[n-1].Status == Offline {
+		t.Fatalf("node B's clients were last told %+v", told[n-1])
+	}
+}
+
+// A hung Redis (SIGSTOP) neither slows Connect nor makes anyone vanish;
+// once it is back (its keys past their TTL), the view is whole again.
+func TestClusterPresenceHungRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	// go-redis defaults, as the service makes its client from a URL.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	prefix := redistest.UniqueKey()
+	vanished := make(chan Entry, 10)
+	mk := func() *Cluster {
+		return NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
+			Interval: 100 * time.Millisecond, OnChange: func(Entry) {}, OnVanish: func(e Entry) { vanished <- e }})
+	}
+	a, b := mk(), mk()
+	defer a.Close()
+	defer b.Close()
+	a.Connect("ann", "Ann")
+	b.Connect("bob", "Bob")
+	time.Sleep(150 * time.Millisecond)
+	if !hasUser(b.List(), "ann") {
+		t.Fatalf("node B sees %v", b.List())
+	}
+	srv.Pause()
+	t.Cleanup(srv.Resume)
+	start := time.Now()
+	a.Connect("cid", "Cid")
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("Connect took %v while Redis was hung", d)
+	}
+	select {
+	case e := <-vanished:
+		t.Fatalf("%s reported offline while Redis was hung", e.UserID)
+	case <-time.After(time.Second): // past the TTL
+	}
+	srv.Resume()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		list := b.List()
+		if hasUser(list, "ann") && hasUser(list, "cid") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis came back node B sees %v", list)
+		}
 	}
 }
