@@ -61,28 +61,35 @@ func hasUser(list []Entry, userID string) bool {
 	return false
 }
 
-// Redis restarted empty: each node writes its whole state again, so the
-// other nodes see its users online again within a few intervals.
-func TestClusterPresenceHealsAfterRedisDataLoss(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := srv.Client()
+// twoNodes starts nodes A (with user ann) and B (with bob) on rdb, B
+// telling its clients about other nodes' users with tell, and waits until
+// B sees ann.
+func twoNodes(t *testing.T, rdb redis.UniversalClient, tell func(Entry)) (a, b *Cluster) {
+	t.Helper()
 	prefix := redistest.UniqueKey()
-	var mu sync.Mutex
-	var told []Entry // what node B told its clients about other nodes' users
-	tell := func(e Entry) { mu.Lock(); told = append(told, e); mu.Unlock() }
 	mk := func(tell func(Entry)) *Cluster {
-		return NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
+		c := NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
 			Interval: 100 * time.Millisecond, OnChange: func(Entry) {}, OnVanish: tell})
+		t.Cleanup(c.Close)
+		return c
 	}
-	a, b := mk(func(Entry) {}), mk(tell)
-	defer a.Close()
-	defer b.Close()
+	a, b = mk(func(Entry) {}), mk(tell)
 	a.Connect("ann", "Ann")
 	b.Connect("bob", "Bob")
 	time.Sleep(150 * time.Millisecond)
 	if !hasUser(b.List(), "ann") {
 		t.Fatalf("node B sees %v", b.List())
 	}
+	return a, b
+}
+
+// Redis restarted empty: each node writes its whole state again, so the
+// other nodes see its users online again within a few intervals.
+func TestClusterPresenceHealsAfterRedisDataLoss(t *testing.T) {
+	srv := redistest.Start(t)
+	var mu sync.Mutex
+	var told []Entry // what node B told its clients about other nodes' users
+	_, b := twoNodes(t, srv.Client(), func(e Entry) { mu.Lock(); told = append(told, e); mu.Unlock() })
 	srv.Restart()
 	for deadline := time.Now().Add(3 * time.Second); !hasUser(b.List(), "ann"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -103,22 +110,14 @@ func TestClusterPresenceHungRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	// go-redis defaults, as the service makes its client from a URL.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
-	prefix := redistest.UniqueKey()
+	t.Cleanup(func() { rdb.Close() })
 	vanished := make(chan Entry, 10)
-	mk := func() *Cluster {
-		return NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
-			Interval: 100 * time.Millisecond, OnChange: func(Entry) {}, OnVanish: func(e Entry) { vanished <- e }})
-	}
-	a, b := mk(), mk()
-	defer a.Close()
-	defer b.Close()
-	a.Connect("ann", "Ann")
-	b.Connect("bob", "Bob")
-	time.Sleep(150 * time.Millisecond)
-	if !hasUser(b.List(), "ann") {
-		t.Fatalf("node B sees %v", b.List())
-	}
+	a, b := twoNodes(t, rdb, func(e Entry) {
+		select {
+		case vanished <- e:
+		default:
+		}
+	})
 	srv.Pause()
 	t.Cleanup(srv.Resume)
 	start := time.Now()
