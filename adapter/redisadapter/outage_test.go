@@ -119,6 +119,12 @@ func TestHungRedisLocalDeliveryAndCatchUp(t *testing.T) {
 					t.Fatalf("message %d: acked after %v while Redis was hung", i, d)
 				}
 			}
+			start := time.Now()
+			a.Send(`426["join","another room"]`) // a room channel to subscribe to (sharded)
+			a.ExpectExact(`436[]`)
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("join acked after %v while Redis was hung", d)
+			}
 			srv.Resume()
 			// The first may arrive twice: its send was cut short by the
 			// hang and is sent again.
