@@ -221,12 +221,16 @@ func (o *outbox) exec(batch []*outItem) error {
 	}
 	for i, it := range batch {
 		o.pending.Add(-1)
-		reply, err := cmds[i].Text()
-		if err != nil {
+		// PUBLISH answers a number, XADD an id: only a refusal is an error.
+		reply := ""
+		if err := cmds[i].Err(); err != nil {
 			o.dropped.Add(1)
 			o.log.Warn("redisadapter: Redis refused a message", "adapter", o.name, "command", it.args[0], "err", err)
 		} else {
 			o.sent.Add(1)
+			if s, ok := cmds[i].Val().(string); ok {
+				reply = s
+			}
 		}
 		if it.reply != nil {
 			it.reply <- reply

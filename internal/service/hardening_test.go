@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/internal/redistest"
 	"github.com/heraldio/herald/internal/siotest"
 )
 
@@ -371,17 +372,7 @@ func TestRecoveryBufferBounded(t *testing.T) {
 	for i := 0; i < 40; i++ { // 160 KB of broadcasts
 		ack(t, c, "/chat", 2+i, `["send-message",{"roomId":"general","content":"`+big+`"}]`)
 	}
-	res, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var bytes, dropped float64 = -1, -1
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		fmt.Sscanf(sc.Text(), "herald_recovery_buffer_bytes %g", &bytes)
-		fmt.Sscanf(sc.Text(), "herald_recovery_dropped_total %g", &dropped)
-	}
+	bytes, dropped := metric(t, url, "herald_recovery_buffer_bytes"), metric(t, url, "herald_recovery_dropped_total")
 	if bytes < 0 || bytes > 65536 || dropped <= 0 {
 		t.Fatalf("recovery buffer %v bytes, %v dropped", bytes, dropped)
 	}
@@ -408,5 +399,45 @@ func TestRateLimitSettings(t *testing.T) {
 	r, _ := c.EventRules()
 	if r.Events["send-message"].Rate != 100 || r.Default.Burst != 60 || r.Events["typing-start"].Rate != 2 {
 		t.Fatalf("rules %+v", r)
+	}
+}
+
+// metric reads one sample of the service's /metrics.
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	v := -1.0
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		fmt.Sscanf(sc.Text(), name+" %g", &v)
+	}
+	return v
+}
+
+// The adapters' queue to Redis is visible, for every variant.
+func TestRedisOutboxMetrics(t *testing.T) {
+	for _, a := range []string{"pubsub", "sharded", "streams", "streams-only"} {
+		t.Run(a, func(t *testing.T) {
+			_, url := hardeningService(t, map[string]string{"HERALD_REDIS_URL": redistest.URL(),
+				"HERALD_REDIS_ADAPTER": a, "HERALD_REDIS_PREFIX": redistest.UniqueKey()})
+			c := siotest.Dial(t, url, "/socket.io/")
+			c.Connect("/chat", `{"token":"`+token(t, "metered", time.Hour)+`"}`)
+			ack(t, c, "/chat", 1, `["join-room","general"]`)
+			ack(t, c, "/chat", 2, `["send-message",{"roomId":"general","content":"counted"}]`)
+			deadline := time.Now().Add(5 * time.Second)
+			for metric(t, url, "herald_redis_sent_total") < 1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("herald_redis_sent_total %v", metric(t, url, "herald_redis_sent_total"))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if q := metric(t, url, "herald_redis_queued"); q < 0 {
+				t.Fatal("no herald_redis_queued")
+			}
+		})
 	}
 }

@@ -163,11 +163,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.io = socketio.NewServer(&socketio.Options{
 		Engine: engineio.Options{
-			PingInterval: cfg.PingInterval,
-			PingTimeout:  cfg.PingTimeout,
-			MaxPayload:   cfg.MaxPayload,
-			CORS:         cors,
-			AllowRequest: s.allowConnection,
+			PingInterval:   cfg.PingInterval,
+			PingTimeout:    cfg.PingTimeout,
+			MaxPayload:     cfg.MaxPayload,
+			CORS:           cors,
+			AllowRequest:   s.allowConnection,
+			ReadTimeout:    cfg.ReadTimeout,
+			MaxHeaderBytes: cfg.MaxHeaderBytes,
 		},
 		// A recovered session passes authentication again: its token is
 		// verified (an expired or forged one is refused) and its user
@@ -633,6 +635,34 @@ func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
 			}
 			return t
 		}
+	}
+	type outboxStats interface{ Stats() redisadapter.Stats }
+	outbox := func(f func(redisadapter.Stats) float64) func() float64 {
+		return func() float64 {
+			t := 0.0
+			for _, n := range nsps {
+				if o, ok := n.Adapter().(outboxStats); ok {
+					t += f(o.Stats())
+				}
+			}
+			return t
+		}
+	}
+	if s.redis != nil {
+		s.metrics.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_redis_queued",
+				Help: "Messages for the other nodes waiting to be sent to Redis."},
+				outbox(func(st redisadapter.Stats) float64 { return float64(st.Queued) })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_redis_sent_total",
+				Help: "Messages sent to Redis for the other nodes."},
+				outbox(func(st redisadapter.Stats) float64 { return float64(st.Sent) })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_redis_dropped_total",
+				Help: "Messages for the other nodes dropped: queue full, or Redis away too long."},
+				outbox(func(st redisadapter.Stats) float64 { return float64(st.Dropped) })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_redis_failures_total",
+				Help: "Failed sends to Redis (each retried until the message is dropped)."},
+				outbox(func(st redisadapter.Stats) float64 { return float64(st.Failures) })),
+		)
 	}
 	s.metrics.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_recovery_buffer_bytes",
