@@ -26,11 +26,15 @@ import (
 // served afterwards.
 //
 // Heartbeats are shortened (10 s + 5 s) so a connection that stops
-// answering pings is closed within 15 s; the bounds below count on it.
+// answering pings is closed within 15 s, and so is the time a client may
+// take to send a started message or polling body (HERALD_READ_TIMEOUT);
+// the bounds below count on them, with 10 s to spare.
 const (
 	abusePingInterval = 10 * time.Second
 	abusePingTimeout  = 5 * time.Second
+	abuseReadTimeout  = 5 * time.Second
 	heartbeatBound    = abusePingInterval + abusePingTimeout + 10*time.Second
+	readBound         = abuseReadTimeout + 10*time.Second
 
 	mb = 1 << 20
 )
@@ -41,6 +45,7 @@ func abuseNode(t *testing.T) *node {
 	return startNode(t, "herald", map[string]string{
 		"HERALD_PING_INTERVAL": abusePingInterval.String(),
 		"HERALD_PING_TIMEOUT":  abusePingTimeout.String(),
+		"HERALD_READ_TIMEOUT":  abuseReadTimeout.String(),
 	})
 }
 
@@ -219,11 +224,10 @@ func TestAbuseUnfinishedAttachments(t *testing.T) {
 }
 
 // 50 polling POSTs announcing 999,999 bytes and sending one a second: the
-// server must not hold a buffer per request, and must end them. The
-// service has no setting for an HTTP body read timeout, so the bound is
-// fixed here.
+// server must not hold a buffer per request, and must end them within
+// its read timeout.
 func TestAbusePollingSlowloris(t *testing.T) {
-	const conns, bound = 50, 40 * time.Second
+	const conns, bound = 50, readBound
 	n := abuseNode(t)
 	s := startSampler(t, n)
 	var ended atomic.Int64

@@ -166,9 +166,9 @@ func TestChaosNodeKilled(t *testing.T) {
 func TestChaosStoreUnavailable(t *testing.T) {
 	c := newCluster(t, "")
 	pg := c.pg
-	t.Cleanup(func() { pg.proc.signal(syscall.SIGCONT) })
-	from, to := c.fault(func() { pg.proc.signal(syscall.SIGSTOP) }, faultLength,
-		func() { pg.proc.signal(syscall.SIGCONT) })
+	t.Cleanup(func() { pg.signalAll(syscall.SIGCONT) })
+	from, to := c.fault(func() { pg.signalAll(syscall.SIGSTOP) }, faultLength,
+		func() { pg.signalAll(syscall.SIGCONT) })
 	c.checkDuring(t, from, to, false)
 	c.checkResumed(t, to, "the store hung")
 

@@ -202,6 +202,8 @@ type load struct {
 
 	mu      sync.Mutex
 	samples []sample
+	next    int64
+	pending map[int64]time.Time // sends not answered yet, by when they were sent
 }
 
 // maxInFlight bounds the unanswered sends of one user; a send beyond it
@@ -209,7 +211,7 @@ type load struct {
 const maxInFlight = 64
 
 func startLoad(t testing.TB, users []*chatUser, interval time.Duration, pad string) *load {
-	l := &load{pad: pad, stop: make(chan struct{})}
+	l := &load{pad: pad, stop: make(chan struct{}), pending: map[int64]time.Time{}}
 	for _, u := range users {
 		l.wg.Add(1)
 		go l.run(u, interval)
@@ -236,12 +238,26 @@ func (l *load) run(u *chatUser, interval time.Duration) {
 			continue
 		}
 		l.wg.Add(1)
+		key := l.begin()
 		go func(seq int) {
 			defer l.wg.Done()
-			l.add(u.send(content(u.id, seq, l.pad)))
+			s := u.send(content(u.id, seq, l.pad))
+			l.mu.Lock()
+			delete(l.pending, key)
+			l.mu.Unlock()
+			l.add(s)
 			<-inflight
 		}(seq)
 	}
+}
+
+// begin records a send about to start.
+func (l *load) begin() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next++
+	l.pending[l.next] = time.Now()
+	return l.next
 }
 
 func (l *load) add(s sample) {
@@ -260,8 +276,19 @@ func (l *load) close() {
 	l.wg.Wait()
 }
 
-// between returns the samples of users (all when nil) sent in [from, to).
+// between returns the samples of users (all when nil) sent in [from, to),
+// once every send started before to has its outcome.
 func (l *load) between(from, to time.Time, users []*chatUser) []sample {
+	poll(ackTimeout+time.Second, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, at := range l.pending {
+			if at.Before(to) {
+				return false
+			}
+		}
+		return true
+	})
 	ids := map[string]bool{}
 	for _, u := range users {
 		ids[u.id] = true

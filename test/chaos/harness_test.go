@@ -340,7 +340,7 @@ func (p *postgres) start() error {
 // it down for down, and starts it again with the same data.
 func (p *postgres) restart(t testing.TB, down time.Duration) {
 	t.Helper()
-	p.proc.signal(syscall.SIGCONT)
+	p.signalAll(syscall.SIGCONT)
 	_ = p.proc.cmd.Process.Signal(syscall.SIGQUIT)
 	select {
 	case <-p.proc.done:
@@ -351,6 +351,42 @@ func (p *postgres) restart(t testing.TB, down time.Duration) {
 	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// signalAll sends sig to the postmaster and every process it forked:
+// each backend runs in a session of its own (setsid), so a signal to the
+// postmaster's group would miss them.
+func (p *postgres) signalAll(sig syscall.Signal) {
+	pids := append(childrenOf(p.proc.pid()), p.proc.pid())
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 func (p *postgres) url(db string) string {
