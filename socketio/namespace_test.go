@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,12 +16,12 @@ import (
 type closeCounting struct {
 	*socketio.MemoryAdapter
 	closes *atomic.Int32 // shared by the adapters of a test
-	closed atomic.Bool
+	own    atomic.Int32  // this adapter's
 }
 
 func (a *closeCounting) Close() error {
 	a.closes.Add(1)
-	a.closed.Store(true)
+	a.own.Add(1)
 	return a.MemoryAdapter.Close()
 }
 
@@ -89,7 +90,42 @@ func TestConcurrentOfBuildsOneNamespace(t *testing.T) {
 	if b, c := built.Load(), closes.Load(); b-c != 1 {
 		t.Fatalf("%d adapters built, %d closed: want exactly one kept", b, c)
 	}
-	if got[0].Adapter().(*closeCounting).closed.Load() {
+	if got[0].Adapter().(*closeCounting).own.Load() != 0 {
 		t.Fatal("the namespace kept a closed adapter")
+	}
+}
+
+// Shutdown closes every namespace's adapter once, dynamic children
+// included, and one created after it too.
+func TestShutdownClosesEachAdapterOnce(t *testing.T) {
+	var closes atomic.Int32
+	var adapters []*closeCounting
+	var mu sync.Mutex
+	io, url := newServer(t, &socketio.Options{Adapter: func(n *socketio.Namespace) socketio.Adapter {
+		a := &closeCounting{MemoryAdapter: socketio.NewMemoryAdapter(n), closes: &closes}
+		mu.Lock()
+		adapters = append(adapters, a)
+		mu.Unlock()
+		return a
+	}})
+	io.OfRegexp(regexp.MustCompile(`^/dyn-\d+$`))
+	io.Of("/static")
+	c := dial(t, url)
+	c.Connect("/dyn-1", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := io.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	io.Of("/late")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(adapters) != 4 {
+		t.Fatalf("%d adapters, want 4", len(adapters))
+	}
+	for _, a := range adapters {
+		if n := a.own.Load(); n != 1 {
+			t.Errorf("adapter of %s closed %d times", a.Namespace().Name(), n)
+		}
 	}
 }

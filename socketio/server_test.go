@@ -456,16 +456,26 @@ func TestShutdownTellsClients(t *testing.T) {
 	hs := httptest.NewServer(io)
 	defer hs.Close()
 	reasons := make(chan string, 1)
-	io.OnConnection(func(s *socketio.Socket) { s.OnDisconnect(func(r string) { reasons <- r }) })
+	ready := make(chan struct{})
+	io.OnConnection(func(s *socketio.Socket) {
+		s.OnDisconnect(func(r string) { reasons <- r })
+		close(ready)
+	})
 	c := dial(t, hs.URL)
 	c.Connect("/", "")
+	<-ready // the CONNECT answer goes out before the handlers run
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := io.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-reasons; r != socketio.ReasonServerShuttingDown {
-		t.Fatalf("reason %q", r)
+	select {
+	case r := <-reasons:
+		if r != socketio.ReasonServerShuttingDown {
+			t.Fatalf("reason %q", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no disconnect")
 	}
 	c.WaitClosed()
 }
