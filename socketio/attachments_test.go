@@ -188,3 +188,31 @@ func TestAttachmentsForUnjoinedNamespaceAreNotHeld(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Nothing a connection sends after going past a bound is handled, even
+// while its close is still flushing what was queued for it.
+func TestNothingHandledAfterAttachmentRefusal(t *testing.T) {
+	io, url, calls := uploadServer(t, &socketio.Options{MaxAttachmentBytes: 100})
+	var events atomic.Int32
+	io.On("after", func(*socketio.Event) { events.Add(1) })
+	big := strings.Repeat("z", 16<<10)
+	io.On("flood", func(e *socketio.Event) {
+		for i := 0; i < 1500; i++ { // more than the client and the kernel buffer
+			_ = e.Socket.Emit("big", big)
+		}
+	})
+	c := dial(t, url)
+	c.Connect("/", "")
+	c.Send(`42["flood"]`) // the client reads nothing until WaitClosed
+	c.Send(binaryHeader("", 2))
+	c.SendBinary(make([]byte, 101))
+	c.SendBinary(make([]byte, 1))
+	for i := 0; i < 20; i++ {
+		c.Send(`42["after"]`)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server read them
+	c.WaitClosed()
+	if n, m := calls.Load(), events.Load(); n != 0 || m != 0 {
+		t.Fatalf("after the refusal: %d uploads and %d events handled", n, m)
+	}
+}

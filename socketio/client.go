@@ -30,7 +30,7 @@ type client struct {
 	discard   bool      // pending's namespace has no socket here: drop its attachments
 	since     time.Time // when pending began
 	ptimer    *time.Timer
-	pclosed   bool
+	done      bool // a parse error or OnClose: read nothing more
 }
 
 func newClient(s *Server, conn *engineio.Conn) *client {
@@ -67,8 +67,11 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		return
 	}
 	c.pmu.Lock()
-	busy := c.pending != nil
+	busy, done := c.pending != nil, c.done
 	c.pmu.Unlock()
+	if done {
+		return // the connection is closing: what it sends no longer counts
+	}
 	if busy {
 		c.parseError()
 		return
@@ -93,7 +96,7 @@ func (c *client) await(p *Packet, n int) {
 	discard := c.socketOf(p.Nsp) == nil
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	if c.pclosed {
+	if c.done {
 		return
 	}
 	c.pending, c.remaining, c.discard = p, n, discard
@@ -111,9 +114,9 @@ func (c *client) onAttachment(data []byte) {
 	c.pmu.Lock()
 	p := c.pending
 	if p == nil {
-		closed := c.pclosed
+		done := c.done
 		c.pmu.Unlock()
-		if !closed {
+		if !done {
 			c.parseError()
 		}
 		return
@@ -173,6 +176,7 @@ func (c *client) releaseLocked() {
 func (c *client) parseError() {
 	c.pmu.Lock()
 	c.releaseLocked()
+	c.done = true
 	c.pmu.Unlock()
 	c.conn.CloseWithReason(ReasonParseError)
 }
@@ -300,7 +304,7 @@ func (c *client) OnClose(reason string, err error) {
 	c.mu.Unlock()
 	c.pmu.Lock()
 	c.releaseLocked()
-	c.pclosed = true
+	c.done = true
 	c.pmu.Unlock()
 	for _, s := range c.socketList() {
 		s.onClose(reason)
