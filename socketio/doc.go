@@ -41,7 +41,25 @@
 // With Options.Recovery, a socket that lost its connection for a
 // transport reason keeps its id, rooms and data for a while; when the
 // client comes back it gets them, and the broadcasts it missed, and
-// Socket.Recovered reports true.
+// Socket.Recovered reports true. The MemoryAdapter keeps the packets for
+// replay within RecoveryOptions.MaxBufferBytes, dropping the oldest; a
+// client that missed a dropped packet is not recovered but gets a fresh
+// session, and must re-sync. With RecoveryOptions.RunMiddlewares a
+// recovered socket passes the middlewares again, with its id and data
+// restored (its rooms are joined once they pass); a refusal answers
+// CONNECT_ERROR and replays nothing.
+//
+// # Limits
+//
+// What a client can make the server hold is bounded, and each bound has
+// a figure for metrics:
+//   - a binary packet waiting for its attachments: MaxAttachmentBytes per
+//     connection, AttachmentTimeout, MaxPendingAttachmentBytes across the
+//     server, MaxAttachments attachments (Server.AttachmentStats); past
+//     any, the connection closes with reason "parse error";
+//   - the recovery buffer: RecoveryOptions.MaxBufferBytes per namespace
+//     (MemoryAdapter.RecoveryStats);
+//   - what is queued for a slow client: engineio.Options.MaxQueuedPackets.
 //
 // # Concurrency
 //

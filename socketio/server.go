@@ -55,8 +55,9 @@ type RecoveryOptions struct {
 	MaxDisconnectionDuration time.Duration
 	// RunMiddlewares makes a recovered socket go through the namespace
 	// middlewares again (the reference skips them by default). They see
-	// the restored id and data, and Recovered reports true; an error
-	// refuses the connection with CONNECT_ERROR.
+	// the restored id and data, and Recovered reports true; the rooms are
+	// joined once they pass. An error refuses the connection with
+	// CONNECT_ERROR, and the session is gone.
 	RunMiddlewares bool
 	// MaxBufferBytes bounds the memory each namespace's MemoryAdapter
 	// keeps for replay (packet bytes plus a fixed overhead per packet),
