@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -266,15 +267,24 @@ const insertBatchSQL = `INSERT INTO messages (id, room_id, author_id, author_nam
 // commitMessages stores a batch in one transaction sent in one round trip.
 // A message it could not place there (a missing room, or a room holding a
 // greater id, from a process whose clock is ahead) is stored by insertOne,
-// and so is every message of a batch whose transaction failed, so that a
-// failure fails only its own call.
+// and so is every message of a batch that the server refused, so that a
+// failure fails only its own call. A batch whose outcome is unknown (the
+// connection failed, or ctx ended, on the way) is not tried again: it may
+// have committed.
 func (s *Postgres) commitMessages(ctx context.Context, batch []*pending) int {
 	n := 0
 	left, err := s.insertBatch(ctx, batch)
-	if err == nil {
+	var refused *pgconn.PgError
+	switch {
+	case err == nil:
 		n++
-	} else {
+	case errors.As(err, &refused):
 		left = batch
+	default:
+		for _, p := range batch {
+			p.out, p.err = Message{}, wrap("create message", err)
+		}
+		return 0
 	}
 	for _, p := range left {
 		if err := s.insertOne(ctx, p); err != nil {

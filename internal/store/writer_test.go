@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"modernc.org/sqlite"
 )
 
@@ -77,6 +78,49 @@ func blockPostgres(t *testing.T, s *Postgres) writeBlocker {
 	}
 }
 
+// blockedStore opens a store with room "r", runs setup on it, and holds
+// its write path.
+func blockedStore(t *testing.T, b backend, setup func(Store) error) (Store, writeBlocker) {
+	url := b.newURL(t)
+	s := open(t, url)
+	mustRoom(t, s, "r", true)
+	if err := setup(s); err != nil {
+		t.Fatal(err)
+	}
+	switch s := s.(type) {
+	case *SQLite:
+		return s, blockSQLite(t, s, url)
+	case *Postgres:
+		return s, blockPostgres(t, s)
+	}
+	t.Fatalf("unknown store %T", s)
+	return nil, writeBlocker{}
+}
+
+// sendBehind sends n messages to room "r" of a blocked store: the first
+// alone, so that the writer is stuck on it, then the others, which queue.
+// wait waits for every call; returned counts the calls that have returned.
+func sendBehind(ctx context.Context, s Store, n int, content func(i int) string) (wait func() ([]Message, []error), returned *atomic.Int64) {
+	var wg sync.WaitGroup
+	returned = new(atomic.Int64)
+	got := make([]Message, n)
+	errs := make([]error, n)
+	send := func(i int) {
+		wg.Go(func() {
+			got[i], errs[i] = s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", Content: content(i)})
+			returned.Add(1)
+		})
+	}
+	send(0)
+	time.Sleep(100 * time.Millisecond) // the first one is being written, behind the lock
+	for i := 1; i < n; i++ {
+		send(i)
+	}
+	return func() ([]Message, []error) { wg.Wait(); return got, errs }, returned
+}
+
+func noSetup(Store) error { return nil }
+
 // TestGroupCommit queues messages while the write path is held, and checks
 // that they are committed together, that no call returns before the commit
 // holding its message, and that a call whose context ends in the queue
@@ -85,35 +129,11 @@ func TestGroupCommit(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			url := b.newURL(t)
-			s := open(t, url)
 			ctx := t.Context()
-			mustRoom(t, s, "r", true)
-			var block writeBlocker
-			switch s := s.(type) {
-			case *SQLite:
-				block = blockSQLite(t, s, url)
-			case *Postgres:
-				block = blockPostgres(t, s)
-			}
+			s, block := blockedStore(t, b, noSetup)
 			before := block.transactions()
-
 			const n = 50
-			var returned atomic.Int64
-			var wg sync.WaitGroup
-			got := make([]Message, n)
-			errs := make([]error, n)
-			send := func(i int) {
-				wg.Go(func() {
-					got[i], errs[i] = s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", Content: fmt.Sprint("m", i)})
-					returned.Add(1)
-				})
-			}
-			send(0)
-			time.Sleep(100 * time.Millisecond) // the first one is being written, behind the lock
-			for i := 1; i < n; i++ {
-				send(i)
-			}
+			wait, returned := sendBehind(ctx, s, n, func(i int) string { return fmt.Sprint("m", i) })
 
 			// A caller that gives up while its message waits.
 			cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -131,7 +151,7 @@ func TestGroupCommit(t *testing.T) {
 			}
 
 			block.release()
-			wg.Wait()
+			got, errs := wait()
 			for i, err := range errs {
 				if err != nil {
 					t.Fatalf("message %d: %v", i, err)
@@ -289,6 +309,51 @@ func TestOrderAcrossProcesses(t *testing.T) {
 				if seen[i].ID <= seen[i-1].ID {
 					t.Fatalf("messages %d and %d out of order", i-1, i)
 				}
+			}
+		})
+	}
+}
+
+// TestBatchFailureFailsOnlyItsMessage puts a message the database refuses
+// (a trigger rejects it) in a batch with others: its call fails, the others
+// are stored.
+func TestBatchFailureFailsOnlyItsMessage(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s, block := blockedStore(t, b, func(s Store) error {
+				var err error
+				switch s := s.(type) {
+				case *SQLite:
+					_, err = s.w.ExecContext(ctx, `CREATE TRIGGER poison BEFORE INSERT ON messages
+						WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`)
+				case *Postgres:
+					_, err = s.pool.Exec(ctx, `CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+						BEGIN IF NEW.content = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$;
+						CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison()`,
+						pgx.QueryExecModeSimpleProtocol)
+				}
+				return err
+			})
+			const n = 10
+			wait, _ := sendBehind(ctx, s, n, func(i int) string {
+				if i == n/2 {
+					return "poison"
+				}
+				return fmt.Sprint("m", i)
+			})
+			time.Sleep(100 * time.Millisecond)
+			block.release()
+			_, errs := wait()
+			for i, err := range errs {
+				if (err != nil) != (i == n/2) {
+					t.Errorf("message %d: %v", i, err)
+				}
+			}
+			stored, err := s.MessagesSince(ctx, "r", "", MaxLimit)
+			if err != nil || len(stored) != n-1 {
+				t.Fatalf("%d messages stored, want %d (%v)", len(stored), n-1, err)
 			}
 		})
 	}
