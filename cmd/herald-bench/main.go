@@ -20,13 +20,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"sort"
@@ -36,7 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
+	"github.com/heraldio/herald/bench/rawclient"
 )
 
 type config struct {
@@ -136,136 +133,29 @@ func main() {
 
 var sampleForParent []float64
 
-// conn is one client connection speaking Engine.IO/Socket.IO. Reads are buffered and frames are
-// parsed into a reused buffer, writes are built in a reused buffer: the
-// tool shares the machine with the server it measures, so its own cost per
-// message is kept low.
-type conn struct {
-	net.Conn
-	br   *bufio.Reader
-	buf  []byte // the last payload read
-	wmu  sync.Mutex
-	wbuf []byte
-}
+// conn is one client connection speaking Engine.IO/Socket.IO.
+type conn = rawclient.Conn
 
+// dial opens a connection and its default namespace.
 func dial(ctx context.Context, base string, i, src int) (*conn, error) {
-	u := strings.Replace(base, "http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-	ip := net.IPv4(127, 0, 0, byte(1+i%src))
-	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).DialContext(ctx, network, addr)
-	}}
-	nc, br, _, err := d.Dial(ctx, u)
+	c, err := rawclient.Dial(ctx, base, i, src)
 	if err != nil {
 		return nil, err
 	}
-	var rd io.Reader = nc
-	if br != nil {
-		rd = io.MultiReader(br, nc)
-	}
-	c := &conn{Conn: nc, br: bufio.NewReaderSize(rd, 8192)}
-	if _, err := c.next(); err != nil { // open packet
-		nc.Close()
-		return nil, err
-	}
-	if err := c.send("40"); err != nil {
-		nc.Close()
+	if err := c.Send("40"); err != nil {
+		c.Close()
 		return nil, err
 	}
 	for {
-		m, err := c.next()
+		m, err := c.Next()
 		if err != nil {
-			nc.Close()
+			c.Close()
 			return nil, err
 		}
 		if strings.HasPrefix(m, "40") {
 			return c, nil
 		}
 	}
-}
-
-func (c *conn) send(s string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.wbuf = appendClientText(c.wbuf[:0], s)
-	_, err := c.Write(c.wbuf)
-	return err
-}
-
-// sendAll writes the messages in one write.
-func (c *conn) sendAll(msgs []string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.wbuf = c.wbuf[:0]
-	for _, m := range msgs {
-		c.wbuf = appendClientText(c.wbuf, m)
-	}
-	_, err := c.Write(c.wbuf)
-	return err
-}
-
-// appendClientText appends a masked text frame.
-func appendClientText(dst []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x81, 0x80|byte(n))
-	case n < 1<<16:
-		dst = append(dst, 0x81, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x81, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	k := rand.Uint32()
-	mask := [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
-	dst = append(dst, mask[:]...)
-	start := len(dst)
-	dst = append(dst, s...)
-	ws.Cipher(dst[start:], mask, 0)
-	return dst
-}
-
-var errFrame = errors.New("unexpected frame")
-
-// nextBytes returns the next text message, valid until the next call,
-// answering pings on the way.
-func (c *conn) nextBytes() ([]byte, error) {
-	for {
-		h, err := ws.ReadHeader(c.br)
-		if err != nil {
-			return nil, err
-		}
-		if h.Length > 1<<24 || (!h.Fin && h.OpCode != ws.OpContinuation) {
-			return nil, errFrame // neither server sends fragments or huge frames here
-		}
-		n := int(h.Length)
-		if cap(c.buf) < n {
-			c.buf = make([]byte, n)
-		}
-		b := c.buf[:n]
-		if _, err := io.ReadFull(c.br, b); err != nil {
-			return nil, err
-		}
-		if h.Masked {
-			ws.Cipher(b, h.Mask, 0)
-		}
-		switch h.OpCode {
-		case ws.OpClose:
-			return nil, io.EOF
-		case ws.OpText:
-			if n == 1 && b[0] == '2' {
-				if err := c.send("3"); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			return b, nil
-		}
-	}
-}
-
-// next returns the next text message, answering pings on the way.
-func (c *conn) next() (string, error) {
-	b, err := c.nextBytes()
-	return string(b), err
 }
 
 // openMany opens n connections with limited concurrency.
@@ -319,40 +209,10 @@ func openMany(ctx context.Context, c config, n, offset int, progress bool) ([]*c
 	return conns, nil
 }
 
-// cpuSplit returns the server's user and system CPU seconds.
-func cpuSplit(pid int) (user, sys float64) {
-	if pid == 0 {
-		return 0, 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(fields[11], 64)
-	st, _ := strconv.ParseFloat(fields[12], 64)
-	return ut / 100, st / 100 // clock ticks
-}
-
-func rssKB(pid int) int64 {
-	if pid == 0 {
-		return 0
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+var (
+	cpuSplit = rawclient.CPU
+	rssKB    = rawclient.RSSKB
+)
 
 func runConns(c config) (Result, error) {
 	r := Result{Mode: "conns", Conns: c.n}
@@ -409,11 +269,11 @@ func healthCheck(conns []*conn) int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			_ = cn.SetReadDeadline(time.Now().Add(15 * time.Second))
-			if cn.send(`421["echo","ping"]`) != nil {
+			if cn.Send(`421["echo","ping"]`) != nil {
 				return
 			}
 			for {
-				m, err := cn.next()
+				m, err := cn.Next()
 				if err != nil {
 					return
 				}
@@ -467,14 +327,14 @@ func runEcho(c config) (Result, error) {
 				smu.Unlock()
 				return `42` + strconv.Itoa(my) + `["echo","` + body + `"]`
 			}
-			sendOne := func() bool { return cn.send(request()) == nil }
+			sendOne := func() bool { return cn.Send(request()) == nil }
 			var batch []string // at saturation: the next requests, sent together once the acks read so far are handled
 			done := make(chan struct{})
 			go func() { // reader
 				defer close(done)
 				_ = cn.SetReadDeadline(end.Add(5 * time.Second))
 				for {
-					m, err := cn.nextBytes()
+					m, err := cn.NextBytes()
 					if err != nil {
 						return
 					}
@@ -494,8 +354,8 @@ func runEcho(c config) (Result, error) {
 					ops.Add(1)
 					if c.rate == 0 && time.Now().Before(end) {
 						batch = append(batch, request())
-						if !c.coalesce || cn.br.Buffered() == 0 { // nothing more to read at once: send what is due
-							if cn.sendAll(batch) != nil {
+						if !c.coalesce || cn.Buffered() == 0 { // nothing more to read at once: send what is due
+							if cn.SendAll(batch) != nil {
 								errs.Add(1)
 								return
 							}
@@ -584,11 +444,11 @@ func startReceivers(c config, n, offset int) (*receivers, error) {
 	}
 	rc := &receivers{conns: conns}
 	for _, cn := range conns {
-		if err := cn.send(`421["join","bench"]`); err != nil {
+		if err := cn.Send(`421["join","bench"]`); err != nil {
 			return nil, err
 		}
 		for {
-			m, err := cn.next()
+			m, err := cn.Next()
 			if err != nil {
 				return nil, err
 			}
@@ -603,7 +463,7 @@ func startReceivers(c config, n, offset int) (*receivers, error) {
 			defer rc.wg.Done()
 			local := make([]float64, 0, 1024)
 			for {
-				m, err := cn.nextBytes()
+				m, err := cn.NextBytes()
 				if err != nil {
 					break
 				}
@@ -657,7 +517,7 @@ func runFanout(c config) (Result, error) {
 	}
 	go func() { // the sender only reads pings
 		for {
-			if _, err := sender.next(); err != nil {
+			if _, err := sender.Next(); err != nil {
 				return
 			}
 		}
@@ -672,7 +532,7 @@ func runFanout(c config) (Result, error) {
 	for time.Now().Before(end) {
 		<-t.C
 		msg := `42["fanout","bench",{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `,"p":"` + body + `"}]`
-		if sender.send(msg) != nil {
+		if sender.Send(msg) != nil {
 			break
 		}
 		sent.Add(1)
