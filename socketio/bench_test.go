@@ -2,6 +2,7 @@ package socketio_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -87,6 +88,9 @@ func benchServer(b *testing.B, n int) (*socketio.Server, []*sinkConn) {
 		for _, s := range sinks {
 			s.Close()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = io.Shutdown(ctx) // stops the engine's poller
 	})
 	return io, sinks
 }
