@@ -65,13 +65,15 @@ type sampler struct {
 	done chan struct{}
 
 	mu   sync.Mutex
+	base usage // before the probe
 	peak usage
 }
 
 func startSampler(t testing.TB, n *node) *sampler {
 	s := &sampler{n: n, stop: make(chan struct{}), done: make(chan struct{})}
 	s.take()
-	t.Logf("before the probe: %v", s.peak)
+	s.base = s.peak
+	t.Logf("before the probe: %v", s.base)
 	go func() {
 		defer close(s.done)
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -113,6 +115,29 @@ func (s *sampler) finish() usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
+}
+
+// settledGoroutines is how many more goroutines than before the probe
+// the node may keep once the probe's connections are gone.
+const settledGoroutines = 25
+
+// checkSettled fails t unless, within 15 s, the node's goroutines come
+// back to about what they were before the probe: the connections it
+// closed left nothing running.
+func (s *sampler) checkSettled(t testing.TB, what string) {
+	t.Helper()
+	var now float64
+	ok := poll(15*time.Second, func() bool {
+		m, err := s.n.metrics()
+		if err != nil {
+			return false
+		}
+		now = m["go_goroutines"]
+		return now <= s.base.goroutines+settledGoroutines
+	})
+	if !ok {
+		t.Errorf("%s: %d goroutines 15 s after the probe, %d before", what, int(now), int(s.base.goroutines))
+	}
 }
 
 // checkPeak fails t if the peak heap in use or RSS passed the bounds
@@ -218,6 +243,7 @@ func TestAbuseUnfinishedAttachments(t *testing.T) {
 			sent := time.Now()
 			checkClosed(t, "unfinished binary packets", conns, sent, 15*time.Second)
 			checkPeak(t, "unfinished binary packets", s.finish(), 100*mb, 0)
+			s.checkSettled(t, "unfinished binary packets")
 			checkServes(t, n)
 		})
 	}
@@ -282,6 +308,7 @@ func TestAbusePollingSlowloris(t *testing.T) {
 		t.Logf("polling slowloris: all %d POSTs ended, the last after %v", conns, time.Duration(slowest.Load()).Round(100*time.Millisecond))
 	}
 	checkPeak(t, "polling slowloris", s.finish(), 60*mb, 0)
+	s.checkSettled(t, "polling slowloris")
 	wg.Wait()
 	checkServes(t, n)
 }
@@ -322,6 +349,7 @@ func TestAbuseWebSocketFrameSlowloris(t *testing.T) {
 	sent := time.Now()
 	checkClosed(t, "WebSocket frame slowloris", conns, sent, heartbeatBound)
 	checkPeak(t, "WebSocket frame slowloris", s.finish(), 60*mb, 0)
+	s.checkSettled(t, "WebSocket frame slowloris")
 	checkServes(t, n)
 }
 
@@ -356,6 +384,7 @@ func TestAbuseLargeHeaders(t *testing.T) {
 	t.Logf("large headers: first answer %q", statuses[0])
 	time.Sleep(time.Second)
 	checkPeak(t, "large headers", s.finish(), 100*mb, 200*mb)
+	s.checkSettled(t, "large headers")
 	checkServes(t, n)
 }
 
@@ -396,6 +425,7 @@ func TestAbuseDeflateBomb(t *testing.T) {
 		t.Errorf("deflate bomb: close code %d, want %d", got, want)
 	}
 	checkPeak(t, "deflate bomb", s.finish(), 100*mb, 0)
+	s.checkSettled(t, "deflate bomb")
 	checkServes(t, n)
 }
 
@@ -531,9 +561,10 @@ func TestAbusePresenceToggle(t *testing.T) {
 	updates.Store(0)
 	var sent atomic.Int64
 	// 10/s per tab, under the limit.
-	paced(socks, 100*time.Millisecond, int(length/(100*time.Millisecond)), func(_, j int, s *client.Socket) {
+	// Tabs out of step: every status sent is a change.
+	paced(socks, 100*time.Millisecond, int(length/(100*time.Millisecond)), func(i, j int, s *client.Socket) {
 		status := "away"
-		if j%2 == 1 {
+		if (i+j)%2 == 1 {
 			status = "online"
 		}
 		if s.Emit("presence:status", status) == nil {
@@ -617,7 +648,10 @@ func TestAbuseMalformed(t *testing.T) {
 		"send-message": {"", "null", "42", `"general"`, "[]", "{}", `{"roomId":"general"}`,
 			`{"roomId":"general","content":42}`, `{"roomId":42,"content":"hi"}`, `{"roomId":"general","content":null}`,
 			`{"roomId":"general","content":["hi"]}`},
-		"sync-state":  {"null", "42", `"x"`, "[]", `{"lastMessageIds":42}`, `{"lastMessageIds":["a"]}`},
+		// The optional argument of these two may be absent (or null, as
+		// JavaScript's undefined travels), but not of another type.
+		"sync-state":  {"42", `"x"`, "[]", `{"lastMessageIds":42}`, `{"lastMessageIds":["a"]}`},
+		"rooms:list":  {"42", `"x"`, "[]", `{"limit":"ten"}`, `{"after":42}`},
 		"create-room": {"", "null", "42", `"room"`, "[]", "{}", `{"name":42}`, `{"name":"ok","public":"yes"}`},
 	}
 	var (
