@@ -376,6 +376,9 @@ func TestRecoveryBufferBounded(t *testing.T) {
 	if bytes < 0 || bytes > 65536 || dropped <= 0 {
 		t.Fatalf("recovery buffer %v bytes, %v dropped", bytes, dropped)
 	}
+	if n := metric(t, url, "herald_store_messages_committed_total"); n != 40 {
+		t.Fatalf("herald_store_messages_committed_total %v", n)
+	}
 }
 
 // Rate limits are settings; malformed ones stop the start with a clear

@@ -664,6 +664,22 @@ func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
 				outbox(func(st redisadapter.Stats) float64 { return float64(st.Failures) })),
 		)
 	}
+	if w, ok := s.store.(interface{ WriterStats() store.WriterStats }); ok {
+		writer := func(f func(store.WriterStats) uint64) func() float64 {
+			return func() float64 { return float64(f(w.WriterStats())) }
+		}
+		s.metrics.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_store_message_commits_total",
+				Help: "Transactions that stored chat messages (one per group of messages that arrived together)."},
+				writer(func(st store.WriterStats) uint64 { return st.Commits })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_store_messages_committed_total",
+				Help: "Chat messages committed."},
+				writer(func(st store.WriterStats) uint64 { return st.Messages })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_store_write_queue_full_total",
+				Help: "Messages that waited for room in the store's write queue."},
+				writer(func(st store.WriterStats) uint64 { return st.QueueFull })),
+		)
+	}
 	s.metrics.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_recovery_buffer_bytes",
 			Help: "Bytes of packets kept in memory for connection state recovery."},
