@@ -223,3 +223,20 @@ func TestRecoveryRunsMiddlewares(t *testing.T) {
 		t.Fatalf("%d sockets after the refusal", len(socks))
 	}
 }
+
+// EmitTransient reaches the client at once and is not kept for recovery;
+// Emit is.
+func TestEmitTransientIsNotRecorded(t *testing.T) {
+	io, url := newServer(t, &socketio.Options{Recovery: &socketio.RecoveryOptions{}})
+	io.OnConnection(func(s *socketio.Socket) {
+		_ = s.EmitTransient("snapshot", strings.Repeat("s", 1000))
+		_ = s.Emit("kept", 1)
+	})
+	c := dial(t, url)
+	c.Connect("/", "")
+	c.ExpectExact(`42["snapshot","` + strings.Repeat("s", 1000) + `"]`) // no offset
+	c.Expect(`42["kept",1,"`) // with its offset
+	if st := memAdapter(io).RecoveryStats(); st.Packets != 1 {
+		t.Fatalf("recovery keeps %d packets, want the Emit alone", st.Packets)
+	}
+}

@@ -230,6 +230,18 @@ func (s *Socket) Emit(event string, args ...any) error {
 	return s.client.write(enc, false)
 }
 
+// EmitTransient sends an event to this client that connection state
+// recovery never keeps: for a snapshot the client gets afresh whenever it
+// connects (a presence list, a room's state), which Emit would keep for
+// the whole recovery window. It is not dropped, as VolatileEmit may be.
+func (s *Socket) EmitTransient(event string, args ...any) error {
+	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
+	if err != nil {
+		return err
+	}
+	return s.client.write(enc, false)
+}
+
 // VolatileEmit sends an event that may be dropped if the client is not
 // ready to receive it.
 func (s *Socket) VolatileEmit(event string, args ...any) error {

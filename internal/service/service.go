@@ -319,7 +319,8 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 		s.presence.Disconnect(u.ID)
 		s.away.closed(u.ID)
 	})
-	_ = sock.Emit("presence:list", s.presence.List())
+	// A snapshot, fresh at every connection: recovery need not keep it.
+	_ = sock.EmitTransient("presence:list", s.presence.List())
 	switch {
 	case sock.Recovered(): // its missed packets are replayed
 	case reloaded:
