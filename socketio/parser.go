@@ -146,7 +146,47 @@ func Decode(text []byte) (*Packet, int, error) {
 	if !validPayload(p) {
 		return nil, 0, ErrBadPacket
 	}
+	if (p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck) && !validPlaceholders(p.Data, n) {
+		return nil, 0, ErrBadPacket
+	}
 	return p, n, nil
+}
+
+// validPlaceholders reports whether every placeholder in data refers to
+// one of the n attachments, as the reference requires ("illegal
+// attachments" otherwise). Binary packets are rare: a full decode is
+// affordable there.
+func validPlaceholders(data []byte, n int) bool {
+	if !bytes.Contains(data, []byte(`"_placeholder"`)) {
+		return true
+	}
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return false
+	}
+	var ok func(any) bool
+	ok = func(v any) bool {
+		switch t := v.(type) {
+		case map[string]any:
+			if ph, _ := t["_placeholder"].(bool); ph {
+				num, isNum := t["num"].(float64)
+				return isNum && num >= 0 && num < float64(n) && num == float64(int(num))
+			}
+			for _, e := range t {
+				if !ok(e) {
+					return false
+				}
+			}
+		case []any:
+			for _, e := range t {
+				if !ok(e) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return ok(v)
 }
 
 func validPayload(p *Packet) bool {

@@ -170,3 +170,24 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A placeholder must name one of the packet's attachments.
+func TestDecodeRefusesPlaceholdersBeyondAttachments(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{`51-["x",{"_placeholder":true,"num":0}]`, true},
+		{`52-["x",{"_placeholder":true,"num":1},[{"_placeholder":true,"num":0}]]`, true},
+		{`51-/chat,["x",{"_placeholder":true,"num":3}]`, false},
+		{`51-["x",{"_placeholder":true,"num":-1}]`, false},
+		{`51-["x",{"_placeholder":true,"num":0.5}]`, false},
+		{`51-["x",{"_placeholder":true}]`, false},
+		{`61-1[{"a":{"_placeholder":true,"num":1}}]`, false},
+	} {
+		_, _, err := Decode([]byte(tt.in))
+		if (err == nil) != tt.ok {
+			t.Errorf("Decode(%s): %v", tt.in, err)
+		}
+	}
+}

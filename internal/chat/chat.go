@@ -32,6 +32,8 @@ type Options struct {
 	// MaxSyncRooms caps the rooms one sync-state call re-joins and
 	// re-syncs. Default 200.
 	MaxSyncRooms int
+	// StoreTimeout bounds each store call of an event. Default 2s.
+	StoreTimeout time.Duration
 	// OnPersist observes how long storing a message took.
 	OnPersist func(time.Duration)
 	// OnEmit counts the events the chat sends.
@@ -85,6 +87,9 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 2 * time.Second
 	}
 	if opts.MaxSyncRooms <= 0 {
 		opts.MaxSyncRooms = 200
@@ -154,8 +159,10 @@ func fail(e *socketio.Event, err error) {
 	_ = e.Ack(map[string]any{"error": err.Error()})
 }
 
-func ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
+// ctx bounds one store call: a store that hangs costs a client an error
+// after StoreTimeout, not a stalled connection.
+func (c *Chat) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), c.opts.StoreTimeout)
 }
 
 // roomArg reads a room id given as a string or as {roomId}.
@@ -190,7 +197,7 @@ func joined(s *socketio.Socket, roomID string) bool {
 // access returns the room if the user may read it. A room that does not
 // exist is refused as a private one is, so that ids cannot be probed.
 func (c *Chat) access(roomID, userID string) (store.Room, error) {
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	room, err := c.opts.Store.GetRoom(cx, roomID)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
@@ -228,7 +235,7 @@ func (c *Chat) joinRoom(e *socketio.Event) {
 		fail(e, err)
 		return
 	}
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	if err := c.opts.Store.AddMember(cx, id, u.ID); err != nil && !errors.Is(err, store.ErrExists) {
 		c.opts.Logger.Warn("chat: add member", "room", id, "err", err)
@@ -287,7 +294,7 @@ func (c *Chat) sendMessage(e *socketio.Event) {
 		return
 	}
 	u := user(e.Socket)
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	start := time.Now()
 	m, err := c.opts.Store.CreateMessage(cx, store.Message{RoomID: *in.RoomID, AuthorID: u.ID, AuthorName: u.Name, Content: content})
@@ -304,10 +311,18 @@ func (c *Chat) sendMessage(e *socketio.Event) {
 }
 
 func (c *Chat) typingStart(e *socketio.Event) {
+	// Typing is best effort: a bad call is answered only if the client
+	// asked for an answer, with no "error" event to show.
 	id, ok := roomArg(e)
-	if !ok || !joined(e.Socket, id) {
-		return // typing is best effort: ignore rather than scold
+	if !ok {
+		_ = e.Ack(map[string]any{"error": errBadRequest.Error()})
+		return
 	}
+	if !joined(e.Socket, id) {
+		_ = e.Ack(map[string]any{"error": errNotJoined.Error()})
+		return
+	}
+	defer func() { _ = e.Ack(map[string]any{"ok": true}) }()
 	u := user(e.Socket)
 	k := typingKey{id, u.ID}
 	c.mu.Lock()
@@ -324,9 +339,23 @@ func (c *Chat) typingStart(e *socketio.Event) {
 }
 
 func (c *Chat) typingStop(e *socketio.Event) {
-	if id, ok := roomArg(e); ok {
-		c.stopTyping(e.Socket, id, user(e.Socket))
+	id, ok := roomArg(e)
+	if !ok {
+		_ = e.Ack(map[string]any{"error": errBadRequest.Error()})
+		return
 	}
+	c.stopTyping(e.Socket, id, user(e.Socket))
+	_ = e.Ack(map[string]any{"ok": true})
+}
+
+// objectArg decodes the optional object argument of an event into v: no
+// argument or null leave v as it is; anything but an object is refused.
+func objectArg(e *socketio.Event, v any) bool {
+	raw := e.Args.Raw(0)
+	if len(raw) == 0 || string(raw) == "null" {
+		return true
+	}
+	return raw[0] == '{' && json.Unmarshal(raw, v) == nil
 }
 
 func (c *Chat) stopTyping(s *socketio.Socket, roomID string, u auth.User) {
@@ -382,7 +411,7 @@ func (c *Chat) history(e *socketio.Event) {
 		fail(e, err)
 		return
 	}
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	msgs, next, err := c.opts.Store.History(cx, in.RoomID, in.Before, in.Limit)
 	if errors.Is(err, store.ErrInvalid) {
@@ -412,14 +441,12 @@ func (c *Chat) syncState(e *socketio.Event) {
 	var in struct {
 		LastMessageIDs map[string]string `json:"lastMessageIds"`
 	}
-	if raw := e.Args.Raw(0); len(raw) > 0 && raw[0] == '{' {
-		if json.Unmarshal(raw, &in) != nil {
-			fail(e, errBadRequest)
-			return
-		}
+	if !objectArg(e, &in) {
+		fail(e, errBadRequest)
+		return
 	}
 	u := user(e.Socket)
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	rooms, err := c.opts.Store.MemberRooms(cx, u.ID, c.opts.MaxSyncRooms)
 	if err != nil {
@@ -468,11 +495,11 @@ func (c *Chat) listRooms(e *socketio.Event) {
 		After string `json:"after"`
 		Limit int    `json:"limit"`
 	}
-	if raw := e.Args.Raw(0); len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &in) != nil {
+	if !objectArg(e, &in) {
 		fail(e, errBadRequest)
 		return
 	}
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	limit := in.Limit
 	if limit <= 0 {
@@ -515,7 +542,7 @@ func (c *Chat) createRoom(e *socketio.Event) {
 		return
 	}
 	u := user(e.Socket)
-	cx, cancel := ctx()
+	cx, cancel := c.ctx()
 	defer cancel()
 	n, err := c.opts.Store.CountRoomsCreatedBy(cx, u.ID)
 	if err != nil {

@@ -52,6 +52,7 @@ type Config struct {
 	MaxSyncRooms    int
 	RateLimits      string        // HERALD_RATE_LIMITS: per-socket event limits, "event=rate:burst,…" ("default" for the others); unset events keep the built-in limits
 	UserMessageRate string        // HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")
+	StoreTimeout    time.Duration // HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (2s)
 	ReadTimeout     time.Duration // HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (max(ping timeout, 10s))
 	RecoveryBytes   int64         // HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
 
@@ -112,6 +113,7 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	dur(&c.TypingTimeout, "typing-timeout", "HERALD_TYPING_TIMEOUT", 5*time.Second, "typing indicator expiry")
 	dur(&c.PresenceGrace, "presence-grace", "HERALD_PRESENCE_GRACE", 3*time.Second, "delay before a user without connections goes offline")
 	dur(&c.RecoveryWindow, "recovery-window", "HERALD_RECOVERY_WINDOW", 2*time.Minute, "connection state recovery window")
+	dur(&c.StoreTimeout, "store-timeout", "HERALD_STORE_TIMEOUT", 2*time.Second, "longest a store call of an event may take")
 	dur(&c.ReadTimeout, "read-timeout", "HERALD_READ_TIMEOUT", 0, "longest a client may take to send one started message (0: max(ping timeout, 10s))")
 	dur(&c.ShutdownGrace, "shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", 10*time.Second, "graceful shutdown deadline")
 	num(&c.MaxMessageLen, "max-message-length", "HERALD_MAX_MESSAGE_LENGTH", 4000, "longest chat message in characters")
@@ -143,7 +145,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 func (c *Config) finish(env func(string) string) error {
 	if c.PingInterval <= 0 || c.PingTimeout <= 0 || c.MaxPayload <= 0 || c.MaxMessageLen <= 0 ||
 		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 ||
-		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 || c.RecoveryBytes <= 0 {
+		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 || c.RecoveryBytes <= 0 || c.StoreTimeout <= 0 {
 		return errors.New("config: durations, sizes and limits must be positive")
 	}
 	switch c.RedisAdapter {

@@ -187,7 +187,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 
 	s.chat = chat.New(chatNsp, chat.Options{
 		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
-		MaxRoomsPerUser: cfg.MaxRoomsPerUser, MaxSyncRooms: cfg.MaxSyncRooms,
+		MaxRoomsPerUser: cfg.MaxRoomsPerUser, MaxSyncRooms: cfg.MaxSyncRooms, StoreTimeout: cfg.StoreTimeout,
 		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
 		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
 	})
@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	onPresence := func(op socketio.BroadcastOperator) func(presence.Entry) {
 		return func(e presence.Entry) {
 			if e.Status == presence.Offline {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 				_ = st.SetLastSeen(ctx, e.UserID, e.Name, e.LastSeen)
 				cancel()
 			}
@@ -326,7 +326,7 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	case reloaded:
 		s.deliverMissed(sock, u, awaySince)
 	case came:
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 		seen, err := s.store.LastSeen(ctx, []string{u.ID})
 		cancel()
 		if err == nil {
@@ -354,7 +354,7 @@ func (s *Service) enforceExpiry(sock *socketio.Socket, u auth.User) *time.Timer 
 // when the user was last seen (coming online), or when their last tab
 // closed (a reload within the presence grace).
 func (s *Service) deliverMissed(sock *socketio.Socket, u auth.User, since time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
 	list, err := s.store.ListNotifications(ctx, u.ID, store.MaxLimit)
 	if err != nil {
@@ -438,7 +438,7 @@ func (s *Service) onPresenceStatus(e *socketio.Event) {
 
 func (s *Service) onNotificationsList(e *socketio.Event) {
 	u, _ := auth.UserOf(e.Socket)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
 	list, unread, err := s.notifier.List(ctx, u.ID)
 	if err != nil {
@@ -456,7 +456,7 @@ func (s *Service) onNotificationRead(e *socketio.Event) {
 		id = v.ID
 	}
 	u, _ := auth.UserOf(e.Socket)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
 	if id == "" {
 		_ = e.Ack(map[string]any{"error": "Invalid payload"})
@@ -475,7 +475,7 @@ func (s *Service) onNotificationRead(e *socketio.Event) {
 
 func (s *Service) onNotificationsReadAll(e *socketio.Event) {
 	u, _ := auth.UserOf(e.Socket)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
 	if _, err := s.store.MarkAllRead(ctx, u.ID); err != nil {
 		_ = e.Ack(map[string]any{"error": "Internal error"})
