@@ -3,10 +3,10 @@
 # (cmd/herald) and the Node server written from the seed
 # (bench/service/node), scenario by scenario, the servers alternating, and
 # the medians written into docs/benchmarks.md ("Service benchmark").
-#   bash bench/service/compare.sh            3 rounds (about 35 minutes)
+#   bash bench/service/compare.sh            3 rounds (about 40 minutes on a shared 2-core machine)
 #   QUICK=1 bash bench/service/compare.sh    1 round, short windows (a few minutes)
-# Environment: REPS (3; QUICK 1), DURATION (chat windows, 8s; QUICK 3s),
-# STEP (chatmax step, 4s; QUICK 2s), SETTLE (presence, after all left: 10s;
+# Environment: REPS (3; QUICK 1), DURATION (chat windows, 5s; QUICK 3s),
+# STEP (chatmax step, 3s; QUICK 2s), SETTLE (presence, after all left: 5s;
 # QUICK 3s), FILL (history messages, 100000), SCENARIOS (space-separated
 # subset), PGHOST/PGPORT/PGUSER (127.0.0.1, 5432, postgres), REDIS_URL
 # (redis://127.0.0.1:6379), OUT (bench/service/results.json).
@@ -15,7 +15,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 ulimit -n 20000 2>/dev/null || true
-REPS=${REPS:-3}; DURATION=${DURATION:-8s}; STEP=${STEP:-4s}; SETTLE=${SETTLE:-10s}
+REPS=${REPS:-3}; DURATION=${DURATION:-5s}; STEP=${STEP:-3s}; SETTLE=${SETTLE:-5s}
 if [ -n "${QUICK:-}" ]; then REPS=1; DURATION=3s; STEP=2s; SETTLE=3s; fi
 FILL=${FILL:-100000}
 PGHOST=${PGHOST:-127.0.0.1}; PGPORT=${PGPORT:-5432}; PGUSER=${PGUSER:-postgres}
