@@ -109,10 +109,12 @@ type Conn struct {
 	state     connState
 	flushing  bool
 	wsReading bool // the reader is handling frames and will flush when done
+	deferred  bool // the coalescer holds flushing and writes the queue when lastWrite's window ends
 	queue     []*Packet
 	ws        *wsConn
 	srv       *Server
 	transport string
+	lastWrite int64 // Server.now of the last write not made by a writer goroutine
 
 	id      string
 	req     *Request
@@ -197,13 +199,38 @@ func (c *Conn) Send(pkts ...*Packet) error {
 	// c.ws is set only with the WebSocket transport.
 	if w := c.ws; w != nil && (w.nb != nil || w.raw != nil) &&
 		!c.flushing && !c.wsReading && len(c.queue) == 0 {
+		now := c.srv.now()
+		if c.lastWrite != 0 && now-c.lastWrite < int64(c.srv.opts.CoalesceWindow) {
+			// It has just written: what comes within the window leaves
+			// with this, in one write (see coalescer).
+			c.queue = append(c.queue, pkts...)
+			if c.deferLocked(now) {
+				c.mu.Unlock()
+				return nil
+			}
+			clear(c.queue)
+			c.queue = c.queue[:0]
+		}
 		// Nothing pending: write from this goroutine, without blocking.
 		c.flushing = true
+		c.lastWrite = now
 		c.mu.Unlock()
 		c.writeInline(w, pkts)
 		return nil
 	}
 	c.queue = append(c.queue, pkts...)
+	if c.deferred && len(c.queue) >= c.srv.coalesceMax() {
+		// Enough for a full writev: waiting for the window saves nothing
+		// more, and a burst must not fill the queue of a client that keeps
+		// up. The coalescer's entry finds the batch taken.
+		c.deferred = false
+		c.lastWrite = c.srv.now()
+		batch := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		c.writeInline(c.ws, batch)
+		return nil
+	}
 	c.wakeLocked()
 	c.mu.Unlock()
 	return nil
@@ -214,7 +241,9 @@ func (c *Conn) Send(pkts ...*Packet) error {
 func (c *Conn) SendVolatile(pkts ...*Packet) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen || len(c.queue) > 0 || c.flushing {
+	// What waits for the coalescer is no backlog: the client keeps up.
+	if c.state != stateOpen || (len(c.queue) > 0 || c.flushing) && !c.deferred ||
+		c.deferred && len(c.queue)+len(pkts) >= c.srv.coalesceMax() {
 		return false
 	}
 	c.queue = append(c.queue, pkts...)

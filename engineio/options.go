@@ -68,6 +68,15 @@ type Options struct {
 	// ErrSlowClient (reason "transport error"): one stuck client never
 	// holds memory without bound or slows the others. Default 4096.
 	MaxQueuedPackets int
+	// CoalesceWindow lets the frames of a busy WebSocket connection leave
+	// together: a connection that wrote less than CoalesceWindow ago keeps
+	// what it is sent for up to CoalesceWindow, then writes all of it with
+	// one writev. A connection that has not written for longer is written
+	// to at once, so a lone message is never delayed; a client receiving
+	// more than one frame per window costs one write per window instead of
+	// one per frame, for at most CoalesceWindow of added latency. Default
+	// 2ms; negative writes every frame at once.
+	CoalesceWindow time.Duration
 	// WriteTimeout bounds one write to a client. Default 10s.
 	WriteTimeout time.Duration
 	// DisableNetpoll makes every WebSocket connection keep a reader
@@ -120,6 +129,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MaxQueuedPackets <= 0 {
 		c.MaxQueuedPackets = 4096
+	}
+	if c.CoalesceWindow == 0 {
+		c.CoalesceWindow = 2 * time.Millisecond
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

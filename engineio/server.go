@@ -75,12 +75,17 @@ type Server struct {
 	// One per Conn until it is removed and every goroutine it started
 	// (writer, reader, close) has ended: Shutdown waits for it.
 	wg sync.WaitGroup
+
+	epoch    time.Time // of now
+	coalesce coalescer
 }
 
 // NewServer returns a Server. onConnect is called for every new
 // connection, before any message, and returns the connection's Handler.
 func NewServer(opts *Options, onConnect func(*Conn) Handler) *Server {
-	return &Server{opts: opts.withDefaults(), onConnect: onConnect, conns: make(map[string]*Conn)}
+	s := &Server{opts: opts.withDefaults(), onConnect: onConnect, conns: make(map[string]*Conn), epoch: time.Now()}
+	s.coalesce.srv = s
+	return s
 }
 
 // Options returns the effective options.
