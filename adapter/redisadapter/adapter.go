@@ -54,10 +54,10 @@ func newAdapter(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 		channel:    o.Key + "#" + name + "#",
 		reqChannel: o.Key + "-request#" + name + "#",
 		resChannel: o.Key + "-response#" + name + "#",
-		out:        newOutbox(pub, name, o.QueueSize, o.RequestsTimeout, o.Logger),
 		reqs:       newRequests(),
 		worker:     newWorker(),
 	}
+	a.out = newOutbox(pub, name, o.QueueSize, o.RequestsTimeout, o.Logger, a.ServerCount)
 	a.ownResChannel = a.resChannel + a.uid + "#"
 	ctx, cancel := context.WithTimeout(context.Background(), o.RequestsTimeout)
 	defer cancel()

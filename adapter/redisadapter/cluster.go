@@ -89,12 +89,18 @@ type Cluster struct {
 // NewCluster returns the cluster part of an adapter for nsp with node id
 // uid, sending the transport's commands with rdb. A positive offsetWait
 // makes the transport's offsets the recovery offsets of broadcasts, each
-// broadcast waiting that long at most for its own. The transport must
-// call Handle with the other nodes' messages.
+// broadcast waiting that long at most for its own; without it the
+// transport is pub/sub, and after an outage the queue waits (a little)
+// for the nodes its ServerCount counted to subscribe again. The transport
+// must call Handle with the other nodes' messages.
 func NewCluster(nsp *socketio.Namespace, uid string, rdb redis.UniversalClient, tr Transport, opts *Options, offsetWait time.Duration) *Cluster {
 	o := optionsOrZero(opts)
+	var peers func(context.Context) (int, error)
+	if offsetWait <= 0 {
+		peers = tr.ServerCount
+	}
 	return &Cluster{MemoryAdapter: socketio.NewMemoryAdapter(nsp), nsp: nsp, opts: o, uid: uid, tr: tr,
-		out: newOutbox(rdb, nsp.Name(), o.QueueSize, o.RequestsTimeout, o.Logger), offsetWait: offsetWait,
+		out: newOutbox(rdb, nsp.Name(), o.QueueSize, o.RequestsTimeout, o.Logger, peers), offsetWait: offsetWait,
 		reqs: newRequests(), worker: newWorker()}
 }
 

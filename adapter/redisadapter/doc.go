@@ -52,9 +52,12 @@
 // queue is full the newest messages are dropped; requests and answers
 // still queued after RequestsTimeout are dropped too. Stats returns the
 // counts (Queued, Sent, Dropped, Failures) for metrics, and drops are
-// logged. The subscription reconnects and subscribes again on its own;
-// with pub/sub, what is published while another node's subscription is
-// broken (a Redis restart) does not reach that node.
+// logged. The subscription reconnects and subscribes again on its own.
+// Pub/sub keeps nothing for a node not subscribed at the time, so after
+// an outage (a Redis restart) the queue waits, up to 2 s, until as many
+// nodes are subscribed as before, and a batch that reached fewer of them
+// while the client was reconnecting is sent again; what is published
+// while another node's subscription is broken still does not reach it.
 //
 // Give the Redis client timeouts: go-redis ignores context deadlines
 // unless redis.Options.ContextTimeoutEnabled is set. Set it, with

@@ -86,6 +86,16 @@ func outageCluster(t *testing.T, v variant, o redisadapter.Options, defaults boo
 	return srv, nodes, cs[0], cs[1]
 }
 
+// eachVariant runs f in a subtest per variant, on an outageCluster.
+func eachVariant(t *testing.T, o redisadapter.Options, defaults bool, f func(t *testing.T, srv *redistest.Server, nodes []node, a, b *siotest.Conn)) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			srv, nodes, a, b := outageCluster(t, v, o, defaults)
+			f(t, srv, nodes, a, b)
+		})
+	}
+}
+
 // expectM reads frames until event m with n arrives, failing on another
 // event; it returns the frame.
 func expectM(t *testing.T, c *siotest.Conn, n int, within time.Duration) string {
@@ -101,49 +111,63 @@ func expectM(t *testing.T, c *siotest.Conn, n int, within time.Duration) string 
 	return string(f.Data)
 }
 
+// expectInOrder reads m from..to from c, each first seen in order; some
+// may come again (a batch whose send an outage cut short, or that went
+// out before every node subscribed again, is sent again).
+func expectInOrder(t *testing.T, c *siotest.Conn, from, to int, within time.Duration) {
+	t.Helper()
+	for next := from; next <= to; {
+		f, ok := c.TryNext(within)
+		if !ok {
+			t.Fatalf("m %d never reached the other node", next)
+		}
+		var n int
+		if _, err := fmt.Sscanf(string(f.Data), `42["m",%d`, &n); err != nil || n > next {
+			t.Fatalf("want m %d, got %s", next, f.Data)
+		}
+		if n == next {
+			next++
+		}
+	}
+}
+
+// broadcastLocally broadcasts m i to room "r" from n and expects its
+// client a to get it within a second, Redis or not.
+func broadcastLocally(t *testing.T, n node, a *siotest.Conn, i int) {
+	t.Helper()
+	start := time.Now()
+	_ = n.io.To("r").Emit("m", i)
+	expectM(t, a, i, time.Second)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("local delivery of m %d took %v", i, d)
+	}
+}
+
 // A hung Redis (SIGSTOP) does not slow a node's own clients: a chat
 // message is acked and broadcast to the local client at once; once Redis
 // is back, what was sent meanwhile reaches the other node's client, in
 // order.
 func TestHungRedisLocalDeliveryAndCatchUp(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			srv, _, a, b := outageCluster(t, v, redisadapter.Options{}, true)
-			srv.Pause()
-			for i := 1; i <= 5; i++ {
-				start := time.Now()
-				a.Send(`42` + strconv.Itoa(i) + `["shout","r",` + strconv.Itoa(i) + `]`)
-				expectM(t, a, i, time.Second)
-				a.ExpectExact(`43` + strconv.Itoa(i) + `[]`)
-				if d := time.Since(start); d > time.Second {
-					t.Fatalf("message %d: acked after %v while Redis was hung", i, d)
-				}
-			}
+	eachVariant(t, redisadapter.Options{}, true, func(t *testing.T, srv *redistest.Server, _ []node, a, b *siotest.Conn) {
+		srv.Pause()
+		for i := 1; i <= 5; i++ {
 			start := time.Now()
-			a.Send(`426["join","another room"]`) // a room channel to subscribe to (sharded)
-			a.ExpectExact(`436[]`)
+			a.Send(`42` + strconv.Itoa(i) + `["shout","r",` + strconv.Itoa(i) + `]`)
+			expectM(t, a, i, time.Second)
+			a.ExpectExact(`43` + strconv.Itoa(i) + `[]`)
 			if d := time.Since(start); d > time.Second {
-				t.Fatalf("join acked after %v while Redis was hung", d)
+				t.Fatalf("message %d: acked after %v while Redis was hung", i, d)
 			}
-			srv.Resume()
-			// The first may arrive twice: its send was cut short by the
-			// hang and is sent again.
-			next := 1
-			for next <= 5 {
-				f, ok := b.TryNext(15 * time.Second)
-				if !ok {
-					t.Fatalf("m %d never reached the other node", next)
-				}
-				var n int
-				if _, err := fmt.Sscanf(string(f.Data), `42["m",%d`, &n); err != nil || n > next || n < next-1 {
-					t.Fatalf("want m %d, got %s", next, f.Data)
-				}
-				if n == next {
-					next++
-				}
-			}
-		})
-	}
+		}
+		start := time.Now()
+		a.Send(`426["join","another room"]`) // a room channel to subscribe to (sharded)
+		a.ExpectExact(`436[]`)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("join acked after %v while Redis was hung", d)
+		}
+		srv.Resume()
+		expectInOrder(t, b, 1, 5, 15*time.Second)
+	})
 }
 
 // statsOf returns the Redis message counts of a node's main namespace.
@@ -155,47 +179,55 @@ func statsOf(n node) redisadapter.Stats {
 // queue: beyond it they are dropped and counted; once Redis is back, the
 // queued ones reach the other node, in order.
 func TestHungRedisQueueBound(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			const size = 4
-			srv, nodes, a, b := outageCluster(t, v, redisadapter.Options{QueueSize: size}, false)
-			srv.Pause()
-			_ = nodes[0].io.To("r").Emit("m", 1) // in flight when the client times out
-			expectM(t, a, 1, time.Second)
-			time.Sleep(100 * time.Millisecond)
-			for i := 2; i <= 31; i++ {
-				_ = nodes[0].io.To("r").Emit("m", i)
-				expectM(t, a, i, time.Second)
+	const size = 4
+	eachVariant(t, redisadapter.Options{QueueSize: size}, false, func(t *testing.T, srv *redistest.Server, nodes []node, a, b *siotest.Conn) {
+		srv.Pause()
+		broadcastLocally(t, nodes[0], a, 1) // usually in flight when the client times out
+		time.Sleep(100 * time.Millisecond)
+		for i := 2; i <= 31; i++ {
+			broadcastLocally(t, nodes[0], a, i)
+		}
+		time.Sleep(time.Second) // past the client's timeouts: the send fails
+		// The newest are dropped: kept are m 1 to m kept, the queue's
+		// and the one the sender held, if it held one then.
+		st := statsOf(nodes[0])
+		kept := 31 - int(st.Dropped)
+		if kept < size || kept > size+1 || st.Queued != kept || st.Failures < 1 {
+			t.Fatalf("stats while hung %+v: want %d or %d kept and queued, the rest dropped, a failure", st, size, size+1)
+		}
+		srv.Resume()
+		expectInOrder(t, b, 1, kept, 10*time.Second)
+		for { // the dropped ones stay dropped
+			f, ok := b.TryNext(300 * time.Millisecond)
+			if !ok {
+				break
 			}
-			time.Sleep(time.Second) // past the client's timeouts: the send fails
-			st := statsOf(nodes[0])
-			if st.Dropped < 30-size-1 || st.Queued > size+1 || st.Failures < 1 {
-				t.Fatalf("stats while hung %+v: want about %d dropped, at most %d queued, a failure", st, 30-size, size+1)
+			var n int
+			if _, err := fmt.Sscanf(string(f.Data), `42["m",%d`, &n); err != nil || n > kept {
+				t.Fatalf("a dropped message arrived: %s", f.Data)
 			}
-			srv.Resume()
-			got := map[int]bool{}
-			for last := 0; last < size+1; {
-				f, ok := b.TryNext(10 * time.Second)
-				if !ok {
-					t.Fatalf("after Redis came back the other node got %v (stats %+v)", got, statsOf(nodes[0]))
-				}
-				var n int
-				if _, err := fmt.Sscanf(string(f.Data), `42["m",%d`, &n); err != nil || n < last {
-					t.Fatalf("out of order after %d: %s", last, f.Data)
-				}
-				got[n], last = true, n
+		}
+		for deadline := time.Now().Add(5 * time.Second); statsOf(nodes[0]).Queued > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("queue never drained: %+v", statsOf(nodes[0]))
 			}
-			for i := 1; i <= size+1; i++ {
-				if !got[i] {
-					t.Fatalf("m %d, queued during the hang, never reached the other node: got %v", i, got)
-				}
-			}
-			b.ExpectNothing(300 * time.Millisecond) // the dropped ones stay dropped
-			for deadline := time.Now().Add(5 * time.Second); statsOf(nodes[0]).Queued > 0; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("queue never drained: %+v", statsOf(nodes[0]))
-				}
-			}
-		})
-	}
+		}
+		if after := statsOf(nodes[0]); after.Sent < st.Sent+uint64(kept) || after.Dropped != st.Dropped {
+			t.Fatalf("stats after %+v, before %+v: want the %d kept sent, no more dropped", after, st, kept)
+		}
+	})
+}
+
+// Redis killed and restarted empty: what was broadcast while it was gone
+// reaches the other node once it is back.
+func TestKilledRedisCatchUp(t *testing.T) {
+	eachVariant(t, redisadapter.Options{}, false, func(t *testing.T, srv *redistest.Server, nodes []node, a, b *siotest.Conn) {
+		srv.Kill()
+		for i := 1; i <= 3; i++ {
+			broadcastLocally(t, nodes[0], a, i)
+		}
+		time.Sleep(300 * time.Millisecond)
+		srv.Restart()
+		expectInOrder(t, b, 1, 3, 10*time.Second)
+	})
 }

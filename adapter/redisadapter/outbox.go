@@ -69,15 +69,27 @@ type outbox struct {
 	// do not wait for Redis.
 	down     atomic.Bool
 	dropping atomic.Bool // a drop was logged since the last successful send
-	failing  bool        // the last attempt failed; the goroutine's own
+
+	// The goroutine's own:
+	failing bool // the last attempt failed
+	// peers, when set, counts the nodes subscribed to the adapter's
+	// channels; after an outage the queue waits a little for as many as
+	// were counted before it (peersN), since pub/sub messages published
+	// before a node subscribes again never reach it.
+	peers    func(context.Context) (int, error)
+	peersN   int
+	peersAt  time.Time
 	pending  atomic.Int64
 	sent     atomic.Uint64
 	dropped  atomic.Uint64
 	failures atomic.Uint64
 }
 
-func newOutbox(rdb redis.UniversalClient, name string, size int, timeout time.Duration, log *slog.Logger) *outbox {
-	o := &outbox{rdb: rdb, log: log, name: name, timeout: timeout,
+// newOutbox starts the outbox of adapter name; peers, if not nil, counts
+// the nodes subscribed to its pub/sub channels.
+func newOutbox(rdb redis.UniversalClient, name string, size int, timeout time.Duration, log *slog.Logger,
+	peers func(context.Context) (int, error)) *outbox {
+	o := &outbox{rdb: rdb, log: log, name: name, timeout: timeout, peers: peers,
 		queue: make(chan *outItem, size), stop: make(chan struct{}), done: make(chan struct{})}
 	go o.run()
 	return o
@@ -157,6 +169,17 @@ func (o *outbox) fill(batch []*outItem) []*outItem {
 	return batch
 }
 
+// slowExec is how long a pipeline takes when the client had to dial
+// Redis again (go-redis retries a dial every 100ms).
+const slowExec = 100 * time.Millisecond
+
+// errPeersMissing fails a batch that went out while some nodes had not
+// subscribed again after Redis came back.
+var errPeersMissing = errors.New("redisadapter: sent before every node subscribed again")
+
+// errUnsent marks a batch not even tried: Redis is known to be away.
+var errUnsent = errors.New("redisadapter: redis known to be away")
+
 // send sends batch until Redis takes it, waiting for Redis between
 // attempts; it returns false if the outbox closed meanwhile (the batch is
 // then dropped).
@@ -166,8 +189,14 @@ func (o *outbox) send(batch []*outItem) bool {
 		if len(batch) == 0 {
 			return true
 		}
-		err := o.exec(batch)
+		start := time.Now()
+		cmds, err := o.exec(batch)
+		if err == nil && time.Since(start) > slowExec && o.peersMissed(cmds) {
+			err = errPeersMissing // the client reconnected: send again once they are back
+		}
 		if err == nil {
+			o.finish(batch, cmds)
+			o.countPeers(cmds)
 			return true
 		}
 		o.failures.Add(1)
@@ -177,12 +206,17 @@ func (o *outbox) send(batch []*outItem) bool {
 			o.log.Warn("redisadapter: Redis unavailable; messages for the other nodes are queued", "adapter", o.name, "err", err)
 		}
 		if !o.waitForRedis() {
-			for _, it := range batch {
-				o.pending.Add(-1)
-				o.discard(it)
-			}
+			o.discardAll(batch)
 			return false
 		}
+	}
+}
+
+// discardAll drops batch.
+func (o *outbox) discardAll(batch []*outItem) {
+	for _, it := range batch {
+		o.pending.Add(-1)
+		o.discard(it)
 	}
 }
 
@@ -202,35 +236,41 @@ func (o *outbox) expire(batch []*outItem, now time.Time) []*outItem {
 }
 
 // exec sends batch in one pipeline. It returns an error only when Redis
-// could not be reached; a command Redis refused is logged and dropped.
-func (o *outbox) exec(batch []*outItem) error {
+// could not be reached.
+func (o *outbox) exec(batch []*outItem) ([]*redis.Cmd, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	cmds := make([]*redis.Cmd, len(batch))
-	_, _ = o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, it := range batch {
 			cmds[i] = p.Do(ctx, it.args...)
 		}
 		return nil
 	})
+	// A failed dial sets no command's error: the pipeline's says it.
 	var rerr redis.Error
+	if err != nil && !errors.As(err, &rerr) {
+		return nil, err
+	}
 	for _, c := range cmds {
 		if err := c.Err(); err != nil && !errors.As(err, &rerr) {
-			return err
+			return nil, err
 		}
 	}
+	return cmds, nil
+}
+
+// finish records the replies of a batch Redis took; a command Redis
+// refused is logged and counted as dropped.
+func (o *outbox) finish(batch []*outItem, cmds []*redis.Cmd) {
 	for i, it := range batch {
 		o.pending.Add(-1)
-		// PUBLISH answers a number, XADD an id: only a refusal is an error.
-		reply := ""
+		reply, _ := cmds[i].Val().(string) // an entry id; publishes answer a count
 		if err := cmds[i].Err(); err != nil {
 			o.dropped.Add(1)
 			o.log.Warn("redisadapter: Redis refused a message", "adapter", o.name, "command", it.args[0], "err", err)
 		} else {
 			o.sent.Add(1)
-			if s, ok := cmds[i].Val().(string); ok {
-				reply = s
-			}
 		}
 		if it.reply != nil {
 			it.reply <- reply
@@ -244,7 +284,6 @@ func (o *outbox) exec(batch []*outItem) error {
 	if o.dropping.Swap(false) {
 		o.log.Warn("redisadapter: messages were dropped while Redis was away", "adapter", o.name, "dropped_total", o.dropped.Load())
 	}
-	return nil
 }
 
 // waitForRedis pings Redis, with a growing pause, until it answers; it
@@ -264,10 +303,76 @@ func (o *outbox) waitForRedis() bool {
 		err := o.rdb.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return true
+			return o.waitForPeers()
 		}
 		pause = min(2*pause, 2*time.Second)
 	}
+}
+
+// peersWait bounds the wait for the other nodes to subscribe again.
+const peersWait = 2 * time.Second
+
+// countPeers counts the subscribed nodes: at least as many as a publish
+// of cmds reached, and exactly at most once a second.
+func (o *outbox) countPeers(cmds []*redis.Cmd) {
+	if o.peers == nil {
+		return
+	}
+	for _, c := range cmds {
+		if n, ok := c.Val().(int64); ok && int(n) > o.peersN {
+			o.peersN = int(n)
+		}
+	}
+	if time.Since(o.peersAt) < time.Second {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if n, err := o.peers(ctx); err == nil {
+		o.peersN, o.peersAt = n, time.Now()
+	}
+}
+
+// peersMissed reports whether some node may have missed a batch: a
+// publish reached fewer subscribers than there were nodes before (a room's
+// or a node's own channel may have fewer: then the batch goes again), or
+// fewer nodes are subscribed now.
+func (o *outbox) peersMissed(cmds []*redis.Cmd) bool {
+	if o.peers == nil {
+		return false
+	}
+	for _, c := range cmds {
+		if n, ok := c.Val().(int64); ok && n < int64(o.peersN) {
+			return true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	n, err := o.peers(ctx)
+	return err != nil || n < o.peersN
+}
+
+// waitForPeers waits, at most peersWait, until as many nodes are
+// subscribed as before the outage; it returns false if the outbox closes
+// first.
+func (o *outbox) waitForPeers() bool {
+	if o.peers == nil {
+		return true
+	}
+	for deadline := time.Now().Add(peersWait); time.Now().Before(deadline); {
+		ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+		n, err := o.peers(ctx)
+		cancel()
+		if err == nil && n >= o.peersN {
+			return true
+		}
+		select {
+		case <-o.stop:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // flush sends batch and what is queued in one last attempt, if Redis is
@@ -278,12 +383,16 @@ func (o *outbox) flush(batch []*outItem) {
 		if len(batch) == 0 {
 			return
 		}
-		if o.down.Load() || o.exec(batch) != nil {
-			for _, it := range batch {
-				o.pending.Add(-1)
-				o.discard(it)
-			}
+		var cmds []*redis.Cmd
+		err := errUnsent
+		if !o.down.Load() {
+			cmds, err = o.exec(batch)
+		}
+		if err != nil {
+			o.discardAll(batch)
 			o.down.Store(true)
+		} else {
+			o.finish(batch, cmds)
 		}
 		clear(batch)
 		batch = batch[:0]
