@@ -32,7 +32,7 @@ type Options struct {
 	// MaxSyncRooms caps the rooms one sync-state call re-joins and
 	// re-syncs. Default 200.
 	MaxSyncRooms int
-	// StoreTimeout bounds each store call of an event. Default 2s.
+	// StoreTimeout bounds each store call of an event. Default 1s.
 	StoreTimeout time.Duration
 	// OnPersist observes how long storing a message took.
 	OnPersist func(time.Duration)
@@ -89,8 +89,9 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 		opts.Logger = slog.Default()
 	}
 	if opts.StoreTimeout <= 0 {
-		opts.StoreTimeout = 2 * time.Second
+		opts.StoreTimeout = time.Second
 	}
+	opts.Store = newGuardedStore(opts.Store, opts.StoreTimeout)
 	if opts.MaxSyncRooms <= 0 {
 		opts.MaxSyncRooms = 200
 	}

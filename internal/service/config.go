@@ -52,7 +52,7 @@ type Config struct {
 	MaxSyncRooms    int
 	RateLimits      string        // HERALD_RATE_LIMITS: per-socket event limits, "event=rate:burst,…" ("default" for the others); unset events keep the built-in limits
 	UserMessageRate string        // HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")
-	StoreTimeout    time.Duration // HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (2s)
+	StoreTimeout    time.Duration // HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (1s)
 	ReadTimeout     time.Duration // HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (max(ping timeout, 10s))
 	RecoveryBytes   int64         // HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
 
@@ -113,7 +113,7 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	dur(&c.TypingTimeout, "typing-timeout", "HERALD_TYPING_TIMEOUT", 5*time.Second, "typing indicator expiry")
 	dur(&c.PresenceGrace, "presence-grace", "HERALD_PRESENCE_GRACE", 3*time.Second, "delay before a user without connections goes offline")
 	dur(&c.RecoveryWindow, "recovery-window", "HERALD_RECOVERY_WINDOW", 2*time.Minute, "connection state recovery window")
-	dur(&c.StoreTimeout, "store-timeout", "HERALD_STORE_TIMEOUT", 2*time.Second, "longest a store call of an event may take")
+	dur(&c.StoreTimeout, "store-timeout", "HERALD_STORE_TIMEOUT", time.Second, "longest a store call of an event may take")
 	dur(&c.ReadTimeout, "read-timeout", "HERALD_READ_TIMEOUT", 0, "longest a client may take to send one started message (0: max(ping timeout, 10s))")
 	dur(&c.ShutdownGrace, "shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", 10*time.Second, "graceful shutdown deadline")
 	num(&c.MaxMessageLen, "max-message-length", "HERALD_MAX_MESSAGE_LENGTH", 4000, "longest chat message in characters")
