@@ -145,14 +145,27 @@ func (c *Conn) flushDeferred() {
 	batch := c.queue
 	c.queue = nil
 	c.mu.Unlock()
+	c.writeDeferred(w, batch)
+}
+
+// writeDeferred writes a batch that waited for coalescing, and gives its
+// slice back to the queue.
+func (c *Conn) writeDeferred(w *wsConn, batch []*Packet) {
 	q := &c.srv.coalesce
 	q.flushes.Add(1)
 	q.packets.Add(uint64(len(batch)))
+	c.writeBatch(w, batch)
+}
+
+// writeBatch writes batch, taken from c.queue by the holder of c.flushing,
+// without blocking (see writeInline), then gives its slice back to the
+// queue so that the next packets allocate nothing.
+func (c *Conn) writeBatch(w *wsConn, batch []*Packet) {
 	c.writeInline(w, batch)
 	clear(batch) // writeInline copied what it left queued
 	c.mu.Lock()
-	if c.queue == nil && cap(batch) <= 64 {
-		c.queue = batch[:0] // the next window's packets allocate nothing
+	if c.queue == nil && cap(batch) <= coalesceBatch {
+		c.queue = batch[:0]
 	}
 	c.mu.Unlock()
 }

@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 
 	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/rawsock"
 )
 
 // writeLog is a client socket that takes every write at once (as a
@@ -229,5 +235,102 @@ func TestVolatileAcceptedWhileCoalescing(t *testing.T) {
 	_, msgs := wl.waitFor(t, 4)
 	if got := fmt.Sprint(msgs[1:]); got != "[4a 4b 4v]" {
 		t.Fatalf("written %s", got)
+	}
+}
+
+// writeCalls returns the process's write system calls so far (-1 where
+// /proc does not tell).
+func writeCalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// cpuTime returns the process's user and system CPU time so far: the
+// server's writes and the clients' reads, the kernel's work for both.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loopbackConns starts n sessions over loopback TCP, their sockets taken
+// out of the runtime's poller as an upgraded WebSocket's are; the client
+// ends discard what they receive.
+func loopbackConns(b *testing.B, s *engineio.Server, n int) []*engineio.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	req := httptest.NewRequest("GET", "/engine.io/?EIO=4&transport=websocket", nil)
+	conns := make([]*engineio.Conn, n)
+	for i := range conns {
+		cl, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cl.Close() })
+		go func() { _, _ = io.Copy(io.Discard, cl) }()
+		sc, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := rawsock.Take(sc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if conns[i], err = s.ServeWebSocket(raw, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return conns
+}
+
+// BenchmarkFanoutLoopback sends one shared packet to each of 100 sessions
+// per op, over loopback TCP, as fast as it can, with and without write
+// coalescing: cpu-ns/delivery is the whole process's CPU (the server's
+// writes and the clients' reads, the kernel's work for both) per delivery.
+// At this rate every connection is busy, so its frames leave in batches;
+// ns/op is only the sender's time.
+func BenchmarkFanoutLoopback(b *testing.B) {
+	for _, win := range []time.Duration{-1, 2 * time.Millisecond} {
+		name := "coalesce=off"
+		if win > 0 {
+			name = "coalesce=" + win.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			s := engineio.NewServer(&engineio.Options{CoalesceWindow: win}, func(c *engineio.Conn) engineio.Handler { return &echo{c: c} })
+			b.Cleanup(func() { // after the clients have gone (cleanups run last first)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = s.Shutdown(ctx)
+			})
+			conns := loopbackConns(b, s, 100)
+			p := engineio.NewMessage([]byte(`2["fanout",{"t":1732500000000000000,"p":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]`), false)
+			b.ReportAllocs()
+			w0, cpu0 := writeCalls(), cpuTime()
+			b.ResetTimer()
+			for range b.N {
+				for _, c := range conns {
+					_ = c.Send(p)
+				}
+			}
+			b.StopTimer()
+			time.Sleep(20 * time.Millisecond) // the last windows end, the clients read
+			n := float64(b.N * len(conns))
+			b.ReportMetric(float64(cpuTime()-cpu0)/n, "cpu-ns/delivery")
+			if w0 >= 0 {
+				b.ReportMetric(float64(writeCalls()-w0)/n, "writes/delivery")
+			}
+		})
 	}
 }

@@ -228,7 +228,7 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		batch := c.queue
 		c.queue = nil
 		c.mu.Unlock()
-		c.writeInline(c.ws, batch)
+		c.writeDeferred(c.ws, batch)
 		return nil
 	}
 	c.wakeLocked()

@@ -292,13 +292,7 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	if flush {
 		// The same non-blocking write as a sender's; what the socket does
 		// not take goes to a writer goroutine.
-		c.writeInline(w, batch)
-		clear(batch) // writeInline copied what it left queued
-		c.mu.Lock()
-		if c.queue == nil && cap(batch) <= 64 {
-			c.queue = batch[:0] // the next packets allocate nothing
-		}
-		c.mu.Unlock()
+		c.writeBatch(w, batch)
 	}
 	if ok {
 		if err := d.Resume(); err != nil {
