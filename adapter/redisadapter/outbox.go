@@ -191,8 +191,10 @@ func (o *outbox) send(batch []*outItem) bool {
 		}
 		start := time.Now()
 		cmds, err := o.exec(batch)
-		if err == nil && time.Since(start) > slowExec && o.peersMissed(cmds) {
-			err = errPeersMissing // the client reconnected: send again once they are back
+		if err == nil && time.Since(start) > slowExec && o.peersMissed(batch, cmds) {
+			// The client reconnected: what lasts goes again once the
+			// nodes are back; requests and answers are not sent twice.
+			batch, err = o.keepLasting(batch, cmds), errPeersMissing
 		}
 		if err == nil {
 			o.finish(batch, cmds)
@@ -210,6 +212,21 @@ func (o *outbox) send(batch []*outItem) bool {
 			return false
 		}
 	}
+}
+
+// keepLasting finishes the requests and answers of a batch Redis took
+// and returns the rest.
+func (o *outbox) keepLasting(batch []*outItem, cmds []*redis.Cmd) []*outItem {
+	keep := batch[:0]
+	for i, it := range batch {
+		if it.expires.IsZero() {
+			keep = append(keep, it)
+		} else {
+			o.record(batch[i:i+1], cmds[i:i+1])
+		}
+	}
+	clear(batch[len(keep):])
+	return keep
 }
 
 // discardAll drops batch.
@@ -260,9 +277,23 @@ func (o *outbox) exec(batch []*outItem) ([]*redis.Cmd, error) {
 	return cmds, nil
 }
 
-// finish records the replies of a batch Redis took; a command Redis
-// refused is logged and counted as dropped.
+// finish records the replies of a batch Redis took, and that Redis is
+// back.
 func (o *outbox) finish(batch []*outItem, cmds []*redis.Cmd) {
+	o.record(batch, cmds)
+	o.down.Store(false)
+	if o.failing {
+		o.failing = false
+		o.log.Info("redisadapter: Redis is back; queued messages sent", "adapter", o.name)
+	}
+	if o.dropping.Swap(false) {
+		o.log.Warn("redisadapter: messages were dropped while Redis was away", "adapter", o.name, "dropped_total", o.dropped.Load())
+	}
+}
+
+// record records the replies to batch; a command Redis refused is logged
+// and counted as dropped.
+func (o *outbox) record(batch []*outItem, cmds []*redis.Cmd) {
 	for i, it := range batch {
 		o.pending.Add(-1)
 		reply, _ := cmds[i].Val().(string) // an entry id; publishes answer a count
@@ -275,14 +306,6 @@ func (o *outbox) finish(batch []*outItem, cmds []*redis.Cmd) {
 		if it.reply != nil {
 			it.reply <- reply
 		}
-	}
-	o.down.Store(false)
-	if o.failing {
-		o.failing = false
-		o.log.Info("redisadapter: Redis is back; queued messages sent", "adapter", o.name)
-	}
-	if o.dropping.Swap(false) {
-		o.log.Warn("redisadapter: messages were dropped while Redis was away", "adapter", o.name, "dropped_total", o.dropped.Load())
 	}
 }
 
@@ -334,15 +357,15 @@ func (o *outbox) countPeers(cmds []*redis.Cmd) {
 }
 
 // peersMissed reports whether some node may have missed a batch: a
-// publish reached fewer subscribers than there were nodes before (a room's
-// or a node's own channel may have fewer: then the batch goes again), or
-// fewer nodes are subscribed now.
-func (o *outbox) peersMissed(cmds []*redis.Cmd) bool {
+// lasting message (not a request or an answer) reached fewer subscribers
+// than there were nodes before (a room's channel may have fewer: then it
+// goes again needlessly), or fewer nodes are subscribed now.
+func (o *outbox) peersMissed(batch []*outItem, cmds []*redis.Cmd) bool {
 	if o.peers == nil {
 		return false
 	}
-	for _, c := range cmds {
-		if n, ok := c.Val().(int64); ok && n < int64(o.peersN) {
+	for i, c := range cmds {
+		if n, ok := c.Val().(int64); ok && batch[i].expires.IsZero() && n < int64(o.peersN) {
 			return true
 		}
 	}
