@@ -54,12 +54,6 @@ func (c *client) write(pkts []*engineio.Packet, volatile bool) error {
 	return c.conn.Send(pkts...)
 }
 
-func (c *client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
 // OnMessage implements engineio.Handler.
 func (c *client) OnMessage(data []byte, binary bool) {
 	if binary {

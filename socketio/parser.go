@@ -613,15 +613,6 @@ func eventPacket(nsp, event string, args []any) (*Packet, error) {
 	return p, err
 }
 
-// ackPacket builds an ACK packet answering id.
-func ackPacket(nsp string, id uint64, args []any) (*Packet, error) {
-	var p *Packet
-	err := withArray(nil, args, func(data []byte, bin [][]byte) {
-		p = &Packet{Type: PacketAck, Nsp: nsp, ID: id, HasID: true, Data: append(json.RawMessage(nil), data...), Attachments: copyBin(bin)}
-	})
-	return p, err
-}
-
 // encodeDirect encodes a packet for one socket straight into the messages
 // that carry it, with no intermediate Packet.
 func encodeDirect(t PacketType, nsp string, id uint64, hasID bool, event *string, args []any) ([]*engineio.Packet, error) {

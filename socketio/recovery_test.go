@@ -235,7 +235,7 @@ func TestEmitTransientIsNotRecorded(t *testing.T) {
 	c := dial(t, url)
 	c.Connect("/", "")
 	c.ExpectExact(`42["snapshot","` + strings.Repeat("s", 1000) + `"]`) // no offset
-	c.Expect(`42["kept",1,"`) // with its offset
+	c.Expect(`42["kept",1,"`)                                           // with its offset
 	if st := memAdapter(io).RecoveryStats(); st.Packets != 1 {
 		t.Fatalf("recovery keeps %d packets, want the Emit alone", st.Packets)
 	}
