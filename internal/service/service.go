@@ -122,11 +122,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		// deadline, and a hung Redis holds every caller for its socket
 		// timeouts; short read/write timeouts bound the rest.
 		opt.ContextTimeoutEnabled = true
-		if opt.ReadTimeout == 0 {
-			opt.ReadTimeout = 2 * time.Second
-		}
-		if opt.WriteTimeout == 0 {
-			opt.WriteTimeout = 2 * time.Second
+		for _, d := range []*time.Duration{&opt.ReadTimeout, &opt.WriteTimeout, &opt.DialTimeout} {
+			if *d == 0 {
+				*d = time.Second
+			}
 		}
 		s.redis = redis.NewClient(opt)
 		ro := redisadapter.Options{Logger: log}
@@ -650,7 +649,13 @@ func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
 		}
 	}
 	if s.redis != nil {
+		shared := func(f func(ratelimit.SharedStats) uint64) func() float64 {
+			return func() float64 { return float64(f(s.shared.Stats())) }
+		}
 		s.metrics.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_user_limit_local_total",
+				Help: "Cluster-wide per-user decisions taken locally because Redis was down or slow."},
+				shared(func(st ratelimit.SharedStats) uint64 { return st.Local })),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_redis_queued",
 				Help: "Messages for the other nodes waiting to be sent to Redis."},
 				outbox(func(st redisadapter.Stats) float64 { return float64(st.Queued) })),
