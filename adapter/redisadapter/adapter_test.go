@@ -27,9 +27,8 @@ var (
 )
 
 type node struct {
-	io     *socketio.Server
-	url    string
-	stream string // the streams adapter's stream
+	io  *socketio.Server
+	url string
 }
 
 func startNodes(t *testing.T, rdb *redis.Client, key string, n int, setup func(*socketio.Server)) []node {
