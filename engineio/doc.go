@@ -19,12 +19,23 @@
 // broadcast costs one encoding whatever the number of recipients. Ready
 // frames are written together with one writev.
 //
+// A WebSocket connection that has not written for Options.CoalesceWindow
+// (default 2 ms) is written to at once, by Send itself, with a
+// non-blocking write. One that has written more recently keeps what it is
+// sent for one window, and the server's coalescer then writes all of it
+// with one writev: a client that receives frames faster than one per
+// window costs one system call per window, for at most a window of added
+// latency, and a lone message is never delayed. Order per connection is
+// kept; Close writes what waits first, a connection that fails drops it.
+// Server.WriteStats counts the coalesced writes.
+//
 // # Resources
 //
 // An idle WebSocket connection holds no goroutine and no buffer: a shared
 // epoll poller wakes it when data arrives (elsewhere than on Linux, a
 // reader goroutine per connection is used). A writer goroutine runs only
-// while something is queued. Each connection's queue is bounded
+// while something is queued, and the coalescer's one goroutine per Server
+// only while some connection waits for its window to end. Each connection's queue is bounded
 // (Options.MaxQueuedPackets): a client that does not keep up is closed
 // with ErrSlowClient rather than slowing others or growing memory.
 //
