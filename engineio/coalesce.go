@@ -6,13 +6,16 @@ import (
 	"time"
 )
 
-// Write coalescing. A WebSocket connection that wrote less than
-// Options.CoalesceWindow ago does not write again at once: what it is sent
-// waits in its queue, and the server's coalescer writes all of it with one
-// writev when the window ends. A client receiving a frame every 2 ms thus
-// costs the kernel one write per window instead of one per frame, while a
-// connection that has been quiet for a window (most of them, most of the
-// time) is written to at once by Send: a lone message waits for nothing.
+// Write coalescing. A WebSocket connection sent a packet less than
+// Options.CoalesceWindow after the previous one does not write it at once:
+// it waits in the queue, and the server's coalescer writes it and what
+// follows with one writev a window later. A client receiving a frame every
+// millisecond thus costs the kernel one write per window instead of one
+// per frame, while a connection that has been quiet for a window (most of
+// them, most of the time) is written to at once by Send: a lone message
+// waits for nothing. What counts is the time between sends, not between
+// writes: a broadcast to a crowd that takes longer than a window to go
+// round writes every recipient at once, as before.
 //
 // The coalescer is one goroutine per Server that runs only while some
 // connection waits and leaves when none does. Its list holds a waiting
@@ -30,6 +33,8 @@ type coalescer struct {
 	mu      sync.Mutex
 	due     []deferredConn // in the order they were deferred, so in due order
 	running bool           // the goroutine runs (counted in srv.wg)
+	hurry   bool           // Shutdown: write everything now
+	wake    chan struct{}  // ends the goroutine's wait when hurry is set
 	spare   []deferredConn // the goroutine's batch, reused
 
 	flushes atomic.Uint64
@@ -88,10 +93,28 @@ func (c *Conn) deferLocked(now int64) bool {
 	return true
 }
 
+// hurryUp makes the coalescer write every waiting connection at once, and
+// those deferred later without waiting: the server is shutting down.
+func (q *coalescer) hurryUp() {
+	q.mu.Lock()
+	q.hurry = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
 // run writes each deferred connection when its window ends, and returns
 // when none is left.
 func (q *coalescer) run() {
 	defer q.srv.wg.Done()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
 		q.mu.Lock()
 		if len(q.due) == 0 {
@@ -103,13 +126,21 @@ func (q *coalescer) run() {
 			return
 		}
 		now := q.srv.now()
-		if wait := q.due[0].at - now; wait > 0 {
+		if wait := time.Duration(q.due[0].at - now); wait > 0 && !q.hurry {
 			q.mu.Unlock()
-			time.Sleep(time.Duration(wait))
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			select {
+			case <-t.C:
+			case <-q.wake:
+			}
 			continue
 		}
 		n := 1
-		for n < len(q.due) && q.due[n].at <= now {
+		for n < len(q.due) && (q.due[n].at <= now || q.hurry) {
 			n++
 		}
 		batch := append(q.spare[:0], q.due[:n]...)
@@ -141,7 +172,6 @@ func (c *Conn) flushDeferred() {
 		c.mu.Unlock()
 		return
 	}
-	c.lastWrite = c.srv.now()
 	batch := c.queue
 	c.queue = nil
 	c.mu.Unlock()

@@ -200,16 +200,19 @@ func TestCoalescedNotWrittenAfterClose(t *testing.T) {
 }
 
 // A burst larger than the queue bound reaches a client that keeps up:
-// coalescing holds a bounded batch, never the whole burst.
+// coalescing holds a bounded batch, never the whole burst (the window is
+// longer than the test, so only the sender writes, in full batches), and
+// Close writes what waits without waiting for the window.
 func TestBurstBeyondQueueBound(t *testing.T) {
-	c, wl, _ := serveLog(t, &engineio.Options{MaxQueuedPackets: 100})
-	time.Sleep(20 * time.Millisecond)
+	c, wl, closed := serveLog(t, &engineio.Options{MaxQueuedPackets: 100, CoalesceWindow: time.Hour})
 	const n = 1000
 	for i := range n {
 		if err := c.Send(engineio.NewMessage([]byte(fmt.Sprint(i)), false)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
+	_ = c.Close()
+	expectClosed(t, closed, 1, "forced close")
 	calls, msgs := wl.waitFor(t, 1+n)
 	for i, m := range msgs[1:] {
 		if want := "4" + fmt.Sprint(i); m != want {
@@ -332,5 +335,30 @@ func BenchmarkFanoutLoopback(b *testing.B) {
 				b.ReportMetric(float64(writeCalls()-w0)/n, "writes/delivery")
 			}
 		})
+	}
+}
+
+// Shutdown writes what waits for a window at once: it does not wait for
+// the window to end.
+func TestShutdownWritesWhatWaits(t *testing.T) {
+	closed := make(chan string, 1)
+	s := engineio.NewServer(&engineio.Options{CoalesceWindow: time.Hour},
+		func(c *engineio.Conn) engineio.Handler { return &echo{c: c, closed: closed} })
+	wl := newWriteLog()
+	c, err := s.ServeWebSocket(wl, httptest.NewRequest("GET", "/engine.io/?EIO=4&transport=websocket", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl.waitFor(t, 1)
+	_ = c.Send(engineio.NewMessage([]byte("a"), false))
+	_ = c.Send(engineio.NewMessage([]byte("b"), false)) // waits for the window
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v after %v", err, time.Since(start))
+	}
+	if _, msgs := wl.snapshot(t); fmt.Sprint(msgs[1:]) != "[4a 4b]" {
+		t.Fatalf("written %s", msgs[1:])
 	}
 }

@@ -109,12 +109,12 @@ type Conn struct {
 	state     connState
 	flushing  bool
 	wsReading bool // the reader is handling frames and will flush when done
-	deferred  bool // the coalescer holds flushing and writes the queue when lastWrite's window ends
+	deferred  bool // the coalescer holds flushing and writes the queue when its window ends
 	queue     []*Packet
 	ws        *wsConn
 	srv       *Server
+	lastSend  int64 // Server.now of the last Send
 	transport string
-	lastWrite int64 // Server.now of the last write not made by a writer goroutine
 
 	id      string
 	req     *Request
@@ -196,13 +196,15 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		c.abort("transport error", ErrSlowClient)
 		return ErrSlowClient
 	}
+	now := c.srv.now()
+	busy := c.lastSend != 0 && now-c.lastSend < int64(c.srv.opts.CoalesceWindow)
+	c.lastSend = now
 	// c.ws is set only with the WebSocket transport.
 	if w := c.ws; w != nil && (w.nb != nil || w.raw != nil) &&
 		!c.flushing && !c.wsReading && len(c.queue) == 0 {
-		now := c.srv.now()
-		if c.lastWrite != 0 && now-c.lastWrite < int64(c.srv.opts.CoalesceWindow) {
-			// It has just written: what comes within the window leaves
-			// with this, in one write (see coalescer).
+		if busy {
+			// Sent to less than a window ago: what comes within the
+			// window leaves with this, in one write (see coalescer).
 			c.queue = append(c.queue, pkts...)
 			if c.deferLocked(now) {
 				c.mu.Unlock()
@@ -213,7 +215,6 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		}
 		// Nothing pending: write from this goroutine, without blocking.
 		c.flushing = true
-		c.lastWrite = now
 		c.mu.Unlock()
 		c.writeInline(w, pkts)
 		return nil
@@ -224,7 +225,6 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		// more, and a burst must not fill the queue of a client that keeps
 		// up. The coalescer's entry finds the batch taken.
 		c.deferred = false
-		c.lastWrite = c.srv.now()
 		batch := c.queue
 		c.queue = nil
 		c.mu.Unlock()
@@ -289,6 +289,16 @@ func (c *Conn) closeWith(reason string, err error, graceful bool) {
 	}
 	if graceful && len(c.queue) > 0 {
 		c.state = stateClosing
+		if c.deferred {
+			// Write what waits for its window now; the write finishes
+			// the close. The coalescer's entry finds the batch taken.
+			c.deferred = false
+			w, batch := c.ws, c.queue
+			c.queue = nil
+			c.mu.Unlock()
+			c.writeDeferred(w, batch)
+			return
+		}
 		if c.transport == TransportWebSocket {
 			c.kickWS() // the writer finishes the close once drained
 			c.mu.Unlock()

@@ -19,11 +19,10 @@
 // broadcast costs one encoding whatever the number of recipients. Ready
 // frames are written together with one writev.
 //
-// A WebSocket connection that has not written for Options.CoalesceWindow
-// (default 2 ms) is written to at once, by Send itself, with a
-// non-blocking write. One that has written more recently keeps what it is
-// sent for one window, and the server's coalescer then writes all of it
-// with one writev: a client that receives frames faster than one per
+// A WebSocket connection sent nothing for Options.CoalesceWindow (default
+// 2 ms) is written to at once, by Send itself, with a non-blocking write.
+// One sent a packet more recently keeps what it is sent for one window,
+// and the server's coalescer then writes all of it with one writev: a client that receives frames faster than one per
 // window costs one system call per window, for at most a window of added
 // latency, and a lone message is never delayed. Order per connection is
 // kept; Close writes what waits first, a connection that fails drops it.

@@ -69,13 +69,13 @@ type Options struct {
 	// holds memory without bound or slows the others. Default 4096.
 	MaxQueuedPackets int
 	// CoalesceWindow lets the frames of a busy WebSocket connection leave
-	// together: a connection that wrote less than CoalesceWindow ago keeps
-	// what it is sent for up to CoalesceWindow, then writes all of it with
-	// one writev. A connection that has not written for longer is written
-	// to at once, so a lone message is never delayed; a client receiving
-	// more than one frame per window costs one write per window instead of
-	// one per frame, for at most CoalesceWindow of added latency. Default
-	// 2ms; negative writes every frame at once.
+	// together: a packet sent to a connection less than CoalesceWindow
+	// after the previous one waits up to CoalesceWindow, then it and what
+	// came meanwhile are written with one writev. A connection sent nothing
+	// for longer is written to at once, so a lone message is never delayed;
+	// a client receiving more than one frame per window costs one write per
+	// window instead of one per frame, for at most CoalesceWindow of added
+	// latency. Default 2ms; negative writes every frame at once.
 	CoalesceWindow time.Duration
 	// WriteTimeout bounds one write to a client. Default 10s.
 	WriteTimeout time.Duration

@@ -84,7 +84,7 @@ type Server struct {
 // connection, before any message, and returns the connection's Handler.
 func NewServer(opts *Options, onConnect func(*Conn) Handler) *Server {
 	s := &Server{opts: opts.withDefaults(), onConnect: onConnect, conns: make(map[string]*Conn), epoch: time.Now()}
-	s.coalesce.srv = s
+	s.coalesce.srv, s.coalesce.wake = s, make(chan struct{}, 1)
 	return s
 }
 
@@ -351,6 +351,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.closeWith("forced close", nil, true)
 	}
+	s.coalesce.hurryUp() // what the closes left waiting for a window
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error

@@ -285,7 +285,6 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	var batch []*Packet
 	if flush {
 		c.flushing = true
-		c.lastWrite = c.srv.now()
 		batch, c.queue = c.queue, nil
 	}
 	c.mu.Unlock()
