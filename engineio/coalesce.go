@@ -20,13 +20,14 @@ import (
 // The coalescer is one goroutine per Server that runs only while some
 // connection waits and leaves when none does. Its list holds a waiting
 // connection once (Conn.deferred), and once more only after a burst of
-// coalesceBatch packets made the sender write them: it is bounded by the
-// number of connections and the packets sent within a window. A deferred
-// connection gathers at most coalesceBatch packets, then the sender of the
-// last writes them all: a burst never fills MaxQueuedPackets for a client
-// that keeps up. The coalescer never waits on a
-// client: its writes are non-blocking, and what a socket does not take
-// goes to that connection's writer goroutine, as for an inline write.
+// coalesceBatch packets made the sender write them or a Close did: it is
+// bounded by the number of connections and the packets sent within a
+// window. A deferred connection gathers at most coalesceBatch packets,
+// then the sender of the last writes them all: a burst never fills
+// MaxQueuedPackets for a client that keeps up. The coalescer never waits
+// on a client: its writes are non-blocking, and what a socket does not
+// take goes to that connection's writer goroutine, as for an inline
+// write. Server.WriteStats counts its writes.
 type coalescer struct {
 	srv *Server
 
@@ -155,6 +156,16 @@ func (q *coalescer) run() {
 		clear(batch)
 		q.spare = batch[:0] // only this goroutine touches spare
 	}
+}
+
+// takeDeferredLocked takes the batch waiting for the coalescer, and with
+// it c.flushing, for the caller to write now (writeDeferred); the
+// coalescer's entry then finds nothing to do.
+func (c *Conn) takeDeferredLocked() []*Packet {
+	c.deferred = false
+	batch := c.queue
+	c.queue = nil
+	return batch
 }
 
 // flushDeferred writes what c was sent during its window.

@@ -223,10 +223,8 @@ func (c *Conn) Send(pkts ...*Packet) error {
 	if c.deferred && len(c.queue) >= c.srv.coalesceMax() {
 		// Enough for a full writev: waiting for the window saves nothing
 		// more, and a burst must not fill the queue of a client that keeps
-		// up. The coalescer's entry finds the batch taken.
-		c.deferred = false
-		batch := c.queue
-		c.queue = nil
+		// up.
+		batch := c.takeDeferredLocked()
 		c.mu.Unlock()
 		c.writeDeferred(c.ws, batch)
 		return nil
@@ -291,12 +289,10 @@ func (c *Conn) closeWith(reason string, err error, graceful bool) {
 		c.state = stateClosing
 		if c.deferred {
 			// Write what waits for its window now; the write finishes
-			// the close. The coalescer's entry finds the batch taken.
-			c.deferred = false
-			w, batch := c.ws, c.queue
-			c.queue = nil
+			// the close.
+			batch := c.takeDeferredLocked()
 			c.mu.Unlock()
-			c.writeDeferred(w, batch)
+			c.writeDeferred(c.ws, batch)
 			return
 		}
 		if c.transport == TransportWebSocket {
