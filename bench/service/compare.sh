@@ -9,7 +9,7 @@
 # STEP (chatmax step, 3s; QUICK 2s), SETTLE (presence, after all left: 5s;
 # QUICK 3s), FILL (history messages, 100000), SCENARIOS (space-separated
 # subset), PGHOST/PGPORT/PGUSER (127.0.0.1, 5432, postgres), REDIS_URL
-# (redis://127.0.0.1:6379), OUT (bench/service/results.json).
+# (redis://127.0.0.1:6379), OUT (.bin/service-results.json).
 # Each run gets a fresh SQLite file or PostgreSQL database (dropped after)
 # and its own Redis key prefix (deleted after).
 set -eu
@@ -27,7 +27,7 @@ mkdir -p .bin
 go build -o .bin/herald ./cmd/herald
 go build -o .bin/herald-load ./cmd/herald-load
 [ -d bench/service/node/node_modules ] || (cd bench/service/node && npm ci --no-audit --no-fund --loglevel=error)
-out=${OUT:-bench/service/results.json}
+out=${OUT:-.bin/service-results.json}
 : > "$out.tmp"
 work=$(mktemp -d)
 PIDS=""; DBS=""; PREFIX=""
@@ -122,5 +122,5 @@ for round in $(seq "$REPS"); do
  done
 done
 mv "$out.tmp" "$out"
-go run ./bench/service/report -doc docs/benchmarks.md -dat bench/service/ratios.dat "$out"
+go run ./bench/service/report -doc docs/benchmarks.md -dat .bin/service-ratios.dat "$out"
 if command -v gnuplot >/dev/null; then gnuplot bench/service/plot.gnuplot; fi
