@@ -3,7 +3,7 @@
 # (cmd/herald) and the Node server written from the seed
 # (bench/service/node), scenario by scenario, the servers alternating, and
 # the medians written into docs/benchmarks.md ("Service benchmark").
-#   bash bench/service/compare.sh            3 rounds (about 40 minutes on a shared 2-core machine)
+#   bash bench/service/compare.sh            3 rounds (about 25 minutes on a shared 2-core machine)
 #   QUICK=1 bash bench/service/compare.sh    1 round, short windows (a few minutes)
 # Environment: REPS (3; QUICK 1), DURATION (chat windows, 5s; QUICK 3s),
 # STEP (chatmax step, 3s; QUICK 2s), SETTLE (presence, after all left: 5s;
