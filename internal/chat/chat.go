@@ -69,6 +69,34 @@ type Chat struct {
 
 	mu     sync.Mutex
 	typing map[typingKey]*time.Timer
+
+	// rooms caches the rooms looked up: a room never changes once
+	// created, and every access check needs it.
+	roomsMu sync.Mutex
+	rooms   map[string]store.Room
+}
+
+// maxCachedRooms bounds the room cache; it starts again when full.
+const maxCachedRooms = 4096
+
+func (c *Chat) room(ctx context.Context, id string) (store.Room, error) {
+	c.roomsMu.Lock()
+	r, ok := c.rooms[id]
+	c.roomsMu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := c.opts.Store.GetRoom(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	c.roomsMu.Lock()
+	if len(c.rooms) >= maxCachedRooms {
+		c.rooms = make(map[string]store.Room)
+	}
+	c.rooms[id] = r
+	c.roomsMu.Unlock()
+	return r, nil
 }
 
 type typingKey struct{ room, user string }
@@ -101,7 +129,7 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	if opts.OnEmit == nil {
 		opts.OnEmit = func(string) {}
 	}
-	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer)}
+	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer), rooms: make(map[string]store.Room)}
 	nsp.OnConnection(func(s *socketio.Socket) {
 		s.OnDisconnecting(func(string) { c.stopAllTyping(s) })
 	})
@@ -200,7 +228,7 @@ func joined(s *socketio.Socket, roomID string) bool {
 func (c *Chat) access(roomID, userID string) (store.Room, error) {
 	cx, cancel := c.ctx()
 	defer cancel()
-	room, err := c.opts.Store.GetRoom(cx, roomID)
+	room, err := c.room(cx, roomID)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		return room, errAccessDenied
 	}
@@ -408,9 +436,12 @@ func (c *Chat) history(e *socketio.Event) {
 		fail(e, errBadRequest)
 		return
 	}
-	if _, err := c.access(in.RoomID, user(e.Socket).ID); err != nil {
-		fail(e, err)
-		return
+	// A socket in the room passed the access check when it joined.
+	if !joined(e.Socket, in.RoomID) {
+		if _, err := c.access(in.RoomID, user(e.Socket).ID); err != nil {
+			fail(e, err)
+			return
+		}
 	}
 	cx, cancel := c.ctx()
 	defer cancel()
