@@ -20,6 +20,7 @@ if [ -n "${QUICK:-}" ]; then REPS=1; DURATION=3s; STEP=2s; SETTLE=3s; fi
 FILL=${FILL:-100000}
 PGHOST=${PGHOST:-127.0.0.1}; PGPORT=${PGPORT:-5432}; PGUSER=${PGUSER:-postgres}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+SCENARIOS_SET=${SCENARIOS:-}
 SCENARIOS=${SCENARIOS:-"chat_sqlite chat_pg chat2k_sqlite chat2k_pg chatmax_sqlite chatmax_pg history_sqlite history_pg cluster_pubsub cluster_streams presence2k presence5k"}
 export PGHOST PGPORT PGUSER
 SECRET=service-bench-secret-$RANDOM$RANDOM$RANDOM$RANDOM
@@ -122,5 +123,11 @@ for round in $(seq "$REPS"); do
  done
 done
 mv "$out.tmp" "$out"
-go run ./bench/service/report -doc docs/benchmarks.md -dat .bin/service-ratios.dat "$out"
-if command -v gnuplot >/dev/null; then gnuplot bench/service/plot.gnuplot; fi
+# Only a run of every scenario rewrites the committed table and plot; a
+# subset prints its rows.
+if [ -z "${SCENARIOS_SET:-}" ]; then
+  go run ./bench/service/report -doc docs/benchmarks.md -dat .bin/service-ratios.dat "$out"
+  if command -v gnuplot >/dev/null; then gnuplot bench/service/plot.gnuplot; fi
+else
+  go run ./bench/service/report -dat .bin/service-ratios.dat "$out"
+fi
