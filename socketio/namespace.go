@@ -177,10 +177,18 @@ func (n *Namespace) SocketsLeave(rooms ...string) { n.op().SocketsLeave(rooms...
 // DisconnectSockets disconnects every socket.
 func (n *Namespace) DisconnectSockets(close bool) { n.op().DisconnectSockets(close) }
 
-// ServerSideEmit sends an event to this namespace on the other nodes.
-// With wantAck, their answers are collected until ctx is done.
-func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error) {
-	return n.adapter.ServerSideEmit(ctx, event, args, wantAck)
+// ServerSideEmit sends an event to this namespace on the other nodes,
+// whose OnServerSideEmit handlers receive it. ctx bounds the sending.
+func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	_, err := n.adapter.ServerSideEmit(ctx, event, args, false)
+	return err
+}
+
+// ServerSideEmitWithAck is ServerSideEmit collecting the other nodes'
+// answers (one Args per node that acked) until each answered or ctx is
+// done; with some missing it returns what arrived and an error.
+func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	return n.adapter.ServerSideEmit(ctx, event, args, true)
 }
 
 // OnServerSideEmit handles events sent by ServerSideEmit on other nodes.

@@ -203,8 +203,12 @@ func (s *Socket) OnDisconnect(h func(reason string)) {
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms) }
 
-// Leave removes the socket from room.
-func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+// Leave removes the socket from rooms.
+func (s *Socket) Leave(rooms ...string) {
+	for _, r := range rooms {
+		s.nsp.adapter.Del(s.id, r)
+	}
+}
 
 // Rooms returns the socket's rooms (its own id included).
 func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }

@@ -145,7 +145,7 @@ func TestServerSideEmitAndSilentNode(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	got, err := nodes[0].io.Of("/").ServerSideEmit(ctx, "ping", []any{"x"}, true)
+	got, err := nodes[0].io.Of("/").ServerSideEmitWithAck(ctx, "ping", "x")
 	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"pong x"` {
 		t.Fatalf("serverSideEmit: %v %v", got, err)
 	}

@@ -314,7 +314,7 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 // node h (client ch), both clients in room "mixed"; id is cn's next ack id.
 func acksBothWays(ctx context.Context, t *testing.T, h node, cn, ch *siotest.Conn, id int) {
 	t.Helper()
-	got, err := h.io.Of("/").ServerSideEmit(ctx, "ping", []any{"herald"}, true)
+	got, err := h.io.Of("/").ServerSideEmitWithAck(ctx, "ping", "herald")
 	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"pong from node"` {
 		t.Fatalf("Herald's serverSideEmitWithAck: %v %v", got, err)
 	}

@@ -102,7 +102,7 @@ func TestServerSideHandlerMayAskOtherNodes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	got, err := nodes[0].io.Of("/").ServerSideEmit(ctx, "count", nil, true)
+	got, err := nodes[0].io.Of("/").ServerSideEmitWithAck(ctx, "count")
 	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != "2" {
 		t.Fatalf("answers %v %v", got, err)
 	}

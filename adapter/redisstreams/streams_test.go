@@ -77,7 +77,7 @@ func TestRequestsOverPubSubOrStream(t *testing.T) {
 			if err != nil || len(socks) != 1 {
 				t.Fatalf("fetchSockets: %v %v", socks, err)
 			}
-			got, err := nodes[0].io.Of("/").ServerSideEmit(ctx, "hello", nil, true)
+			got, err := nodes[0].io.Of("/").ServerSideEmitWithAck(ctx, "hello")
 			if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"hi"` {
 				t.Fatalf("serverSideEmit: %v %v", got, err)
 			}

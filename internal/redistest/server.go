@@ -1,9 +1,11 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -105,7 +107,29 @@ func (s *Server) Client() *redis.Client {
 
 // Pause stops the process (SIGSTOP): connections are accepted by the
 // kernel but nothing is answered, as with a hung Redis.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+//
+// It returns once the process is stopped: a signal is delivered
+// asynchronously, and a command sent right after kill(2) could still be
+// served.
+func (s *Server) Pause() {
+	s.signal(syscall.SIGSTOP)
+	s.mu.Lock()
+	pid := 0
+	if s.cmd != nil {
+		pid = s.cmd.Process.Pid
+	}
+	s.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); pid != 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // not Linux, or gone
+		}
+		// The state follows the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+	}
+}
 
 // Resume continues a paused server (SIGCONT).
 func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
