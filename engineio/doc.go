@@ -20,7 +20,7 @@
 // frames are written together with one writev.
 //
 // A WebSocket connection sent nothing for Options.CoalesceWindow (default
-// 2 ms) is written to at once, by Send itself, with a non-blocking write.
+// 3 ms) is written to at once, by Send itself, with a non-blocking write.
 // One sent a packet more recently keeps what it is sent for one window,
 // and the server's coalescer then writes all of it with one writev: a client that receives frames faster than one per
 // window costs one system call per window, for at most a window of added
