@@ -87,7 +87,7 @@ func (c *writeLog) snapshot(t *testing.T) (int, []string) {
 	var msgs []string
 	r := bytes.NewReader(c.data)
 	for r.Len() > 0 {
-		f, err := ws.ReadFrame(r)
+		f, err := readFrame(r)
 		if err != nil {
 			t.Fatalf("bad frame: %v", err)
 		}

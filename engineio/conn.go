@@ -94,10 +94,9 @@ const (
 )
 
 var (
-	errPollOverlap  = errors.New("engineio: overlapping polling requests")
-	errPollAborted  = errors.New("engineio: polling request closed prematurely")
-	errTooLarge     = errors.New("engineio: payload too large")
-	errUpgradeStale = errors.New("engineio: upgrade timed out")
+	errPollOverlap = errors.New("engineio: overlapping polling requests")
+	errPollAborted = errors.New("engineio: polling request closed prematurely")
+	errTooLarge    = errors.New("engineio: payload too large")
 )
 
 // Conn is one Engine.IO session. Send and Close are safe for concurrent

@@ -41,7 +41,7 @@ func TestPerMessageDeflate(t *testing.T) {
 		rd = br
 	}
 	readMsg := func() (string, bool) {
-		f, err := ws.ReadFrame(rd)
+		f, err := readFrame(rd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,7 +80,6 @@ func noop() {}
 // Static control packets, shared by every connection.
 var (
 	pingPacket  = &Packet{Type: Ping}
-	pongPacket  = &Packet{Type: Pong}
 	noopPacket  = &Packet{Type: Noop}
 	closePacket = &Packet{Type: Close}
 )

@@ -868,12 +868,10 @@ func (c *Conn) flushCurrent(scratch *net.Buffers) {
 
 var buffersPool = sync.Pool{New: func() any { b := make(net.Buffers, 0, 16); return &b }}
 
-// flushWS writes everything queued, coalescing ready frames into one
-// writev, until the queue is empty. One runs at a time per connection and
-// none while the connection is idle.
-func (c *Conn) flushWS(w *wsConn) { c.flushWith(w, nil) }
-
-// flushWith is flushWS with the caller's scratch space for the iovecs.
+// flushWith writes everything queued, coalescing ready frames into one
+// writev, until the queue is empty; scratch, when set, is the caller's
+// space for the iovecs. One runs at a time per connection and none while
+// the connection is idle.
 func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 	var spare []*Packet
 	deflate := w.deflate
