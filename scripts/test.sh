@@ -25,6 +25,7 @@ bash scripts/services.sh
 [ -d interop/node_modules ] || (cd interop && npm ci --no-audit --no-fund --loglevel=error)
 
 run "go vet" go vet ./...
+run "lint: gofmt, go mod tidy, staticcheck" bash scripts/lint.sh
 run "go test -race" go test -race -count=1 -timeout 15m ./...
 run "chaos and abuse suites" env HERALD_CHAOS=1 go test -count=1 -timeout 10m ./test/chaos/
 # Every fuzz target, briefly (iteration counts, not time: a loaded machine
