@@ -7,9 +7,11 @@ import (
 )
 
 // Write coalescing. A WebSocket connection sent a packet less than
-// Options.CoalesceWindow after the previous one does not write it at once:
-// it waits in the queue, and the server's coalescer writes it and what
-// follows with one writev a window later. A client receiving a frame every
+// Options.CoalesceWindow after the previous one (or after a write that
+// carried several coalesced packets) does not write it at once: it waits
+// in the queue, and the server's coalescer writes it and what follows
+// with one writev a window later. Only a Send that finds nothing pending
+// reads the clock: the others join what is already waiting. A client receiving a frame every
 // millisecond thus costs the kernel one write per window instead of one
 // per frame, while a connection that has been quiet for a window (most of
 // them, most of the time) is written to at once by Send: a lone message
@@ -150,7 +152,7 @@ func (q *coalescer) run() {
 		q.due = q.due[:rest]
 		q.mu.Unlock()
 		for i := range batch {
-			batch[i].c.flushDeferred()
+			batch[i].c.flushDeferred(now)
 			batch[i].c.release()
 		}
 		clear(batch)
@@ -168,8 +170,8 @@ func (c *Conn) takeDeferredLocked() []*Packet {
 	return batch
 }
 
-// flushDeferred writes what c was sent during its window.
-func (c *Conn) flushDeferred() {
+// flushDeferred writes what c was sent during its window, at now.
+func (c *Conn) flushDeferred(now int64) {
 	c.mu.Lock()
 	if !c.deferred { // a sender took the batch (and flushing) over
 		c.mu.Unlock()
@@ -185,6 +187,12 @@ func (c *Conn) flushDeferred() {
 	}
 	batch := c.queue
 	c.queue = nil
+	if len(batch) > 1 {
+		// Frames keep coming: the next one waits for a window too. (A
+		// lone packet does not count, or a connection sent one frame per
+		// window would never be written at once again.)
+		c.lastSend = now
+	}
 	c.mu.Unlock()
 	c.writeDeferred(w, batch)
 }

@@ -112,7 +112,7 @@ type Conn struct {
 	queue     []*Packet
 	ws        *wsConn
 	srv       *Server
-	lastSend  int64 // Server.now of the last Send
+	lastSend  int64 // Server.now of the last Send that found nothing pending, or of the last coalesced write
 	transport string
 
 	id      string
@@ -195,12 +195,12 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		c.abort("transport error", ErrSlowClient)
 		return ErrSlowClient
 	}
-	now := c.srv.now()
-	busy := c.lastSend != 0 && now-c.lastSend < int64(c.srv.opts.CoalesceWindow)
-	c.lastSend = now
 	// c.ws is set only with the WebSocket transport.
 	if w := c.ws; w != nil && (w.nb != nil || w.raw != nil) &&
 		!c.flushing && !c.wsReading && len(c.queue) == 0 {
+		now := c.srv.now()
+		busy := c.lastSend != 0 && now-c.lastSend < int64(c.srv.opts.CoalesceWindow)
+		c.lastSend = now
 		if busy {
 			// Sent to less than a window ago: what comes within the
 			// window leaves with this, in one write (see coalescer).
