@@ -58,11 +58,14 @@ type WriteStats struct {
 	// Packets is the number of packets those writes carried: Packets -
 	// Flushes is the number of system calls coalescing saved.
 	Packets uint64
+	// SlowClients counts the connections closed with ErrSlowClient: their
+	// queue reached MaxQueuedPackets.
+	SlowClients uint64
 }
 
 // WriteStats returns the coalescing counters since the server started.
 func (s *Server) WriteStats() WriteStats {
-	return WriteStats{Flushes: s.coalesce.flushes.Load(), Packets: s.coalesce.packets.Load()}
+	return WriteStats{Flushes: s.coalesce.flushes.Load(), Packets: s.coalesce.packets.Load(), SlowClients: s.slowClients.Load()}
 }
 
 // coalesceBatch is how many packets a deferred connection gathers at most

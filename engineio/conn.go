@@ -192,6 +192,7 @@ func (c *Conn) Send(pkts ...*Packet) error {
 	}
 	if len(c.queue)+len(pkts) > c.srv.opts.MaxQueuedPackets {
 		c.mu.Unlock()
+		c.srv.slowClients.Add(1)
 		c.abort("transport error", ErrSlowClient)
 		return ErrSlowClient
 	}

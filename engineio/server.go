@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldio/herald/internal/netpoll"
@@ -78,6 +79,8 @@ type Server struct {
 
 	epoch    time.Time // of now
 	coalesce coalescer
+
+	slowClients atomic.Uint64 // closed with ErrSlowClient
 }
 
 // NewServer returns a Server. onConnect is called for every new

@@ -365,3 +365,21 @@ func TestShutdownWaitsForItsGoroutines(t *testing.T) {
 	hs.Close()
 	goleak.VerifyNone(t, ignore) // while the clients are still there
 }
+
+// Dropped slow clients are counted, for a metric.
+func TestSlowClientsCounted(t *testing.T) {
+	conns := make(chan *engineio.Conn, 1)
+	s := engineio.NewServer(&engineio.Options{MaxQueuedPackets: 8}, func(c *engineio.Conn) engineio.Handler {
+		conns <- c
+		return &echo{c: c}
+	})
+	url := siotest.Serve(t, s)
+	handshake(t, url+"/")
+	c := <-conns
+	for i := 0; i < 20; i++ {
+		_ = c.Send(engineio.NewMessage([]byte("x"), false))
+	}
+	if n := s.WriteStats().SlowClients; n != 1 {
+		t.Fatalf("SlowClients %d, want 1", n)
+	}
+}

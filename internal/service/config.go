@@ -54,6 +54,7 @@ type Config struct {
 	UserMessageRate string        // HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")
 	StoreTimeout    time.Duration // HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (1s)
 	ReadTimeout     time.Duration // HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (max(ping timeout, 10s))
+	MaxQueued       int           // HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
 	RecoveryBytes   int64         // HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
 
 	trustedNets []*net.IPNet
@@ -105,6 +106,7 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	num(&c.MaxHeaderBytes, "max-header-bytes", "HERALD_MAX_HEADER_BYTES", 16<<10, "largest HTTP request header block in bytes")
 	num(&c.MaxConnsPerUser, "max-connections-per-user", "HERALD_MAX_CONNECTIONS_PER_USER", 20, "sockets of one user on this node, per namespace")
 	num(&c.MaxRoomsPerUser, "max-rooms-per-user", "HERALD_MAX_ROOMS_PER_USER", 100, "rooms one user may create")
+	num(&c.MaxQueued, "max-queued-packets", "HERALD_MAX_QUEUED_PACKETS", 4096, "outbound packets queued for one client before it is dropped as too slow")
 	num(&c.MaxSyncRooms, "max-sync-rooms", "HERALD_MAX_SYNC_ROOMS", 200, "rooms one sync-state call re-syncs")
 	dev := env("HERALD_DEV")
 	fs.BoolVar(&c.Dev, "dev", dev == "1" || dev == "true", "dev mode: /api/dev/token on (HERALD_DEV; default on with a generated secret)")
@@ -145,7 +147,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 func (c *Config) finish(env func(string) string) error {
 	if c.PingInterval <= 0 || c.PingTimeout <= 0 || c.MaxPayload <= 0 || c.MaxMessageLen <= 0 ||
 		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 ||
-		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 || c.RecoveryBytes <= 0 || c.StoreTimeout <= 0 {
+		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 || c.RecoveryBytes <= 0 || c.StoreTimeout <= 0 || c.MaxQueued <= 0 {
 		return errors.New("config: durations, sizes and limits must be positive")
 	}
 	switch c.RedisAdapter {

@@ -376,6 +376,11 @@ func TestRecoveryBufferBounded(t *testing.T) {
 	if bytes < 0 || bytes > 65536 || dropped <= 0 {
 		t.Fatalf("recovery buffer %v bytes, %v dropped", bytes, dropped)
 	}
+	for _, name := range []string{"herald_slow_clients_total", "herald_coalesced_writes_total", "herald_coalesced_packets_total"} {
+		if metric(t, url, name) < 0 {
+			t.Fatalf("no %s", name)
+		}
+	}
 	if n := metric(t, url, "herald_store_messages_committed_total"); n != 40 {
 		t.Fatalf("herald_store_messages_committed_total %v", n)
 	}
@@ -389,7 +394,7 @@ func TestRateLimitSettings(t *testing.T) {
 		{"HERALD_RATE_LIMITS": "send-message=5"}, {"HERALD_RATE_LIMITS": "send-message=-1:3"},
 		{"HERALD_RATE_LIMITS": "=1:1"}, {"HERALD_USER_MESSAGE_RATE": "30"}, {"HERALD_USER_MESSAGE_RATE": "0/1s"},
 		{"HERALD_TRUSTED_PROXIES": "10.0.0.0/99"}, {"HERALD_CORS_ORIGINS": "*,https://a.example"},
-		{"HERALD_MAX_CONNECTIONS_PER_USER": "0"}, {"HERALD_RECOVERY_BUFFER_BYTES": "0"},
+		{"HERALD_MAX_CONNECTIONS_PER_USER": "0"}, {"HERALD_RECOVERY_BUFFER_BYTES": "0"}, {"HERALD_MAX_QUEUED_PACKETS": "-1"},
 	} {
 		if _, err := Load(nil, env(bad)); err == nil {
 			t.Errorf("%v accepted", bad)

@@ -162,13 +162,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.io = socketio.NewServer(&socketio.Options{
 		Engine: engineio.Options{
-			PingInterval:   cfg.PingInterval,
-			PingTimeout:    cfg.PingTimeout,
-			MaxPayload:     cfg.MaxPayload,
-			CORS:           cors,
-			AllowRequest:   s.allowConnection,
-			ReadTimeout:    cfg.ReadTimeout,
-			MaxHeaderBytes: cfg.MaxHeaderBytes,
+			PingInterval:     cfg.PingInterval,
+			PingTimeout:      cfg.PingTimeout,
+			MaxPayload:       cfg.MaxPayload,
+			CORS:             cors,
+			AllowRequest:     s.allowConnection,
+			ReadTimeout:      cfg.ReadTimeout,
+			MaxQueuedPackets: cfg.MaxQueued,
+			MaxHeaderBytes:   cfg.MaxHeaderBytes,
 		},
 		// A recovered session passes authentication again: its token is
 		// verified (an expired or forged one is refused) and its user
@@ -578,10 +579,33 @@ func (s *Service) Serve() error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go gctune.ReleaseAfterChurn(ctx, 5*time.Second, 1000, s.io.Engine().ClientsCount)
+	go s.logSlowClients(ctx, 10*time.Second)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// logSlowClients says, at most once per interval, how many clients were
+// dropped for falling behind: a count, not a line per client, so a storm
+// cannot flood the log.
+func (s *Service) logSlowClients(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := s.io.Engine().WriteStats().SlowClients
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := s.io.Engine().WriteStats().SlowClients
+		if n > last {
+			s.log.Info("slow clients disconnected (their outbound queue was full)", "count", n-last,
+				"interval", every, "max_queued_packets", s.cfg.MaxQueued)
+		}
+		last = n
+	}
 }
 
 // Shutdown tells every client (they reconnect, to this node when it
@@ -686,7 +710,19 @@ func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
 				writer(func(st store.WriterStats) uint64 { return st.QueueFull })),
 		)
 	}
+	writes := func(f func(engineio.WriteStats) uint64) func() float64 {
+		return func() float64 { return float64(f(s.io.Engine().WriteStats())) }
+	}
 	s.metrics.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_slow_clients_total",
+			Help: "Clients disconnected because their outbound queue reached HERALD_MAX_QUEUED_PACKETS."},
+			writes(func(st engineio.WriteStats) uint64 { return st.SlowClients })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_coalesced_writes_total",
+			Help: "Writes that carried what a busy connection was sent during one coalescing window."},
+			writes(func(st engineio.WriteStats) uint64 { return st.Flushes })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_coalesced_packets_total",
+			Help: "Packets carried by coalesced writes."},
+			writes(func(st engineio.WriteStats) uint64 { return st.Packets })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_recovery_buffer_bytes",
 			Help: "Bytes of packets kept in memory for connection state recovery."},
 			sum(func(r socketio.RecoveryStats) float64 { return float64(r.Bytes) })),
