@@ -449,3 +449,26 @@ func TestRedisOutboxMetrics(t *testing.T) {
 		})
 	}
 }
+
+// Reading a notification in one tab marks it read in the user's others.
+func TestNotificationReadStateSyncsTabs(t *testing.T) {
+	svc, url := hardeningService(t, nil)
+	tok := token(t, "reader", time.Hour)
+	a := siotest.Dial(t, url, "/socket.io/")
+	a.Connect("/", `{"token":"`+tok+`"}`)
+	b := siotest.Dial(t, url, "/socket.io/")
+	b.Connect("/", `{"token":"`+tok+`"}`)
+	post(t, url+"/api/notifications", "Bearer "+svc.Config().APIKey, `{"userId":"reader","type":"t","title":"one","message":""}`)
+	n := skipTo(t, a, `42["notification"`)
+	id := n[strings.Index(n, `"id":"`)+6:]
+	id = id[:strings.IndexByte(id, '"')]
+	skipTo(t, b, `42["notification"`)
+	ack(t, a, "/", 1, `["notifications:read","`+id+`"]`)
+	if got := skipTo(t, b, `42["notifications:state"`); !strings.HasPrefix(got, `42["notifications:state",{"read":["`+id+`"]}`) {
+		t.Fatalf("other tab: %s", got)
+	}
+	ack(t, b, "/", 2, `["notifications:read-all"]`)
+	if got := skipTo(t, a, `42["notifications:state"`); !strings.HasPrefix(got, `42["notifications:state",{"all":true}`) {
+		t.Fatalf("first tab: %s", got)
+	}
+}

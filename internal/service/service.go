@@ -470,6 +470,7 @@ func (s *Service) onNotificationRead(e *socketio.Event) {
 		_ = e.Ack(map[string]any{"error": msg})
 		return
 	}
+	s.notificationState(u.ID, map[string]any{"read": []string{id}})
 	_ = e.Ack(map[string]any{"ok": true})
 }
 
@@ -481,7 +482,15 @@ func (s *Service) onNotificationsReadAll(e *socketio.Event) {
 		_ = e.Ack(map[string]any{"error": "Internal error"})
 		return
 	}
+	s.notificationState(u.ID, map[string]any{"all": true})
 	_ = e.Ack(map[string]any{"ok": true})
+}
+
+// notificationState tells every tab of the user, on every node, that
+// notifications were read: {read: [ids]} or {all: true}.
+func (s *Service) notificationState(userID string, change map[string]any) {
+	_ = s.io.Of("/").To("user:"+userID).Emit("notifications:state", change)
+	s.metrics.eventsOut.WithLabelValues("notifications:state").Inc()
 }
 
 func (s *Service) routes() http.Handler {

@@ -63,6 +63,8 @@ export interface MainServerToClient {
   "presence:list": (list: Presence[]) => void;
   "presence:update": (p: Presence) => void;
   notification: (n: Notification) => void;
+  // Another tab (or this one) read notifications.
+  "notifications:state": (s: { read?: string[]; all?: true }) => void;
   "auth:expired": (e: { message: string }) => void;
   error: (e: ErrorEvent) => void;
 }

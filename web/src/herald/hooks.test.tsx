@@ -111,6 +111,22 @@ describe("hooks against a Herald server", () => {
     n.unmount();
   });
 
+  it("useNotifications: reading in one tab marks it read in the user's other tab", async () => {
+    const dan = await token("Dan Hooks");
+    const a = mount(dan.token, () => useNotifications());
+    const b = mount(dan.token, () => useNotifications());
+    await until(() => !!a.result.current?.isConnected && !!b.result.current?.isConnected);
+    await fetch(url + "/api/notifications", {
+      method: "POST", headers: { authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ userId: dan.user.id, type: "info", title: "Hi Dan", message: "" }),
+    });
+    await until(() => a.result.current!.unreadCount === 1 && b.result.current!.unreadCount === 1);
+    await act(async () => { await a.result.current!.markAsRead(a.result.current!.notifications[0].id); });
+    await until(() => b.result.current!.unreadCount === 0);
+    a.unmount();
+    b.unmount();
+  });
+
   it("useSocket: a token that expires ends the connection with an authentication error", async () => {
     // The server allows 30 s of clock skew: this token has about a second left.
     const now = Math.floor(Date.now() / 1000);

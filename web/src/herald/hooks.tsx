@@ -262,8 +262,14 @@ export function useNotifications(onNew?: (n: Notification) => void) {
       setNotifications((prev) => [n, ...prev]);
       onNewRef.current?.(n);
     };
+    // Read state follows the user's other tabs.
+    const onState = (st: { read?: string[]; all?: true }) => {
+      const read = new Set(st.read ?? []);
+      setNotifications((prev) => prev.map((n) => (st.all || read.has(n.id) ? { ...n, read: true } : n)));
+    };
     socket.on("notification", on);
-    return () => { socket.off("notification", on); };
+    socket.on("notifications:state", onState);
+    return () => { socket.off("notification", on); socket.off("notifications:state", onState); };
   }, [socket]);
   const markAsRead = useCallback(async (id: string) => {
     await socket?.timeout(5000).emitWithAck("notifications:read", id).catch(() => null);
