@@ -654,97 +654,92 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// registerLibraryMetrics exports the library's bounded buffers: what
-// recovery keeps and drops, and what unfinished binary packets hold.
+// registerLibraryMetrics exports the counts the library and the store
+// keep of their bounded buffers: what recovery keeps and drops, what
+// unfinished binary packets hold, the queue to Redis, the store's group
+// commits, slow clients and coalesced writes.
 func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
-	type recoveryStats interface{ RecoveryStats() socketio.RecoveryStats }
-	sum := func(f func(socketio.RecoveryStats) float64) func() float64 {
-		return func() float64 {
-			t := 0.0
-			for _, n := range nsps {
-				if r, ok := n.Adapter().(recoveryStats); ok {
-					t += f(r.RecoveryStats())
-				}
-			}
-			return t
-		}
+	type metric struct {
+		name, help string
+		gauge      bool
+		value      func() float64
 	}
-	type outboxStats interface{ Stats() redisadapter.Stats }
-	outbox := func(f func(redisadapter.Stats) float64) func() float64 {
-		return func() float64 {
-			t := 0.0
-			for _, n := range nsps {
-				if o, ok := n.Adapter().(outboxStats); ok {
-					t += f(o.Stats())
-				}
-			}
-			return t
-		}
+	ms := []metric{
+		{"herald_slow_clients_total", "Clients disconnected because their outbound queue reached HERALD_MAX_QUEUED_PACKETS.", false,
+			func() float64 { return float64(s.io.Engine().WriteStats().SlowClients) }},
+		{"herald_coalesced_writes_total", "Writes that carried what a busy connection was sent during one coalescing window.", false,
+			func() float64 { return float64(s.io.Engine().WriteStats().Flushes) }},
+		{"herald_coalesced_packets_total", "Packets carried by coalesced writes.", false,
+			func() float64 { return float64(s.io.Engine().WriteStats().Packets) }},
+		{"herald_recovery_buffer_bytes", "Bytes of packets kept in memory for connection state recovery.", true,
+			adapterSum(nsps, recoveryStats, func(r socketio.RecoveryStats) float64 { return float64(r.Bytes) })},
+		{"herald_recovery_dropped_total", "Packets dropped from the recovery buffer before their time, to stay under its byte bound.", false,
+			adapterSum(nsps, recoveryStats, func(r socketio.RecoveryStats) float64 { return float64(r.Dropped) })},
+		{"herald_pending_attachment_bytes", "Bytes held by binary packets waiting for their attachments.", true,
+			func() float64 { return float64(s.io.AttachmentStats().PendingBytes) }},
+		{"herald_attachment_overflow_total", "Connections closed for holding too many attachment bytes, or for too long.", false,
+			func() float64 { return float64(s.io.AttachmentStats().Closed) }},
 	}
 	if s.redis != nil {
-		shared := func(f func(ratelimit.SharedStats) uint64) func() float64 {
-			return func() float64 { return float64(f(s.shared.Stats())) }
-		}
-		s.metrics.reg.MustRegister(
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_user_limit_local_total",
-				Help: "Cluster-wide per-user decisions taken locally because Redis was down or slow."},
-				shared(func(st ratelimit.SharedStats) uint64 { return st.Local })),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_redis_queued",
-				Help: "Messages for the other nodes waiting to be sent to Redis."},
-				outbox(func(st redisadapter.Stats) float64 { return float64(st.Queued) })),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_redis_sent_total",
-				Help: "Messages sent to Redis for the other nodes."},
-				outbox(func(st redisadapter.Stats) float64 { return float64(st.Sent) })),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_redis_dropped_total",
-				Help: "Messages for the other nodes dropped: queue full, or Redis away too long."},
-				outbox(func(st redisadapter.Stats) float64 { return float64(st.Dropped) })),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_redis_failures_total",
-				Help: "Failed sends to Redis (each retried until the message is dropped)."},
-				outbox(func(st redisadapter.Stats) float64 { return float64(st.Failures) })),
+		ms = append(ms,
+			metric{"herald_user_limit_local_total", "Cluster-wide per-user decisions taken locally because Redis was down or slow.", false,
+				func() float64 { return float64(s.shared.Stats().Local) }},
+			metric{"herald_redis_queued", "Messages for the other nodes waiting to be sent to Redis.", true,
+				adapterSum(nsps, outboxStats, func(st redisadapter.Stats) float64 { return float64(st.Queued) })},
+			metric{"herald_redis_sent_total", "Messages sent to Redis for the other nodes.", false,
+				adapterSum(nsps, outboxStats, func(st redisadapter.Stats) float64 { return float64(st.Sent) })},
+			metric{"herald_redis_dropped_total", "Messages for the other nodes dropped: queue full, or Redis away too long.", false,
+				adapterSum(nsps, outboxStats, func(st redisadapter.Stats) float64 { return float64(st.Dropped) })},
+			metric{"herald_redis_failures_total", "Failed sends to Redis (each retried until the message is dropped).", false,
+				adapterSum(nsps, outboxStats, func(st redisadapter.Stats) float64 { return float64(st.Failures) })},
 		)
 	}
 	if w, ok := s.store.(interface{ WriterStats() store.WriterStats }); ok {
-		writer := func(f func(store.WriterStats) uint64) func() float64 {
-			return func() float64 { return float64(f(w.WriterStats())) }
-		}
-		s.metrics.reg.MustRegister(
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_store_message_commits_total",
-				Help: "Transactions that stored chat messages (one per group of messages that arrived together)."},
-				writer(func(st store.WriterStats) uint64 { return st.Commits })),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_store_messages_committed_total",
-				Help: "Chat messages committed."},
-				writer(func(st store.WriterStats) uint64 { return st.Messages })),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_store_write_queue_full_total",
-				Help: "Messages that waited for room in the store's write queue."},
-				writer(func(st store.WriterStats) uint64 { return st.QueueFull })),
+		ms = append(ms,
+			metric{"herald_store_message_commits_total", "Transactions that stored chat messages (one per group of messages that arrived together).", false,
+				func() float64 { return float64(w.WriterStats().Commits) }},
+			metric{"herald_store_messages_committed_total", "Chat messages committed.", false,
+				func() float64 { return float64(w.WriterStats().Messages) }},
+			metric{"herald_store_write_queue_full_total", "Messages that waited for room in the store's write queue.", false,
+				func() float64 { return float64(w.WriterStats().QueueFull) }},
 		)
 	}
-	writes := func(f func(engineio.WriteStats) uint64) func() float64 {
-		return func() float64 { return float64(f(s.io.Engine().WriteStats())) }
+	for _, m := range ms {
+		if m.gauge {
+			s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, m.value))
+		} else {
+			s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, m.value))
+		}
 	}
-	s.metrics.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_slow_clients_total",
-			Help: "Clients disconnected because their outbound queue reached HERALD_MAX_QUEUED_PACKETS."},
-			writes(func(st engineio.WriteStats) uint64 { return st.SlowClients })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_coalesced_writes_total",
-			Help: "Writes that carried what a busy connection was sent during one coalescing window."},
-			writes(func(st engineio.WriteStats) uint64 { return st.Flushes })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_coalesced_packets_total",
-			Help: "Packets carried by coalesced writes."},
-			writes(func(st engineio.WriteStats) uint64 { return st.Packets })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_recovery_buffer_bytes",
-			Help: "Bytes of packets kept in memory for connection state recovery."},
-			sum(func(r socketio.RecoveryStats) float64 { return float64(r.Bytes) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_recovery_dropped_total",
-			Help: "Packets dropped from the recovery buffer before their time, to stay under its byte bound."},
-			sum(func(r socketio.RecoveryStats) float64 { return float64(r.Dropped) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_pending_attachment_bytes",
-			Help: "Bytes held by binary packets waiting for their attachments."},
-			func() float64 { return float64(s.io.AttachmentStats().PendingBytes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_attachment_overflow_total",
-			Help: "Connections closed for holding too many attachment bytes, or for too long."},
-			func() float64 { return float64(s.io.AttachmentStats().Closed) }),
-	)
+}
+
+// adapterSum adds up f over the namespaces whose adapter has stats.
+func adapterSum[S any](nsps []*socketio.Namespace, stats func(socketio.Adapter) (S, bool), f func(S) float64) func() float64 {
+	return func() float64 {
+		t := 0.0
+		for _, n := range nsps {
+			if st, ok := stats(n.Adapter()); ok {
+				t += f(st)
+			}
+		}
+		return t
+	}
+}
+
+func recoveryStats(a socketio.Adapter) (socketio.RecoveryStats, bool) {
+	r, ok := a.(interface{ RecoveryStats() socketio.RecoveryStats })
+	if !ok {
+		return socketio.RecoveryStats{}, false
+	}
+	return r.RecoveryStats(), true
+}
+
+func outboxStats(a socketio.Adapter) (redisadapter.Stats, bool) {
+	o, ok := a.(interface{ Stats() redisadapter.Stats })
+	if !ok {
+		return redisadapter.Stats{}, false
+	}
+	return o.Stats(), true
 }
 
 // metrics are the service's Prometheus collectors.

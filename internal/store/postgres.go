@@ -167,32 +167,6 @@ func (s *Postgres) GetRoom(ctx context.Context, id string) (Room, error) {
 	return r, nil
 }
 
-// ListRooms implements Store.
-func (s *Postgres) ListRooms(ctx context.Context, userID string) ([]RoomEntry, error) {
-	if err := checkID("user id", userID); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
-		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $1
-		WHERE r.public OR m.user_id IS NOT NULL
-		ORDER BY r.name COLLATE "C", r.id COLLATE "C"`, userID)
-	if err != nil {
-		return nil, wrap("list rooms", err)
-	}
-	out := []RoomEntry{}
-	var e RoomEntry
-	var ms int64
-	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.Name, &e.Public, &ms, &e.Member}, func() error {
-		e.CreatedAt = fromMillis(ms)
-		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		return nil, wrap("list rooms", err)
-	}
-	return out, nil
-}
-
 // AddMember implements Store.
 func (s *Postgres) AddMember(ctx context.Context, roomID, userID string) error {
 	if err := checkIDs(roomID, userID); err != nil {

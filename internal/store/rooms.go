@@ -28,17 +28,39 @@ func parseRoomCursor(c string) (name, id string, err error) {
 	return name, id, nil
 }
 
-// page trims one extra row fetched to tell whether a next page exists.
-func roomsPage(out []RoomEntry, limit int) ([]RoomEntry, string) {
-	if len(out) <= limit {
+// sqlLimit is the LIMIT for a page of limit rows: one more, to tell
+// whether a next page exists; for limit 0, the backend's "no limit"
+// (-1 for SQLite, NULL for PostgreSQL).
+func sqlLimit(limit int, none any) any {
+	if limit <= 0 {
+		return none
+	}
+	return limit + 1
+}
+
+// trimPage drops the extra row fetched to tell whether a next page
+// exists, and returns the next page's cursor.
+func trimPage(out []RoomEntry, limit int) ([]RoomEntry, string) {
+	if limit <= 0 || len(out) <= limit {
 		return out, ""
 	}
 	out = out[:limit]
 	return out, roomCursor(out[limit-1])
 }
 
+// ListRooms implements Store.
+func (s *SQLite) ListRooms(ctx context.Context, userID string) ([]RoomEntry, error) {
+	rooms, _, err := s.roomsPage(ctx, userID, "", 0)
+	return rooms, err
+}
+
 // ListRoomsPage implements Store.
 func (s *SQLite) ListRoomsPage(ctx context.Context, userID, after string, limit int) ([]RoomEntry, string, error) {
+	return s.roomsPage(ctx, userID, after, clampLimit(limit))
+}
+
+// roomsPage lists up to limit rooms after the cursor (all with limit 0).
+func (s *SQLite) roomsPage(ctx context.Context, userID, after string, limit int) ([]RoomEntry, string, error) {
 	if err := checkID("user id", userID); err != nil {
 		return nil, "", err
 	}
@@ -46,11 +68,10 @@ func (s *SQLite) ListRoomsPage(ctx context.Context, userID, after string, limit 
 	if err != nil {
 		return nil, "", err
 	}
-	limit = clampLimit(limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
 		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?
 		WHERE (r.public <> 0 OR m.user_id IS NOT NULL) AND (? = 0 OR r.name > ? OR (r.name = ? AND r.id > ?))
-		ORDER BY r.name, r.id LIMIT ?`, userID, len(after), name, name, id, limit+1)
+		ORDER BY r.name, r.id LIMIT ?`, userID, len(after), name, name, id, sqlLimit(limit, -1))
 	if err != nil {
 		return nil, "", wrap("list rooms", err)
 	}
@@ -68,7 +89,7 @@ func (s *SQLite) ListRoomsPage(ctx context.Context, userID, after string, limit 
 	if err := rows.Err(); err != nil {
 		return nil, "", wrap("list rooms", err)
 	}
-	out, next := roomsPage(out, limit)
+	out, next := trimPage(out, limit)
 	return out, next, nil
 }
 
@@ -111,8 +132,19 @@ func (s *SQLite) CountRoomsCreatedBy(ctx context.Context, userID string) (int, e
 	return n, wrap("count rooms", err)
 }
 
+// ListRooms implements Store.
+func (s *Postgres) ListRooms(ctx context.Context, userID string) ([]RoomEntry, error) {
+	rooms, _, err := s.roomsPage(ctx, userID, "", 0)
+	return rooms, err
+}
+
 // ListRoomsPage implements Store.
 func (s *Postgres) ListRoomsPage(ctx context.Context, userID, after string, limit int) ([]RoomEntry, string, error) {
+	return s.roomsPage(ctx, userID, after, clampLimit(limit))
+}
+
+// roomsPage lists up to limit rooms after the cursor (all with limit 0).
+func (s *Postgres) roomsPage(ctx context.Context, userID, after string, limit int) ([]RoomEntry, string, error) {
 	if err := checkID("user id", userID); err != nil {
 		return nil, "", err
 	}
@@ -120,12 +152,11 @@ func (s *Postgres) ListRoomsPage(ctx context.Context, userID, after string, limi
 	if err != nil {
 		return nil, "", err
 	}
-	limit = clampLimit(limit)
 	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
 		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $1
 		WHERE (r.public OR m.user_id IS NOT NULL)
 		  AND ($2 = '' OR (r.name COLLATE "C", r.id COLLATE "C") > ($3 COLLATE "C", $4 COLLATE "C"))
-		ORDER BY r.name COLLATE "C", r.id COLLATE "C" LIMIT $5`, userID, after, name, id, limit+1)
+		ORDER BY r.name COLLATE "C", r.id COLLATE "C" LIMIT $5`, userID, after, name, id, sqlLimit(limit, nil))
 	if err != nil {
 		return nil, "", wrap("list rooms", err)
 	}
@@ -140,7 +171,7 @@ func (s *Postgres) ListRoomsPage(ctx context.Context, userID, after string, limi
 	if err != nil {
 		return nil, "", wrap("list rooms", err)
 	}
-	out, next := roomsPage(out, limit)
+	out, next := trimPage(out, limit)
 	return out, next, nil
 }
 

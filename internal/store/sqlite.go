@@ -248,32 +248,6 @@ func (s *SQLite) GetRoom(ctx context.Context, id string) (Room, error) {
 	return r, nil
 }
 
-// ListRooms implements Store.
-func (s *SQLite) ListRooms(ctx context.Context, userID string) ([]RoomEntry, error) {
-	if err := checkID("user id", userID); err != nil {
-		return nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.name, r.public, r.created_at, m.user_id IS NOT NULL
-		FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?
-		WHERE r.public <> 0 OR m.user_id IS NOT NULL
-		ORDER BY r.name, r.id`, userID)
-	if err != nil {
-		return nil, wrap("list rooms", err)
-	}
-	defer rows.Close()
-	out := []RoomEntry{}
-	for rows.Next() {
-		var e RoomEntry
-		var ms int64
-		if err := rows.Scan(&e.ID, &e.Name, &e.Public, &ms, &e.Member); err != nil {
-			return nil, wrap("list rooms", err)
-		}
-		e.CreatedAt = fromMillis(ms)
-		out = append(out, e)
-	}
-	return out, wrap("list rooms", rows.Err())
-}
-
 // AddMember implements Store.
 func (s *SQLite) AddMember(ctx context.Context, roomID, userID string) error {
 	if err := checkIDs(roomID, userID); err != nil {
