@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteBusyTimeout is how long a connection waits for a lock held by
@@ -79,6 +80,10 @@ func openSQLite(ctx context.Context, url string) (*SQLite, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	s := &SQLite{w: w, ids: defaultGen}
+	if err := connectWriter(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
 	// The writer connects first so the file exists and is in WAL mode
 	// before any reader opens it.
 	if err := s.migrate(ctx); err != nil {
@@ -114,6 +119,34 @@ func openSQLite(ctx context.Context, url string) (*SQLite, error) {
 	}
 	s.writer = newMsgWriter(s.commitMessages)
 	return s, nil
+}
+
+// connectWriter opens the writer's connection. Its DSN switches the file
+// to WAL, which needs the exclusive lock, and SQLite answers SQLITE_BUSY
+// at once (no busy handler) when another process is opening the same new
+// file at that moment; so a busy open is tried again for as long as the
+// busy timeout would have waited.
+func connectWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := w.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
