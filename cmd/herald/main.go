@@ -13,6 +13,8 @@ import (
 	"github.com/heraldio/herald/internal/gctune"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -82,6 +84,9 @@ func serve(args []string) int {
 			"try", "curl -H 'Authorization: Bearer "+cfg.APIKey+"' -d '{\"all\":true,\"type\":\"info\",\"title\":\"Hello\",\"message\":\"from the API\"}' "+url+"/api/notifications")
 		log.Info("open " + url + " in two browser windows and chat")
 	}
+	if cfg.DebugAddr != "" {
+		go debugServer(cfg.DebugAddr, log)
+	}
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve() }()
 	select {
@@ -100,6 +105,22 @@ func serve(args []string) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// debugServer serves Go's profiler on its own listener, apart from the
+// public one: profiles expose internals and cost CPU while taken.
+func debugServer(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("profiler listening", "url", "http://"+addr+"/debug/pprof/")
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("profiler stopped", "err", err)
+	}
 }
 
 func hostPort(a net.Addr) string {

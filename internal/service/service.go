@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			AllowRequest:     s.allowConnection,
 			ReadTimeout:      cfg.ReadTimeout,
 			MaxQueuedPackets: cfg.MaxQueued,
+			CoalesceWindow:   cfg.CoalesceWindow,
 			MaxHeaderBytes:   cfg.MaxHeaderBytes,
 		},
 		// A recovered session passes authentication again: its token is

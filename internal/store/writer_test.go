@@ -358,3 +358,34 @@ func TestBatchFailureFailsOnlyItsMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterGathersAStream checks that messages arriving one by one in a
+// steady stream, each after the previous transaction, share transactions:
+// a transaction's fixed cost is most of the cost of one chat message.
+func TestWriterGathersAStream(t *testing.T) {
+	var commits, messages atomic.Int64
+	w := newMsgWriter(func(_ context.Context, batch []*pending) int {
+		commits.Add(1)
+		messages.Add(int64(len(batch)))
+		return 1
+	})
+	defer w.close()
+	const n = 100
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := w.write(t.Context(), Message{RoomID: "r", Content: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+		// One every 100µs (a spin: a sleep this short lasts a millisecond
+		// or more), each after the previous commit has ended.
+		for next := time.Now().Add(100 * time.Microsecond); time.Now().Before(next); {
+		}
+	}
+	wg.Wait()
+	t.Logf("%d messages in %d transactions", messages.Load(), commits.Load())
+	if c := commits.Load(); c > n/2 {
+		t.Fatalf("a stream of %d messages, one per 100µs, took %d transactions, want at most %d", n, c, n/2)
+	}
+}
