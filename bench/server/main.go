@@ -19,12 +19,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/heraldio/herald/internal/gctune"
 	"github.com/heraldio/herald/socketio"
 )
 
 func main() {
-	gctune.Apply()
 	io := socketio.NewServer(nil)
 	io.On("echo", func(e *socketio.Event) { _ = e.Ack(e.Args) })
 	io.On("join", func(e *socketio.Event) {
@@ -51,9 +49,6 @@ func main() {
 			os.Exit(1)
 		}
 	}()
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go gctune.ReleaseAfterChurn(ctx, 2*time.Second, 1000, io.Engine().ClientsCount)
 	fmt.Printf("listening on %s pid %d\n", port, os.Getpid())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
