@@ -21,10 +21,10 @@ import (
 type Request struct {
 	RequestURI string
 	RemoteAddr string
-	TLS        bool
 	Issued     int64  // Unix milliseconds of the handshake
-	Truncated  bool   // headers were dropped to stay within Options.MaxHeaderBytes
 	headers    string // "Key: value\n" lines
+	TLS        bool
+	Truncated  bool // headers were dropped to stay within Options.MaxHeaderBytes
 }
 
 // newRequest copies what a connection keeps of r, at most max bytes of URI

@@ -244,6 +244,13 @@ var errRequestURI = errors.New("engineio: handshake request URI too long")
 
 // newConn registers a new session; nil means the server is shutting down.
 func (s *Server) newConn(req *Request, transport string) *Conn {
+	// The constant, not the query's bytes: the connection keeps it for its
+	// life, and a substring of the request line would pin the whole line.
+	if transport == TransportWebSocket {
+		transport = TransportWebSocket
+	} else {
+		transport = TransportPolling
+	}
 	c := &Conn{
 		id:        NewID(),
 		srv:       s,

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -14,6 +16,30 @@ import (
 
 	"github.com/heraldio/herald/socketio"
 )
+
+// heapProfileEnv names a file for the heap profile of the idle crowd,
+// every allocation sampled: where its bytes are.
+//
+//	HERALD_IDLE_HEAPPROFILE=idle.prof go test -run TestIdleConnMemory ./socketio
+//	go tool pprof -sample_index=inuse_space -lines -top idle.prof
+const heapProfileEnv = "HERALD_IDLE_HEAPPROFILE"
+
+func init() {
+	if os.Getenv(heapProfileEnv) != "" {
+		runtime.MemProfileRate = 1
+	}
+}
+
+func writeHeapProfile(tb testing.TB, name string) {
+	f, err := os.Create(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
+	}
+}
 
 // idleMemory is what a crowd of idle WebSocket connections holds in the
 // server's process, per connection.
@@ -59,6 +85,9 @@ func measureIdle(tb testing.TB, n int) idleMemory {
 		open()
 	}
 	after := settledHeap(tb, io, n+1)
+	if profile := os.Getenv(heapProfileEnv); profile != "" {
+		writeHeapProfile(tb, profile)
+	}
 	return idleMemory{
 		live:       float64(after.heap-before.heap) / float64(n),
 		goroutines: float64(after.goroutines-before.goroutines) / float64(n),
