@@ -906,16 +906,20 @@ func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 			orig = append(orig, p.frameFor(deflate, threshold))
 		}
 		*bp = orig // WriteTo consumes *bp; writing through the pointer keeps the slice off the heap
-		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		deadline := time.Now().Add(c.srv.opts.WriteTimeout)
 		var err error
 		if rs, ok := w.conn.(*rawsock.Conn); ok {
-			_, err = rs.WriteBuffers(bp)
+			// The deadline only if the write waits: most take the socket
+			// at once, and a connection that never waits keeps nothing
+			// for it.
+			_, err = rs.WriteBuffersBefore(bp, deadline)
 		} else {
+			_ = w.conn.SetWriteDeadline(deadline)
 			_, err = bp.WriteTo(w.conn)
+			// Clear the deadline: it would otherwise fail later inline
+			// writes, which never wait and need none.
+			_ = w.conn.SetWriteDeadline(time.Time{})
 		}
-		// Clear the deadline: it would otherwise fail later inline writes,
-		// which never wait and need none.
-		_ = w.conn.SetWriteDeadline(time.Time{})
 		clear(orig)
 		*bp = orig[:0]
 		if scratch == nil {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -37,11 +38,22 @@ type Conn struct {
 	closed bool
 	fd     int
 
-	local, remote net.Addr
+	// The addresses of a TCP socket, kept without the two objects each a
+	// net.TCPAddr holds (a Conn is kept for every idle connection);
+	// another kind's stay as they were given.
+	local, remote netip.AddrPort
+	addrs         *[2]net.Addr
 
-	// The waiting side, made at the first wait; bmu guards it and the
-	// deadlines it gets.
-	bmu      sync.Mutex
+	// bmu guards the waiting side, made at the first wait or deadline: a
+	// connection that never waits does not carry it.
+	bmu  sync.Mutex
+	wait *waitSide
+}
+
+// waitSide is what a Conn needs to wait on its socket: a net.Conn on a
+// duplicate of the descriptor, made at the first wait, and the deadlines
+// it gets.
+type waitSide struct {
 	blocking net.Conn
 	rdl, wdl time.Time
 }
@@ -68,7 +80,14 @@ func Take(c net.Conn) (*Conn, error) {
 	if derr != nil {
 		return nil, derr
 	}
-	s := &Conn{fd: fd, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	s := &Conn{fd: fd}
+	la, lok := c.LocalAddr().(*net.TCPAddr)
+	ra, rok := c.RemoteAddr().(*net.TCPAddr)
+	if lok && rok {
+		s.local, s.remote = la.AddrPort(), ra.AddrPort()
+	} else {
+		s.addrs = &[2]net.Addr{c.LocalAddr(), c.RemoteAddr()}
+	}
 	_ = c.Close()
 	return s, nil
 }
@@ -111,7 +130,7 @@ func (s *Conn) Read(p []byte) (int, error) {
 		}
 		return b.Read(p)
 	case err != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: s.remote, Err: os.NewSyscallError("read", err)}
+		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", err)}
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -152,6 +171,15 @@ func (s *Conn) WriteNow(bufs [][]byte) (n int, err error) {
 // writev, then waits for room until the write deadline. It consumes *b as
 // net.Buffers.WriteTo does.
 func (s *Conn) WriteBuffers(b *net.Buffers) (int64, error) {
+	return s.WriteBuffersBefore(b, time.Time{})
+}
+
+// WriteBuffersBefore is WriteBuffers with deadline, unless zero, in place
+// of the write deadline for this call alone. The deadline is given to the
+// wait only if the call has to wait: a write the socket takes at once
+// costs none (no waiting side is made for it). Other writes must not run
+// meanwhile, as with any write of a stream.
+func (s *Conn) WriteBuffersBefore(b *net.Buffers, deadline time.Time) (int64, error) {
 	var total int64
 	for len(*b) > 0 {
 		n, err := s.WriteNow(*b)
@@ -160,6 +188,10 @@ func (s *Conn) WriteBuffers(b *net.Buffers) (int64, error) {
 			if werr != nil {
 				return total, werr
 			}
+			if !deadline.IsZero() {
+				_ = w.SetWriteDeadline(deadline)
+				defer s.restoreWriteDeadline(w)
+			}
 			m, werr := b.WriteTo(w)
 			return total + m, werr
 		}
@@ -167,7 +199,7 @@ func (s *Conn) WriteBuffers(b *net.Buffers) (int64, error) {
 			return total, err
 		}
 		if err != nil {
-			return total, &net.OpError{Op: "write", Net: "tcp", Addr: s.remote, Err: os.NewSyscallError("write", err)}
+			return total, &net.OpError{Op: "write", Net: "tcp", Addr: s.RemoteAddr(), Err: os.NewSyscallError("write", err)}
 		}
 		total += int64(n)
 		consume(b, n)
@@ -192,8 +224,8 @@ func consume(b *net.Buffers, n int) {
 func (s *Conn) waiter() (net.Conn, error) {
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
-	if s.blocking != nil {
-		return s.blocking, nil
+	if s.wait != nil && s.wait.blocking != nil {
+		return s.wait.blocking, nil
 	}
 	dup := -1
 	var derr error
@@ -216,14 +248,24 @@ func (s *Conn) waiter() (net.Conn, error) {
 		_ = c.Close()
 		return nil, errClosed
 	}
-	if !s.rdl.IsZero() {
-		_ = c.SetReadDeadline(s.rdl)
+	if s.wait == nil {
+		s.wait = new(waitSide)
 	}
-	if !s.wdl.IsZero() {
-		_ = c.SetWriteDeadline(s.wdl)
+	if !s.wait.rdl.IsZero() {
+		_ = c.SetReadDeadline(s.wait.rdl)
 	}
-	s.blocking = c
+	if !s.wait.wdl.IsZero() {
+		_ = c.SetWriteDeadline(s.wait.wdl)
+	}
+	s.wait.blocking = c
 	return c, nil
+}
+
+// restoreWriteDeadline gives w the Conn's own write deadline again.
+func (s *Conn) restoreWriteDeadline(w net.Conn) {
+	s.bmu.Lock()
+	_ = w.SetWriteDeadline(s.wait.wdl)
+	s.bmu.Unlock()
 }
 
 // SetDeadline sets both deadlines.
@@ -234,22 +276,28 @@ func (s *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline bounds the waits of Read.
 func (s *Conn) SetReadDeadline(t time.Time) error {
-	return s.setDeadline(&s.rdl, t, net.Conn.SetReadDeadline)
+	return s.setDeadline(func(w *waitSide) *time.Time { return &w.rdl }, t, net.Conn.SetReadDeadline)
 }
 
 // SetWriteDeadline bounds the waits of Write.
 func (s *Conn) SetWriteDeadline(t time.Time) error {
-	return s.setDeadline(&s.wdl, t, net.Conn.SetWriteDeadline)
+	return s.setDeadline(func(w *waitSide) *time.Time { return &w.wdl }, t, net.Conn.SetWriteDeadline)
 }
 
 // setDeadline records a deadline for the waiter to come and gives it to
-// the one there is.
-func (s *Conn) setDeadline(dl *time.Time, t time.Time, set func(net.Conn, time.Time) error) error {
+// the one there is. Clearing a deadline that was never set makes nothing.
+func (s *Conn) setDeadline(field func(*waitSide) *time.Time, t time.Time, set func(net.Conn, time.Time) error) error {
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
-	*dl = t
-	if s.blocking != nil {
-		return set(s.blocking, t)
+	if s.wait == nil {
+		if t.IsZero() {
+			return nil
+		}
+		s.wait = new(waitSide)
+	}
+	*field(s.wait) = t
+	if s.wait.blocking != nil {
+		return set(s.wait.blocking, t)
 	}
 	return nil
 }
@@ -274,18 +322,28 @@ func (s *Conn) Close() error {
 	err := unix.Close(s.fd)
 	s.mu.Unlock()
 	s.bmu.Lock()
-	if s.blocking != nil {
-		_ = s.blocking.Close()
+	if s.wait != nil && s.wait.blocking != nil {
+		_ = s.wait.blocking.Close()
 	}
 	s.bmu.Unlock()
 	return err
 }
 
 // LocalAddr returns the local address.
-func (s *Conn) LocalAddr() net.Addr { return s.local }
+func (s *Conn) LocalAddr() net.Addr {
+	if s.addrs != nil {
+		return s.addrs[0]
+	}
+	return net.TCPAddrFromAddrPort(s.local)
+}
 
 // RemoteAddr returns the peer's address.
-func (s *Conn) RemoteAddr() net.Addr { return s.remote }
+func (s *Conn) RemoteAddr() net.Addr {
+	if s.addrs != nil {
+		return s.addrs[1]
+	}
+	return net.TCPAddrFromAddrPort(s.remote)
+}
 
 // SyscallConn returns a RawConn whose Read and Write run their function
 // once and never wait (a function returning false gets ErrWouldBlock).

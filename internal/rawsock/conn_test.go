@@ -141,6 +141,71 @@ func TestWriteDeadlineWithAPeerNotReading(t *testing.T) {
 	}
 }
 
+// A deadline given to one write applies to its wait alone; a write that
+// does not wait makes no waiting side.
+func TestWriteBuffersBefore(t *testing.T) {
+	s, peer := pair(t)
+	defer unix.Close(peer)
+	defer s.Close()
+	bufs := net.Buffers{[]byte("at once")}
+	if n, err := s.WriteBuffersBefore(&bufs, time.Now().Add(time.Minute)); err != nil || n != 7 {
+		t.Fatalf("wrote %d %v", n, err)
+	}
+	if s.wait != nil {
+		t.Fatal("a write that did not wait made a waiting side")
+	}
+	bufs = net.Buffers{make([]byte, 8<<20)}
+	n, err := s.WriteBuffersBefore(&bufs, time.Now().Add(50*time.Millisecond))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n >= 8<<20 {
+		t.Fatalf("wrote %d %v, want part and a timeout", n, err)
+	}
+	// The Conn's own deadline (none) is back: a wait with a reader ends.
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if n, err := unix.Read(peer, buf); n <= 0 || err != nil {
+				return
+			}
+		}
+	}()
+	if _, err := s.Write(make([]byte, 8<<20)); err != nil {
+		t.Fatalf("a write after the call's deadline: %v", err)
+	}
+}
+
+// A TCP socket's addresses are kept as they were.
+func TestTakeKeepsTCPAddresses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dialed := make(chan net.Conn, 1)
+	go func() {
+		c, _ := net.Dial("tcp", ln.Addr().String())
+		dialed <- c
+	}()
+	nc, err := ln.Accept()
+	if c := <-dialed; c != nil {
+		defer c.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, remote := nc.LocalAddr().String(), nc.RemoteAddr().String()
+	s, err := Take(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.LocalAddr().String() != local || s.RemoteAddr().String() != remote {
+		t.Fatalf("addresses %v %v, want %s %s", s.LocalAddr(), s.RemoteAddr(), local, remote)
+	}
+	if _, ok := s.RemoteAddr().(*net.TCPAddr); !ok {
+		t.Fatalf("remote address is a %T", s.RemoteAddr())
+	}
+}
+
 func TestCloseEndsAWait(t *testing.T) {
 	s, peer := pair(t)
 	defer unix.Close(peer)
