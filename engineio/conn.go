@@ -121,7 +121,7 @@ type Conn struct {
 
 	pingTimer    *time.Timer
 	awaitingPong bool
-	closeReason  string
+	closeReason  Reason
 	closeErr     error
 
 	// HTTP long-polling.
@@ -193,7 +193,7 @@ func (c *Conn) Send(pkts ...*Packet) error {
 	if len(c.queue)+len(pkts) > c.srv.opts.MaxQueuedPackets {
 		c.mu.Unlock()
 		c.srv.slowClients.Add(1)
-		c.abort("transport error", ErrSlowClient)
+		c.abort(ReasonTransportError, ErrSlowClient)
 		return ErrSlowClient
 	}
 	// c.ws is set only with the WebSocket transport.
@@ -264,19 +264,19 @@ func (c *Conn) wakeLocked() {
 // Close flushes what is queued, then closes the connection with reason
 // "forced close".
 func (c *Conn) Close() error {
-	c.closeWith("forced close", nil, true)
+	c.closeWith(ReasonForcedClose, nil, true)
 	return nil
 }
 
 // CloseWithReason is Close with the reason given to the Handler.
-func (c *Conn) CloseWithReason(reason string) {
+func (c *Conn) CloseWithReason(reason Reason) {
 	c.closeWith(reason, nil, true)
 }
 
-func (c *Conn) abort(reason string, err error) { c.closeWith(reason, err, false) }
+func (c *Conn) abort(reason Reason, err error) { c.closeWith(reason, err, false) }
 
 // closeWith closes the session. Graceful closes first flush the queue.
-func (c *Conn) closeWith(reason string, err error, graceful bool) {
+func (c *Conn) closeWith(reason Reason, err error, graceful bool) {
 	c.mu.Lock()
 	if c.state == stateClosed || c.state == stateClosing && graceful {
 		c.mu.Unlock()
@@ -311,7 +311,7 @@ func (c *Conn) closeWith(reason string, err error, graceful bool) {
 		return
 	}
 	end := endAbort
-	if reason == "transport close" {
+	if reason == ReasonTransportClose {
 		end = endByClient
 	} else if graceful {
 		end = endByServer
@@ -437,7 +437,7 @@ func (c *Conn) onPingTimer() {
 	}
 	if c.awaitingPong {
 		c.mu.Unlock()
-		c.abort("ping timeout", nil)
+		c.abort(ReasonPingTimeout, nil)
 		return
 	}
 	c.awaitingPong = true
@@ -464,6 +464,6 @@ func (c *Conn) onPacket(t PacketType, data []byte, binary bool) {
 	case Pong:
 		c.onPong()
 	case Close:
-		c.abort("transport close", nil)
+		c.abort(ReasonTransportClose, nil)
 	}
 }

@@ -12,7 +12,7 @@ type echoHandler struct{ c *engineio.Conn }
 func (h echoHandler) OnMessage(data []byte, binary bool) {
 	_ = h.c.Send(engineio.NewMessage(data, binary))
 }
-func (h echoHandler) OnClose(reason string, err error) {}
+func (h echoHandler) OnClose(reason engineio.Reason, err error) {}
 
 // An Engine.IO echoHandler server: each connection gets a Handler, whose
 // OnMessage runs on the connection's read path, one message at a time.

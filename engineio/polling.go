@@ -78,7 +78,7 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 	if c.polling {
 		c.mu.Unlock()
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort("transport error", errPollOverlap)
+		c.abort(ReasonTransportError, errPollOverlap)
 		return
 	}
 	if c.upgrading {
@@ -122,7 +122,7 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 			}
 			c.polling = false
 			c.mu.Unlock()
-			c.abort("transport error", errPollAborted)
+			c.abort(ReasonTransportError, errPollAborted)
 			return
 		}
 		c.mu.Lock()
@@ -202,7 +202,7 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	if c.posting {
 		c.mu.Unlock()
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort("transport error", errPollOverlap)
+		c.abort(ReasonTransportError, errPollOverlap)
 		return
 	}
 	c.posting = true
@@ -217,7 +217,7 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	max := c.srv.opts.MaxPayload
 	if r.ContentLength > max {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		c.abort("transport error", errTooLarge)
+		c.abort(ReasonTransportError, errTooLarge)
 		return
 	}
 	// The body may trickle in: bound the wait for all of it. The buffer
@@ -233,7 +233,7 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if n > max {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		c.abort("transport error", errTooLarge)
+		c.abort(ReasonTransportError, errTooLarge)
 		return
 	}
 	if err != nil {
@@ -241,14 +241,14 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 			err = ErrReadTimeout
 		}
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort("transport error", err)
+		c.abort(ReasonTransportError, err)
 		return
 	}
 	// Validate the whole payload before delivering any of it.
 	body := buf.Bytes()
 	if err := DecodePayload(body, func(*Packet) error { return nil }); err != nil {
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort("parse error", err)
+		c.abort(ReasonParseError, err)
 		return
 	}
 	_ = DecodePayload(body, func(p *Packet) error {

@@ -58,7 +58,7 @@ type Handler interface {
 	// OnMessage is called for each message. data is owned by the callee.
 	OnMessage(data []byte, binary bool)
 	// OnClose is called once when the connection is closed.
-	OnClose(reason string, err error)
+	OnClose(reason Reason, err error)
 }
 
 // Server is an Engine.IO v4 server; it is an http.Handler for the path it
@@ -287,7 +287,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	if transport == TransportWebSocket {
 		ws, err := s.upgrade(w, r, c)
 		if err != nil {
-			c.abort("transport error", err)
+			c.abort(ReasonTransportError, err)
 			return
 		}
 		s.startWebSocket(c, ws)
@@ -359,7 +359,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.closeWith("forced close", nil, true)
+		c.closeWith(ReasonForcedClose, nil, true)
 	}
 	s.coalesce.hurryUp() // what the closes left waiting for a window
 	done := make(chan struct{})
@@ -370,7 +370,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		for _, c := range conns {
-			c.abort("forced close", nil)
+			c.abort(ReasonForcedClose, nil)
 		}
 	}
 	s.pollOnce.Do(func() {}) // waits for a poller being created; none after this

@@ -29,9 +29,9 @@ type echo struct {
 }
 
 func (e *echo) OnMessage(d []byte, bin bool) { _ = e.c.Send(engineio.NewMessage(d, bin)) }
-func (e *echo) OnClose(reason string, err error) {
+func (e *echo) OnClose(reason engineio.Reason, err error) {
 	if e.closed != nil {
-		e.closed <- reason
+		e.closed <- string(reason)
 	}
 }
 
@@ -299,8 +299,8 @@ func recordingServer(t *testing.T, opts *engineio.Options) (url string, conn fun
 
 type stuck struct{ entered, release chan struct{} }
 
-func (h *stuck) OnMessage([]byte, bool) { h.entered <- struct{}{}; <-h.release }
-func (h *stuck) OnClose(string, error)  {}
+func (h *stuck) OnMessage([]byte, bool)         { h.entered <- struct{}{}; <-h.release }
+func (h *stuck) OnClose(engineio.Reason, error) {}
 
 // An application handler that never returns does not hold Shutdown past
 // its context.

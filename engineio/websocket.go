@@ -267,7 +267,7 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 				break
 			}
 			if err != nil {
-				w.fail("transport close", err)
+				w.fail(ReasonTransportClose, err)
 				ok = false
 				break
 			}
@@ -295,7 +295,7 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	}
 	if ok {
 		if err := d.Resume(); err != nil {
-			w.fail("transport close", nil)
+			w.fail(ReasonTransportClose, nil)
 		}
 	}
 }
@@ -326,7 +326,7 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 		// Between frames (a reader goroutine's wait): idleness, which the
 		// heartbeat bounds, not a slow frame.
 		if _, err := br.Peek(1); err != nil {
-			w.fail("transport close", err)
+			w.fail(ReasonTransportClose, err)
 			return false
 		}
 	}
@@ -366,7 +366,7 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 	switch h.OpCode {
 	case ws.OpClose:
 		w.onPeerClose()
-		w.fail("transport close", nil)
+		w.fail(ReasonTransportClose, nil)
 		return false
 	case ws.OpPing:
 		f := ws.NewPongFrame(payload)
@@ -486,10 +486,10 @@ func (w *wsConn) endSlowRead() {
 // readFailed ends the transport after a failed read.
 func (w *wsConn) readFailed(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		w.fail("transport error", ErrReadTimeout)
+		w.fail(ReasonTransportError, ErrReadTimeout)
 		return
 	}
-	w.fail("transport close", err)
+	w.fail(ReasonTransportClose, err)
 }
 
 // stopFragTimer stops the timer of a fragmented message, which completed
@@ -507,7 +507,7 @@ func (w *wsConn) stopFragTimer() {
 // complete within ReadTimeout.
 func (w *wsConn) fragExpired() {
 	if w.c.hold() { // closing a probe waits for its socket to drain
-		w.fail("transport error", ErrReadTimeout)
+		w.fail(ReasonTransportError, ErrReadTimeout)
 		w.c.release()
 	}
 }
@@ -529,7 +529,7 @@ func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
 		return false
 	}
 	if len(data) == 0 || data[0] < '0' || data[0] > '0'+byte(Noop) {
-		w.c.onWSError(w, "parse error", ErrBadPacket)
+		w.c.onWSError(w, ReasonParseError, ErrBadPacket)
 		return false
 	}
 	return w.c.onWSPacket(w, PacketType(data[0]-'0'), data[1:], false)
@@ -538,11 +538,11 @@ func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
 func (w *wsConn) protocolError(code ws.StatusCode, err error) {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = ws.WriteFrame(w.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(code, "")))
-	w.fail("transport error", err)
+	w.fail(ReasonTransportError, err)
 }
 
 // fail ends this transport; for the active one the session closes too.
-func (w *wsConn) fail(reason string, err error) {
+func (w *wsConn) fail(reason Reason, err error) {
 	w.c.onWSError(w, reason, err)
 }
 
@@ -623,7 +623,7 @@ func (c *Conn) onWSPacket(w *wsConn, t PacketType, data []byte, binary bool) boo
 	return c.onProbePacket(w, t, data)
 }
 
-func (c *Conn) onWSError(w *wsConn, reason string, err error) {
+func (c *Conn) onWSError(w *wsConn, reason Reason, err error) {
 	c.mu.Lock()
 	active := c.ws == w
 	if c.probe == w {
@@ -697,7 +697,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 		c.mu.Unlock()
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 		if _, err := w.conn.Write((&Packet{Type: Pong, Data: []byte("probe")}).wsFrame()); err != nil {
-			c.onWSError(w, "transport error", err)
+			c.onWSError(w, ReasonTransportError, err)
 			return false
 		}
 		return true
@@ -705,7 +705,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 		c.mu.Lock()
 		if c.probe != w || !c.upgrading || c.state != stateOpen {
 			c.mu.Unlock()
-			c.onWSError(w, "transport error", errProtocol)
+			c.onWSError(w, ReasonTransportError, errProtocol)
 			return false
 		}
 		c.probe = nil
@@ -725,7 +725,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 	case t == Noop:
 		return true
 	}
-	c.onWSError(w, "transport error", errProtocol)
+	c.onWSError(w, ReasonTransportError, errProtocol)
 	return false
 }
 
@@ -795,7 +795,7 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 		c.mu.Lock()
 		c.flushing = false
 		c.mu.Unlock()
-		c.abort("transport error", err)
+		c.abort(ReasonTransportError, err)
 		return
 	}
 	if n < 0 {
@@ -931,7 +931,7 @@ func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 			c.mu.Lock()
 			c.flushing = false
 			c.mu.Unlock()
-			c.abort("transport error", err)
+			c.abort(ReasonTransportError, err)
 			return
 		}
 	}

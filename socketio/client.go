@@ -288,7 +288,7 @@ func (c *client) disconnectAll() {
 }
 
 // OnClose implements engineio.Handler.
-func (c *client) OnClose(reason string, err error) {
+func (c *client) OnClose(reason Reason, err error) {
 	c.mu.Lock()
 	c.closed = true
 	if c.connectTimer != nil {

@@ -49,6 +49,15 @@
 // restored (its rooms are joined once they pass); a refusal answers
 // CONNECT_ERROR and replays nothing.
 //
+// # Disconnect reasons
+//
+// OnDisconnecting and OnDisconnect handlers get a Reason, with the
+// reference's values (ReasonTransportClose, ReasonPingTimeout,
+// ReasonServerNamespaceDisconnect, ...): the transport's reasons are
+// engineio's, passed on as they are. An ack awaited from a socket that
+// disconnected fails with a *CloseError wrapping ErrDisconnected;
+// CloseReason(err) tells why, as errors.As would.
+//
 // # Limits
 //
 // What a client can make the server hold is bounded, and each bound has
@@ -56,7 +65,7 @@
 //   - a binary packet waiting for its attachments: MaxAttachmentBytes per
 //     connection, AttachmentTimeout, MaxPendingAttachmentBytes across the
 //     server, MaxAttachments attachments (Server.AttachmentStats); past
-//     any, the connection closes with reason "parse error";
+//     any, the connection closes with ReasonParseError;
 //   - the recovery buffer: RecoveryOptions.MaxBufferBytes per namespace
 //     (MemoryAdapter.RecoveryStats);
 //   - what is queued for a slow client: engineio.Options.MaxQueuedPackets.

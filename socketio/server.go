@@ -16,32 +16,14 @@ import (
 	"github.com/heraldio/herald/internal/shrink"
 )
 
-// Disconnect reasons, as the reference names them.
-const (
-	ReasonServerNamespaceDisconnect = "server namespace disconnect"
-	ReasonClientNamespaceDisconnect = "client namespace disconnect"
-	ReasonTransportClose            = "transport close"
-	ReasonTransportError            = "transport error"
-	ReasonPingTimeout               = "ping timeout"
-	ReasonParseError                = "parse error"
-	ReasonServerShuttingDown        = "server shutting down"
-	ReasonForcedClose               = "forced close"
-)
-
-// recoverable lists the reasons after which a session is kept for
-// connection state recovery.
-var recoverable = map[string]bool{
-	ReasonTransportError: true, ReasonTransportClose: true, ReasonForcedClose: true,
-	ReasonPingTimeout: true, ReasonServerShuttingDown: true,
-}
-
 // Sentinel errors.
 var (
 	// ErrAckTimeout is returned when acks did not all arrive before the
 	// context was done.
 	ErrAckTimeout = errors.New("socketio: operation has timed out")
 	// ErrDisconnected is returned for an ack awaited from a socket that
-	// disconnected.
+	// is not connected; one that disconnected while it was awaited fails
+	// with a *CloseError that wraps ErrDisconnected and says why.
 	ErrDisconnected = errors.New("socketio: socket disconnected")
 	// ErrServerClosed is returned by Shutdown when called twice.
 	ErrServerClosed = errors.New("socketio: server closed")

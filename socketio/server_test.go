@@ -3,6 +3,7 @@ package socketio_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -127,6 +128,30 @@ func TestAckTimeout(t *testing.T) {
 	c.Expect("42")
 	if err := <-res; err != socketio.ErrAckTimeout {
 		t.Fatalf("want ErrAckTimeout, got %v", err)
+	}
+}
+
+// An ack awaited from a socket that disconnects fails with the reason.
+func TestAckFailsWithDisconnectReason(t *testing.T) {
+	io, url := newServer(t, nil)
+	res := make(chan error, 1)
+	io.OnConnection(func(s *socketio.Socket) {
+		go func() {
+			_, err := s.EmitWithAck(context.Background(), "question")
+			res <- err
+		}()
+	})
+	c := dial(t, url)
+	c.Connect("/", "")
+	c.Expect("42")
+	c.Send("41")
+	select {
+	case err := <-res:
+		if !errors.Is(err, socketio.ErrDisconnected) || socketio.CloseReason(err) != socketio.ReasonClientNamespaceDisconnect {
+			t.Fatalf("got %v (reason %q)", err, socketio.CloseReason(err))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ack still awaited")
 	}
 }
 
@@ -283,15 +308,15 @@ func TestEmitWithAckToMany(t *testing.T) {
 
 func TestDisconnectReasons(t *testing.T) {
 	io, url := newServer(t, &socketio.Options{Engine: engineio.Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}})
-	reasons := make(chan string, 10)
+	reasons := make(chan socketio.Reason, 10)
 	roomsAtDisconnecting := make(chan []string, 10)
 	io.OnConnection(func(s *socketio.Socket) {
 		s.Join("keep")
-		s.OnDisconnecting(func(string) { roomsAtDisconnecting <- s.Rooms() })
-		s.OnDisconnect(func(r string) { reasons <- r })
+		s.OnDisconnecting(func(socketio.Reason) { roomsAtDisconnecting <- s.Rooms() })
+		s.OnDisconnect(func(r socketio.Reason) { reasons <- r })
 		s.On("bye", func(*socketio.Event) { s.Disconnect(false) })
 	})
-	want := func(r string) {
+	want := func(r socketio.Reason) {
 		t.Helper()
 		select {
 		case got := <-reasons:
@@ -455,10 +480,10 @@ func TestShutdownTellsClients(t *testing.T) {
 	io := socketio.NewServer(nil)
 	hs := httptest.NewServer(io)
 	defer hs.Close()
-	reasons := make(chan string, 1)
+	reasons := make(chan socketio.Reason, 1)
 	ready := make(chan struct{})
 	io.OnConnection(func(s *socketio.Socket) {
-		s.OnDisconnect(func(r string) { reasons <- r })
+		s.OnDisconnect(func(r socketio.Reason) { reasons <- r })
 		close(ready)
 	})
 	c := dial(t, hs.URL)

@@ -60,8 +60,8 @@ type EventHandler func(e *Event)
 
 type socketHooks struct {
 	any           []EventHandler
-	disconnecting []func(reason string)
-	disconnect    []func(reason string)
+	disconnecting []func(reason Reason)
+	disconnect    []func(reason Reason)
 }
 
 func (s *Socket) hooksLocked() *socketHooks {
@@ -185,7 +185,7 @@ func (s *Socket) OnAny(h EventHandler) {
 
 // OnDisconnecting adds a handler called when the socket is about to
 // disconnect, while its rooms are still known.
-func (s *Socket) OnDisconnecting(h func(reason string)) {
+func (s *Socket) OnDisconnecting(h func(reason Reason)) {
 	s.mu.Lock()
 	hk := s.hooksLocked()
 	hk.disconnecting = append(hk.disconnecting, h)
@@ -193,7 +193,7 @@ func (s *Socket) OnDisconnecting(h func(reason string)) {
 }
 
 // OnDisconnect adds a handler called once the socket has disconnected.
-func (s *Socket) OnDisconnect(h func(reason string)) {
+func (s *Socket) OnDisconnect(h func(reason Reason)) {
 	s.mu.Lock()
 	hk := s.hooksLocked()
 	hk.disconnect = append(hk.disconnect, h)
@@ -406,13 +406,13 @@ func (s *Socket) onEvent(p *Packet) {
 }
 
 // onClose disconnects the socket for reason, once.
-func (s *Socket) onClose(reason string) {
+func (s *Socket) onClose(reason Reason) {
 	s.mu.Lock()
 	if !s.connected {
 		s.mu.Unlock()
 		return
 	}
-	var before []func(string)
+	var before []func(Reason)
 	if s.hooks != nil {
 		before = s.hooks.disconnecting
 	}
@@ -438,13 +438,16 @@ func (s *Socket) onClose(reason string) {
 	s.connected = false
 	acks := s.acks
 	s.acks = nil
-	var after []func(string)
+	var after []func(Reason)
 	if s.hooks != nil {
 		after = s.hooks.disconnect
 	}
 	s.mu.Unlock()
-	for _, fn := range acks {
-		fn(Args{}, ErrDisconnected)
+	if len(acks) > 0 {
+		err := &CloseError{Reason: reason, Err: ErrDisconnected}
+		for _, fn := range acks {
+			fn(Args{}, err)
+		}
 	}
 	for _, h := range after {
 		srv.safeCall(func() { h(reason) })

@@ -18,7 +18,7 @@ import (
 type echo struct{ c *engineio.Conn }
 
 func (e echo) OnMessage(data []byte, binary bool) { _ = e.c.Send(engineio.NewMessage(data, binary)) }
-func (e echo) OnClose(string, error)              {}
+func (e echo) OnClose(engineio.Reason, error)     {}
 
 func main() {
 	eopts := engineio.Options{

@@ -131,7 +131,7 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	}
 	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer), rooms: make(map[string]store.Room)}
 	nsp.OnConnection(func(s *socketio.Socket) {
-		s.OnDisconnecting(func(string) { c.stopAllTyping(s) })
+		s.OnDisconnecting(func(socketio.Reason) { c.stopAllTyping(s) })
 	})
 	return c
 }

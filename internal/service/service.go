@@ -304,7 +304,7 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	sock.Join(rooms...)
 	s.metrics.connections.Inc()
 	expiry := s.enforceExpiry(sock, u)
-	sock.OnDisconnect(func(string) {
+	sock.OnDisconnect(func(socketio.Reason) {
 		s.metrics.connections.Dec()
 		s.events.Forget(sock.ID())
 		if expiry != nil {
@@ -316,7 +316,7 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	}
 	came := s.presence.Connect(u.ID, u.Name)
 	awaySince, reloaded := s.away.opened(u.ID)
-	sock.OnDisconnect(func(string) {
+	sock.OnDisconnect(func(socketio.Reason) {
 		s.presence.Disconnect(u.ID)
 		s.away.closed(u.ID)
 	})
