@@ -197,7 +197,7 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		return ErrSlowClient
 	}
 	// c.ws is set only with the WebSocket transport.
-	if w := c.ws; w != nil && (w.nb != nil || w.raw != nil) &&
+	if w := c.ws; w != nil && (w.nb != nil || w.rw != nil) &&
 		!c.flushing && !c.wsReading && len(c.queue) == 0 {
 		now := c.srv.now()
 		busy := c.lastSend != 0 && now-c.lastSend < int64(c.srv.opts.CoalesceWindow)

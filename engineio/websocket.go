@@ -38,11 +38,7 @@ type wsConn struct {
 	// recipient.
 	nb      nowWriter // the socket's own non-blocking write, when it has one
 	deflate bool
-	raw     syscall.RawConn // otherwise, through its descriptor
-	writeFn func(fd uintptr) bool
-	iov     [][]byte
-	written int
-	werr    error
+	rw      *rawWriter // otherwise, through its descriptor
 
 	c    *Conn
 	conn net.Conn
@@ -51,9 +47,7 @@ type wsConn struct {
 	src  sockReader // the poller's reads
 
 	// A fragmented message being assembled; only the reader touches it.
-	fragOp   ws.OpCode
-	fragRsv1 bool
-	frag     []byte
+	frag *wsFragment
 
 	// The read deadline of a frame that arrives in pieces (see slowRead),
 	// and of the drain at close.
@@ -72,6 +66,24 @@ type nowWriter interface {
 	WriteNow(bufs [][]byte) (int, error)
 }
 
+// rawWriter writes without waiting through a socket's descriptor, for a
+// socket that is no nowWriter. Made only for those: a wsConn is kept for
+// every idle connection.
+type rawWriter struct {
+	raw     syscall.RawConn
+	fn      func(fd uintptr) bool
+	iov     [][]byte
+	written int
+	err     error
+}
+
+// wsFragment is a fragmented message being assembled.
+type wsFragment struct {
+	op   ws.OpCode
+	rsv1 bool
+	data []byte
+}
+
 func newWSConn(c *Conn, conn net.Conn) *wsConn {
 	w := &wsConn{c: c, conn: conn}
 	if nb, ok := conn.(nowWriter); ok {
@@ -80,15 +92,16 @@ func newWSConn(c *Conn, conn net.Conn) *wsConn {
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			w.raw = raw
-			w.writeFn = func(fd uintptr) bool {
-				if len(w.iov) == 1 { // most writes: write(2) spares the kernel the iovec copy-in
-					w.written, w.werr = rawsock.Write(int(fd), w.iov[0])
+			rw := &rawWriter{raw: raw}
+			rw.fn = func(fd uintptr) bool {
+				if len(rw.iov) == 1 { // most writes: write(2) spares the kernel the iovec copy-in
+					rw.written, rw.err = rawsock.Write(int(fd), rw.iov[0])
 				} else {
-					w.written, w.werr = rawsock.Writev(int(fd), w.iov)
+					rw.written, rw.err = rawsock.Writev(int(fd), rw.iov)
 				}
 				return true // never wait here: what is left goes to the writer
 			}
+			w.rw = rw
 		}
 	}
 	return w
@@ -146,7 +159,12 @@ func (w *wsConn) startReading() {
 	if p := w.c.srv.netpoller(); p != nil {
 		if sc, ok := w.conn.(syscall.Conn); ok {
 			if raw, err := sc.SyscallConn(); err == nil {
-				w.src = sockReader{w: w, raw: raw, pre: w.pre}
+				w.src = sockReader{w: w, pre: w.pre}
+				if now, ok := w.conn.(nowReader); ok {
+					w.src.now = now
+				} else {
+					w.src.raw = newRawReader(raw)
+				}
 				w.pre = nil
 				if d, err := p.Add(raw, w.onReadable); err == nil {
 					w.desc.Store(d)
@@ -192,14 +210,51 @@ var errWouldBlock = errors.New("engineio: would block")
 // had nothing more at that moment, and an edge will announce what comes.
 type sockReader struct {
 	w        *wsConn
-	raw      syscall.RawConn
+	now      nowReader  // the socket's own non-blocking read, when it has one
+	raw      *rawReader // otherwise, through its descriptor
 	pre      []byte
 	nonblock bool
 	drained  bool
-	n        int
-	err      error
-	p        []byte
-	readFn   func(fd uintptr) bool
+}
+
+// nowReader is a socket that reads what is there and never waits
+// (internal/rawsock), returning EAGAIN when there is nothing.
+type nowReader interface {
+	ReadNow(p []byte) (int, error)
+}
+
+// rawReader reads without waiting through a socket's descriptor, for a
+// socket that is no nowReader.
+type rawReader struct {
+	raw syscall.RawConn
+	fn  func(fd uintptr) bool
+	p   []byte
+	n   int
+	err error
+}
+
+func newRawReader(raw syscall.RawConn) *rawReader {
+	r := &rawReader{raw: raw}
+	r.fn = func(fd uintptr) bool {
+		for {
+			r.n, r.err = rawsock.Read(int(fd), r.p)
+			if r.err != unix.EINTR {
+				return true
+			}
+		}
+	}
+	return r
+}
+
+// readNow reads what is there without waiting.
+func (r *rawReader) readNow(p []byte) (int, error) {
+	r.p = p
+	err := r.raw.Read(r.fn)
+	r.p = nil
+	if err != nil {
+		return 0, err
+	}
+	return r.n, r.err
 }
 
 func (r *sockReader) Read(p []byte) (int, error) {
@@ -214,28 +269,19 @@ func (r *sockReader) Read(p []byte) (int, error) {
 		r.drained = err == nil && n < len(p)
 		return n, err
 	}
-	if r.readFn == nil {
-		r.readFn = func(fd uintptr) bool {
-			for {
-				r.n, r.err = rawsock.Read(int(fd), r.p)
-				if r.err != unix.EINTR {
-					return true
-				}
-			}
-		}
+	var n int
+	var err error
+	if r.now != nil {
+		n, err = r.now.ReadNow(p)
+	} else {
+		n, err = r.raw.readNow(p)
 	}
-	r.p = p
-	err := r.raw.Read(r.readFn)
-	r.p = nil
-	n := r.n
 	switch {
-	case err != nil:
-		return 0, err
-	case r.err == unix.EAGAIN:
+	case err == unix.EAGAIN:
 		r.drained = true
 		return 0, errWouldBlock
-	case r.err != nil:
-		return 0, r.err
+	case err != nil:
+		return 0, err
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -349,7 +395,7 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 	case h.Rsv&^ws.Rsv(true, false, false) != 0 || h.Rsv1() && (!w.deflate || h.OpCode == ws.OpContinuation):
 		w.protocolError(ws.StatusProtocolError, errProtocol)
 		return false
-	case h.Length > max || int64(len(w.frag))+h.Length > max:
+	case h.Length > max || w.frag != nil && int64(len(w.frag.data))+h.Length > max:
 		w.protocolError(ws.StatusMessageTooBig, errFrameLarge)
 		return false
 	}
@@ -380,7 +426,7 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 			return false
 		}
 		if !h.Fin {
-			w.fragOp, w.fragRsv1, w.frag = h.OpCode, h.Rsv1(), payload
+			w.frag = &wsFragment{op: h.OpCode, rsv1: h.Rsv1(), data: payload}
 			// Between its frames the message waits on the poller, where no
 			// read deadline applies: a timer bounds it.
 			w.dlMu.Lock()
@@ -396,14 +442,14 @@ func (w *wsConn) readFrame(br *bufio.Reader) bool {
 			w.protocolError(ws.StatusProtocolError, errProtocol)
 			return false
 		}
-		w.frag = append(w.frag, payload...)
+		f := w.frag
+		f.data = append(f.data, payload...)
 		if !h.Fin {
 			return true
 		}
-		data := w.frag
 		w.frag = nil
 		w.stopFragTimer()
-		return w.deliver(w.fragOp, w.fragRsv1, data)
+		return w.deliver(f.op, f.rsv1, f.data)
 	default:
 		w.protocolError(ws.StatusProtocolError, errProtocol)
 		return false
@@ -780,10 +826,11 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 			err, werr = werr, nil
 		}
 	} else {
-		w.iov = iov
-		err = w.raw.Write(w.writeFn)
-		n, werr = w.written, w.werr
-		w.iov = nil
+		rw := w.rw
+		rw.iov = iov
+		err = rw.raw.Write(rw.fn)
+		n, werr = rw.written, rw.err
+		rw.iov = nil
 	}
 	clear(iov)
 	*bp = iov[:0]

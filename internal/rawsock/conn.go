@@ -137,6 +137,24 @@ func (s *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadNow reads what is there and never waits: nothing to read gives
+// unix.EAGAIN, the end of the stream 0 and no error.
+func (s *Conn) ReadNow(p []byte) (n int, err error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, errClosed
+	}
+	for {
+		n, err = Read(s.fd, p)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	s.mu.RUnlock()
+	return n, err
+}
+
 // Write writes p, waiting for room in the socket until the write deadline.
 func (s *Conn) Write(p []byte) (int, error) {
 	bufs := net.Buffers{p}

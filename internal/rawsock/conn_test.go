@@ -72,6 +72,29 @@ func TestTakeReadWrite(t *testing.T) {
 	}
 }
 
+func TestReadNow(t *testing.T) {
+	s, peer := pair(t)
+	defer unix.Close(peer)
+	buf := make([]byte, 16)
+	if n, err := s.ReadNow(buf); err != unix.EAGAIN {
+		t.Fatalf("read with nothing there: %d %v, want EAGAIN", n, err)
+	}
+	if _, err := unix.Write(peer, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ReadNow(buf); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("read %q %v", buf[:n], err)
+	}
+	unix.Close(peer)
+	if n, err := s.ReadNow(buf); n != 0 || err != nil {
+		t.Fatalf("read after the peer closed: %d %v, want 0 and no error", n, err)
+	}
+	s.Close()
+	if _, err := s.ReadNow(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Close: %v", err)
+	}
+}
+
 func TestReadWaitsUntilDeadline(t *testing.T) {
 	s, peer := pair(t)
 	defer unix.Close(peer)
