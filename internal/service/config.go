@@ -55,7 +55,7 @@ type Config struct {
 	StoreTimeout    time.Duration // HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (1s)
 	ReadTimeout     time.Duration // HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (max(ping timeout, 10s))
 	DebugAddr       string        // HERALD_DEBUG_ADDR: where Go's profiler (net/http/pprof) listens; off when empty
-	CoalesceWindow  time.Duration // HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (3ms)
+	CoalesceWindow  time.Duration // HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (10ms)
 	MaxQueued       int           // HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
 	RecoveryBytes   int64         // HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)           // HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
 
@@ -120,7 +120,7 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	dur(&c.RecoveryWindow, "recovery-window", "HERALD_RECOVERY_WINDOW", 2*time.Minute, "connection state recovery window")
 	dur(&c.StoreTimeout, "store-timeout", "HERALD_STORE_TIMEOUT", time.Second, "longest a store call of an event may take")
 	dur(&c.ReadTimeout, "read-timeout", "HERALD_READ_TIMEOUT", 0, "longest a client may take to send one started message (0: max(ping timeout, 10s))")
-	dur(&c.CoalesceWindow, "coalesce-window", "HERALD_COALESCE_WINDOW", 3*time.Millisecond, "frames sent to a busy client within this window leave in one write (added latency at most this)")
+	dur(&c.CoalesceWindow, "coalesce-window", "HERALD_COALESCE_WINDOW", 10*time.Millisecond, "frames sent to a busy client within this window leave in one write (added latency at most this; a quiet client is written at once)")
 	dur(&c.ShutdownGrace, "shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", 10*time.Second, "graceful shutdown deadline")
 	num(&c.MaxMessageLen, "max-message-length", "HERALD_MAX_MESSAGE_LENGTH", 4000, "longest chat message in characters")
 	num(&c.ConnPerMinute, "conn-per-minute", "HERALD_CONN_PER_IP_PER_MINUTE", 60, "new connections per client IP per minute")
