@@ -9,6 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldio/herald/adapter/internal/redisbus"
+	"github.com/heraldio/herald/adapter/internal/requests"
+	"github.com/heraldio/herald/adapter/internal/wire"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -26,6 +29,21 @@ func NewWithSubscriber(pub, sub redis.UniversalClient, opts *Options) socketio.A
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newAdapter(nsp, pub, sub, o) }
 }
 
+// Request and response types of the classic adapter, as Node's
+// @socket.io/redis-adapter numbers them.
+const (
+	reqSockets          = 0
+	reqAllRooms         = 1
+	reqRemoteJoin       = 2
+	reqRemoteLeave      = 3
+	reqRemoteDisconnect = 4
+	reqRemoteFetch      = 5
+	reqServerSideEmit   = 6
+	reqBroadcast        = 7
+	resBroadcastCount   = 8
+	resBroadcastAck     = 9
+)
+
 var _ socketio.Adapter = (*Adapter)(nil)
 
 // Adapter is the classic adapter of one namespace. Its local part is an
@@ -39,10 +57,10 @@ type Adapter struct {
 
 	channel, reqChannel, resChannel, ownResChannel string
 
-	sub    *subscription
-	out    *outbox
-	reqs   *requests
-	worker *worker
+	sub    *redisbus.Subscription
+	out    *redisbus.Outbox
+	reqs   *requests.Table
+	worker *requests.Worker
 	once   sync.Once
 }
 
@@ -50,14 +68,14 @@ func newAdapter(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 	name := nsp.Name()
 	a := &Adapter{
 		MemoryAdapter: socketio.NewMemoryAdapter(nsp),
-		nsp:           nsp, pub: pub, opts: o, uid: randomID(6),
+		nsp:           nsp, pub: pub, opts: o, uid: wire.RandomID(6),
 		channel:    o.Key + "#" + name + "#",
 		reqChannel: o.Key + "-request#" + name + "#",
 		resChannel: o.Key + "-response#" + name + "#",
-		reqs:       newRequests(),
-		worker:     newWorker(),
+		reqs:       requests.NewTable(),
+		worker:     requests.NewWorker(),
 	}
-	a.out = newOutbox(pub, name, o.QueueSize, o.RequestsTimeout, o.Logger, a.ServerCount)
+	a.out = redisbus.NewOutbox(pub, name, o.QueueSize, o.RequestsTimeout, o.Logger, a.ServerCount)
 	a.ownResChannel = a.resChannel + a.uid + "#"
 	ctx, cancel := context.WithTimeout(context.Background(), o.RequestsTimeout)
 	defer cancel()
@@ -65,7 +83,7 @@ func newAdapter(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 	if err := ps.PSubscribe(ctx, a.channel+"*"); err != nil {
 		o.Logger.Warn("redisadapter: psubscribe", "nsp", name, "err", err)
 	}
-	a.sub = subscribe(ps, 4, o.RequestsTimeout, o.Logger, a.onMessage)
+	a.sub = redisbus.Subscribe(ps, 4, o.RequestsTimeout, o.Logger, a.onMessage)
 	return a
 }
 
@@ -79,26 +97,26 @@ func (a *Adapter) UID() string { return a.uid }
 func (a *Adapter) Close() error {
 	var err error
 	a.once.Do(func() {
-		err = a.sub.close()
-		a.worker.close()
-		a.reqs.close()
-		a.out.close()
+		err = a.sub.Close()
+		a.worker.Close()
+		a.reqs.Close()
+		a.out.Close()
 	})
 	return err
 }
 
 // Stats returns the counts of the messages sent to Redis.
-func (a *Adapter) Stats() Stats { return a.out.stats() }
+func (a *Adapter) Stats() Stats { return Stats(a.out.Stats()) }
 
 // publish queues a message for the other nodes.
 func (a *Adapter) publish(channel string, payload []byte) {
-	a.out.push(&outItem{args: []any{"publish", channel, payload}})
+	a.out.Push(&redisbus.Item{Args: []any{"publish", channel, payload}})
 }
 
 // publishEphemeral queues a request or an answer, of use only within
 // RequestsTimeout.
 func (a *Adapter) publishEphemeral(channel string, payload []byte) {
-	a.out.push(&outItem{args: []any{"publish", channel, payload}, expires: time.Now().Add(a.opts.RequestsTimeout)})
+	a.out.Push(&redisbus.Item{Args: []any{"publish", channel, payload}, Expires: time.Now().Add(a.opts.RequestsTimeout)})
 }
 
 func (a *Adapter) onMessage(m *redis.Message) {
@@ -126,11 +144,11 @@ func (a *Adapter) decode(payload []byte) ([]byte, [][]byte, error) {
 func encodeBroadcast(parser Parser, uid string, p *socketio.Packet, opts *socketio.BroadcastOptions) ([]byte, error) {
 	msg := make([]byte, 0, len(p.Data)+96)
 	msg = append(msg, '[')
-	msg = appendJSONString(msg, uid)
+	msg = wire.AppendString(msg, uid)
 	msg = append(msg, ',')
-	msg = appendPacket(msg, p, true)
+	msg = wire.AppendPacket(msg, p, true)
 	msg = append(msg, ',')
-	msg = appendOpts(msg, opts, true)
+	msg = wire.AppendOpts(msg, opts, true)
 	msg = append(msg, ']')
 	return parser.Encode(msg, p.Attachments)
 }
@@ -181,23 +199,23 @@ func (a *Adapter) onBroadcast(room string, payload []byte) {
 	if json.Unmarshal(parts[0], &uid) != nil || uid == a.uid {
 		return
 	}
-	var wp wirePacket
+	var wp wire.Packet
 	if json.Unmarshal(parts[1], &wp) != nil {
 		return
 	}
 	if wp.Nsp != nil && *wp.Nsp != a.nsp.Name() {
 		return
 	}
-	var wo wireOpts
+	var wo wire.Opts
 	if len(parts) > 2 {
 		_ = json.Unmarshal(parts[2], &wo)
 	}
-	p, err := wp.packet(a.nsp.Name(), att)
+	p, err := wp.Decode(a.nsp.Name(), att)
 	if err != nil {
 		a.opts.Logger.Debug("redisadapter: ignored packet", "err", err)
 		return
 	}
-	o := wo.options()
+	o := wo.Options()
 	o.Flags.Local = true
 	a.MemoryAdapter.Broadcast(p, o)
 }
@@ -207,11 +225,11 @@ type request struct {
 	UID       string          `json:"uid,omitempty"`
 	RequestID string          `json:"requestId,omitempty"`
 	Type      int             `json:"type"`
-	Opts      *wireOpts       `json:"opts,omitempty"`
+	Opts      *wire.Opts      `json:"opts,omitempty"`
 	Rooms     []string        `json:"rooms,omitempty"`
 	Close     bool            `json:"close,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`
-	Packet    *wirePacket     `json:"packet,omitempty"`
+	Packet    *wire.Packet    `json:"packet,omitempty"`
 	// The emitter's older join and leave requests.
 	Sid  string `json:"sid,omitempty"`
 	Room string `json:"room,omitempty"`
@@ -237,12 +255,12 @@ func (a *Adapter) onRequest(payload []byte) {
 	if json.Unmarshal(msg, &r) != nil || r.UID == a.uid {
 		return
 	}
-	opts := r.Opts.options()
+	opts := r.Opts.Options()
 	switch r.Type {
 	case reqSockets:
-		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": nonNil(a.MemoryAdapter.Sockets(opts.Rooms))})
+		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": wire.NonNil(a.MemoryAdapter.Sockets(opts.Rooms))})
 	case reqAllRooms:
-		a.respond(r, map[string]any{"requestId": r.RequestID, "rooms": nonNil(a.MemoryAdapter.Rooms())})
+		a.respond(r, map[string]any{"requestId": r.RequestID, "rooms": wire.NonNil(a.MemoryAdapter.Rooms())})
 	case reqRemoteJoin, reqRemoteLeave:
 		rooms := r.Rooms
 		if r.Opts == nil && r.Sid != "" {
@@ -257,33 +275,33 @@ func (a *Adapter) onRequest(payload []byte) {
 		a.MemoryAdapter.DisconnectSockets(opts, r.Close)
 	case reqRemoteFetch:
 		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), opts)
-		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": fetchResponse(local)})
+		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": wire.FetchResponse(local)})
 	case reqServerSideEmit:
-		event, args, ok := serverSideEvent(r.Data)
+		event, args, ok := wire.ServerSideEvent(r.Data)
 		if !ok {
 			return
 		}
 		var ack func(...any)
 		if r.RequestID != "" {
-			ack = answerOnce(func(raw json.RawMessage, _ [][]byte) {
+			ack = wire.AnswerOnce(func(raw json.RawMessage, _ [][]byte) {
 				a.respond(r, map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": raw})
 			})
 		}
-		a.worker.do(func() { a.nsp.HandleServerSideEmit(event, args, ack) })
+		a.worker.Do(func() { a.nsp.HandleServerSideEmit(event, args, ack) })
 	case reqBroadcast:
 		if r.Packet == nil {
 			return
 		}
-		p, err := r.Packet.packet(a.nsp.Name(), att)
+		p, err := r.Packet.Decode(a.nsp.Name(), att)
 		if err != nil {
 			return
 		}
 		a.MemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
 			a.respond(r, map[string]any{"type": resBroadcastCount, "requestId": r.RequestID, "clientCount": n})
 		}, func(args socketio.Args) {
-			raw, att := firstArg(args)
+			raw, att := wire.FirstArg(args)
 			msg := []byte(`{"type":9,"requestId":`)
-			msg = appendJSONString(msg, r.RequestID)
+			msg = wire.AppendString(msg, r.RequestID)
 			msg = append(msg, `,"packet":`...)
 			msg = append(msg, raw...)
 			msg = append(msg, '}')
@@ -324,20 +342,17 @@ func (a *Adapter) onResponse(payload []byte) {
 	if json.Unmarshal(msg, &head) != nil || head.RequestID == "" {
 		return
 	}
-	p := a.reqs.get(head.RequestID)
+	p := a.reqs.Get(head.RequestID)
 	if p == nil {
 		return
 	}
 	switch {
-	case p.onCount != nil && head.Type == resBroadcastCount:
-		p.onCount(head.ClientCount)
-	case p.onAck != nil && head.Type == resBroadcastAck:
-		if len(head.Packet) == 0 {
-			head.Packet = json.RawMessage("null")
-		}
-		p.onAck(socketio.NewArgs([]json.RawMessage{head.Packet}, att))
-	case p.onCount == nil:
-		a.reqs.answer(head.RequestID, answer{msg: msg, att: att})
+	case p.OnCount != nil && head.Type == resBroadcastCount:
+		p.OnCount(head.ClientCount)
+	case p.OnAck != nil && head.Type == resBroadcastAck:
+		p.OnAck(wire.Arg(head.Packet, att))
+	case p.OnCount == nil:
+		a.reqs.Answer(head.RequestID, requests.Answer{Msg: msg, Att: att})
 	}
 }
 
@@ -357,8 +372,8 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 
 // request publishes r and waits for the answers of every other node; it
 // fails at once while Redis is known to be away.
-func (a *Adapter) request(ctx context.Context, r outRequest) ([]answer, error) {
-	if a.out.down.Load() {
+func (a *Adapter) request(ctx context.Context, r outRequest) ([]requests.Answer, error) {
+	if a.out.Down() {
 		return nil, ErrUnavailable
 	}
 	n, err := a.ServerCount(ctx)
@@ -368,18 +383,18 @@ func (a *Adapter) request(ctx context.Context, r outRequest) ([]answer, error) {
 	if n <= 1 {
 		return nil, nil
 	}
-	r.UID, r.RequestID = a.uid, randomID(16)
-	p := &pending{expected: n - 1}
-	if !a.reqs.add(r.RequestID, p) {
+	r.UID, r.RequestID = a.uid, wire.RandomID(16)
+	p := &requests.Pending{Expected: n - 1}
+	if !a.reqs.Add(r.RequestID, p) {
 		return nil, ErrClosed
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		a.reqs.remove(r.RequestID)
+		a.reqs.Remove(r.RequestID)
 		return nil, err
 	}
 	a.publishEphemeral(a.reqChannel, b)
-	return a.reqs.wait(ctx, r.RequestID, p, a.opts.RequestsTimeout)
+	return a.reqs.Wait(ctx, r.RequestID, p, a.opts.RequestsTimeout)
 }
 
 // fire publishes a request that expects no answer; a server-side event
@@ -403,18 +418,8 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts *socketio.BroadcastOpti
 	if opts.Flags.Local {
 		return local, nil
 	}
-	answers, err := a.request(ctx, outRequest{Type: reqRemoteFetch, Opts: appendOpts(nil, opts, false)})
-	for _, ans := range answers {
-		var r struct {
-			Sockets []remoteSocket `json:"sockets"`
-		}
-		if json.Unmarshal(ans.msg, &r) == nil {
-			for _, s := range r.Sockets {
-				local = append(local, s.info())
-			}
-		}
-	}
-	return local, err
+	answers, err := a.request(ctx, outRequest{Type: reqRemoteFetch, Opts: wire.AppendOpts(nil, opts, false)})
+	return requests.SocketsOf(local, answers), err
 }
 
 // AllRooms returns the rooms of every node, socket ids included, each
@@ -426,7 +431,7 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 		var r struct {
 			Rooms []string `json:"rooms"`
 		}
-		if json.Unmarshal(ans.msg, &r) == nil {
+		if json.Unmarshal(ans.Msg, &r) == nil {
 			rooms = append(rooms, r.Rooms...)
 		}
 	}
@@ -437,12 +442,12 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 // (all when empty).
 func (a *Adapter) AllSockets(ctx context.Context, rooms []string) ([]string, error) {
 	ids := a.MemoryAdapter.Sockets(rooms)
-	answers, err := a.request(ctx, outRequest{Type: reqSockets, Opts: appendOpts(nil, &socketio.BroadcastOptions{Rooms: rooms}, false)})
+	answers, err := a.request(ctx, outRequest{Type: reqSockets, Opts: wire.AppendOpts(nil, &socketio.BroadcastOptions{Rooms: rooms}, false)})
 	for _, ans := range answers {
 		var r struct {
 			Sockets []string `json:"sockets"`
 		}
-		if json.Unmarshal(ans.msg, &r) == nil {
+		if json.Unmarshal(ans.Msg, &r) == nil {
 			ids = append(ids, r.Sockets...)
 		}
 	}
@@ -464,7 +469,7 @@ func dedup(s []string) []string {
 // AddSockets makes the matching sockets of every node join rooms.
 func (a *Adapter) AddSockets(opts *socketio.BroadcastOptions, rooms []string) {
 	if !opts.Flags.Local {
-		a.fire(outRequest{Type: reqRemoteJoin, Opts: appendOpts(nil, opts, false), Rooms: nonNil(rooms)})
+		a.fire(outRequest{Type: reqRemoteJoin, Opts: wire.AppendOpts(nil, opts, false), Rooms: wire.NonNil(rooms)})
 	}
 	a.MemoryAdapter.AddSockets(opts, rooms)
 }
@@ -472,7 +477,7 @@ func (a *Adapter) AddSockets(opts *socketio.BroadcastOptions, rooms []string) {
 // DelSockets makes the matching sockets of every node leave rooms.
 func (a *Adapter) DelSockets(opts *socketio.BroadcastOptions, rooms []string) {
 	if !opts.Flags.Local {
-		a.fire(outRequest{Type: reqRemoteLeave, Opts: appendOpts(nil, opts, false), Rooms: nonNil(rooms)})
+		a.fire(outRequest{Type: reqRemoteLeave, Opts: wire.AppendOpts(nil, opts, false), Rooms: wire.NonNil(rooms)})
 	}
 	a.MemoryAdapter.DelSockets(opts, rooms)
 }
@@ -480,7 +485,7 @@ func (a *Adapter) DelSockets(opts *socketio.BroadcastOptions, rooms []string) {
 // DisconnectSockets disconnects the matching sockets of every node.
 func (a *Adapter) DisconnectSockets(opts *socketio.BroadcastOptions, close bool) {
 	if !opts.Flags.Local {
-		a.fire(outRequest{Type: reqRemoteDisconnect, Opts: appendOpts(nil, opts, false), Close: &close})
+		a.fire(outRequest{Type: reqRemoteDisconnect, Opts: wire.AppendOpts(nil, opts, false), Close: &close})
 	}
 	a.MemoryAdapter.DisconnectSockets(opts, close)
 }
@@ -489,7 +494,7 @@ func (a *Adapter) DisconnectSockets(opts *socketio.BroadcastOptions, close bool)
 // wantAck it returns each node's answer, waiting until every node answered
 // or ctx is done (RequestsTimeout without a deadline).
 func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]socketio.Args, error) {
-	data, err := serverSideEmitData(a.nsp.Name(), event, args)
+	data, err := wire.ServerSideEmitData(a.nsp.Name(), event, args)
 	if err != nil {
 		return nil, err
 	}
@@ -499,40 +504,22 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args []any, 
 		return nil, nil
 	}
 	answers, err := a.request(ctx, r)
-	out := make([]socketio.Args, 0, len(answers))
-	for _, ans := range answers {
-		var resp struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if json.Unmarshal(ans.msg, &resp) == nil {
-			if len(resp.Data) == 0 {
-				resp.Data = json.RawMessage("null")
-			}
-			out = append(out, socketio.NewArgs([]json.RawMessage{resp.Data}, ans.att))
-		}
-	}
-	return out, err
+	return requests.ArgsOf(answers, "data"), err
 }
 
 // BroadcastWithAck sends p to the matching sockets of every node; each
 // node reports how many sockets it reached, then their acks.
 func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastOptions, clientCount func(int), ack func(socketio.Args)) {
 	if !opts.Flags.Local {
-		id := randomID(16)
-		if a.reqs.add(id, &pending{onCount: clientCount, onAck: ack}) {
-			timeout := opts.Flags.Timeout
-			if timeout <= 0 {
-				timeout = a.opts.RequestsTimeout
-			}
-			a.reqs.removeAfter(id, timeout+a.opts.RequestsTimeout)
+		if id, ok := a.reqs.AddBroadcast(opts.Flags.Timeout, a.opts.RequestsTimeout, clientCount, ack); ok {
 			msg := []byte(`{"uid":`)
-			msg = appendJSONString(msg, a.uid)
+			msg = wire.AppendString(msg, a.uid)
 			msg = append(msg, `,"requestId":`...)
-			msg = appendJSONString(msg, id)
+			msg = wire.AppendString(msg, id)
 			msg = append(msg, `,"type":7,"packet":`...)
-			msg = appendPacket(msg, p, true)
+			msg = wire.AppendPacket(msg, p, true)
 			msg = append(msg, `,"opts":`...)
-			msg = appendOpts(msg, opts, true)
+			msg = wire.AppendOpts(msg, opts, true)
 			msg = append(msg, '}')
 			if b, err := a.opts.Parser.Encode(msg, p.Attachments); err == nil {
 				a.publishEphemeral(a.reqChannel, b)

@@ -7,9 +7,10 @@
 //
 // New (or NewWithSubscriber) is the classic adapter over PUBLISH and
 // PSUBSCRIBE, like Node's createAdapter. NewSharded uses Redis 7 sharded
-// pub/sub (SPUBLISH, SSUBSCRIBE), like createShardedAdapter. The variant
-// over a Redis stream, with connection state recovery across nodes, is in
-// package adapter/redisstreams.
+// pub/sub (SPUBLISH, SSUBSCRIBE), like createShardedAdapter: a
+// cluster.Cluster (package adapter/cluster, Node's ClusterAdapter) over
+// sharded pub/sub. The variant over a Redis stream, with connection state
+// recovery across nodes, is in package adapter/redisstreams.
 //
 // # Wire
 //

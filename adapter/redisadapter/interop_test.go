@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/emitter"
 	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
@@ -243,9 +244,8 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 	nodeURL := startNode(t, dir, "KEY="+key, "ADAPTER=streams")
 	h := serveWith(t, &socketio.Options{
 		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 30 * time.Second},
-		Adapter: redisadapter.NewStreams(rdb, &redisadapter.StreamsOptions{
-			Options:    redisadapter.Options{RequestsTimeout: 3 * time.Second},
-			StreamName: key, SessionKeyPrefix: key + ":session:",
+		Adapter: redisstreams.New(rdb, &redisstreams.Options{
+			RequestsTimeout: 3 * time.Second, StreamName: key, SessionKeyPrefix: key + ":session:",
 		}),
 	}, heraldHandlers)
 	cn := siotest.Dial(t, nodeURL, "/socket.io/")
@@ -275,7 +275,7 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 	defer cancel()
 	// Herald counts the Node node once it answers Herald's first heartbeat.
 	for n := 0; n < 2; time.Sleep(20 * time.Millisecond) {
-		if n, _ = h.io.Of("/").Adapter().(*redisadapter.Streams).ServerCount(ctx); ctx.Err() != nil {
+		if n, _ = h.io.Of("/").Adapter().(*redisstreams.Adapter).ServerCount(ctx); ctx.Err() != nil {
 			t.Fatal("the Node node never answered the heartbeat")
 		}
 	}

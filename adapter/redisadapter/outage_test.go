@@ -10,12 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/internal/redistest"
 	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
 )
 
-// variant is one adapter of this package, built for a test cluster.
+// variant is one Redis adapter, built for a test cluster.
 type variant struct {
 	name     string
 	recovery bool
@@ -32,11 +33,17 @@ var variants = []variant{
 		return redisadapter.NewSharded(rdb, &o)
 	}},
 	{"streams", true, func(rdb redis.UniversalClient, key string, o redisadapter.Options) socketio.AdapterFactory {
-		return redisadapter.NewStreams(rdb, &redisadapter.StreamsOptions{Options: o, StreamName: key, ChannelPrefix: key})
+		return redisstreams.New(rdb, streamsOptions(o, key, false))
 	}},
 	{"streams-only", true, func(rdb redis.UniversalClient, key string, o redisadapter.Options) socketio.AdapterFactory {
-		return redisadapter.NewStreams(rdb, &redisadapter.StreamsOptions{Options: o, StreamName: key, ChannelPrefix: key, StreamsOnly: true})
+		return redisstreams.New(rdb, streamsOptions(o, key, true))
 	}},
+}
+
+// streamsOptions are the streams adapter's options matching o.
+func streamsOptions(o redisadapter.Options, key string, only bool) *redisstreams.Options {
+	return &redisstreams.Options{RequestsTimeout: o.RequestsTimeout, QueueSize: o.QueueSize, Parser: o.Parser, Logger: o.Logger,
+		StreamName: key, ChannelPrefix: key, StreamsOnly: only}
 }
 
 // outageCluster starts two nodes of v on a private Redis, each with one

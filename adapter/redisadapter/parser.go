@@ -6,10 +6,11 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
+	"github.com/heraldio/herald/adapter/internal/wire"
 )
 
 // Parser encodes the messages that may carry binary: broadcasts, broadcasts
@@ -315,7 +316,7 @@ func (t *msgpackTranscoder) value(depth int) error {
 			if err != nil {
 				return err
 			}
-			t.out = appendJSONString(t.out, ks)
+			t.out = wire.AppendString(t.out, ks)
 			t.out = append(t.out, ':')
 			if err := t.value(depth + 1); err != nil {
 				return err
@@ -342,7 +343,7 @@ func (t *msgpackTranscoder) value(depth int) error {
 		if err != nil {
 			return err
 		}
-		t.out = appendJSONString(t.out, s)
+		t.out = wire.AppendString(t.out, s)
 	case msgpcode.IsBin(c):
 		b, err := t.dec.DecodeBytes()
 		if err != nil {
@@ -449,44 +450,3 @@ func (t *msgpackTranscoder) key() (string, error) {
 	}
 	return string(bytes.Trim(b, `"`)), nil
 }
-
-// appendJSONString appends s as JSON.stringify writes it (no HTML
-// escaping).
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c == '\b':
-				dst = append(dst, '\\', 'b')
-			case c == '\f':
-				dst = append(dst, '\\', 'f')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\ufffd"...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"

@@ -2,12 +2,13 @@ package redisadapter
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldio/herald/adapter/cluster"
+	"github.com/heraldio/herald/adapter/internal/redisbus"
+	"github.com/heraldio/herald/adapter/internal/wire"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -31,100 +32,96 @@ func NewShardedWithSubscriber(pub, sub redis.UniversalClient, opts *Options) soc
 
 var _ socketio.Adapter = (*Sharded)(nil)
 
-// Sharded is the sharded adapter of one namespace.
+// Sharded is the sharded adapter of one namespace: a cluster.Cluster over
+// sharded pub/sub.
 type Sharded struct {
-	*Cluster
-	pub    redis.UniversalClient
-	prefix string // "<key>#<nsp>#"
-	sub    *subscription
+	*cluster.Cluster
+	bus  *shardedBus
+	opts Options
+	sub  *redisbus.Subscription
 
 	mu    sync.Mutex
 	rooms map[string]int // room → local sockets, for room channel subscriptions
 }
 
+// shardedBus is the cluster.Transport of a Sharded adapter.
+type shardedBus struct {
+	pub    redis.UniversalClient
+	prefix string // "<key>#<nsp>#"
+	opts   Options
+	out    *redisbus.Outbox
+}
+
+var (
+	_ cluster.ServerCounter = (*shardedBus)(nil)
+	_ cluster.Reachability  = (*shardedBus)(nil)
+)
+
 func newSharded(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Options) *Sharded {
-	a := &Sharded{pub: pub, prefix: o.Key + "#" + nsp.Name() + "#", rooms: map[string]int{}}
-	a.Cluster = NewCluster(nsp, randomID(16), pub, a, &o, 0)
+	b := &shardedBus{pub: pub, prefix: o.Key + "#" + nsp.Name() + "#", opts: o}
+	// After an outage the queue waits (a little) for the nodes it counted
+	// to subscribe again: pub/sub keeps nothing for them.
+	b.out = redisbus.NewOutbox(pub, nsp.Name(), o.QueueSize, o.RequestsTimeout, o.Logger, b.ServerCount)
+	a := &Sharded{bus: b, opts: o, rooms: map[string]int{},
+		Cluster: cluster.New(nsp, b, &cluster.Options{RequestsTimeout: o.RequestsTimeout})}
 	ctx, cancel := context.WithTimeout(context.Background(), o.RequestsTimeout)
 	defer cancel()
-	ps := sub.SSubscribe(ctx, a.prefix, a.prefix+a.uid+"#")
-	a.sub = subscribe(ps, 2, o.RequestsTimeout, o.Logger, a.onMessage)
+	ps := sub.SSubscribe(ctx, b.prefix, b.prefix+a.UID()+"#")
+	a.sub = redisbus.Subscribe(ps, 2, o.RequestsTimeout, o.Logger, a.onMessage)
 	return a
 }
 
 func (a *Sharded) onMessage(m *redis.Message) {
-	if h, ok := decodeWhole(a.opts.Parser, []byte(m.Payload)); ok {
-		a.Handle("", h.UID, h.Nsp, h.Type, h.Data, h.att)
+	if msg, ok := redisbus.DecodeMessage(a.opts.Parser, []byte(m.Payload)); ok {
+		a.Handle("", msg)
 	}
 }
 
-// wholeMessage is a cluster message sent whole over pub/sub: JSON, or
-// msgpack when it carries binary (always msgpack from Node's streams
-// adapter).
-type wholeMessage struct {
-	UID  string          `json:"uid"`
-	Nsp  string          `json:"nsp"`
-	Type int             `json:"type"`
-	Data json.RawMessage `json:"data"`
-	att  [][]byte
-}
-
-func decodeWhole(p Parser, payload []byte) (wholeMessage, bool) {
-	var h wholeMessage
-	msg := payload
-	if len(payload) == 0 || payload[0] != '{' {
-		var err error
-		if msg, h.att, err = p.Decode(payload); err != nil {
-			return h, false
-		}
-	}
-	return h, json.Unmarshal(msg, &h) == nil
-}
-
-// encodeWhole encodes a message for pub/sub; msgpack forces msgpack even
-// without binary.
-func encodeWhole(p Parser, uid, nsp string, m *Message, msgpack bool) ([]byte, error) {
-	msg := newObject().raw("type", appendInt(m.Type)).raw("data", m.Data).str("uid", uid).str("nsp", nsp).done()
-	if len(m.Attachments) == 0 && !msgpack {
-		return msg, nil
-	}
-	return p.Encode(msg, m.Attachments)
-}
-
-// Command implements Transport: SPUBLISH on the namespace's, a room's or
-// a node's channel.
-func (a *Sharded) Command(uid, nsp string, m *Message) ([]any, error) {
-	ch := a.prefix
+// Publish implements cluster.Transport: SPUBLISH on the namespace's, a
+// room's or a node's channel, queued.
+func (b *shardedBus) Publish(m *cluster.Message) {
+	ch := b.prefix
 	switch {
 	case m.To != "":
 		ch += m.To + "#"
 	case m.Room != "":
 		ch += m.Room + "#"
 	}
-	msg, err := encodeWhole(a.opts.Parser, uid, nsp, m, false)
+	msg, err := redisbus.EncodeMessage(b.opts.Parser, m, false)
 	if err != nil {
-		return nil, err
+		b.opts.Logger.Warn("redisadapter: encode", "nsp", m.Nsp, "type", m.Type, "err", err)
+		return
 	}
-	return []any{"spublish", ch, msg}, nil
+	b.out.Push(b.out.ItemFor(m, []any{"spublish", ch, msg}))
 }
 
-// ServerCount implements Transport with PUBSUB SHARDNUMSUB.
-func (a *Sharded) ServerCount(ctx context.Context) (int, error) {
-	res, err := a.pub.PubSubShardNumSub(ctx, a.prefix).Result()
+// ServerCount implements cluster.ServerCounter with PUBSUB SHARDNUMSUB.
+func (b *shardedBus) ServerCount(ctx context.Context) (int, error) {
+	res, err := b.pub.PubSubShardNumSub(ctx, b.prefix).Result()
 	if err != nil {
 		return 1, err
 	}
-	n := int(res[a.prefix])
+	n := int(res[b.prefix])
 	if n < 1 {
 		n = 1
 	}
 	return n, nil
 }
 
-// Close stops the subscription and ends waiting requests.
+// Reachable implements cluster.Reachability: false while Redis is known
+// to be away.
+func (b *shardedBus) Reachable() bool { return !b.out.Down() }
+
+// Stats returns the counts of the messages sent to Redis.
+func (a *Sharded) Stats() Stats { return Stats(a.bus.out.Stats()) }
+
+// Close stops the subscription, ends waiting requests, then sends what is
+// still queued (if Redis answers within RequestsTimeout) and stops the
+// sending goroutine.
 func (a *Sharded) Close() error {
-	err := a.sub.close()
-	a.CloseRequests()
+	err := a.sub.Close()
+	_ = a.Cluster.Close()
+	a.bus.out.Close()
 	return err
 }
 
@@ -134,18 +131,18 @@ func (a *Sharded) AddAll(id string, rooms []string) {
 	var subs []string
 	a.mu.Lock()
 	for _, r := range rooms {
-		if r == id || LooksLikeSocketID(r) {
+		if r == id || wire.IsSocketID(r) {
 			continue
 		}
 		if a.rooms[r]++; a.rooms[r] == 1 {
-			subs = append(subs, a.prefix+r+"#")
+			subs = append(subs, a.bus.prefix+r+"#")
 		}
 	}
 	a.mu.Unlock()
 	if len(subs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
 		defer cancel()
-		if err := a.sub.pubsub.SSubscribe(ctx, subs...); err != nil {
+		if err := a.sub.PubSub.SSubscribe(ctx, subs...); err != nil {
 			a.opts.Logger.Warn("redisadapter: ssubscribe room", "err", err)
 		}
 	}
@@ -176,15 +173,13 @@ func (a *Sharded) release(rooms []string, id string) {
 		}
 		if a.rooms[r]--; a.rooms[r] == 0 {
 			delete(a.rooms, r)
-			unsubs = append(unsubs, a.prefix+r+"#")
+			unsubs = append(unsubs, a.bus.prefix+r+"#")
 		}
 	}
 	a.mu.Unlock()
 	if len(unsubs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
 		defer cancel()
-		_ = a.sub.pubsub.SUnsubscribe(ctx, unsubs...)
+		_ = a.sub.PubSub.SUnsubscribe(ctx, unsubs...)
 	}
 }
-
-func appendInt(n int) []byte { return strconv.AppendInt(nil, int64(n), 10) }

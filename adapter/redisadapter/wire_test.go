@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/heraldio/herald/adapter/internal/wire"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -150,9 +151,9 @@ func TestBroadcastBytesMatchNode(t *testing.T) {
 	// the request of a broadcast with acks
 	p := ev("question", 42)
 	msg := []byte(`{"uid":"foKZCc","requestId":"bi1-WU","type":7,"packet":`)
-	msg = appendPacket(msg, p, true)
+	msg = wire.AppendPacket(msg, p, true)
 	msg = append(msg, `,"opts":`...)
-	msg = appendOpts(msg, &socketio.BroadcastOptions{Flags: socketio.BroadcastFlags{Timeout: time.Second}}, true)
+	msg = wire.AppendOpts(msg, &socketio.BroadcastOptions{Flags: socketio.BroadcastFlags{Timeout: time.Second}}, true)
 	msg = append(msg, '}')
 	got, _ := MsgpackParser{}.Encode(msg, nil)
 	if !bytes.Equal(got, want["request"]) {

@@ -1,5 +1,6 @@
-// Package redisstreams is a socketio.Adapter over one Redis stream,
-// compatible with Node's @socket.io/redis-streams-adapter, with
+// Package redisstreams is a socketio.Adapter over one Redis stream (a
+// cluster.Cluster of package adapter/cluster whose transport is the
+// stream), compatible with Node's @socket.io/redis-streams-adapter, with
 // connection state recovery across nodes: a client that loses its
 // connection and comes back on another node within the recovery window
 // gets the same socket id, rooms and data, and exactly the broadcasts it
@@ -77,10 +78,11 @@
 //
 // # Goroutines
 //
-// Each namespace's adapter runs one goroutine reading the stream (and
-// sending heartbeats), one sending to Redis and one running server-side
-// event handlers; Close sends what is queued (if Redis answers within
-// RequestsTimeout) and stops them. When Redis goes away, local delivery
+// Each namespace's adapter runs one goroutine reading the stream, one
+// reading its pub/sub channels (unless StreamsOnly), one sending to
+// Redis, and, in its cluster.Cluster, one running server-side event
+// handlers and one sending heartbeats; Close sends what is queued (if
+// Redis answers within RequestsTimeout) and stops them. When Redis goes away, local delivery
 // goes on, reads are retried, and delivery resumes from where the stream
 // was left.
 package redisstreams

@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/engineio"
 	"github.com/heraldio/herald/internal/auth"
 	"github.com/heraldio/herald/internal/chat"
@@ -129,7 +130,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		}
 		s.redis = redis.NewClient(opt)
 		ro := redisadapter.Options{Logger: log}
-		so := redisadapter.StreamsOptions{StreamName: "herald", StreamsOnly: cfg.RedisAdapter == "streams-only"}
+		so := redisstreams.Options{StreamName: "herald", StreamsOnly: cfg.RedisAdapter == "streams-only", Logger: log}
 		rlPrefix, presencePrefix := "herald:ratelimit", ""
 		if p := cfg.RedisPrefix; p != "" {
 			ro.Key, so.StreamName, so.ChannelPrefix, so.SessionKeyPrefix = p, p, p, p+":session:"
@@ -139,8 +140,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		case "sharded":
 			adapter = redisadapter.NewSharded(s.redis, &ro)
 		case "streams", "streams-only":
-			so.Options = ro
-			adapter = redisadapter.NewStreams(s.redis, &so)
+			adapter = redisstreams.New(s.redis, &so)
 		default:
 			adapter = redisadapter.New(s.redis, &ro)
 		}

@@ -4,10 +4,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/heraldio/herald/adapter/redisadapter"
-	"github.com/heraldio/herald/socketio"
 )
 
 // Options configures the adapter. Zero fields mean the defaults.
@@ -29,7 +26,8 @@ type Options struct {
 	// Default 10s.
 	HeartbeatTimeout time.Duration
 	// ChannelPrefix names the pub/sub channels of requests, server-side
-	// emits, broadcasts with acks and answers. Default "socket.io".
+	// emits, broadcasts with acks and answers: "<prefix>#<nsp>#" and
+	// "<prefix>#<nsp>#<uid>#". Default "socket.io".
 	ChannelPrefix string
 	// UseShardedPubSub sends those with SPUBLISH / SSUBSCRIBE (Redis 7).
 	UseShardedPubSub bool
@@ -45,8 +43,10 @@ type Options struct {
 	// it new ones are dropped, counted in Adapter.Stats. Default 4096.
 	QueueSize int
 	// OffsetWait bounds how long a broadcast waits for its stream entry
-	// id, the recovery offset of its local clients (see the package doc).
-	// Default 50ms.
+	// id, the recovery offset of its local clients. Past it, or at once
+	// while Redis is known to be away, they get the last offset this node
+	// knows instead, and the entry is written later (see the package
+	// doc). Default 50ms.
 	OffsetWait time.Duration
 	// Parser encodes the data of messages that carry binary. Default
 	// redisadapter.MsgpackParser.
@@ -55,34 +55,43 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Adapter is the adapter of one namespace.
-type Adapter = redisadapter.Streams
-
-var _ socketio.Adapter = (*Adapter)(nil)
-
-// New returns the AdapterFactory: each namespace gets an Adapter reading
-// and appending to the stream with client.
-func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
-	var o Options
-	if opts != nil {
-		o = *opts
+// withDefaults fills the documented defaults.
+func (o Options) withDefaults() Options {
+	if o.StreamName == "" {
+		o.StreamName = "socket.io"
 	}
-	return redisadapter.NewStreams(client, &redisadapter.StreamsOptions{
-		Options: redisadapter.Options{
-			RequestsTimeout: o.RequestsTimeout,
-			QueueSize:       o.QueueSize,
-			Parser:          o.Parser,
-			Logger:          o.Logger,
-		},
-		StreamName:        o.StreamName,
-		MaxLen:            o.MaxLen,
-		ReadCount:         o.ReadCount,
-		SessionKeyPrefix:  o.SessionKeyPrefix,
-		HeartbeatInterval: o.HeartbeatInterval,
-		HeartbeatTimeout:  o.HeartbeatTimeout,
-		ChannelPrefix:     o.ChannelPrefix,
-		UseShardedPubSub:  o.UseShardedPubSub,
-		StreamsOnly:       o.StreamsOnly,
-		OffsetWait:        o.OffsetWait,
-	})
+	if o.MaxLen <= 0 {
+		o.MaxLen = 10000
+	}
+	if o.ReadCount <= 0 {
+		o.ReadCount = 100
+	}
+	if o.SessionKeyPrefix == "" {
+		o.SessionKeyPrefix = "sio:session:"
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 10 * time.Second
+	}
+	if o.ChannelPrefix == "" {
+		o.ChannelPrefix = "socket.io"
+	}
+	if o.RequestsTimeout <= 0 {
+		o.RequestsTimeout = 5 * time.Second
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 4096
+	}
+	if o.OffsetWait <= 0 {
+		o.OffsetWait = 50 * time.Millisecond
+	}
+	if o.Parser == nil {
+		o.Parser = redisadapter.MsgpackParser{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
 }

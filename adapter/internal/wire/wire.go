@@ -1,4 +1,9 @@
-package redisadapter
+// Package wire holds the JSON forms that Node's socket.io adapters
+// exchange between nodes: packets, broadcast options, sockets of a fetch
+// response and server-side events, written and read without going
+// through Go maps, so key order and numbers cross nodes as they were
+// sent. The classic Redis adapter and the cluster adapter share them.
+package wire
 
 import (
 	"bytes"
@@ -11,55 +16,42 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/heraldio/herald/socketio"
 )
 
-// Request and response types of the classic adapter, as Node's
-// @socket.io/redis-adapter numbers them.
-const (
-	reqSockets          = 0
-	reqAllRooms         = 1
-	reqRemoteJoin       = 2
-	reqRemoteLeave      = 3
-	reqRemoteDisconnect = 4
-	reqRemoteFetch      = 5
-	reqServerSideEmit   = 6
-	reqBroadcast        = 7
-	resBroadcastCount   = 8
-	resBroadcastAck     = 9
-)
-
 // ErrBinaryServerSideEmit is returned by ServerSideEmit for binary
 // arguments: the reference sends server-side events as JSON.
-var ErrBinaryServerSideEmit = errors.New("redisadapter: serverSideEmit arguments cannot be binary")
+var ErrBinaryServerSideEmit = errors.New("adapter: serverSideEmit arguments cannot be binary")
 
-func randomID(n int) string {
+// RandomID returns n random hexadecimal characters: node and request ids.
+func RandomID(n int) string {
 	b := make([]byte, (n+1)/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)[:n]
 }
 
-// appendPacket appends the socket.io-parser object of an EVENT packet:
+// AppendPacket appends the socket.io-parser object of an EVENT packet:
 // {"type":2,"data":[...]} and, with nsp, "nsp". Its placeholders refer to
 // p.Attachments.
-func appendPacket(dst []byte, p *socketio.Packet, withNsp bool) []byte {
+func AppendPacket(dst []byte, p *socketio.Packet, withNsp bool) []byte {
 	dst = append(dst, `{"type":2,"data":`...)
 	dst = append(dst, p.Data...)
 	if withNsp {
 		dst = append(dst, `,"nsp":`...)
-		dst = appendJSONString(dst, p.Nsp)
+		dst = AppendString(dst, p.Nsp)
 	}
 	return append(dst, '}')
 }
 
-// appendOpts appends broadcast options as Node encodes them:
+// AppendOpts appends broadcast options as Node encodes them:
 // {"rooms":[...],"except":[...]} and, with flags, "flags".
-func appendOpts(dst []byte, o *socketio.BroadcastOptions, withFlags bool) []byte {
+func AppendOpts(dst []byte, o *socketio.BroadcastOptions, withFlags bool) []byte {
 	dst = append(dst, `{"rooms":`...)
-	dst = appendStrings(dst, o.Rooms)
+	dst = AppendStrings(dst, o.Rooms)
 	dst = append(dst, `,"except":`...)
-	dst = appendStrings(dst, o.Except)
+	dst = AppendStrings(dst, o.Except)
 	if withFlags {
 		dst = append(dst, `,"flags":`...)
 		dst = appendFlags(dst, o.Flags)
@@ -89,29 +81,30 @@ func appendFlags(dst []byte, f socketio.BroadcastFlags) []byte {
 	return append(dst, '}')
 }
 
-func appendStrings(dst []byte, s []string) []byte {
+// AppendStrings appends s as a JSON array of strings.
+func AppendStrings(dst []byte, s []string) []byte {
 	dst = append(dst, '[')
 	for i, e := range s {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, e)
+		dst = AppendString(dst, e)
 	}
 	return append(dst, ']')
 }
 
-// wirePacket is a received socket.io-parser packet object.
-type wirePacket struct {
+// Packet is a received socket.io-parser packet object.
+type Packet struct {
 	Type int             `json:"type"`
 	Data json.RawMessage `json:"data"`
 	Nsp  *string         `json:"nsp"`
 }
 
-// packet converts a received EVENT packet (its placeholders referring to
+// Decode converts a received EVENT packet (its placeholders referring to
 // att) into a Herald packet of namespace nsp, keeping its JSON as it is.
-func (w *wirePacket) packet(nsp string, att [][]byte) (*socketio.Packet, error) {
+func (w *Packet) Decode(nsp string, att [][]byte) (*socketio.Packet, error) {
 	if w.Type != 2 && w.Type != 5 {
-		return nil, fmt.Errorf("redisadapter: unsupported packet type %d", w.Type)
+		return nil, fmt.Errorf("adapter: unsupported packet type %d", w.Type)
 	}
 	d := w.Data
 	if bytes.ContainsAny(d, " \t\r\n") {
@@ -121,13 +114,13 @@ func (w *wirePacket) packet(nsp string, att [][]byte) (*socketio.Packet, error) 
 		}
 	}
 	if len(d) < 3 || d[0] != '[' || d[1] != '"' {
-		return nil, errors.New("redisadapter: event packet without a name")
+		return nil, errors.New("adapter: event packet without a name")
 	}
 	return &socketio.Packet{Type: socketio.PacketEvent, Nsp: nsp, Data: d, Attachments: att}, nil
 }
 
-// wireOpts are received broadcast options.
-type wireOpts struct {
+// Opts are received broadcast options.
+type Opts struct {
 	Rooms  []string `json:"rooms"`
 	Except []string `json:"except"`
 	Flags  struct {
@@ -138,7 +131,8 @@ type wireOpts struct {
 	} `json:"flags"`
 }
 
-func (w *wireOpts) options() *socketio.BroadcastOptions {
+// Options returns the broadcast options w describes (none when w is nil).
+func (w *Opts) Options() *socketio.BroadcastOptions {
 	if w == nil {
 		return &socketio.BroadcastOptions{}
 	}
@@ -159,25 +153,35 @@ func rawValue(v any) (json.RawMessage, [][]byte, error) {
 	return args.Raw(0), args.Attachments(), nil
 }
 
-// firstArg returns the first argument of an ack (null when none) and the
+// FirstArg returns the first argument of an ack (null when none) and the
 // attachments it may refer to.
-func firstArg(args socketio.Args) (json.RawMessage, [][]byte) {
+func FirstArg(args socketio.Args) (json.RawMessage, [][]byte) {
 	if args.Len() == 0 {
 		return json.RawMessage("null"), nil
 	}
 	return args.Raw(0), args.Attachments()
 }
 
-// remoteSocket is a socket as Node's adapters describe it in a fetch
+// Arg returns raw, null when empty, as the only argument of an Args whose
+// placeholders refer to att: an ack or an answer as Node sends it.
+func Arg(raw json.RawMessage, att [][]byte) socketio.Args {
+	if len(raw) == 0 {
+		raw = json.RawMessage("null")
+	}
+	return socketio.NewArgs([]json.RawMessage{raw}, att)
+}
+
+// RemoteSocket is a socket as Node's adapters describe it in a fetch
 // response.
-type remoteSocket struct {
+type RemoteSocket struct {
 	ID        string          `json:"id"`
-	Handshake remoteHandshake `json:"handshake"`
+	Handshake RemoteHandshake `json:"handshake"`
 	Rooms     []string        `json:"rooms"`
 	Data      map[string]any  `json:"data"`
 }
 
-type remoteHandshake struct {
+// RemoteHandshake is the handshake of a RemoteSocket.
+type RemoteHandshake struct {
 	Headers map[string]any  `json:"headers"`
 	Time    string          `json:"time"`
 	Address string          `json:"address"`
@@ -189,7 +193,7 @@ type remoteHandshake struct {
 	Auth    json.RawMessage `json:"auth"`
 }
 
-func toRemote(s socketio.SocketInfo) remoteSocket {
+func toRemote(s socketio.SocketInfo) RemoteSocket {
 	h := s.Handshake
 	headers := make(map[string]any, len(h.Headers))
 	for k, v := range h.Headers {
@@ -211,13 +215,14 @@ func toRemote(s socketio.SocketInfo) remoteSocket {
 	if data == nil {
 		data = map[string]any{}
 	}
-	return remoteSocket{ID: s.ID, Rooms: nonNil(s.Rooms), Data: data, Handshake: remoteHandshake{
+	return RemoteSocket{ID: s.ID, Rooms: NonNil(s.Rooms), Data: data, Handshake: RemoteHandshake{
 		Headers: headers, Time: h.Time, Address: h.Address, XDomain: h.XDomain, Secure: h.Secure,
 		Issued: h.Issued, URL: h.URL, Query: query, Auth: auth,
 	}}
 }
 
-func (r remoteSocket) info() socketio.SocketInfo {
+// Info returns the socket as socketio describes it.
+func (r RemoteSocket) Info() socketio.SocketInfo {
 	h := socketio.Handshake{Headers: http.Header{}, Query: map[string][]string{}, Time: r.Handshake.Time,
 		Address: r.Handshake.Address, XDomain: r.Handshake.XDomain, Secure: r.Handshake.Secure,
 		Issued: r.Handshake.Issued, URL: r.Handshake.URL, Auth: r.Handshake.Auth}
@@ -237,24 +242,26 @@ func (r remoteSocket) info() socketio.SocketInfo {
 	return socketio.SocketInfo{ID: r.ID, Handshake: h, Rooms: r.Rooms, Data: r.Data}
 }
 
-func fetchResponse(local []socketio.SocketInfo) []remoteSocket {
-	out := make([]remoteSocket, 0, len(local))
+// FetchResponse returns local sockets in the form of a fetch response.
+func FetchResponse(local []socketio.SocketInfo) []RemoteSocket {
+	out := make([]RemoteSocket, 0, len(local))
 	for _, s := range local {
 		out = append(out, toRemote(s))
 	}
 	return out
 }
 
-func nonNil(s []string) []string {
+// NonNil returns s, or an empty slice for nil (JSON [] rather than null).
+func NonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
 }
 
-// serverSideEmitData returns the JSON array [event, ...args] of a
+// ServerSideEmitData returns the JSON array [event, ...args] of a
 // server-side event.
-func serverSideEmitData(nsp, event string, args []any) (json.RawMessage, error) {
+func ServerSideEmitData(nsp, event string, args []any) (json.RawMessage, error) {
 	p, err := socketio.EventPacket(nsp, event, args...)
 	if err != nil {
 		return nil, err
@@ -265,8 +272,8 @@ func serverSideEmitData(nsp, event string, args []any) (json.RawMessage, error) 
 	return p.Data, nil
 }
 
-// serverSideEvent splits a received [event, ...args] array.
-func serverSideEvent(data json.RawMessage) (string, socketio.Args, bool) {
+// ServerSideEvent splits a received [event, ...args] array.
+func ServerSideEvent(data json.RawMessage) (string, socketio.Args, bool) {
 	var parts []json.RawMessage
 	if json.Unmarshal(data, &parts) != nil || len(parts) == 0 {
 		return "", socketio.Args{}, false
@@ -278,9 +285,9 @@ func serverSideEvent(data json.RawMessage) (string, socketio.Args, bool) {
 	return event, socketio.NewArgs(parts[1:], nil), true
 }
 
-// answerOnce returns the ack of a server-side event: its first argument
+// AnswerOnce returns the ack of a server-side event: its first argument
 // (null if there is none or it cannot be encoded) goes to send, once.
-func answerOnce(send func(raw json.RawMessage, att [][]byte)) func(...any) {
+func AnswerOnce(send func(raw json.RawMessage, att [][]byte)) func(...any) {
 	var once sync.Once
 	return func(v ...any) {
 		once.Do(func() {
@@ -296,3 +303,71 @@ func answerOnce(send func(raw json.RawMessage, att [][]byte)) func(...any) {
 		})
 	}
 }
+
+// IsSocketID reports whether a room is probably a socket's own room
+// (20 characters), which gets no channel of its own.
+func IsSocketID(room string) bool { return len(room) == 20 }
+
+// Object builds a JSON object member by member.
+type Object struct{ b []byte }
+
+// NewObject returns an empty Object.
+func NewObject() *Object { return &Object{b: []byte{'{'}} }
+
+// Raw adds member k with the raw JSON v.
+func (o *Object) Raw(k string, v []byte) *Object {
+	if len(o.b) > 1 {
+		o.b = append(o.b, ',')
+	}
+	o.b = AppendString(o.b, k)
+	o.b = append(o.b, ':')
+	o.b = append(o.b, v...)
+	return o
+}
+
+// Str adds member k with the string v.
+func (o *Object) Str(k, v string) *Object { return o.Raw(k, AppendString(nil, v)) }
+
+// Done returns the object.
+func (o *Object) Done() json.RawMessage { return append(o.b, '}') }
+
+// AppendString appends s as JSON.stringify writes it (no HTML
+// escaping).
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c == '\b':
+				dst = append(dst, '\\', 'b')
+			case c == '\f':
+				dst = append(dst, '\\', 'f')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, "\ufffd"...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"

@@ -1,23 +1,24 @@
-package redisadapter
+// Package redisbus is the Redis plumbing the Redis adapters share: the
+// Outbox that sends an adapter's messages in order on its own goroutine,
+// the subscription reader, and the whole-message form of cluster messages
+// on pub/sub.
+package redisbus
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldio/herald/adapter/cluster"
 )
 
-// ErrUnavailable is returned, with the local results, by requests made
-// while Redis is known to be unreachable: they fail at once instead of
-// waiting. It matches ErrRequestTimeout too.
-var ErrUnavailable = fmt.Errorf("redisadapter: redis unavailable: %w", ErrRequestTimeout)
-
-// Stats counts an adapter's messages to Redis, for metrics.
+// Stats counts an outbox's messages, for metrics (redisadapter.Stats has
+// the same fields).
 type Stats struct {
 	// Queued is the number of messages accepted and not yet sent or
 	// dropped.
@@ -36,30 +37,30 @@ type Stats struct {
 // maxBatch bounds the commands of one pipeline.
 const maxBatch = 128
 
-// outItem is one message for Redis: its command, built by the caller.
-type outItem struct {
-	args []any
-	// expires, when set, is when the message is of no use any more
+// Item is one message for Redis: its command, built by the caller.
+type Item struct {
+	Args []any
+	// Expires, when set, is when the message is of no use any more
 	// (requests, answers, heartbeats): it is dropped if not sent by then.
-	expires time.Time
-	// reply, when set, receives the command's reply as text ("" when the
+	Expires time.Time
+	// Reply, when set, receives the command's reply as text ("" when the
 	// message was dropped or Redis refused it).
-	reply chan string
+	Reply chan string
 }
 
-// outbox sends an adapter's messages to Redis on its own goroutine, in
+// Outbox sends an adapter's messages to Redis on its own goroutine, in
 // the order they were queued, pipelined in batches, so that no emitting
 // goroutine waits for Redis. Its queue is bounded: when full, new messages
 // are dropped (counted, with a log line). A batch that fails is kept and
 // sent again, in order, once Redis answers a PING: after a hang, the batch
 // in flight may reach the other nodes twice (at-least-once).
-type outbox struct {
+type Outbox struct {
 	rdb     redis.UniversalClient
 	log     *slog.Logger
 	name    string
 	timeout time.Duration
 
-	queue chan *outItem
+	queue chan *Item
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -85,19 +86,29 @@ type outbox struct {
 	failures atomic.Uint64
 }
 
-// newOutbox starts the outbox of adapter name; peers, if not nil, counts
+// NewOutbox starts the Outbox of adapter name; peers, if not nil, counts
 // the nodes subscribed to its pub/sub channels.
-func newOutbox(rdb redis.UniversalClient, name string, size int, timeout time.Duration, log *slog.Logger,
-	peers func(context.Context) (int, error)) *outbox {
-	o := &outbox{rdb: rdb, log: log, name: name, timeout: timeout, peers: peers,
-		queue: make(chan *outItem, size), stop: make(chan struct{}), done: make(chan struct{})}
+func NewOutbox(rdb redis.UniversalClient, name string, size int, timeout time.Duration, log *slog.Logger,
+	peers func(context.Context) (int, error)) *Outbox {
+	o := &Outbox{rdb: rdb, log: log, name: name, timeout: timeout, peers: peers,
+		queue: make(chan *Item, size), stop: make(chan struct{}), done: make(chan struct{})}
 	go o.run()
 	return o
 }
 
-// push queues it, or drops it when the queue is full or the outbox
+// ItemFor returns the item of command args, which carries m: one that
+// expires after the timeout unless m is lasting.
+func (o *Outbox) ItemFor(m *cluster.Message, args []any) *Item {
+	it := &Item{Args: args}
+	if !m.Lasting() {
+		it.Expires = time.Now().Add(o.timeout)
+	}
+	return it
+}
+
+// Push queues it, or drops it when the queue is full or the Outbox
 // closed; it reports whether it was queued.
-func (o *outbox) push(it *outItem) bool {
+func (o *Outbox) Push(it *Item) bool {
 	select {
 	case <-o.stop:
 	default:
@@ -108,7 +119,7 @@ func (o *outbox) push(it *outItem) bool {
 		default:
 		}
 		if !o.dropping.Swap(true) {
-			o.log.Warn("redisadapter: queue to Redis full; dropping messages for the other nodes", "adapter", o.name, "queued", cap(o.queue))
+			o.log.Warn("redis adapter: queue to Redis full; dropping messages for the other nodes", "adapter", o.name, "queued", cap(o.queue))
 		}
 	}
 	o.discard(it)
@@ -116,28 +127,36 @@ func (o *outbox) push(it *outItem) bool {
 }
 
 // discard counts it as dropped.
-func (o *outbox) discard(it *outItem) {
+func (o *Outbox) discard(it *Item) {
 	o.dropped.Add(1)
-	if it.reply != nil {
-		it.reply <- ""
+	if it.Reply != nil {
+		it.Reply <- ""
 	}
 }
 
-// stats returns the counts.
-func (o *outbox) stats() Stats {
+// Stats returns the counts.
+func (o *Outbox) Stats() Stats {
 	return Stats{Queued: int(o.pending.Load()), Sent: o.sent.Load(), Dropped: o.dropped.Load(), Failures: o.failures.Load()}
 }
 
-// close sends what is queued if Redis answers within the timeout, drops
+// Down reports whether Redis is known to be away: callers then do not
+// wait for it.
+func (o *Outbox) Down() bool { return o.down.Load() }
+
+// MarkDown records that a caller gave up waiting for a reply: the next
+// callers do not wait until a send succeeds.
+func (o *Outbox) MarkDown() { o.down.Store(true) }
+
+// Close sends what is queued if Redis answers within the timeout, drops
 // the rest, and stops the goroutine.
-func (o *outbox) close() {
+func (o *Outbox) Close() {
 	o.once.Do(func() { close(o.stop) })
 	<-o.done
 }
 
-func (o *outbox) run() {
+func (o *Outbox) run() {
 	defer close(o.done)
-	batch := make([]*outItem, 0, maxBatch)
+	batch := make([]*Item, 0, maxBatch)
 	for {
 		select {
 		case it := <-o.queue:
@@ -157,7 +176,7 @@ func (o *outbox) run() {
 }
 
 // fill adds what else is queued to batch, up to maxBatch.
-func (o *outbox) fill(batch []*outItem) []*outItem {
+func (o *Outbox) fill(batch []*Item) []*Item {
 	for len(batch) < maxBatch {
 		select {
 		case it := <-o.queue:
@@ -175,15 +194,15 @@ const slowExec = 100 * time.Millisecond
 
 // errPeersMissing fails a batch that went out while some nodes had not
 // subscribed again after Redis came back.
-var errPeersMissing = errors.New("redisadapter: sent before every node subscribed again")
+var errPeersMissing = errors.New("redis adapter: sent before every node subscribed again")
 
 // errUnsent marks a batch not even tried: Redis is known to be away.
-var errUnsent = errors.New("redisadapter: redis known to be away")
+var errUnsent = errors.New("redis adapter: redis known to be away")
 
 // send sends batch until Redis takes it, waiting for Redis between
-// attempts; it returns false if the outbox closed meanwhile (the batch is
+// attempts; it returns false if the Outbox closed meanwhile (the batch is
 // then dropped).
-func (o *outbox) send(batch []*outItem) bool {
+func (o *Outbox) send(batch []*Item) bool {
 	for {
 		batch = o.expire(batch, time.Now())
 		if len(batch) == 0 {
@@ -205,7 +224,7 @@ func (o *outbox) send(batch []*outItem) bool {
 		o.down.Store(true)
 		if !o.failing {
 			o.failing = true
-			o.log.Warn("redisadapter: Redis unavailable; messages for the other nodes are queued", "adapter", o.name, "err", err)
+			o.log.Warn("redis adapter: Redis unavailable; messages for the other nodes are queued", "adapter", o.name, "err", err)
 		}
 		if !o.waitForRedis() {
 			o.discardAll(batch)
@@ -216,10 +235,10 @@ func (o *outbox) send(batch []*outItem) bool {
 
 // keepLasting finishes the requests and answers of a batch Redis took
 // and returns the rest.
-func (o *outbox) keepLasting(batch []*outItem, cmds []*redis.Cmd) []*outItem {
+func (o *Outbox) keepLasting(batch []*Item, cmds []*redis.Cmd) []*Item {
 	keep := batch[:0]
 	for i, it := range batch {
-		if it.expires.IsZero() {
+		if it.Expires.IsZero() {
 			keep = append(keep, it)
 		} else {
 			o.record(batch[i:i+1], cmds[i:i+1])
@@ -230,7 +249,7 @@ func (o *outbox) keepLasting(batch []*outItem, cmds []*redis.Cmd) []*outItem {
 }
 
 // discardAll drops batch.
-func (o *outbox) discardAll(batch []*outItem) {
+func (o *Outbox) discardAll(batch []*Item) {
 	for _, it := range batch {
 		o.pending.Add(-1)
 		o.discard(it)
@@ -238,10 +257,10 @@ func (o *outbox) discardAll(batch []*outItem) {
 }
 
 // expire drops the messages of batch that are of no use any more.
-func (o *outbox) expire(batch []*outItem, now time.Time) []*outItem {
+func (o *Outbox) expire(batch []*Item, now time.Time) []*Item {
 	out := batch[:0]
 	for _, it := range batch {
-		if !it.expires.IsZero() && now.After(it.expires) {
+		if !it.Expires.IsZero() && now.After(it.Expires) {
 			o.pending.Add(-1)
 			o.discard(it)
 			continue
@@ -254,13 +273,13 @@ func (o *outbox) expire(batch []*outItem, now time.Time) []*outItem {
 
 // exec sends batch in one pipeline. It returns an error only when Redis
 // could not be reached.
-func (o *outbox) exec(batch []*outItem) ([]*redis.Cmd, error) {
+func (o *Outbox) exec(batch []*Item) ([]*redis.Cmd, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	cmds := make([]*redis.Cmd, len(batch))
 	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, it := range batch {
-			cmds[i] = p.Do(ctx, it.args...)
+			cmds[i] = p.Do(ctx, it.Args...)
 		}
 		return nil
 	})
@@ -279,40 +298,40 @@ func (o *outbox) exec(batch []*outItem) ([]*redis.Cmd, error) {
 
 // finish records the replies of a batch Redis took, and that Redis is
 // back.
-func (o *outbox) finish(batch []*outItem, cmds []*redis.Cmd) {
+func (o *Outbox) finish(batch []*Item, cmds []*redis.Cmd) {
 	o.record(batch, cmds)
 	o.down.Store(false)
 	if o.failing {
 		o.failing = false
-		o.log.Info("redisadapter: Redis is back; queued messages sent", "adapter", o.name)
+		o.log.Info("redis adapter: Redis is back; queued messages sent", "adapter", o.name)
 	}
 	if o.dropping.Swap(false) {
-		o.log.Warn("redisadapter: messages were dropped while Redis was away", "adapter", o.name, "dropped_total", o.dropped.Load())
+		o.log.Warn("redis adapter: messages were dropped while Redis was away", "adapter", o.name, "dropped_total", o.dropped.Load())
 	}
 }
 
 // record records the replies to batch; a command Redis refused is logged
 // and counted as dropped.
-func (o *outbox) record(batch []*outItem, cmds []*redis.Cmd) {
+func (o *Outbox) record(batch []*Item, cmds []*redis.Cmd) {
 	for i, it := range batch {
 		o.pending.Add(-1)
 		reply, _ := cmds[i].Val().(string) // an entry id; publishes answer a count
 		if err := cmds[i].Err(); err != nil {
 			o.dropped.Add(1)
-			o.log.Warn("redisadapter: Redis refused a message", "adapter", o.name, "command", it.args[0], "err", err)
+			o.log.Warn("redis adapter: Redis refused a message", "adapter", o.name, "command", it.Args[0], "err", err)
 		} else {
 			o.sent.Add(1)
 		}
-		if it.reply != nil {
-			it.reply <- reply
+		if it.Reply != nil {
+			it.Reply <- reply
 		}
 	}
 }
 
 // waitForRedis pings Redis, with a growing pause, until it answers; it
-// returns false if the outbox closes first. A ping, unlike the batch,
+// returns false if the Outbox closes first. A ping, unlike the batch,
 // does no harm when a hung Redis executes it late.
-func (o *outbox) waitForRedis() bool {
+func (o *Outbox) waitForRedis() bool {
 	pause := 50 * time.Millisecond
 	for {
 		t := time.NewTimer(pause)
@@ -337,7 +356,7 @@ const peersWait = 2 * time.Second
 
 // countPeers counts the subscribed nodes: at least as many as a publish
 // of cmds reached, and exactly at most once a second.
-func (o *outbox) countPeers(cmds []*redis.Cmd) {
+func (o *Outbox) countPeers(cmds []*redis.Cmd) {
 	if o.peers == nil {
 		return
 	}
@@ -360,12 +379,12 @@ func (o *outbox) countPeers(cmds []*redis.Cmd) {
 // lasting message (not a request or an answer) reached fewer subscribers
 // than there were nodes before (a room's channel may have fewer: then it
 // goes again needlessly), or fewer nodes are subscribed now.
-func (o *outbox) peersMissed(batch []*outItem, cmds []*redis.Cmd) bool {
+func (o *Outbox) peersMissed(batch []*Item, cmds []*redis.Cmd) bool {
 	if o.peers == nil {
 		return false
 	}
 	for i, c := range cmds {
-		if n, ok := c.Val().(int64); ok && batch[i].expires.IsZero() && n < int64(o.peersN) {
+		if n, ok := c.Val().(int64); ok && batch[i].Expires.IsZero() && n < int64(o.peersN) {
 			return true
 		}
 	}
@@ -376,9 +395,9 @@ func (o *outbox) peersMissed(batch []*outItem, cmds []*redis.Cmd) bool {
 }
 
 // waitForPeers waits, at most peersWait, until as many nodes are
-// subscribed as before the outage; it returns false if the outbox closes
+// subscribed as before the outage; it returns false if the Outbox closes
 // first.
-func (o *outbox) waitForPeers() bool {
+func (o *Outbox) waitForPeers() bool {
 	if o.peers == nil {
 		return true
 	}
@@ -400,7 +419,7 @@ func (o *outbox) waitForPeers() bool {
 
 // flush sends batch and what is queued in one last attempt, if Redis is
 // not known to be down, and drops what could not be sent.
-func (o *outbox) flush(batch []*outItem) {
+func (o *Outbox) flush(batch []*Item) {
 	for {
 		batch = o.fill(batch)
 		if len(batch) == 0 {
