@@ -13,13 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/engineio/packet"
 )
 
 // Transport names, as in the "transport" query parameter.
 const (
-	TransportPolling   = engineio.TransportPolling
-	TransportWebSocket = engineio.TransportWebSocket
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
 )
 
 // closeGrace bounds how long a graceful close waits for what is queued
@@ -66,8 +66,8 @@ type handshake struct {
 	MaxPayload   int64    `json:"maxPayload"`
 }
 
-func parseHandshake(p *engineio.Packet) (*handshake, error) {
-	if p.Type != engineio.Open {
+func parseHandshake(p *packet.Packet) (*handshake, error) {
+	if p.Type != packet.Open {
 		return nil, fmt.Errorf("%w: want an open packet, got type %d", ErrHandshake, p.Type)
 	}
 	var h handshake
@@ -95,7 +95,7 @@ type engineConn struct {
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	queue      []*engineio.Packet
+	queue      []*packet.Packet
 	writing    bool
 	transport  string
 	poll       *pollingTransport
@@ -123,7 +123,7 @@ func dialEngine(ctx context.Context, cfg *engineConfig, onMessage func([]byte, b
 		defer cancel()
 	}
 	e := &engineConn{cfg: cfg, onMessage: onMessage, done: make(chan struct{}), wake: make(chan struct{}, 1), pollDone: make(chan struct{})}
-	var first []*engineio.Packet
+	var first []*packet.Packet
 	var h *handshake
 	if cfg.transports[0] == TransportWebSocket {
 		w, err := cfg.wsDial(ctx, cfg.transportURL(TransportWebSocket, ""))
@@ -146,7 +146,7 @@ func dialEngine(ctx context.Context, cfg *engineConfig, onMessage func([]byte, b
 		if err != nil {
 			return nil, err
 		}
-		err = engineio.DecodePayload(payload, func(p *engineio.Packet) error {
+		err = packet.DecodePayload(payload, func(p *packet.Packet) error {
 			if h == nil {
 				var err error
 				h, err = parseHandshake(p)
@@ -213,17 +213,17 @@ func (e *engineConn) resetPingTimer() {
 
 // handle processes one packet read from the active transport. It reports
 // false when the session ended.
-func (e *engineConn) handle(p *engineio.Packet) bool {
+func (e *engineConn) handle(p *packet.Packet) bool {
 	switch p.Type {
-	case engineio.Message:
+	case packet.Message:
 		if err := e.onMessage(p.Data, p.Binary); err != nil {
 			e.fail("parse error", err)
 			return false
 		}
-	case engineio.Ping:
+	case packet.Ping:
 		e.resetPingTimer()
-		_ = e.send(&engineio.Packet{Type: engineio.Pong, Data: p.Data})
-	case engineio.Close:
+		_ = e.send(&packet.Packet{Type: packet.Pong, Data: p.Data})
+	case packet.Close:
 		e.fail("transport close", nil)
 		return false
 	}
@@ -231,7 +231,7 @@ func (e *engineConn) handle(p *engineio.Packet) bool {
 }
 
 // send queues packets, in order and together.
-func (e *engineConn) send(pkts ...*engineio.Packet) error {
+func (e *engineConn) send(pkts ...*packet.Packet) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed || e.closing {
@@ -244,7 +244,7 @@ func (e *engineConn) send(pkts ...*engineio.Packet) error {
 
 // sendVolatile queues packets only when nothing waits to be written and
 // the transport is not changing; it reports whether they were queued.
-func (e *engineConn) sendVolatile(pkts ...*engineio.Packet) bool {
+func (e *engineConn) sendVolatile(pkts ...*packet.Packet) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed || e.closing || e.upgrading || e.writing || len(e.queue) > 0 {
@@ -299,7 +299,7 @@ func (e *engineConn) writer() {
 			e.mu.Unlock()
 			var err error
 			if poll != nil {
-				err = poll.post(e.ctx, engineio.EncodePayload(nil, batch))
+				err = poll.post(e.ctx, packet.EncodePayload(nil, batch))
 			} else {
 				err = w.write(batch)
 			}
@@ -322,7 +322,7 @@ func (e *engineConn) writer() {
 
 // takePayload returns the longest prefix of the queue that fits in
 // maxPayload once encoded (at least one packet). Called with e.mu held.
-func (e *engineConn) takePayload() []*engineio.Packet {
+func (e *engineConn) takePayload() []*packet.Packet {
 	if e.maxPayload <= 0 {
 		return e.queue
 	}
@@ -345,7 +345,7 @@ func (e *engineConn) takePayload() []*engineio.Packet {
 
 // readPolling runs the long-polling GET loop until the session ends or an
 // upgrade pauses it. first holds packets that came with the handshake.
-func (e *engineConn) readPolling(first []*engineio.Packet) {
+func (e *engineConn) readPolling(first []*packet.Packet) {
 	defer e.wg.Done()
 	defer close(e.pollDone)
 	for _, p := range first {
@@ -365,7 +365,7 @@ func (e *engineConn) readPolling(first []*engineio.Packet) {
 			e.fail("transport error", err)
 			return
 		}
-		err = engineio.DecodePayload(payload, func(p *engineio.Packet) error {
+		err = packet.DecodePayload(payload, func(p *packet.Packet) error {
 			if !e.handle(p) {
 				return ErrClosed
 			}
@@ -388,7 +388,7 @@ func (e *engineConn) readWS(w *wsTransport) {
 		p, err := w.readPacket()
 		if err != nil {
 			reason := "transport close"
-			if errors.Is(err, engineio.ErrBadPacket) {
+			if errors.Is(err, packet.ErrInvalid) {
 				reason = "parse error"
 			}
 			e.fail(reason, err)
@@ -426,12 +426,12 @@ func (e *engineConn) upgrade() {
 		e.mu.Unlock()
 		w.close()
 	}
-	if err := w.write([]*engineio.Packet{{Type: engineio.Ping, Data: []byte("probe")}}); err != nil {
+	if err := w.write([]*packet.Packet{{Type: packet.Ping, Data: []byte("probe")}}); err != nil {
 		abandon()
 		return
 	}
 	p, err := w.readPacketCtx(ctx)
-	if err != nil || p.Type != engineio.Pong || string(p.Data) != "probe" {
+	if err != nil || p.Type != packet.Pong || string(p.Data) != "probe" {
 		abandon()
 		return
 	}
@@ -455,7 +455,7 @@ func (e *engineConn) upgrade() {
 		e.fail("transport error", errors.New("client: upgrade timed out"))
 		return
 	}
-	if err := w.write([]*engineio.Packet{{Type: engineio.Upgrade}}); err != nil {
+	if err := w.write([]*packet.Packet{{Type: packet.Upgrade}}); err != nil {
 		abandon()
 		e.fail("transport error", err)
 		return
@@ -486,7 +486,7 @@ func (e *engineConn) close() {
 		return
 	}
 	e.closing = true
-	e.queue = append(e.queue, &engineio.Packet{Type: engineio.Close})
+	e.queue = append(e.queue, &packet.Packet{Type: packet.Close})
 	e.signal()
 	e.closeTimer = time.AfterFunc(closeGrace, func() { e.fail("forced close", nil) })
 	e.mu.Unlock()

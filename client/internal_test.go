@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/engineio/packet"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -61,11 +61,11 @@ func TestBackoff(t *testing.T) {
 
 func TestTakePayloadRespectsMaxPayload(t *testing.T) {
 	e := &engineConn{maxPayload: 10}
-	e.queue = []*engineio.Packet{
-		engineio.NewMessage([]byte("abcd"), false),       // 5 bytes
-		engineio.NewMessage([]byte("efg"), false),        // +1 separator +4 = 10
-		engineio.NewMessage([]byte("h"), false),          // would be 13
-		engineio.NewMessage([]byte("0123456789"), false), // alone, over the limit
+	e.queue = []*packet.Packet{
+		&packet.Packet{Type: packet.Message, Data: []byte("abcd")},       // 5 bytes
+		&packet.Packet{Type: packet.Message, Data: []byte("efg")},        // +1 separator +4 = 10
+		&packet.Packet{Type: packet.Message, Data: []byte("h")},          // would be 13
+		&packet.Packet{Type: packet.Message, Data: []byte("0123456789")}, // alone, over the limit
 	}
 	if got := e.takePayload(); len(got) != 2 {
 		t.Fatalf("first batch has %d packets, want 2", len(got))
@@ -78,8 +78,8 @@ func TestTakePayloadRespectsMaxPayload(t *testing.T) {
 	if got := e.takePayload(); len(got) != 1 {
 		t.Fatal("a packet over the limit must still go, alone")
 	}
-	b := engineio.NewMessage([]byte{1, 2, 3}, true) // "b" + 4 base64 chars
-	e.queue, e.maxPayload = []*engineio.Packet{b, b}, 11
+	b := &packet.Packet{Type: packet.Message, Data: []byte{1, 2, 3}, Binary: true} // "b" + 4 base64 chars
+	e.queue, e.maxPayload = []*packet.Packet{b, b}, 11
 	if got := e.takePayload(); len(got) != 2 {
 		t.Fatalf("binary batch %d", len(got))
 	}

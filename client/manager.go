@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/engineio/packet"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -497,11 +497,11 @@ func (d *decoder) feed(data []byte, binary bool) (*socketio.Packet, error) {
 
 // encode returns the Engine.IO messages that carry p from a client: its
 // text, then its attachments.
-func encode(p *socketio.Packet) []*engineio.Packet {
-	out := make([]*engineio.Packet, 0, 1+len(p.Attachments))
-	out = append(out, engineio.NewMessage(p.AppendText(nil), false))
+func encode(p *socketio.Packet) []*packet.Packet {
+	out := make([]*packet.Packet, 0, 1+len(p.Attachments))
+	out = append(out, &packet.Packet{Type: packet.Message, Data: p.AppendText(nil)})
 	for _, a := range p.Attachments {
-		out = append(out, engineio.NewMessage(a, true))
+		out = append(out, &packet.Packet{Type: packet.Message, Data: a, Binary: true})
 	}
 	return out
 }

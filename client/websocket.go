@@ -15,7 +15,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/engineio/packet"
 )
 
 // wsWriteTimeout bounds one write on a WebSocket.
@@ -87,7 +87,7 @@ func (t *wsTransport) writeFrame(f ws.Frame) error {
 }
 
 // readPacket reads the next Engine.IO packet.
-func (t *wsTransport) readPacket() (*engineio.Packet, error) {
+func (t *wsTransport) readPacket() (*packet.Packet, error) {
 	for {
 		h, err := t.rd.NextFrame()
 		if err != nil {
@@ -104,17 +104,17 @@ func (t *wsTransport) readPacket() (*engineio.Packet, error) {
 			return nil, err
 		}
 		if h.OpCode == ws.OpBinary {
-			return engineio.NewMessage(data, true), nil
+			return &packet.Packet{Type: packet.Message, Data: data, Binary: true}, nil
 		}
 		if len(data) == 0 || data[0] == 'b' {
-			return nil, engineio.ErrBadPacket
+			return nil, packet.ErrInvalid
 		}
-		return engineio.DecodePacket(data)
+		return packet.Decode(data)
 	}
 }
 
 // readPacketCtx is readPacket bounded by ctx.
-func (t *wsTransport) readPacketCtx(ctx context.Context) (*engineio.Packet, error) {
+func (t *wsTransport) readPacketCtx(ctx context.Context) (*packet.Packet, error) {
 	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetReadDeadline(time.Unix(1, 0)) })
 	p, err := t.readPacket()
 	if !stop() {
@@ -130,7 +130,7 @@ func (t *wsTransport) readPacketCtx(ctx context.Context) (*engineio.Packet, erro
 
 // write sends packets as frames: text for text packets, binary for binary
 // messages.
-func (t *wsTransport) write(pkts []*engineio.Packet) error {
+func (t *wsTransport) write(pkts []*packet.Packet) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	_ = t.conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))

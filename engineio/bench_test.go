@@ -1,24 +1,16 @@
 package engineio
 
 import (
-	"bytes"
 	"testing"
 )
 
-func BenchmarkDecodePayload(b *testing.B) {
-	payload := []byte("4hello\x1e4" + string(bytes.Repeat([]byte("x"), 200)) + "\x1ebAQIDBA==\x1e3")
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		_ = DecodePayload(payload, func(*Packet) error { return nil })
-	}
-}
-
+// BenchmarkEncodePayload builds a polling response.
 func BenchmarkEncodePayload(b *testing.B) {
 	pkts := []*Packet{NewMessage([]byte(`2["message","hello"]`), false), NewMessage([]byte{1, 2, 3}, true), pingPacket}
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = EncodePayload(buf[:0], pkts)
+		buf = appendPayload(buf[:0], pkts)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldio/herald/engineio/packet"
 )
 
 // Request is what the handshake request carried, copied and kept for the
@@ -177,7 +179,9 @@ func (c *Conn) openPacket(transport string) *Packet {
 	b = append(b, `,"maxPayload":`...)
 	b = strconv.AppendInt(b, o.MaxPayload, 10)
 	b = append(b, '}')
-	return &Packet{Type: Open, Data: b}
+	p := control(packet.Open, "")
+	p.Data = b
+	return p
 }
 
 // Send queues packets for the client, in order. A packet may be shared by
@@ -457,13 +461,13 @@ func (c *Conn) onPong() {
 }
 
 // onPacket handles a packet received on the active transport.
-func (c *Conn) onPacket(t PacketType, data []byte, binary bool) {
+func (c *Conn) onPacket(t packet.Type, data []byte, binary bool) {
 	switch t {
-	case Message:
+	case packet.Message:
 		c.handler.OnMessage(data, binary)
-	case Pong:
+	case packet.Pong:
 		c.onPong()
-	case Close:
+	case packet.Close:
 		c.abort(ReasonTransportClose, nil)
 	}
 }

@@ -28,6 +28,10 @@
 // kept; Close writes what waits first, a connection that fails drops it.
 // Server.WriteStats counts the coalesced writes.
 //
+// The packet codec (packet types, a packet's text form, polling payloads)
+// is package engineio/packet, which the Go client uses too; a Packet here
+// is a packet.Packet with the WebSocket frames the server builds for it.
+//
 // # Resources
 //
 // An idle WebSocket connection holds no goroutine and no buffer: a shared

@@ -1,41 +1,20 @@
 package engineio
 
 import (
-	"encoding/base64"
-	"errors"
 	"sync"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
+
+	"github.com/heraldio/herald/engineio/packet"
 )
 
-// PacketType is the Engine.IO packet type, sent as a single digit.
-type PacketType byte
-
-// The Engine.IO v4 packet types.
-const (
-	Open PacketType = iota
-	Close
-	Ping
-	Pong
-	Message
-	Upgrade
-	Noop
-)
-
-// ErrBadPacket is returned by the decoders for input that is not a valid packet.
-var ErrBadPacket = errors.New("engineio: bad packet")
-
-// separator joins packets in an HTTP long-polling payload.
-const separator = 0x1e
-
-// Packet is one Engine.IO packet. An outbound Packet is immutable once
-// queued: the same *Packet may be queued on many connections, and its
-// WebSocket frame and polling encoding are computed once and shared.
+// Packet is an Engine.IO packet the server sends: a packet.Packet with
+// its WebSocket frames. It is immutable once queued: the same *Packet may
+// be queued on many connections, and its WebSocket frame and polling
+// encoding are computed once and shared.
 type Packet struct {
-	Type   PacketType
-	Data   []byte
-	Binary bool // a binary message: sent as a binary frame, or "b"+base64 when polling
+	packet.Packet
 	// NoCompress keeps the packet out of permessage-deflate.
 	NoCompress bool
 
@@ -45,9 +24,19 @@ type Packet struct {
 	deflated    []byte
 }
 
+// control returns a packet of type t carrying data.
+func control(t packet.Type, data string) *Packet {
+	p := &Packet{}
+	p.Type = t
+	if data != "" {
+		p.Data = []byte(data)
+	}
+	return p
+}
+
 // NewMessage returns a message packet carrying data.
 func NewMessage(data []byte, binary bool) *Packet {
-	return &Packet{Type: Message, Data: data, Binary: binary}
+	return &Packet{Packet: packet.Packet{Type: packet.Message, Data: data, Binary: binary}}
 }
 
 // frameHeadroom is the room MessageBuffer leaves in front of a message:
@@ -69,8 +58,8 @@ func NewFramedMessage(buf []byte) *Packet {
 	start := frameHeadroom - 1 - ws.HeaderSize(h)
 	w := fixedWriter{buf: buf[start:start]}
 	_ = ws.WriteHeader(&w, h)
-	buf[frameHeadroom-1] = '0' + byte(Message)
-	p := &Packet{Type: Message, Data: data, frame: buf[start:]}
+	buf[frameHeadroom-1] = '0' + byte(packet.Message)
+	p := &Packet{Packet: packet.Packet{Type: packet.Message, Data: data}, frame: buf[start:]}
 	p.frameOnce.Do(noop)
 	return p
 }
@@ -79,9 +68,9 @@ func noop() {}
 
 // Static control packets, shared by every connection.
 var (
-	pingPacket  = &Packet{Type: Ping}
-	noopPacket  = &Packet{Type: Noop}
-	closePacket = &Packet{Type: Close}
+	pingPacket  = control(packet.Ping, "")
+	noopPacket  = control(packet.Noop, "")
+	closePacket = control(packet.Close, "")
 )
 
 // wsFrame returns the complete server-to-client WebSocket frame (header and
@@ -117,77 +106,16 @@ func (w *fixedWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// appendText appends the packet in its text form (as in a polling payload or
-// a WebSocket text frame) to dst.
-func (p *Packet) appendText(dst []byte) []byte {
-	if p.Binary {
-		dst = append(dst, 'b')
-		return base64.StdEncoding.AppendEncode(dst, p.Data)
-	}
-	dst = append(dst, '0'+byte(p.Type))
-	return append(dst, p.Data...)
-}
-
-// EncodePayload appends packets joined by the record separator, as sent in
-// an HTTP long-polling response or request body.
-func EncodePayload(dst []byte, packets []*Packet) []byte {
+// appendPayload appends packets joined by the record separator, as
+// packet.EncodePayload does, for a polling response.
+func appendPayload(dst []byte, packets []*Packet) []byte {
 	for i, p := range packets {
 		if i > 0 {
-			dst = append(dst, separator)
+			dst = append(dst, packet.Separator)
 		}
-		dst = p.appendText(dst)
+		dst = p.AppendText(dst)
 	}
 	return dst
-}
-
-// DecodePacket decodes one packet in its text form ("4hello", "bAQID").
-// The returned packet's Data aliases data.
-func DecodePacket(data []byte) (*Packet, error) {
-	if len(data) == 0 {
-		return nil, ErrBadPacket
-	}
-	if data[0] == 'b' {
-		out := make([]byte, base64.StdEncoding.DecodedLen(len(data)-1))
-		n, err := base64.StdEncoding.Decode(out, data[1:])
-		if err != nil {
-			return nil, ErrBadPacket
-		}
-		return &Packet{Type: Message, Data: out[:n], Binary: true}, nil
-	}
-	t := data[0] - '0'
-	if t > byte(Noop) {
-		return nil, ErrBadPacket
-	}
-	return &Packet{Type: PacketType(t), Data: data[1:]}, nil
-}
-
-// DecodePayload splits an HTTP long-polling payload into packets and calls fn
-// for each; it stops at the first error, from the decoder or from fn.
-func DecodePayload(payload []byte, fn func(*Packet) error) error {
-	if len(payload) == 0 {
-		return ErrBadPacket
-	}
-	for len(payload) > 0 {
-		i := 0
-		for i < len(payload) && payload[i] != separator {
-			i++
-		}
-		p, err := DecodePacket(payload[:i])
-		if err != nil {
-			return err
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-		if i == len(payload) {
-			break
-		}
-		payload = payload[i+1:]
-		if len(payload) == 0 {
-			return ErrBadPacket // trailing separator
-		}
-	}
-	return nil
 }
 
 // deflatedFrame returns the permessage-deflate frame of p, built once.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldio/herald/engineio/packet"
 )
 
 func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +173,7 @@ var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return
 
 func (c *Conn) writePolling(w http.ResponseWriter, r *http.Request, batch []*Packet) {
 	bp := payloadPool.Get().(*[]byte)
-	body := EncodePayload((*bp)[:0], batch)
+	body := appendPayload((*bp)[:0], batch)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
@@ -246,12 +248,12 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// Validate the whole payload before delivering any of it.
 	body := buf.Bytes()
-	if err := DecodePayload(body, func(*Packet) error { return nil }); err != nil {
+	if err := packet.DecodePayload(body, func(*packet.Packet) error { return nil }); err != nil {
 		c.srv.fail(w, codeBadRequest, "")
 		c.abort(ReasonParseError, err)
 		return
 	}
-	_ = DecodePayload(body, func(p *Packet) error {
+	_ = packet.DecodePayload(body, func(p *packet.Packet) error {
 		c.onPacket(p.Type, p.Data, p.Binary)
 		return nil
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws/wsflate"
 	"golang.org/x/sys/unix"
 
+	"github.com/heraldio/herald/engineio/packet"
 	"github.com/heraldio/herald/internal/netpoll"
 	"github.com/heraldio/herald/internal/rawsock"
 )
@@ -568,17 +569,17 @@ func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
 		data = out
 	}
 	if op == ws.OpBinary {
-		return w.c.onWSPacket(w, Message, data, true)
+		return w.c.onWSPacket(w, packet.Message, data, true)
 	}
 	if !utf8.Valid(data) {
 		w.protocolError(ws.StatusInvalidFramePayloadData, errBadUTF8)
 		return false
 	}
-	if len(data) == 0 || data[0] < '0' || data[0] > '0'+byte(Noop) {
-		w.c.onWSError(w, ReasonParseError, ErrBadPacket)
+	if len(data) == 0 || data[0] < '0' || data[0] > '0'+byte(packet.Noop) {
+		w.c.onWSError(w, ReasonParseError, packet.ErrInvalid)
 		return false
 	}
-	return w.c.onWSPacket(w, PacketType(data[0]-'0'), data[1:], false)
+	return w.c.onWSPacket(w, packet.Type(data[0]-'0'), data[1:], false)
 }
 
 func (w *wsConn) protocolError(code ws.StatusCode, err error) {
@@ -658,7 +659,7 @@ func (w *wsConn) onPeerClose() {
 
 // onWSPacket routes a packet read from w: to the session when w is active,
 // to the upgrade when it is a probe.
-func (c *Conn) onWSPacket(w *wsConn, t PacketType, data []byte, binary bool) bool {
+func (c *Conn) onWSPacket(w *wsConn, t packet.Type, data []byte, binary bool) bool {
 	c.mu.Lock()
 	active := c.ws == w
 	c.mu.Unlock()
@@ -726,9 +727,9 @@ func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
 	w.startReading()
 }
 
-func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
+func (c *Conn) onProbePacket(w *wsConn, t packet.Type, data []byte) bool {
 	switch {
-	case t == Ping && string(data) == "probe":
+	case t == packet.Ping && string(data) == "probe":
 		// Upgrading before the answer goes out: the client may send the
 		// upgrade packet, and then polling requests, as soon as it reads it.
 		c.mu.Lock()
@@ -742,12 +743,12 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 		}
 		c.mu.Unlock()
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		if _, err := w.conn.Write((&Packet{Type: Pong, Data: []byte("probe")}).wsFrame()); err != nil {
+		if _, err := w.conn.Write(control(packet.Pong, "probe").wsFrame()); err != nil {
 			c.onWSError(w, ReasonTransportError, err)
 			return false
 		}
 		return true
-	case t == Upgrade:
+	case t == packet.Upgrade:
 		c.mu.Lock()
 		if c.probe != w || !c.upgrading || c.state != stateOpen {
 			c.mu.Unlock()
@@ -768,7 +769,7 @@ func (c *Conn) onProbePacket(w *wsConn, t PacketType, data []byte) bool {
 		}
 		c.mu.Unlock()
 		return true
-	case t == Noop:
+	case t == packet.Noop:
 		return true
 	}
 	c.onWSError(w, ReasonTransportError, errProtocol)
@@ -787,7 +788,7 @@ func (c *Conn) kickWS() {
 func (c *Conn) sendRaw(w *wsConn, f ws.Frame) {
 	var b fixedWriter
 	_ = ws.WriteFrame(&b, f)
-	p := &Packet{Type: Noop}
+	p := control(packet.Noop, "")
 	p.frameOnce.Do(func() { p.frame = b.buf })
 	c.mu.Lock()
 	if c.ws == w && c.state == stateOpen {
@@ -857,7 +858,8 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 				continue
 			}
 			if n > 0 { // a partial frame: its tail goes first
-				tail := &Packet{Type: Noop, frame: f[n:]}
+				tail := control(packet.Noop, "")
+				tail.frame = f[n:]
 				tail.frameOnce.Do(noop)
 				rest = append(rest, tail)
 				i++
