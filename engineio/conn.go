@@ -471,3 +471,31 @@ func (c *Conn) onPacket(t packet.Type, data []byte, binary bool) {
 		c.abort(ReasonTransportClose, nil)
 	}
 }
+
+// onWSPacket routes a packet read from w: to the session when w is active,
+// to the upgrade when it is a probe.
+func (c *Conn) onWSPacket(w *wsConn, t packet.Type, data []byte, binary bool) bool {
+	c.mu.Lock()
+	active := c.ws == w
+	c.mu.Unlock()
+	if active {
+		c.onPacket(t, data, binary)
+		return true
+	}
+	return c.onProbePacket(w, t, data)
+}
+
+func (c *Conn) onWSError(w *wsConn, reason Reason, err error) {
+	c.mu.Lock()
+	active := c.ws == w
+	if c.probe == w {
+		c.probe = nil
+		c.setUpgradingLocked(false)
+	}
+	c.mu.Unlock()
+	if active {
+		c.abort(reason, err)
+		return
+	}
+	w.close()
+}

@@ -43,25 +43,6 @@ func (c *Conn) endClosing() {
 	c.afterClose()
 }
 
-// upgradeGrace is how long a polling request that comes during an upgrade
-// waits for the upgrade packet.
-const upgradeGrace = 50 * time.Millisecond
-
-// setUpgradingLocked records whether an upgrade waits for its packet.
-// Called with c.mu held.
-func (c *Conn) setUpgradingLocked(v bool) {
-	if v == c.upgrading {
-		return
-	}
-	c.upgrading = v
-	if v {
-		c.upgraded = make(chan struct{})
-	} else if c.upgraded != nil {
-		close(c.upgraded)
-		c.upgraded = nil
-	}
-}
-
 func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.linger && c.pollEnd != nil && !c.polling {
