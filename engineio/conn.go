@@ -111,6 +111,13 @@ type Conn struct {
 	flushing  bool
 	wsReading bool // the reader is handling frames and will flush when done
 	deferred  bool // the coalescer holds flushing and writes the queue when its window ends
+	// Heartbeat (see heartbeats): the kind of deadline waited for, and
+	// whether a ping awaits its pong. hbKind, hbWhen and the links are the
+	// heartbeats' (guarded by its mu), awaitingPong is c.mu's. The flags
+	// sit in what would be padding: a Conn is kept for every connection.
+	hbKind       hbKind
+	awaitingPong bool
+
 	queue     []*Packet
 	ws        *wsConn
 	srv       *Server
@@ -121,28 +128,32 @@ type Conn struct {
 	req     *Request
 	handler Handler
 
-	pingTimer    *time.Timer
-	awaitingPong bool
-	closeReason  Reason
-	closeErr     error
+	// The heartbeat's deadline, in the server's list of its kind.
+	hbPrev, hbNext *Conn
+	hbWhen         int64
+
+	closeReason Reason
+	closeErr    error
 
 	// HTTP long-polling.
 	pollCh  chan struct{} // set while a GET waits; closed to wake it
-	polling bool          // a GET is being served
-	posting bool          // a POST is being served
 	pollEnd *Packet       // what a woken GET ends with (close or noop)
-	linger  bool          // closed by the client with no GET pending: answer one late GET
 	// Ends a graceful close whose client does not come for the rest.
 	closeTimer *time.Timer
+
+	// WebSocket upgrade.
+	probe    *wsConn
+	upgraded chan struct{} // closed when upgrading ends, either way
+
+	// Flags of polling and of the upgrade, together with refs in one word.
+	polling   bool // a GET is being served
+	posting   bool // a POST is being served
+	linger    bool // closed by the client with no GET pending: answer one late GET
+	upgrading bool // probe answered, waiting for the upgrade packet
 
 	// What holds the session in Server.wg: its registration and each
 	// goroutine it runs (see hold).
 	refs atomic.Int32
-
-	// WebSocket upgrade.
-	probe     *wsConn
-	upgrading bool          // probe answered, waiting for the upgrade packet
-	upgraded  chan struct{} // closed when upgrading ends, either way
 }
 
 // ID returns the session id.
@@ -339,9 +350,7 @@ const (
 func (c *Conn) finishLocked(end ending) {
 	byClient := end == endByClient
 	c.state = stateClosed
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
+	c.srv.hb.remove(c)
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
@@ -423,31 +432,35 @@ func (c *Conn) goHeld(f func()) {
 	}()
 }
 
-// Heartbeat: one timer per connection. It first fires after PingInterval
-// to send a ping, then after PingTimeout to close if no pong came.
+// Heartbeat, on the server's shared timer (see heartbeats): a ping after
+// PingInterval, then a close if no pong came within PingTimeout.
 func (c *Conn) startPing() {
 	c.mu.Lock()
 	if c.state == stateOpen {
-		c.pingTimer = time.AfterFunc(c.srv.opts.PingInterval, c.onPingTimer)
+		c.srv.hb.schedule(c, hbPing, c.srv.opts.PingInterval)
 	}
 	c.mu.Unlock()
 }
 
-func (c *Conn) onPingTimer() {
+// onHeartbeat is called when c's deadline of kind has passed.
+func (c *Conn) onHeartbeat(kind hbKind) {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return
 	}
-	if c.awaitingPong {
+	if kind == hbPong {
+		late := c.awaitingPong // false: the pong came after the deadline was taken
 		c.mu.Unlock()
-		c.abort(ReasonPingTimeout, nil)
+		if late {
+			c.abort(ReasonPingTimeout, nil)
+		}
 		return
 	}
 	c.awaitingPong = true
 	c.queue = append(c.queue, pingPacket)
 	c.wakeLocked()
-	c.pingTimer.Reset(c.srv.opts.PingTimeout)
+	c.srv.hb.schedule(c, hbPong, c.srv.opts.PingTimeout)
 	c.mu.Unlock()
 }
 
@@ -455,7 +468,7 @@ func (c *Conn) onPong() {
 	c.mu.Lock()
 	if c.awaitingPong && c.state == stateOpen {
 		c.awaitingPong = false
-		c.pingTimer.Reset(c.srv.opts.PingInterval)
+		c.srv.hb.schedule(c, hbPing, c.srv.opts.PingInterval)
 	}
 	c.mu.Unlock()
 }

@@ -79,6 +79,7 @@ type Server struct {
 
 	epoch    time.Time // of now
 	coalesce coalescer
+	hb       heartbeats
 
 	slowClients atomic.Uint64 // closed with ErrSlowClient
 }
@@ -88,6 +89,7 @@ type Server struct {
 func NewServer(opts *Options, onConnect func(*Conn) Handler) *Server {
 	s := &Server{opts: opts.withDefaults(), onConnect: onConnect, conns: make(map[string]*Conn), epoch: time.Now()}
 	s.coalesce.srv, s.coalesce.wake = s, make(chan struct{}, 1)
+	s.hb.srv = s
 	return s
 }
 
