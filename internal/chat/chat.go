@@ -38,6 +38,9 @@ type Options struct {
 	OnPersist func(time.Duration)
 	// OnEmit counts the events the chat sends.
 	OnEmit func(event string)
+	// OnJoin is told when a socket joins a room it was not in (the user is
+	// a member from then on), after the join.
+	OnJoin func(s *socketio.Socket, roomID string)
 	Logger *slog.Logger
 }
 
@@ -273,6 +276,9 @@ func (c *Chat) joinRoom(e *socketio.Event) {
 	e.Socket.Join(RoomName(id))
 	if !already {
 		c.emit(e.Socket.To(RoomName(id)), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+		if c.opts.OnJoin != nil {
+			c.opts.OnJoin(e.Socket, id)
+		}
 	}
 	_ = e.Ack(map[string]any{"ok": true, "room": roomJSON(room)})
 }

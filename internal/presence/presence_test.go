@@ -8,11 +8,11 @@ import (
 
 type recorder struct {
 	mu  sync.Mutex
-	evs []Entry
-	ch  chan Entry
+	evs []Change
+	ch  chan Change
 }
 
-func (r *recorder) on(e Entry) {
+func (r *recorder) on(e Change) {
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
 	r.mu.Unlock()
@@ -20,16 +20,16 @@ func (r *recorder) on(e Entry) {
 }
 
 func TestTabsAndGrace(t *testing.T) {
-	r := &recorder{ch: make(chan Entry, 10)}
+	r := &recorder{ch: make(chan Change, 10)}
 	l := NewLocal(50*time.Millisecond, r.on)
 	defer l.Close()
-	if !l.Connect("u1", "Ann") {
+	if !l.Connect("u1", "Ann", nil) {
 		t.Fatal("first tab should bring the user online")
 	}
 	if e := <-r.ch; e.Status != Online {
 		t.Fatal(e)
 	}
-	if l.Connect("u1", "Ann") {
+	if l.Connect("u1", "Ann", nil) {
 		t.Fatal("second tab is not a change")
 	}
 	l.Disconnect("u1")
@@ -40,7 +40,7 @@ func TestTabsAndGrace(t *testing.T) {
 	}
 	// last tab closes, but a reconnect within the grace period does not flap
 	l.Disconnect("u1")
-	l.Connect("u1", "Ann")
+	l.Connect("u1", "Ann", nil)
 	select {
 	case e := <-r.ch:
 		t.Fatalf("flapped: %v", e)

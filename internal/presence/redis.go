@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -38,11 +39,15 @@ type Cluster struct {
 	interval time.Duration
 	log      *slog.Logger
 	local    *Local
-	onChange func(Entry)
-	onVanish func(Entry)
-	onReturn func(Entry)
+	onChange func(Change)
+	onVanish func(Change)
+	onReturn func(Change)
 	kick     chan struct{} // a change to write now
 	down     atomic.Bool   // the last Redis call failed
+	gap      time.Duration // between writes a change asked for
+	maxAge   time.Duration // of the view List answers from
+
+	views viewCache
 
 	mu       sync.Mutex
 	known    map[string]Entry     // the cluster's online users at the last sweep
@@ -60,13 +65,21 @@ type ClusterOptions struct {
 	Grace    time.Duration // as for Local
 	TTL      time.Duration // a dead node's users go offline after this (default 15s)
 	Interval time.Duration // write and sweep period (default TTL/3)
+	// ListMaxAge lets List answer from a view of the cluster up to this
+	// old (while a newer one is read), so that many pages asked for
+	// together cost one read of Redis. Zero: a fresh view per call.
+	ListMaxAge time.Duration
+	// WriteGap spaces the writes that changes ask for, so that a burst
+	// of arrivals is written a few times rather than once per arrival
+	// (default 100ms, at most Interval).
+	WriteGap time.Duration
 	Logger   *slog.Logger
 	// OnChange reports this node's users' changes (to broadcast to the
 	// whole cluster); OnVanish reports users of a node that died (to tell
 	// this node's clients); OnReturn reports users OnVanish reported who
 	// are online again (their node had not died, or Redis lost its data),
 	// to tell this node's clients too (default OnVanish).
-	OnChange, OnVanish, OnReturn func(Entry)
+	OnChange, OnVanish, OnReturn func(Change)
 }
 
 // NewCluster starts a cluster tracker; Close stops it.
@@ -86,10 +99,15 @@ func NewCluster(rdb redis.UniversalClient, o ClusterOptions) *Cluster {
 	if o.OnReturn == nil {
 		o.OnReturn = o.OnVanish
 	}
+	if o.WriteGap <= 0 {
+		o.WriteGap = 100 * time.Millisecond
+	}
+	o.WriteGap = min(o.WriteGap, o.Interval)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	c := &Cluster{rdb: rdb, prefix: o.Prefix, key: o.Prefix + ":node:" + hex.EncodeToString(b), ttl: o.TTL, interval: o.Interval,
 		log: o.Logger, onChange: o.OnChange, onVanish: o.OnVanish, onReturn: o.OnReturn, kick: make(chan struct{}, 1),
+		gap: o.WriteGap, maxAge: o.ListMaxAge,
 		known: map[string]Entry{}, vanished: map[string]time.Time{}, done: make(chan struct{})}
 	c.local = NewLocal(o.Grace, c.localChange)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,57 +118,157 @@ func NewCluster(rdb redis.UniversalClient, o ClusterOptions) *Cluster {
 
 // localChange reports a change of this node's users. The hash is written
 // by the goroutine; only an offline user waits for Redis (on the grace
-// timer's goroutine), to learn whether another node still has them.
-func (c *Cluster) localChange(e Entry) {
+// timer's goroutine), to learn whether another node still has them: from
+// a view read after the user went offline here, which the users going
+// offline together share.
+func (c *Cluster) localChange(ch Change) {
 	select {
 	case c.kick <- struct{}{}:
 	default:
 	}
-	if e.Status == Offline && !c.down.Load() {
+	if ch.Status == Offline && !c.down.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		view, err := c.clusterView(ctx, c.key)
+		nodes, err := c.views.after(ctx, time.Now(), c.readNodes)
 		cancel()
-		if _, online := view[e.UserID]; online && err == nil {
+		if _, online := merge(nodes, c.key)[ch.UserID]; online && err == nil {
 			return // still online on another node
 		}
 	}
 	c.mu.Lock()
-	if e.Status == Offline {
-		delete(c.known, e.UserID)
+	if ch.Status == Offline {
+		delete(c.known, ch.UserID)
 	} else {
-		c.known[e.UserID] = e
+		c.known[ch.UserID] = ch.Entry
 	}
 	c.mu.Unlock()
-	c.onChange(e)
+	c.onChange(ch)
 }
 
-// clusterView returns the users online on any live node but skip's.
-func (c *Cluster) clusterView(ctx context.Context, skip string) (map[string]Entry, error) {
-	out := map[string]Entry{}
+// stored is an entry as the node hashes keep it: with its audience rooms,
+// which other nodes page by.
+type stored struct {
+	Entry
+	Rooms []string `json:"rooms,omitempty"`
+}
+
+// readNodes reads every live node's hash: node key → users.
+func (c *Cluster) readNodes(ctx context.Context) (map[string]map[string]Entry, error) {
+	out := map[string]map[string]Entry{}
 	iter := c.rdb.Scan(ctx, 0, c.prefix+":node:*", 100).Iterator()
 	for iter.Next(ctx) {
-		if iter.Val() == skip {
-			continue
-		}
 		m, err := c.rdb.HGetAll(ctx, iter.Val()).Result()
 		if err != nil {
 			c.down.Store(true)
 			return out, err
 		}
+		users := make(map[string]Entry, len(m))
 		for id, v := range m {
-			var e Entry
-			if json.Unmarshal([]byte(v), &e) == nil {
-				if old, ok := out[id]; !ok || rank(e.Status) < rank(old.Status) {
-					out[id] = e
-				}
+			var s stored
+			if json.Unmarshal([]byte(v), &s) == nil {
+				s.Entry.Rooms = s.Rooms
+				users[id] = s.Entry
 			}
 		}
+		out[iter.Val()] = users
 	}
 	if err := iter.Err(); err != nil {
 		c.down.Store(true)
 		return out, err
 	}
 	return out, nil
+}
+
+// merge returns the users online on any node but skip's; a user on
+// several nodes has the best status of them and all their rooms.
+func merge(nodes map[string]map[string]Entry, skip string) map[string]Entry {
+	out := map[string]Entry{}
+	for key, users := range nodes {
+		if key == skip {
+			continue
+		}
+		for id, e := range users {
+			if old, ok := out[id]; ok {
+				e = combine(old, e)
+			}
+			out[id] = e
+		}
+	}
+	return out
+}
+
+// combine is a user online on two nodes: the better status, and the
+// rooms of both.
+func combine(a, b Entry) Entry {
+	rooms := a.Rooms
+	if len(b.Rooms) > 0 {
+		rooms = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a.Rooms), b.Rooms...))))
+	}
+	if rank(b.Status) < rank(a.Status) {
+		a = b
+	}
+	a.Rooms = rooms
+	return a
+}
+
+// viewCache shares reads of the node hashes between callers: one read at a
+// time, whose result serves every caller that asked before it started.
+type viewCache struct {
+	mu       sync.Mutex
+	nodes    map[string]map[string]Entry
+	readAt   time.Time     // when the kept read started
+	inflight chan struct{} // closed when the current read ends
+	started  time.Time     // when it started
+	remote   []Entry       // the other nodes' users, sorted, for List; nil until asked
+}
+
+// after returns a read that started at or after t, waiting for one.
+func (v *viewCache) after(ctx context.Context, t time.Time, read func(context.Context) (map[string]map[string]Entry, error)) (map[string]map[string]Entry, error) {
+	for {
+		v.mu.Lock()
+		if v.nodes != nil && !v.readAt.Before(t) {
+			nodes := v.nodes
+			v.mu.Unlock()
+			return nodes, nil
+		}
+		if ch := v.inflight; ch != nil {
+			v.mu.Unlock()
+			select {
+			case <-ch: // then use it, or start one late enough
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		ch := make(chan struct{})
+		start := time.Now()
+		v.inflight, v.started = ch, start
+		v.mu.Unlock()
+		nodes, err := read(ctx)
+		v.mu.Lock()
+		if err == nil {
+			v.nodes, v.readAt, v.remote = nodes, start, nil
+		}
+		v.inflight = nil
+		close(ch)
+		v.mu.Unlock()
+		return nodes, err
+	}
+}
+
+// recent returns the other nodes' users, sorted, from a read less than
+// maxAge old, or one less than ten times that while a newer is being read;
+// it reports false when there is none, and the caller reads.
+func (v *viewCache) recent(maxAge time.Duration, self string) ([]Entry, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	age := time.Since(v.readAt)
+	if v.nodes == nil || age >= maxAge && (v.inflight == nil || age >= 10*maxAge) {
+		return nil, false
+	}
+	if v.remote == nil {
+		v.remote = sorted(merge(v.nodes, self))
+	}
+	return v.remote, true
 }
 
 // rank orders statuses: online wins over away over busy when a user is on
@@ -171,15 +289,27 @@ func (c *Cluster) run(ctx context.Context) {
 	defer close(c.done)
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
+	var last time.Time
 	for {
 		sweep := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.kick:
+			// A change is written at once, unless one was written less
+			// than a gap ago: then the burst it belongs to gathers, and one
+			// write carries it.
+			if wait := c.gap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		case <-t.C:
 			sweep = true
 		}
+		last = time.Now()
 		cx, cancel := context.WithTimeout(ctx, c.interval)
 		lost, err := c.write(cx)
 		if sweep && err == nil {
@@ -200,7 +330,7 @@ func (c *Cluster) write(ctx context.Context) (lost bool, err error) {
 	if len(users) > 0 {
 		fields := make([]any, 0, 2*len(users))
 		for _, e := range users {
-			b, _ := json.Marshal(e)
+			b, _ := json.Marshal(stored{Entry: e, Rooms: e.Rooms})
 			fields = append(fields, e.UserID, b)
 		}
 		pipe.HSet(ctx, c.key, fields...)
@@ -226,12 +356,13 @@ func (c *Cluster) write(ctx context.Context) (lost bool, err error) {
 // from it and those back after vanishing. After lost, vanished users are
 // not reported for two intervals, while the other nodes write again.
 func (c *Cluster) sweep(ctx context.Context, lost bool) {
-	view, err := c.clusterView(ctx, "")
+	nodes, err := c.views.after(ctx, time.Now(), c.readNodes)
 	if err != nil {
 		return // no verdict without a view
 	}
+	view := merge(nodes, "")
 	now := time.Now()
-	var gone, back []Entry
+	var gone, back []Change
 	c.mu.Lock()
 	if lost {
 		c.settle = now.Add(2 * c.interval)
@@ -244,13 +375,14 @@ func (c *Cluster) sweep(ctx context.Context, lost bool) {
 			view[id] = e // kept until the others had time to write
 			continue
 		}
-		e.Status, e.LastSeen = Offline, now.UTC()
-		gone = append(gone, e)
+		ch := Change{Entry: e, Was: e.Status}
+		ch.Status, ch.LastSeen = Offline, now.UTC()
+		gone = append(gone, ch)
 		c.vanished[id] = now
 	}
 	for id, at := range c.vanished {
 		if e, ok := view[id]; ok {
-			back = append(back, e)
+			back = append(back, Change{Entry: e, Was: Offline})
 			delete(c.vanished, id)
 		} else if now.Sub(at) > 10*c.ttl {
 			delete(c.vanished, id) // gone for good: their node died
@@ -266,38 +398,72 @@ func (c *Cluster) sweep(ctx context.Context, lost bool) {
 	}
 }
 
-func (c *Cluster) Connect(userID, name string) bool { return c.local.Connect(userID, name) }
-func (c *Cluster) Disconnect(userID string)         { c.local.Disconnect(userID) }
+func (c *Cluster) Connect(userID, name string, rooms []string) bool {
+	return c.local.Connect(userID, name, rooms)
+}
+func (c *Cluster) Disconnect(userID string) { c.local.Disconnect(userID) }
 func (c *Cluster) SetStatus(userID, status string) bool {
 	return c.local.SetStatus(userID, status)
 }
+func (c *Cluster) Join(userID string, rooms ...string) { c.local.Join(userID, rooms...) }
 
 // List returns the users online anywhere in the cluster; while Redis is
-// away, those of the last view and this node's.
+// away, those of the last view and this node's. With ListMaxAge, the other
+// nodes' users may come from a read that old (or a little older while a
+// new one is read), and this node's are always current.
 func (c *Cluster) List() []Entry {
-	var view map[string]Entry
-	var err error
-	if !c.down.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		view, err = c.clusterView(ctx, "")
-		cancel()
-	}
-	if view == nil || err != nil {
+	local := c.local.List()
+	if c.down.Load() {
 		c.mu.Lock()
-		view = maps.Clone(c.known)
+		view := maps.Clone(c.known)
 		c.mu.Unlock()
-	}
-	for _, e := range c.local.List() { // this node's own are always known
-		if _, ok := view[e.UserID]; !ok {
+		for _, e := range local { // this node's own are always known
 			view[e.UserID] = e
 		}
+		return sorted(view)
 	}
-	out := make([]Entry, 0, len(view))
-	for _, e := range view {
+	if c.maxAge > 0 {
+		if remote, ok := c.views.recent(c.maxAge, c.key); ok {
+			return mergeSorted(remote, local)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	nodes, err := c.views.after(ctx, time.Now(), c.readNodes)
+	cancel()
+	if err != nil {
+		c.mu.Lock()
+		nodes = map[string]map[string]Entry{"": maps.Clone(c.known)}
+		c.mu.Unlock()
+	}
+	return mergeSorted(sorted(merge(nodes, c.key)), local)
+}
+
+// sorted returns the entries of m ordered by user id.
+func sorted(m map[string]Entry) []Entry {
+	out := make([]Entry, 0, len(m))
+	for _, e := range m {
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
 	return out
+}
+
+// mergeSorted merges two lists ordered by user id; a user in both has the
+// better status and the rooms of both.
+func mergeSorted(a, b []Entry) []Entry {
+	out := make([]Entry, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0].UserID < b[0].UserID:
+			out, a = append(out, a[0]), a[1:]
+		case a[0].UserID > b[0].UserID:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out = append(out, combine(a[0], b[0]))
+			a, b = a[1:], b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // Close stops the tracker and removes this node's users from the cluster.

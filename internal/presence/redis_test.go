@@ -25,12 +25,12 @@ func TestClusterPresenceAcrossNodesAndNodeDeath(t *testing.T) {
 	vanished := make(chan Entry, 10)
 	mk := func() *Cluster {
 		return NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
-			Interval: 100 * time.Millisecond, OnChange: func(Entry) {}, OnVanish: func(e Entry) { vanished <- e }})
+			Interval: 100 * time.Millisecond, OnChange: func(Change) {}, OnVanish: func(e Change) { vanished <- e.Entry }})
 	}
 	a, bnode := mk(), mk()
 	defer bnode.Close()
-	a.Connect("ann", "Ann")
-	bnode.Connect("bob", "Bob")
+	a.Connect("ann", "Ann", nil)
+	bnode.Connect("bob", "Bob", nil)
 	time.Sleep(150 * time.Millisecond)
 	list := bnode.List()
 	if len(list) != 2 || list[0].UserID != "ann" {
@@ -64,18 +64,18 @@ func hasUser(list []Entry, userID string) bool {
 // twoNodes starts nodes A (with user ann) and B (with bob) on rdb, B
 // telling its clients about other nodes' users with tell, and waits until
 // B sees ann.
-func twoNodes(t *testing.T, rdb redis.UniversalClient, tell func(Entry)) (a, b *Cluster) {
+func twoNodes(t *testing.T, rdb redis.UniversalClient, tell func(Change)) (a, b *Cluster) {
 	t.Helper()
 	prefix := redistest.UniqueKey()
-	mk := func(tell func(Entry)) *Cluster {
+	mk := func(tell func(Change)) *Cluster {
 		c := NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
-			Interval: 100 * time.Millisecond, OnChange: func(Entry) {}, OnVanish: tell})
+			Interval: 100 * time.Millisecond, OnChange: func(Change) {}, OnVanish: tell})
 		t.Cleanup(c.Close)
 		return c
 	}
-	a, b = mk(func(Entry) {}), mk(tell)
-	a.Connect("ann", "Ann")
-	b.Connect("bob", "Bob")
+	a, b = mk(func(Change) {}), mk(tell)
+	a.Connect("ann", "Ann", nil)
+	b.Connect("bob", "Bob", nil)
 	time.Sleep(150 * time.Millisecond)
 	if !hasUser(b.List(), "ann") {
 		t.Fatalf("node B sees %v", b.List())
@@ -89,7 +89,7 @@ func TestClusterPresenceHealsAfterRedisDataLoss(t *testing.T) {
 	srv := redistest.Start(t)
 	var mu sync.Mutex
 	var told []Entry // what node B told its clients about other nodes' users
-	_, b := twoNodes(t, srv.Client(), func(e Entry) { mu.Lock(); told = append(told, e); mu.Unlock() })
+	_, b := twoNodes(t, srv.Client(), func(e Change) { mu.Lock(); told = append(told, e.Entry); mu.Unlock() })
 	srv.Restart()
 	for deadline := time.Now().Add(3 * time.Second); !hasUser(b.List(), "ann"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -112,16 +112,16 @@ func TestClusterPresenceHungRedis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	vanished := make(chan Entry, 10)
-	a, b := twoNodes(t, rdb, func(e Entry) {
+	a, b := twoNodes(t, rdb, func(e Change) {
 		select {
-		case vanished <- e:
+		case vanished <- e.Entry:
 		default:
 		}
 	})
 	srv.Pause()
 	t.Cleanup(srv.Resume)
 	start := time.Now()
-	a.Connect("cid", "Cid")
+	a.Connect("cid", "Cid", nil)
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("Connect took %v while Redis was hung", d)
 	}

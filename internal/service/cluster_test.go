@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,26 +19,7 @@ import (
 // Two nodes sharing Redis and PostgreSQL: chat, presence and
 // notifications cross between them.
 func TestClusterOfTwoNodes(t *testing.T) {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	schema := "herald_cluster_" + hex.EncodeToString(b)
-	pg, err := pgx.Connect(context.Background(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		t.Fatal("postgres:", err)
-	}
-	if _, err := pg.Exec(context.Background(), "create schema "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = pg.Exec(context.Background(), "drop schema "+schema+" cascade")
-		pg.Close(context.Background())
-	})
-	env := map[string]string{
-		"HERALD_JWT_SECRET":   "cluster-secret-cluster-secret-cluster",
-		"HERALD_API_KEY":      "cluster-key",
-		"HERALD_REDIS_URL":    "redis://127.0.0.1:6379/0",
-		"HERALD_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=" + schema,
-	}
+	env := clusterEnv(t)
 	_, hsA := newTestService(t, env)
 	_, hsB := newTestService(t, env)
 	tok := func(id, name string) string {
@@ -92,5 +74,89 @@ func TestClusterOfTwoNodes(t *testing.T) {
 	bob.Send(`42/chat,3["history",{"roomId":"general"}]`)
 	if h := skipTo(bob, `43/chat,3`); !strings.Contains(h, "across nodes") {
 		t.Fatalf("history on B: %s", h)
+	}
+}
+
+// clusterEnv is the environment of nodes sharing Redis and a PostgreSQL
+// schema of their own, dropped after the test.
+func clusterEnv(t *testing.T) map[string]string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	schema := "herald_cluster_" + hex.EncodeToString(b)
+	pg, err := pgx.Connect(context.Background(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		t.Fatal("postgres:", err)
+	}
+	if _, err := pg.Exec(context.Background(), "create schema "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = pg.Exec(context.Background(), "drop schema "+schema+" cascade")
+		pg.Close(context.Background())
+	})
+	return map[string]string{
+		"HERALD_JWT_SECRET":   "cluster-secret-cluster-secret-cluster",
+		"HERALD_API_KEY":      "cluster-key",
+		"HERALD_REDIS_URL":    "redis://127.0.0.1:6379/0",
+		"HERALD_REDIS_PREFIX": "herald-test-" + hex.EncodeToString(b),
+		"HERALD_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=" + schema,
+	}
+}
+
+// Batched presence across two nodes, with the rooms audience: each node
+// batches its own users' changes for the whole cluster, pages list the
+// users of both nodes who share a room, and a room joined on one node
+// makes the user part of its audience on the other.
+func TestClusterPresenceBatchedRooms(t *testing.T) {
+	env := clusterEnv(t)
+	env["HERALD_PRESENCE_AUDIENCE"] = "rooms"
+	env["HERALD_PRESENCE_TICK"] = "50ms"
+	_, hsA := newTestService(t, env)
+	_, hsB := newTestService(t, env)
+	tok := func(id string) string {
+		s, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: id, Name: id, Roles: []string{"user"}}, time.Hour)
+		return s
+	}
+	dial := func(url, id, nsp string) *siotest.Conn {
+		c := siotest.Dial(t, url, "/socket.io/")
+		c.Connect(nsp, `{"token":"`+tok(id)+`","presence":"changes"}`)
+		return c
+	}
+	// ann (node A) and bob (node B) are members of general; cid (node B)
+	// of nothing yet.
+	for _, u := range []struct{ url, id string }{{hsA.URL, "ann"}, {hsB.URL, "bob"}} {
+		ack(t, dial(u.url, u.id, "/chat"), "/chat", 1, `["join-room","general"]`)
+	}
+	bob := dial(hsB.URL, "bob", "/")
+	collectPresence(t, bob, 200*time.Millisecond)
+	ann := dial(hsA.URL, "ann", "/")
+	cid := dial(hsB.URL, "cid", "/")
+	evs := collectPresence(t, bob, 500*time.Millisecond)
+	if got := state(evs); len(got) != 1 || got["ann"] != "online" {
+		t.Fatalf("bob on B learned %v from %+v, want ann (on A) alone", got, evs)
+	}
+	for n, deadline := 1, time.Now().Add(3*time.Second); ; n++ {
+		time.Sleep(50 * time.Millisecond)
+		users, _ := page(t, bob, n, `{}`)
+		if ids := userIDs(users); slices.Equal(ids, []string{"ann", "bob"}) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("bob's page: %v", ids)
+		}
+	}
+	// cid joins general through node A's /chat: bob (B) and ann (A) learn
+	// cid is online; cid's tab on B is in general's audience.
+	collectPresence(t, ann, 100*time.Millisecond)
+	collectPresence(t, cid, 100*time.Millisecond)
+	ack(t, dial(hsA.URL, "cid", "/chat"), "/chat", 1, `["join-room","general"]`)
+	for name, c := range map[string]*siotest.Conn{"bob": bob, "ann": ann} {
+		if got := state(collectPresence(t, c, 500*time.Millisecond)); got["cid"] != "online" {
+			t.Fatalf("%s after cid joined: %v", name, got)
+		}
+	}
+	ack(t, ann, "/", 1, `["presence:status","busy"]`)
+	if got := state(collectPresence(t, cid, 500*time.Millisecond)); got["ann"] != "busy" {
+		t.Fatalf("cid (B) after ann's status: %v", got)
 	}
 }

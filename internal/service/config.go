@@ -38,6 +38,9 @@ type Config struct {
 	MaxMessageLen   int           // HERALD_MAX_MESSAGE_LENGTH characters (4000)
 	TypingTimeout   time.Duration // HERALD_TYPING_TIMEOUT (5s)
 	PresenceGrace   time.Duration // HERALD_PRESENCE_GRACE (3s)
+	PresenceTick    time.Duration // HERALD_PRESENCE_TICK: presence changes are sent together once per tick (100ms; 0: each at once)
+	PresenceScope   string        // HERALD_PRESENCE_AUDIENCE: who sees a user's presence, all or rooms (users sharing a chat room) (all)
+	PresenceList    int           // HERALD_PRESENCE_LIST_LIMIT: most users in the presence:list sent on connect, and in one page (1000)
 	ConnPerMinute   int           // HERALD_CONN_PER_IP_PER_MINUTE: new connections per client IP (60)
 	RecoveryWindow  time.Duration // HERALD_RECOVERY_WINDOW: connection state recovery (2m)
 	ShutdownGrace   time.Duration // HERALD_SHUTDOWN_TIMEOUT (10s)
@@ -117,6 +120,9 @@ func (c *Config) Flags(fs *flag.FlagSet, env func(string) string) {
 	dur(&c.PingTimeout, "ping-timeout", "HERALD_PING_TIMEOUT", 20*time.Second, "heartbeat timeout")
 	dur(&c.TypingTimeout, "typing-timeout", "HERALD_TYPING_TIMEOUT", 5*time.Second, "typing indicator expiry")
 	dur(&c.PresenceGrace, "presence-grace", "HERALD_PRESENCE_GRACE", 3*time.Second, "delay before a user without connections goes offline")
+	dur(&c.PresenceTick, "presence-tick", "HERALD_PRESENCE_TICK", 100*time.Millisecond, "presence changes are sent together once per tick (0: each at once)")
+	str(&c.PresenceScope, "presence-audience", "HERALD_PRESENCE_AUDIENCE", "all", "who sees a user's presence: all, or rooms (the users who share a chat room)")
+	num(&c.PresenceList, "presence-list-limit", "HERALD_PRESENCE_LIST_LIMIT", 1000, "most users in the presence:list sent on connect, and in one page")
 	dur(&c.RecoveryWindow, "recovery-window", "HERALD_RECOVERY_WINDOW", 2*time.Minute, "connection state recovery window")
 	dur(&c.StoreTimeout, "store-timeout", "HERALD_STORE_TIMEOUT", time.Second, "longest a store call of an event may take")
 	dur(&c.ReadTimeout, "read-timeout", "HERALD_READ_TIMEOUT", 0, "longest a client may take to send one started message (0: max(ping timeout, 10s))")
@@ -153,6 +159,12 @@ func (c *Config) finish(env func(string) string) error {
 		c.TypingTimeout <= 0 || c.PresenceGrace < 0 || c.ConnPerMinute <= 0 || c.RecoveryWindow <= 0 ||
 		c.MaxHeaderBytes <= 0 || c.MaxConnsPerUser <= 0 || c.MaxRoomsPerUser < 0 || c.MaxSyncRooms <= 0 || c.RecoveryBytes <= 0 || c.StoreTimeout <= 0 || c.MaxQueued <= 0 {
 		return errors.New("config: durations, sizes and limits must be positive")
+	}
+	if c.PresenceTick < 0 || c.PresenceList <= 0 {
+		return errors.New("config: presence tick must not be negative, presence list limit must be positive")
+	}
+	if c.PresenceScope != "all" && c.PresenceScope != "rooms" {
+		return fmt.Errorf("config: presence audience %q: want all or rooms", c.PresenceScope)
 	}
 	switch c.RedisAdapter {
 	case "pubsub", "sharded", "streams", "streams-only":

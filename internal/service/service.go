@@ -60,6 +60,7 @@ type Service struct {
 	shared   *ratelimit.Shared // per user across the cluster, with Redis
 
 	presencePrefix string
+	pres           presenceState
 	away           *awayTracker
 	statusLimit    *ratelimit.Limiter // presence:status changes per user
 
@@ -186,40 +187,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		n.OnConnection(s.onConnection)
 	}
 
+	var onJoin func(*socketio.Socket, string)
+	if cfg.PresenceScope == "rooms" {
+		onJoin = s.presenceJoined
+	}
 	s.chat = chat.New(chatNsp, chat.Options{
 		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
 		MaxRoomsPerUser: cfg.MaxRoomsPerUser, MaxSyncRooms: cfg.MaxSyncRooms, StoreTimeout: cfg.StoreTimeout,
 		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
 		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
+		OnJoin:    onJoin,
 	})
+
 	for name, h := range s.chat.Handlers() {
 		chatNsp.On(name, s.guard(h))
 	}
 
-	onPresence := func(op socketio.BroadcastOperator) func(presence.Entry) {
-		return func(e presence.Entry) {
-			if e.Status == presence.Offline {
-				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-				_ = st.SetLastSeen(ctx, e.UserID, e.Name, e.LastSeen)
-				cancel()
-			}
-			_ = op.Emit("presence:update", e)
-			s.metrics.eventsOut.WithLabelValues("presence:update").Inc()
-		}
-	}
-	if s.redis != nil {
-		// Cluster-wide: changes of this node's users go to every node;
-		// users of a node that died are reported by each node to its own
-		// clients.
-		s.presence = presence.NewCluster(s.redis, presence.ClusterOptions{
-			Prefix: s.presencePrefix, Grace: cfg.PresenceGrace, Logger: log,
-			OnChange: onPresence(main.Except()), OnVanish: onPresence(main.Local()),
-		})
-	} else {
-		s.presence = presence.NewLocal(cfg.PresenceGrace, onPresence(main.Except()))
-	}
+	s.setupPresence(main)
 	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp}
-	main.On("presence:status", s.guard(s.onPresenceStatus))
 	main.On("notifications:list", s.guard(s.onNotificationsList))
 	main.On("notifications:read", s.guard(s.onNotificationRead))
 	main.On("notifications:read-all", s.guard(s.onNotificationsReadAll))
@@ -314,14 +299,12 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	if sock.Namespace().Name() != "/" {
 		return
 	}
-	came := s.presence.Connect(u.ID, u.Name)
+	came := s.presenceConnect(sock, u)
 	awaySince, reloaded := s.away.opened(u.ID)
 	sock.OnDisconnect(func(socketio.Reason) {
 		s.presence.Disconnect(u.ID)
 		s.away.closed(u.ID)
 	})
-	// A snapshot, fresh at every connection: recovery need not keep it.
-	_ = sock.EmitTransient("presence:list", s.presence.List())
 	switch {
 	case sock.Recovered(): // its missed packets are replayed
 	case reloaded:
@@ -401,7 +384,7 @@ var knownEvents = map[string]bool{}
 
 func init() {
 	for _, n := range []string{"join-room", "leave-room", "send-message", "typing-start", "typing-stop", "history",
-		"sync-state", "rooms:list", "create-room", "presence:status", "notifications:list", "notifications:read",
+		"sync-state", "rooms:list", "create-room", "presence:status", "presence:list", "notifications:list", "notifications:read",
 		"notifications:read-all"} {
 		knownEvents[n] = true
 	}
@@ -645,7 +628,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.chat.Close()
-	s.presence.Close()
+	s.closePresence()
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -124,7 +124,7 @@ test("presence: two tabs of one user stay online until both close", async () => 
   await sleep(900);
   assert.deepEqual(updates, ["online"], "one tab left: still online");
   await tab2.timeout(2000).emitWithAck("presence:status", "away");
-  await sleep(100);
+  await sleep(400); // changes leave once per presence tick (100 ms)
   assert.deepEqual(updates, ["online", "away"]);
   const bad = await tab2.timeout(2000).emitWithAck("presence:status", "sleeping");
   assert.equal(bad.error, "Invalid status");
