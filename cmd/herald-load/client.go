@@ -30,6 +30,11 @@ func token(secret, prefix string, i int) (string, error) {
 // connect opens a session and the namespace nsp ("/" or "/chat") with the
 // token in auth, and waits for the CONNECT reply.
 func connect(ctx context.Context, base, nsp, tok string, i, src int) (*rawclient.Conn, error) {
+	return connectAuth(ctx, base, nsp, `{"token":"`+tok+`"}`, i, src)
+}
+
+// connectAuth is connect with the auth object given as JSON.
+func connectAuth(ctx context.Context, base, nsp, authJSON string, i, src int) (*rawclient.Conn, error) {
 	c, err := rawclient.Dial(ctx, base, i, src)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,7 @@ func connect(ctx context.Context, base, nsp, tok string, i, src int) (*rawclient
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetReadDeadline(dl)
 	}
-	if err := c.Send(prefix + `{"token":"` + tok + `"}`); err != nil {
+	if err := c.Send(prefix + authJSON); err != nil {
 		c.Close()
 		return nil, err
 	}

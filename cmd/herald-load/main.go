@@ -6,6 +6,7 @@
 //	herald-load -mode chat     -users 200 -senders 20 -rate 500   users in one room, fixed total rate
 //	herald-load -mode chatmax  -users 200 -senders 20 -rate 100   highest rate with p99 under -max-p99
 //	herald-load -mode presence -n 2000 -within 10s                users connect within 10 s, then all leave
+//	                           -presence-form updates              … taking the seed's presence events
 //	herald-load -mode history  -fill-db URL -schema herald        fill a room, then page it newest to oldest
 //	herald-load -mode cluster -url A,B -pid P1,P2                 chat with users split over two nodes
 //
@@ -45,6 +46,7 @@ type config struct {
 	n        int
 	within   time.Duration
 	settle   time.Duration
+	form     string
 	fillDB   string
 	schema   string
 	fill     int
@@ -68,6 +70,7 @@ func main() {
 	flag.DurationVar(&c.maxP99, "max-p99", 100*time.Millisecond, "chatmax: the p99 a rate must stay under")
 	flag.IntVar(&c.n, "n", 2000, "presence: users")
 	flag.DurationVar(&c.within, "within", 10*time.Second, "presence: users connect evenly within this")
+	flag.StringVar(&c.form, "presence-form", "changes", "presence: changes (batched events, paged list) or updates (the seed's events)")
 	flag.DurationVar(&c.settle, "settle", 10*time.Second, "presence: wait after the users left before reading memory")
 	flag.StringVar(&c.fillDB, "fill-db", "", "history: fill the room first, in this SQLite path or postgres:// URL")
 	flag.StringVar(&c.schema, "schema", "herald", "history: the schema of -fill-db: herald or node")

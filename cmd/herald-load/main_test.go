@@ -85,13 +85,19 @@ func TestModes(t *testing.T) {
 		t.Errorf("history: %+v", h)
 	}
 
-	c = base
-	c.mode = "presence"
-	r, err = run(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := r.(presenceResult); p.Connected != 30 || p.Failed != 0 || p.Dropped != 0 {
-		t.Errorf("presence: %+v", p)
+	for _, form := range []string{"changes", "updates"} {
+		c = base
+		c.mode, c.form = "presence", form
+		r, err = run(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each gets one list or page, with itself at least. The first run
+		// hears every arrival at least once; in the second the same users
+		// are still online (their grace), and no one arrives.
+		p := r.(presenceResult)
+		if p.Connected != 30 || p.Failed != 0 || p.Dropped != 0 || p.Lists != 30 || p.Listed < 30 || form == "changes" && p.Updates < 30 {
+			t.Errorf("presence %s: %+v", form, p)
+		}
 	}
 }

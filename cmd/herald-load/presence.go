@@ -21,8 +21,12 @@ type presenceResult struct {
 	Dropped     int64     `json:"dropped"` // closed by the server before the users left
 	ConnP50ms   float64   `json:"connect_p50_ms"`
 	ConnP99ms   float64   `json:"connect_p99_ms"`
-	Lists       int64     `json:"presence_lists"`
-	Updates     int64     `json:"presence_updates"`
+	Form        string    `json:"form"`             // what the users asked for: changes (batched, paged) or updates (the seed's)
+	Lists       int64     `json:"presence_lists"`   // presence:list events and pages received
+	Listed      int64     `json:"presence_listed"`  // users in them
+	Events      int64     `json:"presence_events"`  // presence:update and presence:changes events
+	Updates     int64     `json:"presence_updates"` // changes in them
+	BytesIn     int64     `json:"presence_bytes"`   // payload bytes of those events and lists
 	UserCPU     []float64 `json:"server_user_seconds"`
 	SysCPU      []float64 `json:"server_sys_seconds"`
 	RSSBeforeKB int64     `json:"rss_before_kb"`
@@ -31,16 +35,25 @@ type presenceResult struct {
 }
 
 var (
-	presenceList   = []byte(`42["presence:list",`)
-	presenceUpdate = []byte(`42["presence:update",`)
+	presenceList    = []byte(`42["presence:list",`)
+	presenceUpdate  = []byte(`42["presence:update",`)
+	presenceChanges = []byte(`42["presence:changes",`)
+	presencePage    = []byte(`431[`)
+	userKey         = []byte(`"userId"`)
 )
 
-// runPresence has c.n users connect to "/" evenly within c.within, each
-// reading its presence:list and every presence:update; a user not
-// connected 20 s after it started counts as failed. Then all leave at
-// once, and memory is read again after c.settle.
+// runPresence has c.n users connect to "/" evenly within c.within; a user
+// not connected 20 s after it started counts as failed. With the form
+// "changes" each asks for the batched events (auth {presence:
+// "changes"}) and then for the first page of who is online (100 users);
+// with "updates" it takes the seed's presence:list and presence:update.
+// Either way it reads every presence event. Then all leave at once, and
+// memory is read again after c.settle.
 func runPresence(ctx context.Context, c config) (any, error) {
-	r := presenceResult{Mode: c.mode, Users: c.n, RSSBeforeKB: c.pids.rss()}
+	if c.form != "changes" && c.form != "updates" {
+		return nil, fmt.Errorf("%w: -presence-form %q: want changes or updates", errUsage, c.form)
+	}
+	r := presenceResult{Mode: c.mode, Users: c.n, Form: c.form, RSSBeforeKB: c.pids.rss()}
 	toks := make([]string, c.n)
 	for i := range toks {
 		var err error
@@ -59,7 +72,10 @@ func runPresence(ctx context.Context, c config) (any, error) {
 		dialing  sync.WaitGroup
 		reading  sync.WaitGroup
 		lists    atomic.Int64
+		listed   atomic.Int64
+		events   atomic.Int64
 		updates  atomic.Int64
+		bytesIn  atomic.Int64
 		dropped  atomic.Int64
 		failed   atomic.Int64
 		progress atomic.Int64
@@ -73,10 +89,17 @@ func runPresence(ctx context.Context, c config) (any, error) {
 			cx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
 			t0 := time.Now()
-			conn, err := connect(cx, c.urls[i%len(c.urls)], "/", toks[i], i, c.src)
+			auth := `{"token":"` + toks[i] + `"}`
+			if c.form == "changes" {
+				auth = `{"token":"` + toks[i] + `","presence":"changes"}`
+			}
+			conn, err := connectAuth(cx, c.urls[i%len(c.urls)], "/", auth, i, c.src)
 			if err != nil {
 				failed.Add(1)
 				return
+			}
+			if c.form == "changes" {
+				_ = conn.Send(`421["presence:list",{"limit":100}]`)
 			}
 			d := time.Since(t0)
 			mu.Lock()
@@ -97,10 +120,18 @@ func runPresence(ctx context.Context, c config) (any, error) {
 					}
 					switch {
 					case bytes.HasPrefix(m, presenceUpdate):
+						events.Add(1)
 						updates.Add(1)
-					case bytes.HasPrefix(m, presenceList):
+					case bytes.HasPrefix(m, presenceChanges):
+						events.Add(1)
+						updates.Add(int64(bytes.Count(m, userKey)))
+					case bytes.HasPrefix(m, presenceList), bytes.HasPrefix(m, presencePage):
 						lists.Add(1)
+						listed.Add(int64(bytes.Count(m, userKey)))
+					default:
+						continue
 					}
+					bytesIn.Add(int64(len(m)))
 				}
 			}()
 		}(i)
@@ -130,7 +161,7 @@ func runPresence(ctx context.Context, c config) (any, error) {
 	r.RSSPeakKB, r.RSSAfterKB = peak.Load(), c.pids.rss()
 	r.UserCPU, r.SysCPU = diff(u0, u1), diff(s0, s1)
 	r.Connected, r.Failed, r.Dropped = int64(len(conns)), failed.Load(), dropped.Load()
-	r.Lists, r.Updates = lists.Load(), updates.Load()
+	r.Lists, r.Listed, r.Events, r.Updates, r.BytesIn = lists.Load(), listed.Load(), events.Load(), updates.Load(), bytesIn.Load()
 	r.ConnP50ms, r.ConnP99ms = quantiles(connLat)
 	return r, nil
 }
