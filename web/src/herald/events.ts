@@ -21,7 +21,13 @@ export interface Presence {
   userId: string;
   name: string;
   status: Status;
-  lastSeen: string;
+  // Absent in presence:changes for a user online (it is now).
+  lastSeen?: string;
+}
+// A page of presence:list {after, limit}.
+export interface PresencePage {
+  users: Presence[];
+  nextCursor: string | null;
 }
 export interface Room {
   id: string;
@@ -60,8 +66,11 @@ export interface ChatClientToServer {
 
 // Namespace "/".
 export interface MainServerToClient {
+  // The seed's form: the list on connect, one update per change.
   "presence:list": (list: Presence[]) => void;
   "presence:update": (p: Presence) => void;
+  // The batched form (auth {presence: "changes"}): every change of a tick.
+  "presence:changes": (changes: Presence[]) => void;
   notification: (n: Notification) => void;
   // Another tab (or this one) read notifications.
   "notifications:state": (s: { read?: string[]; all?: true }) => void;
@@ -70,6 +79,7 @@ export interface MainServerToClient {
 }
 export interface MainClientToServer {
   "presence:status": (s: Exclude<Status, "offline">, ack?: Ack<Result<{ ok: true }>>) => void;
+  "presence:list": (q: { after?: string; limit?: number }, ack: Ack<Result<PresencePage>>) => void;
   "notifications:list": (ack: Ack<Result<{ notifications: Notification[]; unreadCount: number }>>) => void;
   "notifications:read": (id: string, ack: Ack<Result<{ ok: true }>>) => void;
   "notifications:read-all": (ack: Ack<Result<{ ok: true }>>) => void;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { createHmac } from "node:crypto";
-import { HeraldProvider, useChat, useNotifications, useSocket } from "./hooks";
+import { HeraldProvider, useChat, useNotifications, usePresence, useSocket } from "./hooks";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -57,7 +57,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   proc = spawn(bin, [], {
     env: { ...process.env, HERALD_ADDR: `127.0.0.1:${port}`, HERALD_DATA_DIR: dir, HERALD_DEV: "1",
-      HERALD_JWT_SECRET: SECRET, HERALD_API_KEY: KEY, HERALD_LOG_LEVEL: "warn" },
+      HERALD_JWT_SECRET: SECRET, HERALD_API_KEY: KEY, HERALD_LOG_LEVEL: "warn", HERALD_PRESENCE_GRACE: "1s" },
     stdio: "inherit",
   });
   for (let i = 0; i < 200; i++) {
@@ -125,6 +125,23 @@ describe("hooks against a Herald server", () => {
     await until(() => b.result.current!.unreadCount === 0);
     a.unmount();
     b.unmount();
+  });
+
+  it("usePresence: pages who is online, then follows the batched changes: arrival, status, departure", async () => {
+    const erin = await token("Erin Presence");
+    const finn = await token("Finn Presence");
+    const e = mount(erin.token, () => usePresence());
+    const has = (id: string, status?: string) =>
+      e.result.current!.online.some((p) => p.userId === id && (!status || p.status === status));
+    await until(() => has(erin.user.id)); // herself, from the page or her change
+    const f = mount(finn.token, () => usePresence({ pageSize: 1 })); // pages of one user
+    await until(() => has(finn.user.id, "online"));
+    await until(() => f.result.current!.online.some((p) => p.userId === erin.user.id));
+    act(() => { f.result.current!.setStatus("away"); });
+    await until(() => has(finn.user.id, "away"));
+    f.unmount();
+    await until(() => !has(finn.user.id)); // after the grace
+    e.unmount();
   });
 
   it("useSocket: a token that expires ends the connection with an authentication error", async () => {

@@ -9,7 +9,7 @@ import {
   type ChatClientToServer, type ChatServerToClient, type MainClientToServer, type MainServerToClient,
   type Message, type Notification, type Presence, type Status,
 } from "./events";
-import { connectionState, lastId, markFailed, mergeMessages, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
+import { applyPresence, connectionState, lastId, markFailed, mergeMessages, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
 
 export type ChatSocket = Socket<ChatServerToClient, ChatClientToServer>;
 export type MainSocket = Socket<MainServerToClient, MainClientToServer>;
@@ -33,7 +33,10 @@ export function HeraldProvider({ children, ...opts }: HeraldOptions & { children
       let e = sockets.current.get(nsp);
       if (!e) {
         const socket = io((opts.url ?? "") + nsp, {
-          auth: { token: opts.token },
+          // On "/", presence in the batched form: one presence:changes per
+          // tick, and the online users paged on demand instead of a list
+          // of everyone at each connection.
+          auth: nsp === "/" ? { token: opts.token, presence: "changes" } : { token: opts.token },
           reconnection: true,
           reconnectionAttempts: opts.reconnectionAttempts ?? Infinity,
           reconnectionDelay: opts.reconnectionDelay ?? 1000,
@@ -248,7 +251,10 @@ export function useNotifications(onNew?: (n: Notification) => void) {
     socket.timeout(5000).emitWithAck("notifications:list").then((res) => {
       if (!("error" in res)) {
         res.notifications.forEach((n: Notification) => seen.current.add(n.id));
-        setNotifications(res.notifications);
+        // One that came live while the list was on its way is newer than
+        // the list: keep it in front, not replaced by the list.
+        const listed = new Set(res.notifications.map((n: Notification) => n.id));
+        setNotifications((prev) => [...prev.filter((n) => !listed.has(n.id)), ...res.notifications]);
       }
     }).catch(() => {});
   }, [socket, isConnected]);
@@ -282,18 +288,44 @@ export function useNotifications(onNew?: (n: Notification) => void) {
   return { notifications, unreadCount: notifications.filter((n) => !n.read).length, markAsRead, markAllAsRead, isConnected };
 }
 
-// usePresence keeps who is online, and sets the user's own status.
-export function usePresence() {
-  const { socket } = useSocket<MainSocket>("/");
+// usePresence keeps who is online (up to maxUsers, paged in after each
+// connection), applies the batched changes, and sets the user's own
+// status. The server orders a page before the changes that follow it, so
+// pages and changes applied as they arrive give the current state.
+export function usePresence({ maxUsers = 1000, pageSize = 100 }: { maxUsers?: number; pageSize?: number } = {}) {
+  const { socket, isConnected } = useSocket<MainSocket>("/");
   const [people, setPeople] = useState<Map<string, Presence>>(new Map());
   useEffect(() => {
     if (!socket) return;
-    const onList = (list: Presence[]) => setPeople(new Map(list.map((p) => [p.userId, p])));
-    const onUpdate = (p: Presence) => setPeople((prev) => new Map(prev).set(p.userId, p));
+    const apply = (entries: Presence[]) => setPeople((prev) => applyPresence(prev, entries));
+    const onList = (list: Presence[]) => setPeople(applyPresence(new Map(), list));
+    const onUpdate = (p: Presence) => apply([p]);
     socket.on("presence:list", onList);
     socket.on("presence:update", onUpdate);
-    return () => { socket.off("presence:list", onList); socket.off("presence:update", onUpdate); };
+    socket.on("presence:changes", apply);
+    return () => {
+      socket.off("presence:list", onList);
+      socket.off("presence:update", onUpdate);
+      socket.off("presence:changes", apply);
+    };
   }, [socket]);
+  useEffect(() => {
+    if (!socket || !isConnected) return;
+    let cancelled = false;
+    setPeople(new Map()); // who left while we were away is in no page
+    (async () => {
+      let after: string | undefined;
+      for (let loaded = 0; loaded < maxUsers && !cancelled;) {
+        const res = await socket.timeout(5000).emitWithAck("presence:list", { after, limit: Math.min(pageSize, maxUsers - loaded) }).catch(() => null);
+        if (cancelled || !res || "error" in res) return;
+        setPeople((prev) => applyPresence(prev, res.users));
+        loaded += res.users.length;
+        if (!res.nextCursor) return;
+        after = res.nextCursor;
+      }
+    })();
+    return () => { cancelled = true; };
+  }, [socket, isConnected, maxUsers, pageSize]);
   const setStatus = useCallback((s: Exclude<Status, "offline">) => socket?.emit("presence:status", s), [socket]);
-  return { online: [...people.values()].filter((p) => p.status !== "offline"), setStatus };
+  return { online: [...people.values()], setStatus };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { connectionState, lastId, markFailed, mergeMessages, typingDebouncer, type ChatMessage } from "./logic";
+import { applyPresence, connectionState, lastId, markFailed, mergeMessages, typingDebouncer, type ChatMessage } from "./logic";
 
 const msg = (id: string, state: ChatMessage["state"] = "sent", extra: Partial<ChatMessage> = {}): ChatMessage => ({
   id, roomId: "r", content: id, author: { id: "a", name: "A" }, createdAt: "", state, ...extra,
@@ -52,5 +52,16 @@ describe("typingDebouncer", () => {
     t.flush();
     expect(stop).toHaveBeenCalledTimes(2);
     vi.useRealTimers();
+  });
+});
+
+describe("applyPresence", () => {
+  it("applies pages and changes in order: offline drops, lastSeen is kept when a change lacks it", () => {
+    let m = applyPresence(new Map(), [
+      { userId: "a", name: "A", status: "online", lastSeen: "t1" },
+      { userId: "b", name: "B", status: "online", lastSeen: "t1" },
+    ]);
+    m = applyPresence(m, [{ userId: "a", name: "A", status: "away" }, { userId: "b", name: "B", status: "offline", lastSeen: "t2" }]);
+    expect([...m.values()]).toEqual([{ userId: "a", name: "A", status: "away", lastSeen: "t1" }]);
   });
 });

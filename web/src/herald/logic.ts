@@ -1,5 +1,5 @@
 // Pure state logic of the hooks, tested without a browser.
-import type { Message } from "./events";
+import type { Message, Presence } from "./events";
 
 // With connection state recovery, events carry a trailing offset string;
 // handlers see it as an extra argument. dropOffset removes it.
@@ -71,4 +71,16 @@ export function typingDebouncer(start: () => void, stop: () => void, idle = 2000
       }
     },
   };
+}
+
+// applyPresence returns the online users after entries (a page, or
+// changes in the order received): a user gone offline is dropped; one
+// whose entry lacks lastSeen keeps the one known.
+export function applyPresence(people: Map<string, Presence>, entries: Presence[]): Map<string, Presence> {
+  const next = new Map(people);
+  for (const p of entries) {
+    if (p.status === "offline") next.delete(p.userId);
+    else next.set(p.userId, { ...next.get(p.userId), ...p });
+  }
+  return next;
 }
