@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,17 +33,12 @@ func startNodeReference(t *testing.T) string {
 			t.Fatalf("npm ci: %v\n%s", err, out)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-
+	// PORT=0: Node takes a free port and prints it (a port picked here
+	// could be taken by another process before Node binds it).
 	out := &lineWatcher{want: []byte("listening on"), ready: make(chan struct{})}
 	cmd := exec.Command("node", "ref-server.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "PING_INTERVAL=1000", "PING_TIMEOUT=1000")
+	cmd.Env = append(os.Environ(), "PORT=0", "PING_INTERVAL=1000", "PING_TIMEOUT=1000")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node: %v", err)
@@ -67,7 +62,11 @@ func startNodeReference(t *testing.T) string {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("node did not start:\n%s", out.String())
 	}
-	return "http://127.0.0.1:" + strconv.Itoa(port)
+	m := regexp.MustCompile(`listening on (\d+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no port in node's output:\n%s", out.String())
+	}
+	return "http://127.0.0.1:" + m[1]
 }
 
 // lineWatcher collects a process's output and closes ready once want

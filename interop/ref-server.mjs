@@ -75,7 +75,8 @@ const hello = (socket) => {
 io.of("/custom").on("connection", hello);
 io.of(/^\/dyn-\w+$/).on("connection", hello);
 
-httpServer.listen(port, () => console.log(`listening on ${port}`));
+// PORT=0: the system picks a free port, printed for the caller to read.
+httpServer.listen(port, () => console.log(`listening on ${httpServer.address().port}`));
 const stop = () => io.close(() => process.exit(0));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
