@@ -145,7 +145,7 @@ func (c *Conn) ExpectNothing(d time.Duration) {
 // WaitClosed fails unless the server closes the connection within 5 s.
 func (c *Conn) WaitClosed() {
 	c.t.Helper()
-	deadline := time.After(20 * time.Second) // reading megabytes queued for it, under -race on a loaded machine)
+	deadline := time.After(20 * time.Second) // reading megabytes queued for it, under -race on a loaded machine
 	for {
 		select {
 		case <-c.closed:
