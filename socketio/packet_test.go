@@ -2,8 +2,6 @@ package socketio
 
 import (
 	"encoding/json"
-	"math"
-	"strings"
 	"testing"
 )
 
@@ -51,87 +49,6 @@ func TestDecode(t *testing.T) {
 		if _, _, err := Decode([]byte(bad)); err == nil {
 			t.Errorf("%q: want error", bad)
 		}
-	}
-}
-
-func TestEncodeArgs(t *testing.T) {
-	type point struct {
-		X int    `json:"x"`
-		S string `json:"s"`
-	}
-	p, err := eventPacket("/chat", "ev", []any{
-		"str\"\n<>&\u2028", 1, int64(-2), 1.5, true, nil, json.RawMessage(`{"b":1,"a":2}`),
-		map[string]any{"z": 1, "a": []any{[]byte{1}, "x"}}, point{3, "y"}, math.NaN(), "\xff",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `/chat,["ev","str\"\n<>&` + "\u2028" + `",1,-2,1.5,true,null,{"b":1,"a":2},{"a":[{"_placeholder":true,"num":0},"x"],"z":1},{"x":3,"s":"y"},null,"\ufffd"]`
-	got := string(p.AppendText(nil))
-	if got != "51-"+want {
-		t.Fatalf("got  %s\nwant 51-%s", got, want)
-	}
-	if len(p.Attachments) != 1 {
-		t.Fatal("attachment missing")
-	}
-	if _, err := eventPacket("/", "ev", []any{func() {}}); err == nil {
-		t.Fatal("func encoded")
-	}
-	if _, err := eventPacket("/", "ev", []any{make(chan int)}); err == nil {
-		t.Fatal("chan encoded")
-	}
-}
-
-func TestArgs(t *testing.T) {
-	p, _, err := Decode([]byte(`52-["ev","s",{"_placeholder":true,"num":1},{"k":[{"_placeholder":true,"num":0}]},3]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Attachments = [][]byte{{0}, {1}}
-	if p.EventName() != "ev" {
-		t.Fatal(p.EventName())
-	}
-	a := p.Args()
-	if a.Len() != 4 {
-		t.Fatalf("len %d", a.Len())
-	}
-	if s, ok := a.String(0); !ok || s != "s" {
-		t.Fatal("String")
-	}
-	if b, ok := a.Bytes(1); !ok || b[0] != 1 {
-		t.Fatal("Bytes")
-	}
-	var b []byte
-	if err := a.Decode(1, &b); err != nil || b[0] != 1 {
-		t.Fatal("Decode bytes", err)
-	}
-	var n int
-	if err := a.Decode(3, &n); err != nil || n != 3 {
-		t.Fatal("Decode int")
-	}
-	if err := a.Decode(9, &n); err == nil {
-		t.Fatal("out of range")
-	}
-	v := a.Values()
-	if nested := v[2].(map[string]any)["k"].([]any)[0].([]byte); nested[0] != 0 {
-		t.Fatal("nested binary")
-	}
-	// Splicing keeps placeholders valid when re-encoded after other binary.
-	q, _ := eventPacket("/", "back", []any{[]byte{9}, a})
-	if !strings.HasPrefix(string(q.AppendText(nil)), `53-["back",{"_placeholder":true,"num":0},"s",{"_placeholder":true,"num":1}`) || len(q.Attachments) != 3 {
-		t.Fatalf("spliced %s (%d)", q.AppendText(nil), len(q.Attachments))
-	}
-	if string(q.Attachments[1]) != "\x01" {
-		t.Fatal("spliced attachment order")
-	}
-}
-
-func TestAppendOffset(t *testing.T) {
-	if got := string(AppendOffset(json.RawMessage(`["ev",1]`), "o1")); got != `["ev",1,"o1"]` {
-		t.Fatal(got)
-	}
-	if got := string(AppendOffset(json.RawMessage(`[]`), "o1")); got != `["o1"]` {
-		t.Fatal(got)
 	}
 }
 
