@@ -307,7 +307,7 @@ func (m *Manager) run() {
 			emit(m, hs, attempt)
 		}
 
-		var dec decoder
+		var dec socketio.Decoder
 		eng, err := dialEngine(m.ctx, &m.cfg, m.onMessage(&dec))
 		if err != nil {
 			if m.ctx.Err() != nil {
@@ -443,9 +443,9 @@ func (m *Manager) sleep(d time.Duration) bool {
 
 // onMessage returns the handler of one session's messages: it reassembles
 // binary packets and routes packets to the namespaces' sockets.
-func (m *Manager) onMessage(dec *decoder) func([]byte, bool) error {
+func (m *Manager) onMessage(dec *socketio.Decoder) func([]byte, bool) error {
 	return func(data []byte, binary bool) error {
-		p, err := dec.feed(data, binary)
+		p, err := dec.Feed(data, binary)
 		if err != nil || p == nil {
 			return err
 		}
@@ -457,42 +457,6 @@ func (m *Manager) onMessage(dec *decoder) func([]byte, bool) error {
 		}
 		return nil
 	}
-}
-
-// decoder reassembles a packet and its binary attachments.
-type decoder struct {
-	pending   *socketio.Packet
-	remaining int
-}
-
-var errUnexpectedBinary = errors.New("client: unexpected binary message")
-
-func (d *decoder) feed(data []byte, binary bool) (*socketio.Packet, error) {
-	if binary {
-		if d.pending == nil {
-			return nil, errUnexpectedBinary
-		}
-		d.pending.Attachments = append(d.pending.Attachments, data)
-		d.remaining--
-		if d.remaining > 0 {
-			return nil, nil
-		}
-		p := d.pending
-		d.pending = nil
-		return p, nil
-	}
-	if d.pending != nil {
-		return nil, socketio.ErrBadPacket
-	}
-	p, n, err := socketio.Decode(data)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		d.pending, d.remaining = p, n
-		return nil, nil
-	}
-	return p, nil
 }
 
 // encode returns the Engine.IO messages that carry p from a client: its

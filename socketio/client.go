@@ -20,17 +20,15 @@ type client struct {
 	closed       bool
 	connectTimer *time.Timer
 
-	// A binary packet waiting for its attachments. The read path fills
+	// The decoder and the binary packet it awaits: the read path feeds
 	// it; the attachment timer and OnClose release it from other
 	// goroutines, hence pmu.
-	pmu       sync.Mutex
-	pending   *Packet
-	remaining int
-	held      int64     // attachment bytes of pending, counted in srv.pendingBytes
-	discard   bool      // pending's namespace has no socket here: drop its attachments
-	since     time.Time // when pending began
-	ptimer    *time.Timer
-	done      bool // a parse error or OnClose: read nothing more
+	pmu    sync.Mutex
+	dec    Decoder
+	held   int64     // attachment bytes of the awaited packet, counted in srv.pendingBytes
+	since  time.Time // when the awaited packet began
+	ptimer *time.Timer
+	done   bool // a parse error or OnClose: read nothing more
 }
 
 func newClient(s *Server, conn *engineio.Conn) *client {
@@ -56,44 +54,45 @@ func (c *client) write(pkts []*engineio.Packet, volatile bool) error {
 
 // OnMessage implements engineio.Handler.
 func (c *client) OnMessage(data []byte, binary bool) {
-	if binary {
-		c.onAttachment(data)
-		return
-	}
 	c.pmu.Lock()
-	busy, done := c.pending != nil, c.done
-	c.pmu.Unlock()
-	if done {
+	if c.done {
+		c.pmu.Unlock()
 		return // the connection is closing: what it sends no longer counts
 	}
-	if busy {
+	if binary && c.dec.Awaiting() != nil && !c.dec.Dropping() {
+		n := int64(len(data))
+		if c.held+n > c.srv.maxAttachmentBytes || !c.srv.holdAttachment(n) {
+			c.pmu.Unlock()
+			c.refuseAttachments()
+			return
+		}
+		c.held += n
+	}
+	p, err := c.dec.Feed(data, binary)
+	switch {
+	case err != nil:
+		c.pmu.Unlock()
 		c.parseError()
 		return
+	case !binary && p == nil:
+		c.awaitLocked()
+	case binary && c.dec.Awaiting() == nil:
+		c.releaseLocked()
 	}
-	p, n, err := Decode(data)
-	if err != nil {
-		c.parseError()
-		return
+	c.pmu.Unlock()
+	if p != nil {
+		c.dispatch(p)
 	}
-	if n > 0 {
-		c.await(p, n)
-		return
-	}
-	c.dispatch(p)
 }
 
-// await makes p the pending packet, which n attachments must complete
-// within the attachment timeout. A packet for a namespace this client has
-// not joined would be dropped once complete, so its attachments are
-// dropped as they come instead of being held.
-func (c *client) await(p *Packet, n int) {
-	discard := c.socketOf(p.Nsp) == nil
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	if c.done {
-		return
+// awaitLocked starts the attachment timeout of the packet the decoder
+// awaits. A packet for a namespace this client has not joined would be
+// dropped once complete, so its attachments are dropped as they come
+// instead of being held. Called with pmu held.
+func (c *client) awaitLocked() {
+	if c.socketOf(c.dec.Awaiting().Nsp) == nil {
+		c.dec.Drop()
 	}
-	c.pending, c.remaining, c.discard = p, n, discard
 	c.since = time.Now()
 	if c.ptimer == nil {
 		c.ptimer = time.AfterFunc(c.srv.attachmentTimeout, c.onAttachmentTimer)
@@ -102,48 +101,12 @@ func (c *client) await(p *Packet, n int) {
 	}
 }
 
-// onAttachment adds one binary message to the pending packet, and
-// dispatches the packet once it is complete.
-func (c *client) onAttachment(data []byte) {
-	c.pmu.Lock()
-	p := c.pending
-	if p == nil {
-		done := c.done
-		c.pmu.Unlock()
-		if !done {
-			c.parseError()
-		}
-		return
-	}
-	if !c.discard {
-		n := int64(len(data))
-		if c.held+n > c.srv.maxAttachmentBytes || !c.srv.holdAttachment(n) {
-			c.pmu.Unlock()
-			c.refuseAttachments()
-			return
-		}
-		c.held += n
-		p.Attachments = append(p.Attachments, data)
-	}
-	c.remaining--
-	if c.remaining > 0 {
-		c.pmu.Unlock()
-		return
-	}
-	discard := c.discard
-	c.releaseLocked()
-	c.pmu.Unlock()
-	if !discard {
-		c.dispatch(p)
-	}
-}
-
 // onAttachmentTimer closes the connection if its pending packet is still
 // incomplete after the attachment timeout. The timer may fire late for a
 // packet that completed meanwhile: since tells.
 func (c *client) onAttachmentTimer() {
 	c.pmu.Lock()
-	late := c.pending != nil && time.Since(c.since) >= c.srv.attachmentTimeout
+	late := c.dec.Awaiting() != nil && time.Since(c.since) >= c.srv.attachmentTimeout
 	c.pmu.Unlock()
 	if late {
 		c.refuseAttachments()
@@ -157,11 +120,12 @@ func (c *client) refuseAttachments() {
 	c.parseError()
 }
 
-// releaseLocked forgets the pending packet and what it counted. Called
+// releaseLocked forgets the awaited packet and what it counted. Called
 // with pmu held.
 func (c *client) releaseLocked() {
 	c.srv.pendingBytes.Add(-c.held)
-	c.pending, c.remaining, c.held, c.discard = nil, 0, 0, false
+	c.dec.Reset()
+	c.held = 0
 	if c.ptimer != nil {
 		c.ptimer.Stop()
 	}

@@ -22,6 +22,13 @@
 // attachment at any depth of maps and slices, json.RawMessage is written
 // verbatim, and an Args value is spliced in as received.
 //
+// # Packets
+//
+// Packet is the wire form: Decode parses a packet's text, Packet.Encode
+// gives the Engine.IO messages that carry it, and a Decoder reassembles a
+// binary packet from its text and attachments, as the server and the Go
+// client (package client) both read.
+//
 // # Rooms and broadcasts
 //
 // Sockets join rooms; every socket is in the room named by its id. A
