@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -362,21 +363,16 @@ func (s *Socket) connectPayload(ctx context.Context, pid, offset string) (json.R
 	}
 	b := make([]byte, 0, len(obj)+64)
 	b = append(b, `{"pid":`...)
-	b, _ = appendJSONString(b, pid)
+	b = jsonstr.Append(b, pid)
 	if offset != "" {
 		b = append(b, `,"offset":`...)
-		b, _ = appendJSONString(b, offset)
+		b = jsonstr.Append(b, offset)
 	}
 	if inner := bytes.TrimSpace(obj[min(1, len(obj)):max(len(obj)-1, 0)]); len(inner) > 0 {
 		b = append(b, ',')
 		b = append(b, inner...)
 	}
 	return append(b, '}'), nil
-}
-
-func appendJSONString(dst []byte, s string) ([]byte, error) {
-	b, err := json.Marshal(s)
-	return append(dst, b...), err
 }
 
 // onPacket handles a packet for the namespace; it runs on the session's

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -152,9 +153,9 @@ func (o Operator) Emit(ctx context.Context, event string, args ...any) error {
 	msg := []byte(`["emitter",{"type":2,"data":`)
 	msg = append(msg, p.Data...)
 	msg = append(msg, `,"nsp":`...)
-	msg = appendString(msg, o.e.nsp)
+	msg = jsonstr.Append(msg, o.e.nsp)
 	msg = append(msg, `},{"rooms":`...)
-	msg = appendStrings(msg, o.rooms)
+	msg = jsonstr.AppendStrings(msg, o.rooms)
 	msg = append(msg, `,"flags":{`...)
 	if o.volatile {
 		msg = append(msg, `"volatile":true`...)
@@ -166,7 +167,7 @@ func (o Operator) Emit(ctx context.Context, event string, args ...any) error {
 		msg = append(msg, `"compress":false`...)
 	}
 	msg = append(msg, `},"except":`...)
-	msg = appendStrings(msg, o.except)
+	msg = jsonstr.AppendStrings(msg, o.except)
 	msg = append(msg, "}]"...)
 	b, err := o.e.parser.Encode(msg, p.Attachments)
 	if err != nil {
@@ -218,22 +219,6 @@ func (e *Emitter) request(ctx context.Context, r any) error {
 		return err
 	}
 	return e.rdb.Publish(ctx, e.key+"-request#"+e.nsp+"#", b).Err()
-}
-
-func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // only an intermediate form: the parser unquotes it
-	return append(dst, b...)
-}
-
-func appendStrings(dst []byte, s []string) []byte {
-	dst = append(dst, '[')
-	for i, e := range s {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, e)
-	}
-	return append(dst, ']')
 }
 
 func nonNil(s []string) []string {

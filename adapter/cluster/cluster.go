@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldio/herald/adapter/internal/requests"
 	"github.com/heraldio/herald/adapter/internal/wire"
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -407,7 +408,7 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts *socketio.BroadcastOpti
 // roomsMessage returns the message that makes the sockets of opts join or
 // leave rooms.
 func roomsMessage(t MessageType, opts *socketio.BroadcastOptions, rooms []string) *Message {
-	return &Message{Type: t, Data: wire.NewObject().Raw("opts", wire.AppendOpts(nil, opts, true)).Raw("rooms", wire.AppendStrings(nil, rooms)).Done()}
+	return &Message{Type: t, Data: wire.NewObject().Raw("opts", wire.AppendOpts(nil, opts, true)).Raw("rooms", jsonstr.AppendStrings(nil, rooms)).Done()}
 }
 
 // AddSockets makes the matching sockets of every node join rooms.

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldio/herald/adapter/internal/redisbus"
 	"github.com/heraldio/herald/adapter/internal/requests"
 	"github.com/heraldio/herald/adapter/internal/wire"
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -144,7 +145,7 @@ func (a *Adapter) decode(payload []byte) ([]byte, [][]byte, error) {
 func encodeBroadcast(parser Parser, uid string, p *socketio.Packet, opts *socketio.BroadcastOptions) ([]byte, error) {
 	msg := make([]byte, 0, len(p.Data)+96)
 	msg = append(msg, '[')
-	msg = wire.AppendString(msg, uid)
+	msg = jsonstr.Append(msg, uid)
 	msg = append(msg, ',')
 	msg = wire.AppendPacket(msg, p, true)
 	msg = append(msg, ',')
@@ -301,7 +302,7 @@ func (a *Adapter) onRequest(payload []byte) {
 		}, func(args socketio.Args) {
 			raw, att := wire.FirstArg(args)
 			msg := []byte(`{"type":9,"requestId":`)
-			msg = wire.AppendString(msg, r.RequestID)
+			msg = jsonstr.Append(msg, r.RequestID)
 			msg = append(msg, `,"packet":`...)
 			msg = append(msg, raw...)
 			msg = append(msg, '}')
@@ -513,9 +514,9 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastO
 	if !opts.Flags.Local {
 		if id, ok := a.reqs.AddBroadcast(opts.Flags.Timeout, a.opts.RequestsTimeout, clientCount, ack); ok {
 			msg := []byte(`{"uid":`)
-			msg = wire.AppendString(msg, a.uid)
+			msg = jsonstr.Append(msg, a.uid)
 			msg = append(msg, `,"requestId":`...)
-			msg = wire.AppendString(msg, id)
+			msg = jsonstr.Append(msg, id)
 			msg = append(msg, `,"type":7,"packet":`...)
 			msg = wire.AppendPacket(msg, p, true)
 			msg = append(msg, `,"opts":`...)

@@ -10,7 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
-	"github.com/heraldio/herald/adapter/internal/wire"
+	"github.com/heraldio/herald/internal/jsonstr"
 )
 
 // Parser encodes the messages that may carry binary: broadcasts, broadcasts
@@ -316,7 +316,7 @@ func (t *msgpackTranscoder) value(depth int) error {
 			if err != nil {
 				return err
 			}
-			t.out = wire.AppendString(t.out, ks)
+			t.out = jsonstr.Append(t.out, ks)
 			t.out = append(t.out, ':')
 			if err := t.value(depth + 1); err != nil {
 				return err
@@ -343,7 +343,7 @@ func (t *msgpackTranscoder) value(depth int) error {
 		if err != nil {
 			return err
 		}
-		t.out = wire.AppendString(t.out, s)
+		t.out = jsonstr.Append(t.out, s)
 	case msgpcode.IsBin(c):
 		b, err := t.dec.DecodeBytes()
 		if err != nil {

@@ -16,8 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -40,7 +40,7 @@ func AppendPacket(dst []byte, p *socketio.Packet, withNsp bool) []byte {
 	dst = append(dst, p.Data...)
 	if withNsp {
 		dst = append(dst, `,"nsp":`...)
-		dst = AppendString(dst, p.Nsp)
+		dst = jsonstr.Append(dst, p.Nsp)
 	}
 	return append(dst, '}')
 }
@@ -49,9 +49,9 @@ func AppendPacket(dst []byte, p *socketio.Packet, withNsp bool) []byte {
 // {"rooms":[...],"except":[...]} and, with flags, "flags".
 func AppendOpts(dst []byte, o *socketio.BroadcastOptions, withFlags bool) []byte {
 	dst = append(dst, `{"rooms":`...)
-	dst = AppendStrings(dst, o.Rooms)
+	dst = jsonstr.AppendStrings(dst, o.Rooms)
 	dst = append(dst, `,"except":`...)
-	dst = AppendStrings(dst, o.Except)
+	dst = jsonstr.AppendStrings(dst, o.Except)
 	if withFlags {
 		dst = append(dst, `,"flags":`...)
 		dst = appendFlags(dst, o.Flags)
@@ -79,18 +79,6 @@ func appendFlags(dst []byte, f socketio.BroadcastFlags) []byte {
 		dst = strconv.AppendInt(dst, f.Timeout.Milliseconds(), 10)
 	}
 	return append(dst, '}')
-}
-
-// AppendStrings appends s as a JSON array of strings.
-func AppendStrings(dst []byte, s []string) []byte {
-	dst = append(dst, '[')
-	for i, e := range s {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendString(dst, e)
-	}
-	return append(dst, ']')
 }
 
 // Packet is a received socket.io-parser packet object.
@@ -319,55 +307,14 @@ func (o *Object) Raw(k string, v []byte) *Object {
 	if len(o.b) > 1 {
 		o.b = append(o.b, ',')
 	}
-	o.b = AppendString(o.b, k)
+	o.b = jsonstr.Append(o.b, k)
 	o.b = append(o.b, ':')
 	o.b = append(o.b, v...)
 	return o
 }
 
 // Str adds member k with the string v.
-func (o *Object) Str(k, v string) *Object { return o.Raw(k, AppendString(nil, v)) }
+func (o *Object) Str(k, v string) *Object { return o.Raw(k, jsonstr.Append(nil, v)) }
 
 // Done returns the object.
 func (o *Object) Done() json.RawMessage { return append(o.b, '}') }
-
-// AppendString appends s as JSON.stringify writes it (no HTML
-// escaping).
-func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c == '\b':
-				dst = append(dst, '\\', 'b')
-			case c == '\f':
-				dst = append(dst, '\\', 'f')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\ufffd"...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
