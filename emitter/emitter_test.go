@@ -15,8 +15,8 @@ import (
 
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/emitter"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestEmitterReachesClusterSockets(t *testing.T) {
@@ -37,7 +37,7 @@ func TestEmitterReachesClusterSockets(t *testing.T) {
 	hs := httptest.NewServer(io)
 	defer hs.Close()
 	defer io.Shutdown(context.Background())
-	c := siotest.Dial(t, hs.URL, "/socket.io/")
+	c := support.Dial(t, hs.URL, "/socket.io/")
 	c.Connect("/", "")
 	c.Send(`421["join","r1"]`)
 	c.ExpectExact(`431[]`)

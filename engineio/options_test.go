@@ -19,7 +19,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestPerMessageDeflate(t *testing.T) {
@@ -178,7 +178,7 @@ func TestTransportsAndCookie(t *testing.T) {
 // exactly where they stopped, in order.
 func TestLargeWritesStayOrdered(t *testing.T) {
 	url, next := recordingServer(t, nil)
-	c := siotest.Dial(t, url, "/")
+	c := support.Dial(t, url, "/")
 	conn := next()
 	const n, size = 200, 48 << 10
 	go func() {
@@ -208,7 +208,7 @@ func TestLargeWritesStayOrdered(t *testing.T) {
 // after the first backlog).
 func TestWritesAfterWriteTimeoutWindow(t *testing.T) {
 	url, next := recordingServer(t, &engineio.Options{WriteTimeout: 200 * time.Millisecond})
-	c := siotest.Dial(t, url, "/")
+	c := support.Dial(t, url, "/")
 	conn := next()
 	big := bytes.Repeat([]byte("z"), 4<<20) // overflows the socket buffer: the writer path
 	if err := conn.Send(engineio.NewMessage(big, false)); err != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 // rawPost opens a TCP connection and sends the headers of a polling POST
@@ -96,7 +96,7 @@ func TestPollingCloseAfterQueuedPackets(t *testing.T) {
 		conns <- c
 		return &echo{c: c, closed: closed}
 	})
-	base := siotest.Serve(t, s) + "/engine.io/"
+	base := support.Serve(t, s) + "/engine.io/"
 	for _, tt := range []struct {
 		name             string
 		pending, nextGET bool

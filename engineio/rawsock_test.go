@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 // Messages larger than the socket buffers, both ways: the server reads a
@@ -19,7 +19,7 @@ import (
 // both through the waits of a socket taken out of the runtime's poller.
 func TestWebSocketMessagesLargerThanTheSocket(t *testing.T) {
 	_, base, closed := newServer(t, &engineio.Options{MaxPayload: 16 << 20})
-	c := siotest.Dial(t, strings.TrimSuffix(base, "/engine.io/"), "/engine.io/")
+	c := support.Dial(t, strings.TrimSuffix(base, "/engine.io/"), "/engine.io/")
 	for i := range 3 {
 		msg := bytes.Repeat([]byte{'a' + byte(i)}, 4<<20)
 		c.Send("4" + string(msg))
@@ -80,7 +80,7 @@ func TestWebSocketOnAWrappedListenerConn(t *testing.T) {
 		_ = s.Shutdown(ctx)
 		_ = hs.Shutdown(ctx)
 	})
-	c := siotest.Dial(t, "http://"+ln.Addr().String(), "/engine.io/")
+	c := support.Dial(t, "http://"+ln.Addr().String(), "/engine.io/")
 	c.Send("4hello")
 	c.ExpectExact("4hello")
 	if n := cl.closes.Load(); n != 0 {

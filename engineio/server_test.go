@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,7 +39,7 @@ func newServer(t *testing.T, opts *engineio.Options) (*engineio.Server, string, 
 	t.Helper()
 	closed := make(chan string, 16)
 	s := engineio.NewServer(opts, func(c *engineio.Conn) engineio.Handler { return &echo{c: c, closed: closed} })
-	return s, siotest.Serve(t, s) + "/engine.io/", closed
+	return s, support.Serve(t, s) + "/engine.io/", closed
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -234,16 +234,16 @@ func TestWebSocketLimitsAndMalformed(t *testing.T) {
 	_, base, closed := newServer(t, &engineio.Options{MaxPayload: 100})
 	for _, tt := range []struct {
 		name   string
-		send   func(c *siotest.Conn)
+		send   func(c *support.Conn)
 		reason string
 	}{
-		{"oversized", func(c *siotest.Conn) { c.Send("4" + strings.Repeat("x", 200)) }, "transport error"},
-		{"bad type", func(c *siotest.Conn) { c.Send("9") }, "parse error"},
-		{"empty", func(c *siotest.Conn) { c.Send("") }, "parse error"},
-		{"close", func(c *siotest.Conn) { c.Send("1") }, "transport close"},
+		{"oversized", func(c *support.Conn) { c.Send("4" + strings.Repeat("x", 200)) }, "transport error"},
+		{"bad type", func(c *support.Conn) { c.Send("9") }, "parse error"},
+		{"empty", func(c *support.Conn) { c.Send("") }, "parse error"},
+		{"close", func(c *support.Conn) { c.Send("1") }, "transport close"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := siotest.Dial(t, strings.TrimSuffix(base, "/engine.io/"), "/engine.io/")
+			c := support.Dial(t, strings.TrimSuffix(base, "/engine.io/"), "/engine.io/")
 			tt.send(c)
 			c.WaitClosed()
 			if r := <-closed; r != tt.reason {
@@ -286,7 +286,7 @@ func recordingServer(t *testing.T, opts *engineio.Options) (url string, conn fun
 		conns <- c
 		return &echo{c: c}
 	})
-	return siotest.Serve(t, s), func() *engineio.Conn {
+	return support.Serve(t, s), func() *engineio.Conn {
 		select {
 		case c := <-conns:
 			return c
@@ -309,7 +309,7 @@ func TestShutdownNotHeldByStuckHandler(t *testing.T) {
 	s := engineio.NewServer(nil, func(*engineio.Conn) engineio.Handler { return h })
 	hs := httptest.NewServer(s)
 	defer hs.Close()
-	c := siotest.Dial(t, hs.URL, "/engine.io/")
+	c := support.Dial(t, hs.URL, "/engine.io/")
 	c.Send("4stuck")
 	<-h.entered
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -373,7 +373,7 @@ func TestSlowClientsCounted(t *testing.T) {
 		conns <- c
 		return &echo{c: c}
 	})
-	url := siotest.Serve(t, s)
+	url := support.Serve(t, s)
 	handshake(t, url+"/")
 	c := <-conns
 	for i := 0; i < 20; i++ {

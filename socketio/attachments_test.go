@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 // waitFor fails the test unless cond holds within 5 s.
@@ -124,7 +124,7 @@ func TestPendingAttachmentBytesGlobalBound(t *testing.T) {
 	io, url, _ := uploadServer(t, &socketio.Options{MaxPendingAttachmentBytes: 3000})
 	pending := func() int64 { return io.AttachmentStats().PendingBytes }
 	a, b, c := dial(t, url), dial(t, url), dial(t, url)
-	for _, x := range []*siotest.Conn{a, b, c} {
+	for _, x := range []*support.Conn{a, b, c} {
 		x.Connect("/", "")
 	}
 	a.Send(binaryHeader("", 2))

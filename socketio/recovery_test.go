@@ -6,12 +6,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 // handshake reads a CONNECT reply with state recovery on.
-func handshake(t *testing.T, c *siotest.Conn) (sid, pid string) {
+func handshake(t *testing.T, c *support.Conn) (sid, pid string) {
 	t.Helper()
 	return parseHandshake(t, c.Expect("40"))
 }
@@ -178,7 +178,7 @@ func TestRecoveryRunsMiddlewares(t *testing.T) {
 		}
 		connected <- s.Recovered()
 	})
-	reconnect := func(c *siotest.Conn, pid, token string) *siotest.Conn {
+	reconnect := func(c *support.Conn, pid, token string) *support.Conn {
 		_ = io.To("room").Emit("m", 1)
 		off := offsetOf(t, c.Expect(`42["m",1,`))
 		c.Close()

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestMain(m *testing.M) {
@@ -28,10 +28,10 @@ func newServer(t *testing.T, opts *socketio.Options) (*socketio.Server, string) 
 		opts = &socketio.Options{}
 	}
 	io := socketio.NewServer(opts)
-	return io, siotest.Serve(t, io)
+	return io, support.Serve(t, io)
 }
 
-func dial(t *testing.T, url string) *siotest.Conn { return siotest.Dial(t, url, "/socket.io/") }
+func dial(t *testing.T, url string) *support.Conn { return support.Dial(t, url, "/socket.io/") }
 
 func TestConnectAuthAndEcho(t *testing.T) {
 	io, url := newServer(t, nil)
@@ -267,7 +267,7 @@ func TestRoomsAndBroadcasts(t *testing.T) {
 func TestEmitWithAckToMany(t *testing.T) {
 	io, url := newServer(t, nil)
 	io.OnConnection(func(s *socketio.Socket) { s.Join("ask") })
-	clients := []*siotest.Conn{dial(t, url), dial(t, url), dial(t, url)}
+	clients := []*support.Conn{dial(t, url), dial(t, url), dial(t, url)}
 	for _, c := range clients {
 		c.Connect("/", "")
 	}
@@ -285,7 +285,7 @@ func TestEmitWithAckToMany(t *testing.T) {
 		}()
 		return ch
 	}
-	answer := func(c *siotest.Conn) {
+	answer := func(c *support.Conn) {
 		m := c.Expect("42")
 		id := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q"]`)
 		c.Send("43" + id + `["a"]`)

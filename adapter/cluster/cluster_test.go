@@ -11,8 +11,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldio/herald/adapter/cluster"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,7 +40,7 @@ func hubNodes(t *testing.T, n int, opts *socketio.Options) []node {
 			e.Socket.Join(r)
 			_ = e.Ack()
 		})
-		nodes = append(nodes, node{io: io, url: siotest.Serve(t, io)})
+		nodes = append(nodes, node{io: io, url: support.Serve(t, io)})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -54,9 +54,9 @@ func hubNodes(t *testing.T, n int, opts *socketio.Options) []node {
 	return nodes
 }
 
-func joined(t *testing.T, url, room string) (*siotest.Conn, string) {
+func joined(t *testing.T, url, room string) (*support.Conn, string) {
 	t.Helper()
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	id := c.Connect("/", "")
 	c.Send(`421["join","` + room + `"]`)
 	c.ExpectExact(`431[]`)
@@ -91,7 +91,7 @@ func TestOperationsAcrossNodes(t *testing.T) {
 		}
 		done <- acks
 	}()
-	for _, c := range []*siotest.Conn{a, b} {
+	for _, c := range []*support.Conn{a, b} {
 		f := c.Expect(`42`)
 		c.Send("43" + strings.TrimSuffix(strings.TrimPrefix(f, "42"), `["q"]`) + `["ok"]`)
 	}
@@ -188,8 +188,8 @@ func TestTransportOffsetsAndBroadcastPacket(t *testing.T) {
 		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
 		Adapter:  func(nsp *socketio.Namespace) socketio.Adapter { return cluster.New(nsp, tr, nil) },
 	})
-	url := siotest.Serve(t, io)
-	c := siotest.Dial(t, url, "/socket.io/")
+	url := support.Serve(t, io)
+	c := support.Dial(t, url, "/socket.io/")
 	c.Send("40")
 	c.Expect("40")
 	_ = io.Except("nobody").Emit("m", map[string]any{"k": 1})

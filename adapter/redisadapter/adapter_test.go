@@ -15,15 +15,14 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
-	"github.com/heraldio/herald/internal/redistest"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 var (
-	redisURL  = redistest.URL
-	client    = redistest.Client
-	uniqueKey = redistest.UniqueKey
+	redisURL  = support.RedisURL
+	client    = support.RedisClient
+	uniqueKey = support.UniqueKey
 )
 
 type node struct {
@@ -39,7 +38,7 @@ func startNodes(t *testing.T, rdb *redis.Client, key string, n int, setup func(*
 		if setup != nil {
 			setup(io)
 		}
-		nodes = append(nodes, node{io: io, url: siotest.Serve(t, io)})
+		nodes = append(nodes, node{io: io, url: support.Serve(t, io)})
 	}
 	return nodes
 }
@@ -59,9 +58,9 @@ func join(io *socketio.Server) {
 func TestBroadcastAcrossNodesExactlyOnce(t *testing.T) {
 	rdb := client(t, redisURL())
 	nodes := startNodes(t, rdb, uniqueKey(), 3, join)
-	var cs []*siotest.Conn
+	var cs []*support.Conn
 	for _, n := range nodes {
-		c := siotest.Dial(t, n.url, "/socket.io/")
+		c := support.Dial(t, n.url, "/socket.io/")
 		c.Connect("/", "")
 		c.Send(`421["join","room"]`)
 		c.ExpectExact(`431[]`)
@@ -88,9 +87,9 @@ func TestBroadcastAcrossNodesExactlyOnce(t *testing.T) {
 func TestFetchDisconnectAndAcksAcrossNodes(t *testing.T) {
 	rdb := client(t, redisURL())
 	nodes := startNodes(t, rdb, uniqueKey(), 3, join)
-	var cs []*siotest.Conn
+	var cs []*support.Conn
 	for _, n := range nodes {
-		c := siotest.Dial(t, n.url, "/socket.io/")
+		c := support.Dial(t, n.url, "/socket.io/")
 		c.Connect("/", "")
 		c.Send(`421["join","r"]`)
 		c.ExpectExact(`431[]`)
@@ -213,7 +212,7 @@ func TestCapturedTraffic(t *testing.T) {
 	rdb := client(t, redisURL())
 	key := uniqueKey()
 	nodes := startNodes(t, rdb, key, 1, nil)
-	c := siotest.Dial(t, nodes[0].url, "/socket.io/")
+	c := support.Dial(t, nodes[0].url, "/socket.io/")
 	c.Connect("/", "")
 	for _, e := range capture.Log {
 		if e.Cmd != "PUBLISH" || e.Channel != "socket.io#/#" || e.Encoding != "msgpack" {
@@ -248,13 +247,13 @@ func TestCapturedTraffic(t *testing.T) {
 
 // A Redis that goes away and comes back: no crash, delivery resumes.
 func TestRedisRestart(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := support.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	nodes := startNodes(t, rdb, uniqueKey(), 2, join)
-	a := siotest.Dial(t, nodes[0].url, "/socket.io/")
+	a := support.Dial(t, nodes[0].url, "/socket.io/")
 	a.Connect("/", "")
-	b := siotest.Dial(t, nodes[1].url, "/socket.io/")
+	b := support.Dial(t, nodes[1].url, "/socket.io/")
 	b.Connect("/", "")
 	_ = nodes[0].io.Emit("m", 1)
 	a.ExpectExact(`42["m",1]`)

@@ -16,8 +16,8 @@ import (
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/emitter"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 // interopDir returns the Node interop folder with its dependencies
@@ -112,9 +112,9 @@ func TestInteropWithNodeRedisAdapter(t *testing.T) {
 	nodeURL := startNode(t, dir, "KEY="+key)
 	h := serve(t, redisadapter.New(rdb, &redisadapter.Options{Key: key, RequestsTimeout: 3 * time.Second}), heraldHandlers)
 
-	cn := siotest.Dial(t, nodeURL, "/socket.io/")
+	cn := support.Dial(t, nodeURL, "/socket.io/")
 	idN := cn.Connect("/", "")
-	ch := siotest.Dial(t, h.url, "/socket.io/")
+	ch := support.Dial(t, h.url, "/socket.io/")
 	idH := ch.Connect("/", "")
 	cn.Send(`421["join","mixed"]`)
 	cn.ExpectExact(`431[]`)
@@ -128,7 +128,7 @@ func TestInteropWithNodeRedisAdapter(t *testing.T) {
 	ch.Send(`42["say","mixed","from herald",{"z":1,"a":2}]`) // socket.to: not back to the sender
 	cn.ExpectExact(`42["said","from herald",{"z":1,"a":2}]`)
 	_ = h.io.To("mixed").Emit("bin", []byte{7, 8, 9}, "tail")
-	for _, c := range []*siotest.Conn{ch, cn} {
+	for _, c := range []*support.Conn{ch, cn} {
 		c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0},"tail"]`)
 		if f := c.Next(); !f.Binary || string(f.Data) != "\x07\x08\x09" {
 			t.Fatalf("attachment %q", f.Data)
@@ -170,7 +170,7 @@ func TestInteropWithNodeRedisAdapter(t *testing.T) {
 	if out, err := emit.CombinedOutput(); err != nil {
 		t.Fatalf("emit.mjs: %v\n%s", err, out)
 	}
-	for _, c := range []*siotest.Conn{ch, cn} {
+	for _, c := range []*support.Conn{ch, cn} {
 		c.ExpectExact(`451-["emitted",{"x":1},{"_placeholder":true,"num":0}]`)
 		if f := c.Next(); string(f.Data) != "\x01\x02" {
 			t.Fatalf("attachment %q", f.Data)
@@ -197,11 +197,11 @@ func TestInteropWithNodeShardedAdapter(t *testing.T) {
 	rdb := client(t, redisURL())
 	nodeURL := startNode(t, dir, "KEY="+key, "ADAPTER=sharded")
 	h := serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: 3 * time.Second}), heraldHandlers)
-	cn := siotest.Dial(t, nodeURL, "/socket.io/")
+	cn := support.Dial(t, nodeURL, "/socket.io/")
 	idN := cn.Connect("/", "")
-	ch := siotest.Dial(t, h.url, "/socket.io/")
+	ch := support.Dial(t, h.url, "/socket.io/")
 	idH := ch.Connect("/", "")
-	for _, c := range []*siotest.Conn{cn, ch} {
+	for _, c := range []*support.Conn{cn, ch} {
 		c.Send(`421["join","mixed"]`)
 		c.ExpectExact(`431[]`)
 	}
@@ -212,7 +212,7 @@ func TestInteropWithNodeShardedAdapter(t *testing.T) {
 	ch.Send(`42["say","mixed","from herald"]`)
 	cn.ExpectExact(`42["said","from herald"]`)
 	_ = h.io.Emit("bin", []byte{1})
-	for _, c := range []*siotest.Conn{ch, cn} {
+	for _, c := range []*support.Conn{ch, cn} {
 		c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0}]`)
 		if f := c.Next(); string(f.Data) != "\x01" {
 			t.Fatalf("attachment %q", f.Data)
@@ -248,7 +248,7 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 			RequestsTimeout: 3 * time.Second, StreamName: key, SessionKeyPrefix: key + ":session:",
 		}),
 	}, heraldHandlers)
-	cn := siotest.Dial(t, nodeURL, "/socket.io/")
+	cn := support.Dial(t, nodeURL, "/socket.io/")
 	cn.Send("40")
 	reply := cn.Expect("40")
 	var hs struct{ SID, PID string }
@@ -257,7 +257,7 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 	}
 	cn.Send(`421["join","mixed"]`)
 	cn.ExpectExact(`431[]`)
-	ch := siotest.Dial(t, h.url, "/socket.io/")
+	ch := support.Dial(t, h.url, "/socket.io/")
 	idH := ch.Connect("/", "")
 	ch.Send(`421["join","mixed"]`)
 	ch.ExpectExact(`431[]`)
@@ -299,7 +299,7 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 	ch.Expect(`42["m",1,"`)
 	ch.Send(`42["say","mixed","while away"]`)
 	ch.ExpectNothing(100 * time.Millisecond)
-	c := siotest.Dial(t, h.url, "/socket.io/")
+	c := support.Dial(t, h.url, "/socket.io/")
 	c.Send(`40{"pid":"` + hs.PID + `","offset":"` + offset + `"}`)
 	c.Expect(`42["m",1,"`)
 	c.Expect(`42["said","while away","`)
@@ -312,7 +312,7 @@ func TestInteropWithNodeStreamsAdapter(t *testing.T) {
 // acksBothWays checks serverSideEmit with an ack and broadcasts with acks
 // in both directions between the Node node (client cn) and the Herald
 // node h (client ch), both clients in room "mixed"; id is cn's next ack id.
-func acksBothWays(ctx context.Context, t *testing.T, h node, cn, ch *siotest.Conn, id int) {
+func acksBothWays(ctx context.Context, t *testing.T, h node, cn, ch *support.Conn, id int) {
 	t.Helper()
 	got, err := h.io.Of("/").ServerSideEmitWithAck(ctx, "ping", "herald")
 	if err != nil || len(got) != 1 || string(got[0].Raw(0)) != `"pong from node"` {
@@ -323,7 +323,7 @@ func acksBothWays(ctx context.Context, t *testing.T, h node, cn, ch *siotest.Con
 	cn.ExpectExact(`43` + ack + `[["pong from herald"]]`)
 	ack = strconv.Itoa(id + 1)
 	cn.Send(`42` + ack + `["ask","mixed"]`)
-	for i, c := range []*siotest.Conn{cn, ch} {
+	for i, c := range []*support.Conn{cn, ch} {
 		m := c.Expect(`42`)
 		qid := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q"]`)
 		c.Send("43" + qid + `["answer ` + string(rune('A'+i)) + `"]`)
@@ -339,7 +339,7 @@ func acksBothWays(ctx context.Context, t *testing.T, h node, cn, ch *siotest.Con
 		}
 		done <- r
 	}()
-	for _, c := range []*siotest.Conn{cn, ch} {
+	for _, c := range []*support.Conn{cn, ch} {
 		m := c.Expect(`451-`)
 		if f := c.Next(); string(f.Data) != "\x05" {
 			t.Errorf("attachment %q", f.Data)

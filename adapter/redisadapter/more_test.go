@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 func serve(t *testing.T, f socketio.AdapterFactory, setup func(*socketio.Server)) node {
@@ -25,7 +25,7 @@ func serveWith(t *testing.T, opts *socketio.Options, setup func(*socketio.Server
 	if setup != nil {
 		setup(io)
 	}
-	return node{io: io, url: siotest.Serve(t, io)}
+	return node{io: io, url: support.Serve(t, io)}
 }
 
 // Nodes that answer on the requester's own channel and nodes that answer
@@ -41,7 +41,7 @@ func TestMixedResponseChannelsAllRoomsAndVerbatimJSON(t *testing.T) {
 	}
 	var ids []string
 	for i, n := range nodes {
-		c := siotest.Dial(t, n.url, "/socket.io/")
+		c := support.Dial(t, n.url, "/socket.io/")
 		c.Connect("/", "")
 		c.Send(`421["join","r` + string(rune('0'+i)) + `"]`)
 		c.ExpectExact(`431[]`)
@@ -97,7 +97,7 @@ func TestServerSideHandlerMayAskOtherNodes(t *testing.T) {
 		}))
 	}
 	for _, n := range nodes {
-		c := siotest.Dial(t, n.url, "/socket.io/")
+		c := support.Dial(t, n.url, "/socket.io/")
 		c.Connect("/", "")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -116,7 +116,7 @@ func TestShardedSilentNode(t *testing.T) {
 	var nodes []node
 	for i := 0; i < 2; i++ {
 		nodes = append(nodes, serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: time.Second}), nil))
-		c := siotest.Dial(t, nodes[i].url, "/socket.io/")
+		c := support.Dial(t, nodes[i].url, "/socket.io/")
 		c.Connect("/", "")
 	}
 	silent := rdb.SSubscribe(context.Background(), key+"#/#")

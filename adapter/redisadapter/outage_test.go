@@ -11,9 +11,8 @@ import (
 
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/adapter/redisstreams"
-	"github.com/heraldio/herald/internal/redistest"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 // variant is one Redis adapter, built for a test cluster.
@@ -51,18 +50,18 @@ func streamsOptions(o redisadapter.Options, key string, only bool) *redisstreams
 // the Redis client has go-redis's defaults, as a service makes it from a
 // URL (context deadlines ignored, 3 s read timeout, 3 retries); else the
 // options a service should set.
-func outageCluster(t *testing.T, v variant, o redisadapter.Options, defaults bool) (*redistest.Server, []node, *siotest.Conn, *siotest.Conn) {
+func outageCluster(t *testing.T, v variant, o redisadapter.Options, defaults bool) (*support.Redis, []node, *support.Conn, *support.Conn) {
 	t.Helper()
-	srv := redistest.Start(t)
+	srv := support.StartRedis(t)
 	rdb := srv.Client()
 	if defaults {
 		rdb = redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		t.Cleanup(func() { rdb.Close() })
 	}
-	key := redistest.UniqueKey()
+	key := support.UniqueKey()
 	o.RequestsTimeout = time.Second
 	var nodes []node
-	var cs []*siotest.Conn
+	var cs []*support.Conn
 	for i := 0; i < 2; i++ {
 		opts := &socketio.Options{Adapter: v.factory(rdb, key, o)}
 		if v.recovery {
@@ -77,7 +76,7 @@ func outageCluster(t *testing.T, v variant, o redisadapter.Options, defaults boo
 				_ = e.Ack()
 			})
 		})
-		c := siotest.Dial(t, n.url, "/socket.io/")
+		c := support.Dial(t, n.url, "/socket.io/")
 		c.Connect("/", "")
 		c.Send(`421["join","r"]`)
 		c.ExpectExact(`431[]`)
@@ -94,7 +93,7 @@ func outageCluster(t *testing.T, v variant, o redisadapter.Options, defaults boo
 }
 
 // eachVariant runs f in a subtest per variant, on an outageCluster.
-func eachVariant(t *testing.T, o redisadapter.Options, defaults bool, f func(t *testing.T, srv *redistest.Server, nodes []node, a, b *siotest.Conn)) {
+func eachVariant(t *testing.T, o redisadapter.Options, defaults bool, f func(t *testing.T, srv *support.Redis, nodes []node, a, b *support.Conn)) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			srv, nodes, a, b := outageCluster(t, v, o, defaults)
@@ -105,7 +104,7 @@ func eachVariant(t *testing.T, o redisadapter.Options, defaults bool, f func(t *
 
 // expectM reads frames until event m with n arrives, failing on another
 // event; it returns the frame.
-func expectM(t *testing.T, c *siotest.Conn, n int, within time.Duration) string {
+func expectM(t *testing.T, c *support.Conn, n int, within time.Duration) string {
 	t.Helper()
 	want := `42["m",` + strconv.Itoa(n)
 	f, ok := c.TryNext(within)
@@ -121,7 +120,7 @@ func expectM(t *testing.T, c *siotest.Conn, n int, within time.Duration) string 
 // expectInOrder reads m from..to from c, each first seen in order; some
 // may come again (a batch whose send an outage cut short, or that went
 // out before every node subscribed again, is sent again).
-func expectInOrder(t *testing.T, c *siotest.Conn, from, to int, within time.Duration) {
+func expectInOrder(t *testing.T, c *support.Conn, from, to int, within time.Duration) {
 	t.Helper()
 	for next := from; next <= to; {
 		f, ok := c.TryNext(within)
@@ -140,7 +139,7 @@ func expectInOrder(t *testing.T, c *siotest.Conn, from, to int, within time.Dura
 
 // broadcastLocally broadcasts m i to room "r" from n and expects its
 // client a to get it within a second, Redis or not.
-func broadcastLocally(t *testing.T, n node, a *siotest.Conn, i int) {
+func broadcastLocally(t *testing.T, n node, a *support.Conn, i int) {
 	t.Helper()
 	start := time.Now()
 	_ = n.io.To("r").Emit("m", i)
@@ -155,7 +154,7 @@ func broadcastLocally(t *testing.T, n node, a *siotest.Conn, i int) {
 // is back, what was sent meanwhile reaches the other node's client, in
 // order.
 func TestHungRedisLocalDeliveryAndCatchUp(t *testing.T) {
-	eachVariant(t, redisadapter.Options{}, true, func(t *testing.T, srv *redistest.Server, _ []node, a, b *siotest.Conn) {
+	eachVariant(t, redisadapter.Options{}, true, func(t *testing.T, srv *support.Redis, _ []node, a, b *support.Conn) {
 		srv.Pause()
 		for i := 1; i <= 5; i++ {
 			start := time.Now()
@@ -187,7 +186,7 @@ func statsOf(n node) redisadapter.Stats {
 // queued ones reach the other node, in order.
 func TestHungRedisQueueBound(t *testing.T) {
 	const size = 4
-	eachVariant(t, redisadapter.Options{QueueSize: size}, false, func(t *testing.T, srv *redistest.Server, nodes []node, a, b *siotest.Conn) {
+	eachVariant(t, redisadapter.Options{QueueSize: size}, false, func(t *testing.T, srv *support.Redis, nodes []node, a, b *support.Conn) {
 		srv.Pause()
 		broadcastLocally(t, nodes[0], a, 1) // usually in flight when the client times out
 		time.Sleep(100 * time.Millisecond)
@@ -228,7 +227,7 @@ func TestHungRedisQueueBound(t *testing.T) {
 // Redis killed and restarted empty: what was broadcast while it was gone
 // reaches the other node once it is back.
 func TestKilledRedisCatchUp(t *testing.T) {
-	eachVariant(t, redisadapter.Options{}, false, func(t *testing.T, srv *redistest.Server, nodes []node, a, b *siotest.Conn) {
+	eachVariant(t, redisadapter.Options{}, false, func(t *testing.T, srv *support.Redis, nodes []node, a, b *support.Conn) {
 		srv.Kill()
 		for i := 1; i <= 3; i++ {
 			broadcastLocally(t, nodes[0], a, i)

@@ -13,7 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestShardedAcrossNodes(t *testing.T) {
@@ -23,9 +23,9 @@ func TestShardedAcrossNodes(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		nodes = append(nodes, serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: time.Second}), join))
 	}
-	var cs []*siotest.Conn
+	var cs []*support.Conn
 	for _, n := range nodes {
-		c := siotest.Dial(t, n.url, "/socket.io/")
+		c := support.Dial(t, n.url, "/socket.io/")
 		c.Connect("/", "")
 		c.Send(`421["join","room"]`)
 		c.ExpectExact(`431[]`)
@@ -87,7 +87,7 @@ func TestCapturedShardedTraffic(t *testing.T) {
 	rdb := client(t, redisURL())
 	key := uniqueKey()
 	h := serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key}), nil)
-	c := siotest.Dial(t, h.url, "/socket.io/")
+	c := support.Dial(t, h.url, "/socket.io/")
 	c.Connect("/", "")
 	n := 0
 	for _, e := range capture.Log {

@@ -1,14 +1,14 @@
 package redisstreams_test
 
 import (
-	"github.com/heraldio/herald/internal/redistest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 var (
-	redisURL  = redistest.URL
-	client    = redistest.Client
-	uniqueKey = redistest.UniqueKey
+	redisURL  = support.RedisURL
+	client    = support.RedisClient
+	uniqueKey = support.UniqueKey
 )
 
 type node struct {

@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/adapter/redisstreams"
-	"github.com/heraldio/herald/internal/redistest"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 // connectWithPID connects c to "/" and returns the session's pid.
-func connectWithPID(t *testing.T, c *siotest.Conn) (sid, pid string) {
+func connectWithPID(t *testing.T, c *support.Conn) (sid, pid string) {
 	t.Helper()
 	c.Send("40")
 	reply := c.Expect("40")
@@ -66,14 +65,14 @@ func TestSessionDataAcrossNodes(t *testing.T) {
 		}
 		restored <- m
 	})
-	a := siotest.Dial(t, nodes[0].url, "/socket.io/")
+	a := support.Dial(t, nodes[0].url, "/socket.io/")
 	sid, pid := connectWithPID(t, a)
 	_ = nodes[0].io.Emit("m", 0)
 	off := lastOffset(t, a.Expect(`42["m",0,`))
 	a.Close()
 	time.Sleep(200 * time.Millisecond) // node 0 notices and keeps the session
 
-	c := siotest.Dial(t, nodes[1].url, "/socket.io/")
+	c := support.Dial(t, nodes[1].url, "/socket.io/")
 	c.Send(`40{"pid":"` + pid + `","offset":"` + off + `"}`)
 	if r := c.Expect("40"); !strings.Contains(r, sid) {
 		t.Fatalf("not recovered: %s", r)
@@ -99,7 +98,7 @@ func TestSessionDataAcrossNodes(t *testing.T) {
 // the latest offset the node knows; a client that recovers from it gets
 // that broadcast again (once its entry is written) and nothing is lost.
 func TestOffsetDuringHangRecovers(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := support.StartRedis(t)
 	rdb := srv.Client()
 	key := uniqueKey()
 	var nodes []node
@@ -109,10 +108,10 @@ func TestOffsetDuringHangRecovers(t *testing.T) {
 			Adapter:  redisstreams.New(rdb, options(key, nil)),
 		})
 		join(io)
-		nodes = append(nodes, node{io: io, url: siotest.Serve(t, io), stream: key})
+		nodes = append(nodes, node{io: io, url: support.Serve(t, io), stream: key})
 	}
 	t.Cleanup(srv.Resume)
-	a := siotest.Dial(t, nodes[0].url, "/socket.io/")
+	a := support.Dial(t, nodes[0].url, "/socket.io/")
 	sid, pid := connectWithPID(t, a)
 	a.Send(`421["join","r"]`)
 	a.ExpectExact(`431[]`)
@@ -142,7 +141,7 @@ func TestOffsetDuringHangRecovers(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // node 0 keeps the session in Redis
 	_ = nodes[1].io.To("r").Emit("m", 2)
 
-	c := siotest.Dial(t, nodes[1].url, "/socket.io/")
+	c := support.Dial(t, nodes[1].url, "/socket.io/")
 	c.Send(`40{"pid":"` + pid + `","offset":"` + during + `"}`)
 	c.Expect(`42["m",1,`)
 	c.Expect(`42["m",2,`)

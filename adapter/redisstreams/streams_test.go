@@ -14,8 +14,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/adapter/redisstreams"
-	"github.com/heraldio/herald/internal/siotest"
 	"github.com/heraldio/herald/socketio"
+	"github.com/heraldio/herald/test/support"
 )
 
 func streamNodes(t *testing.T, n int, mod ...func(*redisstreams.Options)) []node {
@@ -30,7 +30,7 @@ func streamNodes(t *testing.T, n int, mod ...func(*redisstreams.Options)) []node
 			Adapter:  redisstreams.New(rdb, options(key, mod)),
 		})
 		join(io)
-		nodes = append(nodes, node{io: io, url: siotest.Serve(t, io), stream: key})
+		nodes = append(nodes, node{io: io, url: support.Serve(t, io), stream: key})
 	}
 	return nodes
 }
@@ -54,7 +54,7 @@ func TestRequestsOverPubSubOrStream(t *testing.T) {
 			for _, n := range nodes {
 				n.io.Of("/").OnServerSideEmit("hello", func(args socketio.Args, ack func(...any)) { ack("hi") })
 			}
-			c := siotest.Dial(t, nodes[1].url, "/socket.io/")
+			c := support.Dial(t, nodes[1].url, "/socket.io/")
 			c.Connect("/", "")
 			c.Send(`421["join","r"]`)
 			c.ExpectExact(`431[]`)
@@ -100,7 +100,7 @@ func TestRequestsOverPubSubOrStream(t *testing.T) {
 
 func TestStreamsBroadcastAndRecoveryAcrossNodes(t *testing.T) {
 	nodes := streamNodes(t, 2)
-	a := siotest.Dial(t, nodes[0].url, "/socket.io/")
+	a := support.Dial(t, nodes[0].url, "/socket.io/")
 	a.Send("40")
 	reply := a.Expect("40")
 	var hs struct{ SID, PID string }
@@ -109,7 +109,7 @@ func TestStreamsBroadcastAndRecoveryAcrossNodes(t *testing.T) {
 	}
 	a.Send(`421["join","rec"]`)
 	a.ExpectExact(`431[]`)
-	b := siotest.Dial(t, nodes[1].url, "/socket.io/")
+	b := support.Dial(t, nodes[1].url, "/socket.io/")
 	b.Connect("/", "")
 	// node B broadcasts; the client on A gets it with the stream offset
 	_ = nodes[1].io.To("rec").Emit("m", 0)
@@ -134,7 +134,7 @@ func TestStreamsBroadcastAndRecoveryAcrossNodes(t *testing.T) {
 	}
 
 	// The client comes back on node B.
-	c := siotest.Dial(t, nodes[1].url, "/socket.io/")
+	c := support.Dial(t, nodes[1].url, "/socket.io/")
 	c.Send(`40{"pid":"` + hs.PID + `","offset":"` + offset + `"}`)
 	c.Expect(`42["m",1,"`)
 	c.Expect(`42["m",2,"`)
@@ -167,7 +167,7 @@ func TestCapturedStreamEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes := streamNodes(t, 1)
-	c := siotest.Dial(t, nodes[0].url, "/socket.io/")
+	c := support.Dial(t, nodes[0].url, "/socket.io/")
 	c.Connect("/", "")
 	c.Send(`421["join","room1"]`)
 	c.ExpectExact(`431[]`)

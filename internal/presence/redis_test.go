@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldio/herald/internal/redistest"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestClusterPresenceAcrossNodesAndNodeDeath(t *testing.T) {
@@ -66,7 +66,7 @@ func hasUser(list []Entry, userID string) bool {
 // B sees ann.
 func twoNodes(t *testing.T, rdb redis.UniversalClient, tell func(Change)) (a, b *Cluster) {
 	t.Helper()
-	prefix := redistest.UniqueKey()
+	prefix := support.UniqueKey()
 	mk := func(tell func(Change)) *Cluster {
 		c := NewCluster(rdb, ClusterOptions{Prefix: prefix, Grace: 10 * time.Millisecond, TTL: 600 * time.Millisecond,
 			Interval: 100 * time.Millisecond, OnChange: func(Change) {}, OnVanish: tell})
@@ -86,7 +86,7 @@ func twoNodes(t *testing.T, rdb redis.UniversalClient, tell func(Change)) (a, b 
 // Redis restarted empty: each node writes its whole state again, so the
 // other nodes see its users online again within a few intervals.
 func TestClusterPresenceHealsAfterRedisDataLoss(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := support.StartRedis(t)
 	var mu sync.Mutex
 	var told []Entry // what node B told its clients about other nodes' users
 	_, b := twoNodes(t, srv.Client(), func(e Change) { mu.Lock(); told = append(told, e.Entry); mu.Unlock() })
@@ -107,7 +107,7 @@ func TestClusterPresenceHealsAfterRedisDataLoss(t *testing.T) {
 // A hung Redis (SIGSTOP) neither slows Connect nor makes anyone vanish;
 // once it is back (its keys past their TTL), the view is whole again.
 func TestClusterPresenceHungRedis(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := support.StartRedis(t)
 	// go-redis defaults, as the service makes its client from a URL.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { rdb.Close() })

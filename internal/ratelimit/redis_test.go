@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldio/herald/internal/redistest"
+	"github.com/heraldio/herald/test/support"
 )
 
 func TestSharedAcrossNodes(t *testing.T) {
@@ -50,12 +50,12 @@ func TestSharedAcrossNodes(t *testing.T) {
 // a small bound, then at once while Redis is known to be down, and the
 // limit is kept locally meanwhile.
 func TestSharedHungRedis(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := support.StartRedis(t)
 	// The client as the service makes it from a URL: go-redis defaults,
 	// which ignore the context's deadline.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	s := NewShared(rdb, redistest.UniqueKey(), 3, time.Minute)
+	s := NewShared(rdb, support.UniqueKey(), 3, time.Minute)
 	ctx := context.Background()
 	if n := allowShared(s, "warm", 5); n != 3 {
 		t.Fatalf("healthy: allowed %d of 5, want 3", n)
@@ -107,8 +107,8 @@ func TestSharedHungRedis(t *testing.T) {
 // The local estimate goes on from Redis's count: a user who used the
 // budget before the outage does not get a fresh one.
 func TestSharedLocalEstimateStartsFromRedis(t *testing.T) {
-	srv := redistest.Start(t)
-	s := NewSharedWith(srv.Client(), SharedOptions{Prefix: redistest.UniqueKey(), Limit: 5, Window: time.Minute})
+	srv := support.StartRedis(t)
+	s := NewSharedWith(srv.Client(), SharedOptions{Prefix: support.UniqueKey(), Limit: 5, Window: time.Minute})
 	if n := allowShared(s, "u", 4); n != 4 {
 		t.Fatalf("healthy: %d of 4", n)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 // Two nodes sharing Redis and PostgreSQL: chat, presence and
@@ -26,7 +26,7 @@ func TestClusterOfTwoNodes(t *testing.T) {
 		s, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: id, Name: name, Roles: []string{"user"}}, time.Hour)
 		return s
 	}
-	skipTo := func(c *siotest.Conn, prefix string) string {
+	skipTo := func(c *support.Conn, prefix string) string {
 		t.Helper()
 		for i := 0; i < 50; i++ {
 			f := c.Next()
@@ -38,11 +38,11 @@ func TestClusterOfTwoNodes(t *testing.T) {
 		return ""
 	}
 	// Alice on node A, Bob on node B, both in the chat room.
-	alice := siotest.Dial(t, hsA.URL, "/socket.io/")
+	alice := support.Dial(t, hsA.URL, "/socket.io/")
 	alice.Connect("/", `{"token":"`+tok("alice", "Alice")+`"}`)
 	alice.Send(`40/chat,{"token":"` + tok("alice", "Alice") + `"}`)
 	skipTo(alice, `40/chat,`)
-	bob := siotest.Dial(t, hsB.URL, "/socket.io/")
+	bob := support.Dial(t, hsB.URL, "/socket.io/")
 	bob.Connect("/", `{"token":"`+tok("bob", "Bob")+`"}`)
 	list := skipTo(bob, `42["presence:list"`)
 	if !strings.Contains(list, `"userId":"alice"`) {
@@ -118,8 +118,8 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 		s, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: id, Name: id, Roles: []string{"user"}}, time.Hour)
 		return s
 	}
-	dial := func(url, id, nsp string) *siotest.Conn {
-		c := siotest.Dial(t, url, "/socket.io/")
+	dial := func(url, id, nsp string) *support.Conn {
+		c := support.Dial(t, url, "/socket.io/")
 		c.Connect(nsp, `{"token":"`+tok(id)+`","presence":"changes"}`)
 		return c
 	}
@@ -150,7 +150,7 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 	collectPresence(t, ann, 100*time.Millisecond)
 	collectPresence(t, cid, 100*time.Millisecond)
 	ack(t, dial(hsA.URL, "cid", "/chat"), "/chat", 1, `["join-room","general"]`)
-	for name, c := range map[string]*siotest.Conn{"bob": bob, "ann": ann} {
+	for name, c := range map[string]*support.Conn{"bob": bob, "ann": ann} {
 		if got := state(collectPresence(t, c, 500*time.Millisecond)); got["cid"] != "online" {
 			t.Fatalf("%s after cid joined: %v", name, got)
 		}

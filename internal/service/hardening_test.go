@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/redistest"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 const testSecret = "hardening-secret-hardening-secret-hardening"
@@ -37,7 +36,7 @@ func token(t *testing.T, id string, ttl time.Duration) string {
 }
 
 // ack sends event with ack id n on nsp and returns the ack frame.
-func ack(t *testing.T, c *siotest.Conn, nsp string, n int, event string) string {
+func ack(t *testing.T, c *support.Conn, nsp string, n int, event string) string {
 	t.Helper()
 	p := "42"
 	if nsp != "/" {
@@ -51,14 +50,14 @@ func ack(t *testing.T, c *siotest.Conn, nsp string, n int, event string) string 
 // a client cannot probe which room ids exist.
 func TestRoomExistenceDoesNotLeak(t *testing.T) {
 	svc, url := hardeningService(t, nil)
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	c.Connect("/chat", `{"token":"`+token(t, "owner", time.Hour)+`"}`)
 	created := ack(t, c, "/chat", 1, `["create-room",{"name":"secret","public":false}]`)
 	id := created[strings.Index(created, `"id":"`)+6:]
 	id = id[:strings.IndexByte(id, '"')]
 	_ = svc
 
-	o := siotest.Dial(t, url, "/socket.io/")
+	o := support.Dial(t, url, "/socket.io/")
 	o.Connect("/chat", `{"token":"`+token(t, "outsider", time.Hour)+`"}`)
 	for _, ev := range []string{"join-room", "history"} {
 		private := ack(t, o, "/chat", 1, `["`+ev+`","`+id+`"]`)
@@ -80,7 +79,7 @@ func TestRoomExistenceDoesNotLeak(t *testing.T) {
 func TestNotificationDuringReloadIsDelivered(t *testing.T) {
 	svc, url := hardeningService(t, map[string]string{"HERALD_PRESENCE_GRACE": "5s"})
 	tok := token(t, "reloader", time.Hour)
-	a := siotest.Dial(t, url, "/socket.io/")
+	a := support.Dial(t, url, "/socket.io/")
 	a.Connect("/", `{"token":"`+tok+`"}`)
 	skipTo(t, a, `42["presence:list"`)
 	a.Close()
@@ -90,13 +89,13 @@ func TestNotificationDuringReloadIsDelivered(t *testing.T) {
 	if code != 202 {
 		t.Fatalf("notify: %d", code)
 	}
-	b := siotest.Dial(t, url, "/socket.io/")
+	b := support.Dial(t, url, "/socket.io/")
 	b.Connect("/", `{"token":"`+tok+`"}`)
 	if n := skipTo(t, b, `42["notification"`); !strings.Contains(n, `"title":"while away"`) {
 		t.Fatalf("notification: %s", n)
 	}
 	// The notification already shown is not sent again to a later tab.
-	b2 := siotest.Dial(t, url, "/socket.io/")
+	b2 := support.Dial(t, url, "/socket.io/")
 	b2.Connect("/", `{"token":"`+tok+`"}`)
 	skipTo(t, b2, `42["presence:list"`)
 	if f, ok := b2.TryNext(300 * time.Millisecond); ok && strings.Contains(string(f.Data), `"notification"`) {
@@ -111,7 +110,7 @@ func TestTokenExpiryDisconnects(t *testing.T) {
 	// The verifier allows 30 s of clock skew: a token that expired 29 s
 	// ago is still accepted, and must be cut off a second later.
 	tok := tokenExpiringAt(t, testSecret, "shortlived", time.Now().Add(-29*time.Second))
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	c.Connect("/chat", `{"token":"`+tok+`"}`)
 	got := skipTo(t, c, `42/chat,["auth:expired"`)
 	if !strings.Contains(got, `"Token expired"`) {
@@ -124,20 +123,20 @@ func TestTokenExpiryDisconnects(t *testing.T) {
 func TestConnectionsPerUserCapped(t *testing.T) {
 	_, url := hardeningService(t, map[string]string{"HERALD_MAX_CONNECTIONS_PER_USER": "3"})
 	tok := token(t, "greedy", time.Hour)
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	for i := 0; i < 3; i++ {
 		c.Send(`40/chat,{"token":"` + tok + `"}`)
 		if got := connectAnswer(t, c, "/chat"); !strings.HasPrefix(got, "40/chat,") {
 			t.Fatalf("connection %d refused: %s", i, got)
 		}
-		c = siotest.Dial(t, url, "/socket.io/")
+		c = support.Dial(t, url, "/socket.io/")
 	}
 	c.Send(`40/chat,{"token":"` + tok + `"}`)
 	if got := connectAnswer(t, c, "/chat"); got != `44/chat,{"message":"Too many connections"}` {
 		t.Fatalf("4th connection: %s", got)
 	}
 	// Another user is not affected.
-	o := siotest.Dial(t, url, "/socket.io/")
+	o := support.Dial(t, url, "/socket.io/")
 	o.Connect("/chat", `{"token":"`+token(t, "other", time.Hour)+`"}`)
 }
 
@@ -145,12 +144,12 @@ func TestConnectionsPerUserCapped(t *testing.T) {
 // bounded rate, and a status that does not change sends nothing.
 func TestPresenceStatusIsRateLimited(t *testing.T) {
 	_, url := hardeningService(t, nil)
-	watcher := siotest.Dial(t, url, "/socket.io/")
+	watcher := support.Dial(t, url, "/socket.io/")
 	watcher.Connect("/", `{"token":"`+token(t, "watcher", time.Hour)+`"}`)
 	tok := token(t, "toggler", time.Hour)
-	var tabs []*siotest.Conn
+	var tabs []*support.Conn
 	for i := 0; i < 10; i++ {
-		c := siotest.Dial(t, url, "/socket.io/")
+		c := support.Dial(t, url, "/socket.io/")
 		c.Connect("/", `{"token":"`+tok+`"}`)
 		tabs = append(tabs, c)
 	}
@@ -183,7 +182,7 @@ func TestPresenceStatusIsRateLimited(t *testing.T) {
 	}
 }
 
-func drain(c *siotest.Conn) {
+func drain(c *support.Conn) {
 	for {
 		if _, ok := c.TryNext(50 * time.Millisecond); !ok {
 			return
@@ -326,7 +325,7 @@ func TestRequestHeadersCapped(t *testing.T) {
 // and sync-state re-syncs a bounded number of rooms.
 func TestRoomsAreBounded(t *testing.T) {
 	_, url := hardeningService(t, map[string]string{"HERALD_MAX_ROOMS_PER_USER": "5", "HERALD_MAX_SYNC_ROOMS": "3"})
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	c.Connect("/chat", `{"token":"`+token(t, "builder", time.Hour)+`"}`)
 	for i := 0; i < 6; i++ {
 		got := ack(t, c, "/chat", i, fmt.Sprintf(`["create-room",{"name":"room %d","public":true}]`, i))
@@ -365,7 +364,7 @@ func TestRoomsAreBounded(t *testing.T) {
 func TestRecoveryBufferBounded(t *testing.T) {
 	_, url := hardeningService(t, map[string]string{"HERALD_RECOVERY_BUFFER_BYTES": "65536",
 		"HERALD_RATE_LIMITS": "send-message=1000:1000"})
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	c.Connect("/chat", `{"token":"`+token(t, "talker", time.Hour)+`"}`)
 	ack(t, c, "/chat", 1, `["join-room","general"]`)
 	big := strings.Repeat("x", 4000)
@@ -430,9 +429,9 @@ func metric(t *testing.T, url, name string) float64 {
 func TestRedisOutboxMetrics(t *testing.T) {
 	for _, a := range []string{"pubsub", "sharded", "streams", "streams-only"} {
 		t.Run(a, func(t *testing.T) {
-			_, url := hardeningService(t, map[string]string{"HERALD_REDIS_URL": redistest.URL(),
-				"HERALD_REDIS_ADAPTER": a, "HERALD_REDIS_PREFIX": redistest.UniqueKey()})
-			c := siotest.Dial(t, url, "/socket.io/")
+			_, url := hardeningService(t, map[string]string{"HERALD_REDIS_URL": support.RedisURL(),
+				"HERALD_REDIS_ADAPTER": a, "HERALD_REDIS_PREFIX": support.UniqueKey()})
+			c := support.Dial(t, url, "/socket.io/")
 			c.Connect("/chat", `{"token":"`+token(t, "metered", time.Hour)+`"}`)
 			ack(t, c, "/chat", 1, `["join-room","general"]`)
 			ack(t, c, "/chat", 2, `["send-message",{"roomId":"general","content":"counted"}]`)
@@ -454,9 +453,9 @@ func TestRedisOutboxMetrics(t *testing.T) {
 func TestNotificationReadStateSyncsTabs(t *testing.T) {
 	svc, url := hardeningService(t, nil)
 	tok := token(t, "reader", time.Hour)
-	a := siotest.Dial(t, url, "/socket.io/")
+	a := support.Dial(t, url, "/socket.io/")
 	a.Connect("/", `{"token":"`+tok+`"}`)
-	b := siotest.Dial(t, url, "/socket.io/")
+	b := support.Dial(t, url, "/socket.io/")
 	b.Connect("/", `{"token":"`+tok+`"}`)
 	post(t, url+"/api/notifications", "Bearer "+svc.Config().APIKey, `{"userId":"reader","type":"t","title":"one","message":""}`)
 	n := skipTo(t, a, `42["notification"`)

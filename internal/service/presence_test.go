@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 // presenceEvent is a presence event a client read: its name and the
@@ -55,7 +55,7 @@ func parsePresence(t *testing.T, frame string) (presenceEvent, bool) {
 }
 
 // collectPresence reads c's presence events until none came for quiet.
-func collectPresence(t *testing.T, c *siotest.Conn, quiet time.Duration) []presenceEvent {
+func collectPresence(t *testing.T, c *support.Conn, quiet time.Duration) []presenceEvent {
 	t.Helper()
 	var out []presenceEvent
 	for {
@@ -87,9 +87,9 @@ func state(evs []presenceEvent) map[string]string {
 const batched = `","presence":"changes"}`
 
 // dialPresence connects id to "/" in the batched form (or the seed's).
-func dialPresence(t *testing.T, url, id string, batch bool) *siotest.Conn {
+func dialPresence(t *testing.T, url, id string, batch bool) *support.Conn {
 	t.Helper()
-	c := siotest.Dial(t, url, "/socket.io/")
+	c := support.Dial(t, url, "/socket.io/")
 	auth := `{"token":"` + token(t, id, time.Hour) + `"}`
 	if batch {
 		auth = `{"token":"` + token(t, id, time.Hour) + batched
@@ -100,7 +100,7 @@ func dialPresence(t *testing.T, url, id string, batch bool) *siotest.Conn {
 
 // page asks for one page of presence:list and returns its users and
 // cursor (nil after the last page).
-func page(t *testing.T, c *siotest.Conn, n int, q string) ([]wireEntry, *string) {
+func page(t *testing.T, c *support.Conn, n int, q string) ([]wireEntry, *string) {
 	t.Helper()
 	got := ack(t, c, "/", n, `["presence:list",`+q+`]`)
 	var res []struct {
@@ -193,7 +193,7 @@ func TestPresenceNoEventForReloadOrStatusBackWithinTick(t *testing.T) {
 	reloader = dialPresence(t, url, "reloader", true)
 	ack(t, reloader, "/", 1, `["presence:status","away"]`)
 	ack(t, reloader, "/", 2, `["presence:status","online"]`)
-	for _, c := range []*siotest.Conn{watcher, seed} {
+	for _, c := range []*support.Conn{watcher, seed} {
 		if evs := collectPresence(t, c, 900*time.Millisecond); len(evs) > 0 {
 			t.Fatalf("events for a reload and a status set back: %+v", evs)
 		}
@@ -259,8 +259,8 @@ func TestPresenceRoomsAudience(t *testing.T) {
 	_, url := hardeningService(t, map[string]string{"HERALD_PRESENCE_AUDIENCE": "rooms", "HERALD_PRESENCE_TICK": "50ms"})
 	// Memberships first: ann and bob in "blue", cid in "green" (public
 	// rooms ann and cid create).
-	chat := func(id string) *siotest.Conn {
-		c := siotest.Dial(t, url, "/socket.io/")
+	chat := func(id string) *support.Conn {
+		c := support.Dial(t, url, "/socket.io/")
 		c.Connect("/chat", `{"token":"`+token(t, id, time.Hour)+`"}`)
 		return c
 	}
@@ -284,7 +284,7 @@ func TestPresenceRoomsAudience(t *testing.T) {
 	collectPresence(t, seedBob, 50*time.Millisecond)
 	ann := dialPresence(t, url, "ann", true)
 	cid := dialPresence(t, url, "cid", true)
-	for _, c := range []*siotest.Conn{bob, seedBob} {
+	for _, c := range []*support.Conn{bob, seedBob} {
 		if got := state(collectPresence(t, c, 300*time.Millisecond)); len(got) != 1 || got["ann"] != "online" {
 			t.Fatalf("bob learned %v, want ann alone", got)
 		}
@@ -301,7 +301,7 @@ func TestPresenceRoomsAudience(t *testing.T) {
 
 	// cid joins blue while online: bob and ann learn cid is online.
 	ack(t, cidChat, "/chat", 3, `["join-room","`+blue+`"]`)
-	for _, c := range []*siotest.Conn{bob, ann} {
+	for _, c := range []*support.Conn{bob, ann} {
 		if got := state(collectPresence(t, c, 300*time.Millisecond)); got["cid"] != "online" {
 			t.Fatalf("after cid joined blue: %v", got)
 		}

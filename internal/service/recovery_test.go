@@ -9,12 +9,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/redistest"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 // skipTo reads frames until one starts with prefix.
-func skipTo(t *testing.T, c *siotest.Conn, prefix string) string {
+func skipTo(t *testing.T, c *support.Conn, prefix string) string {
 	t.Helper()
 	for i := 0; i < 100; i++ {
 		f := c.Next()
@@ -39,7 +38,7 @@ func tokenExpiringAt(t *testing.T, secret, sub string, exp time.Time) string {
 }
 
 // connectAnswer returns the CONNECT or CONNECT_ERROR answer for nsp.
-func connectAnswer(t *testing.T, c *siotest.Conn, nsp string) string {
+func connectAnswer(t *testing.T, c *support.Conn, nsp string) string {
 	t.Helper()
 	for i := 0; i < 100; i++ {
 		f := string(c.Next().Data)
@@ -79,9 +78,9 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"HERALD_JWT_SECRET": secret, "HERALD_API_KEY": "k"}
 			if tt.adapter != "" {
-				env["HERALD_REDIS_URL"] = redistest.URL()
+				env["HERALD_REDIS_URL"] = support.RedisURL()
 				env["HERALD_REDIS_ADAPTER"] = tt.adapter
-				env["HERALD_REDIS_PREFIX"] = redistest.UniqueKey()
+				env["HERALD_REDIS_PREFIX"] = support.UniqueKey()
 				env["HERALD_DATABASE_URL"] = t.TempDir() + "/shared.db"
 			}
 			_, hsA := newTestService(t, env)
@@ -93,7 +92,7 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 			expired := tokenExpiringAt(t, secret, "alice", time.Now().Add(-time.Hour))
 
 			// Alice joins, receives a broadcast (its offset), and drops.
-			a := siotest.Dial(t, hsA.URL, "/socket.io/")
+			a := support.Dial(t, hsA.URL, "/socket.io/")
 			a.Send(`40/chat,{"token":"` + tok + `"}`)
 			hello := skipTo(t, a, `40/chat,`)
 			sid, pid := sidRe.FindStringSubmatch(hello)[1], pidRe.FindStringSubmatch(hello)[1]
@@ -110,7 +109,7 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 			a.Close()
 			time.Sleep(200 * time.Millisecond) // the server notices the drop
 
-			b := siotest.Dial(t, hsB.URL, "/socket.io/")
+			b := support.Dial(t, hsB.URL, "/socket.io/")
 			b.Send(`40/chat,{"token":"` + tok + `","pid":"` + pid + `","offset":"` + offset + `"}`)
 			back := skipTo(t, b, `40/chat,`)
 			if got := sidRe.FindStringSubmatch(back)[1]; got != sid {
@@ -130,7 +129,7 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 			// A garbage token does not recover the session, nor does an
 			// expired one.
 			for _, bad := range []string{"garbage", expired} {
-				x := siotest.Dial(t, hsB.URL, "/socket.io/")
+				x := support.Dial(t, hsB.URL, "/socket.io/")
 				x.Send(`40/chat,{"token":"` + bad + `","pid":"` + pid + `","offset":"` + offset + `"}`)
 				if got := connectAnswer(t, x, "/chat"); got != `44/chat,{"message":"Invalid token"}` {
 					t.Fatalf("recovery with token %.10s…: %s", bad, got)

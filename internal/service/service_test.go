@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/siotest"
+	"github.com/heraldio/herald/test/support"
 )
 
 func newTestService(t *testing.T, env map[string]string) (*Service, *httptest.Server) {
@@ -137,7 +137,7 @@ func TestDevTokenOffOutsideDevMode(t *testing.T) {
 // answers bad events with errors and keeps going.
 func TestSocketBadInput(t *testing.T) {
 	svc, hs := newTestService(t, nil)
-	c := siotest.Dial(t, hs.URL, "/socket.io/")
+	c := support.Dial(t, hs.URL, "/socket.io/")
 	c.Send(`40/chat,{"token":"garbage"}`)
 	c.ExpectExact(`44/chat,{"message":"Invalid token"}`)
 	tok, _ := auth.Mint([]byte(svc.Config().JWTSecret), auth.User{ID: "u1", Name: "U1"}, time.Hour)

@@ -1,4 +1,4 @@
-package redistest_test
+package support_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldio/herald/internal/redistest"
+	"github.com/heraldio/herald/test/support"
 )
 
 // A private server can be hung, resumed and restarted empty.
 func TestServerPauseResumeRestart(t *testing.T) {
-	s := redistest.Start(t)
+	s := support.StartRedis(t)
 	c := s.Client()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -41,7 +41,7 @@ func TestServerPauseResumeRestart(t *testing.T) {
 	if !errors.Is(err, redis.Nil) {
 		t.Fatalf("after restart the data is still there: %q %v", v, err)
 	}
-	if redistest.URL() == s.URL() {
+	if support.RedisURL() == s.URL() {
 		t.Fatal("the private server is the shared one")
 	}
 }

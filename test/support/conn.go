@@ -1,7 +1,4 @@
-// Package siotest is a raw Engine.IO/Socket.IO test client over
-// WebSocket: tests speak the wire protocol directly, so they check exactly
-// what an official client would see.
-package siotest
+package support
 
 import (
 	"context"

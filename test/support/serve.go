@@ -1,4 +1,4 @@
-package siotest
+package support
 
 import (
 	"context"

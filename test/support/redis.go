@@ -1,5 +1,4 @@
-// Package redistest connects tests to the Redis they run against.
-package redistest
+package support
 
 import (
 	"context"
@@ -11,17 +10,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// URL is the test Redis: HERALD_TEST_REDIS, or the local default.
-func URL() string {
+// RedisURL is the test Redis: HERALD_TEST_REDIS, or the local default.
+func RedisURL() string {
 	if u := os.Getenv("HERALD_TEST_REDIS"); u != "" {
 		return u
 	}
 	return "redis://127.0.0.1:6379/0"
 }
 
-// Client connects to url, failing the test if Redis does not answer, and
+// RedisClient connects to url, failing the test if Redis does not answer, and
 // closes at the end of the test.
-func Client(t testing.TB, url string) *redis.Client {
+func RedisClient(t testing.TB, url string) *redis.Client {
 	t.Helper()
 	opt, err := redis.ParseURL(url)
 	if err != nil {

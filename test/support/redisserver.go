@@ -1,4 +1,4 @@
-package redistest
+package support
 
 import (
 	"bytes"
@@ -16,10 +16,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Server is a private redis-server for tests that hang, kill or empty
+// Redis is a private redis-server for tests that hang, kill or empty
 // Redis: it listens on a free port of 127.0.0.1, keeps nothing on disk,
 // and is killed at the end of the test.
-type Server struct {
+type Redis struct {
 	t    testing.TB
 	port int
 
@@ -28,14 +28,14 @@ type Server struct {
 	exited chan struct{} // closed once cmd is reaped
 }
 
-// Start starts a private redis-server, skipping the test when none is
+// StartRedis starts a private redis-server, skipping the test when none is
 // installed.
-func Start(t testing.TB) *Server {
+func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
-	s := &Server{t: t}
+	s := &Redis{t: t}
 	var err error
 	for i := 0; i < 5; i++ { // a free port may be taken before the server binds it
 		if s.port, err = freePort(); err == nil {
@@ -45,7 +45,7 @@ func Start(t testing.TB) *Server {
 		}
 	}
 	if err != nil {
-		t.Fatal("redistest:", err)
+		t.Fatal("support:", err)
 	}
 	t.Cleanup(s.Kill)
 	return s
@@ -61,7 +61,7 @@ func freePort() (int, error) {
 }
 
 // start runs redis-server on s.port and waits until it answers.
-func (s *Server) start() error {
+func (s *Redis) start() error {
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no")
 	if err := cmd.Start(); err != nil {
@@ -90,15 +90,15 @@ func (s *Server) start() error {
 }
 
 // Addr returns host:port.
-func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *Redis) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 // URL returns the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+func (s *Redis) URL() string { return "redis://" + s.Addr() + "/0" }
 
 // Client returns a client of the server with the timeouts a service should
 // set (the context's deadline honoured, short read and write timeouts, no
 // retries), closed at the end of the test.
-func (s *Server) Client() *redis.Client {
+func (s *Redis) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
 	s.t.Cleanup(func() { c.Close() })
@@ -111,7 +111,7 @@ func (s *Server) Client() *redis.Client {
 // It returns once the process is stopped: a signal is delivered
 // asynchronously, and a command sent right after kill(2) could still be
 // served.
-func (s *Server) Pause() {
+func (s *Redis) Pause() {
 	s.signal(syscall.SIGSTOP)
 	s.mu.Lock()
 	pid := 0
@@ -132,21 +132,21 @@ func (s *Server) Pause() {
 }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+func (s *Redis) Resume() { s.signal(syscall.SIGCONT) }
 
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Redis) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
 	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Errorf("redistest: %v: %v", sig, err)
+		s.t.Errorf("support: %v: %v", sig, err)
 	}
 }
 
 // Kill kills the server; Restart brings it back.
-func (s *Server) Kill() {
+func (s *Redis) Kill() {
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
 	s.cmd = nil
@@ -159,7 +159,7 @@ func (s *Server) Kill() {
 }
 
 // Restart kills the server and starts a new one, empty, on the same port.
-func (s *Server) Restart() {
+func (s *Redis) Restart() {
 	s.t.Helper()
 	s.Kill()
 	var err error
@@ -169,5 +169,5 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatal("redistest: restart:", err)
+	s.t.Fatal("support: restart:", err)
 }
