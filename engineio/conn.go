@@ -135,26 +135,38 @@ type Conn struct {
 	closeReason Reason
 	closeErr    error
 
-	// HTTP long-polling.
-	pollCh  chan struct{} // set while a GET waits; closed to wake it
-	pollEnd *Packet       // what a woken GET ends with (close or noop)
+	// The HTTP long-polling transport's requests.
+	poll pollTransport
 	// Ends a graceful close whose client does not come for the rest.
 	closeTimer *time.Timer
 
-	// WebSocket upgrade.
-	probe    *wsConn
-	upgraded chan struct{} // closed when upgrading ends, either way
-
-	// Flags of polling and of the upgrade, together with refs in one word.
-	polling   bool // a GET is being served
-	posting   bool // a POST is being served
-	linger    bool // closed by the client with no GET pending: answer one late GET
-	upgrading bool // probe answered, waiting for the upgrade packet
+	// The upgrade to WebSocket of a polling session (see upgrade.go).
+	up upgrade
 
 	// What holds the session in Server.wg: its registration and each
 	// goroutine it runs (see hold).
 	refs atomic.Int32
 }
+
+// transport carries a session's packets: the polling transport
+// (Conn.poll) or a WebSocket (Conn.ws, or an upgrade's probe). The Conn
+// owns the session state and decides; a transport reports what it reads
+// with received and its end with transportClosed. Methods named *Locked
+// are called with the Conn's mu held.
+type transport interface {
+	// name is the transport's name, as in the query.
+	name() string
+	// wakeLocked makes the transport write what the Conn queued.
+	wakeLocked()
+	// release closes what the transport holds, once the session no
+	// longer uses it; it may block (a WebSocket's close drains).
+	release()
+}
+
+var (
+	_ transport = (*pollTransport)(nil)
+	_ transport = (*wsConn)(nil)
+)
 
 // ID returns the session id.
 func (c *Conn) ID() string { return c.id }
@@ -264,15 +276,22 @@ func (c *Conn) SendVolatile(pkts ...*Packet) bool {
 	return true
 }
 
+// currentLocked returns the transport that carries the session, nil for
+// a WebSocket session whose socket is not yet attached.
+func (c *Conn) currentLocked() transport {
+	if c.transport == TransportPolling {
+		return &c.poll
+	}
+	if c.ws == nil {
+		return nil
+	}
+	return c.ws
+}
+
 // wakeLocked makes the current transport write what is queued.
 func (c *Conn) wakeLocked() {
-	if c.transport == TransportWebSocket {
-		c.kickWS()
-		return
-	}
-	if c.pollCh != nil {
-		close(c.pollCh)
-		c.pollCh = nil
+	if t := c.currentLocked(); t != nil {
+		t.wakeLocked()
 	}
 }
 
@@ -315,7 +334,7 @@ func (c *Conn) closeWith(reason Reason, err error, graceful bool) {
 			c.mu.Unlock()
 			return
 		}
-		if c.pollCh != nil || c.polling {
+		if c.poll.wait != nil || c.poll.getting {
 			c.wakeLocked() // the GET takes the queue, the next one the close packet
 			c.mu.Unlock()
 			return
@@ -336,8 +355,6 @@ func (c *Conn) closeWith(reason Reason, err error, graceful bool) {
 	c.afterClose()
 }
 
-// finishLocked marks the connection closed and releases its transports;
-// the caller must call afterClose once unlocked.
 // How a session ends, for what a late polling GET is told.
 type ending uint8
 
@@ -347,42 +364,69 @@ const (
 	endByServer               // the server closed cleanly: a late GET gets the close packet
 )
 
+// finishLocked marks the connection closed and releases its transports;
+// the caller must call afterClose once unlocked. It is the one end of
+// every close path.
 func (c *Conn) finishLocked(end ending) {
-	byClient := end == endByClient
 	c.state = stateClosed
 	c.srv.hb.remove(c)
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
-	if c.pollCh != nil {
-		c.pollEnd = closePacket
-		if byClient {
-			c.pollEnd = noopPacket
-		}
-		close(c.pollCh)
-		c.pollCh = nil
-	} else if end != endAbort && c.transport == TransportPolling && !c.polling {
-		// No GET is waiting: answer the next one, which may already be on
-		// its way, as if it had come first: a noop when the client closed,
-		// the close packet when the server did (so the client reports
-		// "transport close", not an error).
-		c.pollEnd, c.linger = closePacket, true
-		if byClient {
-			c.pollEnd = noopPacket
-		}
-	}
+	c.poll.endedLocked(end, c.transport == TransportPolling)
 	c.queue = nil
 	if c.ws != nil {
-		c.goHeld(c.ws.close)
+		c.goHeld(c.ws.release)
 	}
-	if c.probe != nil {
-		c.goHeld(c.probe.close)
+	if p := c.up.ws; p != nil {
+		c.goHeld(p.release)
+	}
+}
+
+// pollBatchLocked takes what a polling GET answers: the queue, or the end
+// of the session (the packet a late GET gets, or the close packet that
+// ends a graceful close, which finish then reports: the caller calls
+// finishLocked).
+func (c *Conn) pollBatchLocked() (batch []*Packet, finish bool) {
+	switch {
+	case c.state == stateClosed || c.up.state() == upgradeWaiting || c.transport != TransportPolling:
+		batch = []*Packet{c.poll.end.packet()} // a noop unless the session ended with close
+		c.poll.end = answerQueue
+	case c.state == stateClosing && len(c.queue) > 0:
+		// The packets now, the close packet on the next GET, as the
+		// reference does: a client handles packets after the close that
+		// comes with them, so it would see its transport close before, say,
+		// Socket.IO's DISCONNECT.
+		batch = c.queue
+		c.queue = nil
+		if c.closeTimer != nil {
+			c.closeTimer.Stop()
+		}
+		c.closeTimer = time.AfterFunc(closeGrace, c.endClosing)
+	case c.state == stateClosing:
+		batch = []*Packet{closePacket}
+		finish = true
+	default:
+		batch = c.queue
+		c.queue = nil
+	}
+	return batch, finish
+}
+
+// upgradedLocked makes w, the upgrade's probe, the session's transport:
+// a GET still waiting gets a noop, and what is queued goes out on w.
+func (c *Conn) upgradedLocked(w *wsConn) {
+	c.ws = w
+	c.transport = TransportWebSocket
+	c.poll.endWaitLocked(answerNoop)
+	if len(c.queue) > 0 {
+		c.kickWS()
 	}
 }
 
 func (c *Conn) afterClose() {
 	held := c.hold() // Shutdown waits for OnClose too
-	if c.linger {
+	if c.poll.linger {
 		time.AfterFunc(time.Second, func() { c.srv.remove(c) })
 	} else {
 		c.srv.remove(c)
@@ -485,30 +529,51 @@ func (c *Conn) onPacket(t packet.Type, data []byte, binary bool) {
 	}
 }
 
-// onWSPacket routes a packet read from w: to the session when w is active,
-// to the upgrade when it is a probe.
-func (c *Conn) onWSPacket(w *wsConn, t packet.Type, data []byte, binary bool) bool {
-	c.mu.Lock()
-	active := c.ws == w
-	c.mu.Unlock()
-	if active {
-		c.onPacket(t, data, binary)
-		return true
+// received is a transport's report of a packet it read: it goes to the
+// session, or to the upgrade when t is a WebSocket that is not (yet) the
+// session's. It reports whether t should go on reading.
+func (c *Conn) received(t transport, typ packet.Type, data []byte, binary bool) bool {
+	if w, ok := t.(*wsConn); ok {
+		c.mu.Lock()
+		active := c.ws == w
+		c.mu.Unlock()
+		if !active {
+			return c.onProbePacket(w, typ, data)
+		}
 	}
-	return c.onProbePacket(w, t, data)
+	c.onPacket(typ, data, binary)
+	return true
 }
 
-func (c *Conn) onWSError(w *wsConn, reason Reason, err error) {
+// transportClosed is a transport's report that it failed or ended: the
+// session closes when t carries it; a probe only ends its upgrade.
+func (c *Conn) transportClosed(t transport, reason Reason, err error) {
 	c.mu.Lock()
-	active := c.ws == w
-	if c.probe == w {
-		c.probe = nil
-		c.setUpgradingLocked(false)
+	active := c.currentLocked() == t
+	if w, ok := t.(*wsConn); ok && c.up.ws == w {
+		c.up.endLocked()
 	}
 	c.mu.Unlock()
 	if active {
 		c.abort(reason, err)
 		return
 	}
-	w.close()
+	t.release()
+}
+
+// closeGrace is how long a graceful close waits for the GET that fetches
+// its close packet once the client has the queued packets; after it, the
+// session ends and one late GET still gets the close packet.
+const closeGrace = 2 * time.Second
+
+// endClosing ends a graceful close whose last GET did not come.
+func (c *Conn) endClosing() {
+	c.mu.Lock()
+	if c.state != stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.finishLocked(endByServer)
+	c.mu.Unlock()
+	c.afterClose()
 }

@@ -50,10 +50,44 @@
 // connection keeps only a copy of its URI and headers, within
 // Options.MaxHeaderBytes (see Request).
 //
+// # Disconnect reasons
+//
+// Handler.OnClose gets a Reason with the reference's values
+// (ReasonTransportClose, ReasonTransportError, ReasonPingTimeout,
+// ReasonParseError, ReasonForcedClose) and the error that caused it, if
+// any. CloseError carries a reason as an error; CloseReason finds it in a
+// chain.
+//
 // # Concurrency
 //
 // Server and Conn methods are safe for concurrent use. Handler methods are
 // called one at a time per connection, from its read path: a slow handler
 // delays only its own connection. Shutdown closes every connection and
 // waits for them; the Server owns and stops every goroutine it starts.
+//
+// # Who owns what
+//
+// A Conn owns its session, all under its mutex: the state (open, closing,
+// closed), the queue and who writes it (the write flags, the coalescer's
+// turn), the heartbeat timer, the upgrade's one state value (upgrade.go)
+// and the single close path (closeWith, then finishLocked, then
+// afterClose, which calls OnClose once). The transports below it, the
+// polling transport (polling.go) and each WebSocket (websocket*.go), keep
+// only their own I/O state and report to the Conn: what they read with
+// received, their failure or end with transportClosed; the Conn decides
+// what that does to the session (a probe's failure ends only the upgrade).
+//
+// A packet in: the poller's callback (or, without the poller, the
+// WebSocket's reader goroutine) or the POST's handler goroutine reads
+// and decodes it and calls received, which calls Handler.OnMessage on that
+// goroutine. A packet out: Send queues it; a WebSocket with nothing
+// pending is written at once by the sender without blocking, else by the
+// reader when it finishes, by the coalescer when a window ends, or by a
+// writer goroutine started for a socket that did not take everything; a
+// polling session's waiting GET is woken to answer the queue.
+//
+// Goroutines per connection: none while an idle WebSocket waits (the
+// poller), a writer only while a write is unfinished, one per HTTP request
+// (net/http's) for polling, and short-lived ones for closing sockets;
+// every one is counted so that Shutdown waits for it.
 package engineio

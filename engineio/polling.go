@@ -15,6 +15,72 @@ import (
 	"github.com/heraldio/herald/engineio/packet"
 )
 
+// pollTransport is the HTTP long-polling transport of a Conn: the state
+// of its requests, changed under the Conn's mu. At most one GET and one
+// POST are served at a time.
+type pollTransport struct {
+	wait    chan struct{} // set while a GET waits; closed to wake it
+	end     pollAnswer    // what a woken GET answers
+	getting bool          // a GET is being served
+	posting bool          // a POST is being served
+	linger  bool          // the session ended with no GET pending: answer one late GET
+}
+
+// pollAnswer is what a woken or late GET answers.
+type pollAnswer uint8
+
+const (
+	answerQueue pollAnswer = iota // what is queued
+	answerNoop                    // a noop
+	answerClose                   // the close packet
+)
+
+// packet returns the packet of an answer that is not the queue: the
+// close packet, or else a noop.
+func (a pollAnswer) packet() *Packet {
+	if a == answerClose {
+		return closePacket
+	}
+	return noopPacket
+}
+
+func (p *pollTransport) name() string { return TransportPolling }
+
+// wakeLocked wakes the waiting GET, which takes the queue.
+func (p *pollTransport) wakeLocked() { p.endWaitLocked(answerQueue) }
+
+// endWaitLocked wakes the waiting GET, if there is one, to answer end,
+// and reports whether there was.
+func (p *pollTransport) endWaitLocked(end pollAnswer) bool {
+	if p.wait == nil {
+		return false
+	}
+	if end != answerQueue {
+		p.end = end
+	}
+	close(p.wait)
+	p.wait = nil
+	return true
+}
+
+// endedLocked answers the waiting GET now that the session has ended; with
+// none waiting and the session polling (active), the next GET, which may
+// already be on its way, is answered as if it had come first: a noop when
+// the client closed, the close packet when the server did (so the client
+// reports "transport close", not an error).
+func (p *pollTransport) endedLocked(end ending, active bool) {
+	last := answerClose
+	if end == endByClient {
+		last = answerNoop
+	}
+	if !p.endWaitLocked(last) && end != endAbort && active && !p.getting {
+		p.end, p.linger = last, true
+	}
+}
+
+// release has nothing to close: each request ends on its own.
+func (p *pollTransport) release() {}
+
 func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
@@ -26,28 +92,11 @@ func (c *Conn) servePolling(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// closeGrace is how long a graceful close waits for the GET that fetches
-// its close packet once the client has the queued packets; after it, the
-// session ends and one late GET still gets the close packet.
-const closeGrace = 2 * time.Second
-
-// endClosing ends a graceful close whose last GET did not come.
-func (c *Conn) endClosing() {
-	c.mu.Lock()
-	if c.state != stateClosing {
-		c.mu.Unlock()
-		return
-	}
-	c.finishLocked(endByServer)
-	c.mu.Unlock()
-	c.afterClose()
-}
-
 func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
-	if c.linger && c.pollEnd != nil && !c.polling {
-		end := c.pollEnd
-		c.pollEnd = nil
+	if c.poll.linger && c.poll.end != answerQueue && !c.poll.getting {
+		end := c.poll.end.packet()
+		c.poll.end = answerQueue
 		c.mu.Unlock()
 		c.srv.remove(c)
 		c.writePolling(w, r, []*Packet{end})
@@ -58,13 +107,13 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		c.srv.fail(w, codeBadRequest, "")
 		return
 	}
-	if c.polling {
+	if c.poll.getting {
 		c.mu.Unlock()
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort(ReasonTransportError, errPollOverlap)
+		c.transportClosed(&c.poll, ReasonTransportError, errPollOverlap)
 		return
 	}
-	if c.upgrading {
+	if c.up.state() == upgradeWaiting {
 		// A new request while the upgrade packet is due: the client may
 		// have sent it on the WebSocket just before this request, and it
 		// is read on another goroutine. Wait a moment for it, so that a
@@ -72,7 +121,7 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		// it does not come (a request the client sent before it saw the
 		// probe's answer, which it waits for before upgrading), the
 		// request gets a noop as before.
-		done := c.upgraded
+		done := c.up.done
 		c.mu.Unlock()
 		t := time.NewTimer(upgradeGrace)
 		select {
@@ -82,7 +131,7 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		}
 		t.Stop()
 		c.mu.Lock()
-		still := c.upgrading
+		still := c.up.state() == upgradeWaiting
 		c.mu.Unlock()
 		if still {
 			c.writePolling(w, r, []*Packet{noopPacket})
@@ -91,55 +140,27 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		c.pollGet(w, r) // upgraded (refused) or the upgrade failed (served)
 		return
 	}
-	c.polling = true
+	c.poll.getting = true
 	if len(c.queue) == 0 && c.state == stateOpen {
 		ch := make(chan struct{})
-		c.pollCh = ch
+		c.poll.wait = ch
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-r.Context().Done():
 			c.mu.Lock()
-			if c.pollCh == ch {
-				c.pollCh = nil
+			if c.poll.wait == ch {
+				c.poll.wait = nil
 			}
-			c.polling = false
+			c.poll.getting = false
 			c.mu.Unlock()
-			c.abort(ReasonTransportError, errPollAborted)
+			c.transportClosed(&c.poll, ReasonTransportError, errPollAborted)
 			return
 		}
 		c.mu.Lock()
 	}
-	var batch []*Packet
-	finish := false
-	switch {
-	case c.state == stateClosed || c.upgrading || c.transport != TransportPolling:
-		end := c.pollEnd
-		if end == nil {
-			end = noopPacket
-		}
-		c.pollEnd = nil
-		batch = []*Packet{end}
-	case c.state == stateClosing && len(c.queue) > 0:
-		// The packets now, the close packet on the next GET, as the
-		// reference does: a client handles packets after the close that
-		// comes with them, so it would see its transport close before, say,
-		// Socket.IO's DISCONNECT.
-		batch = c.queue
-		c.queue = nil
-		if c.closeTimer != nil {
-			c.closeTimer.Stop()
-		}
-		c.closeTimer = time.AfterFunc(closeGrace, c.endClosing)
-	case c.state == stateClosing:
-		batch = []*Packet{closePacket}
-		c.state = stateOpen // finishLocked below re-closes with the saved reason
-		finish = true
-	default:
-		batch = c.queue
-		c.queue = nil
-	}
-	c.polling = false
+	batch, finish := c.pollBatchLocked()
+	c.poll.getting = false
 	if finish {
 		c.finishLocked(endByServer)
 	}
@@ -182,17 +203,17 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 		c.srv.fail(w, codeBadRequest, "")
 		return
 	}
-	if c.posting {
+	if c.poll.posting {
 		c.mu.Unlock()
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort(ReasonTransportError, errPollOverlap)
+		c.transportClosed(&c.poll, ReasonTransportError, errPollOverlap)
 		return
 	}
-	c.posting = true
+	c.poll.posting = true
 	c.mu.Unlock()
 	done := func() {
 		c.mu.Lock()
-		c.posting = false
+		c.poll.posting = false
 		c.mu.Unlock()
 	}
 	defer done()
@@ -200,7 +221,7 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	max := c.srv.opts.MaxPayload
 	if r.ContentLength > max {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		c.abort(ReasonTransportError, errTooLarge)
+		c.transportClosed(&c.poll, ReasonTransportError, errTooLarge)
 		return
 	}
 	// The body may trickle in: bound the wait for all of it. The buffer
@@ -216,7 +237,7 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if n > max {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		c.abort(ReasonTransportError, errTooLarge)
+		c.transportClosed(&c.poll, ReasonTransportError, errTooLarge)
 		return
 	}
 	if err != nil {
@@ -224,18 +245,18 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 			err = ErrReadTimeout
 		}
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort(ReasonTransportError, err)
+		c.transportClosed(&c.poll, ReasonTransportError, err)
 		return
 	}
 	// Validate the whole payload before delivering any of it.
 	body := buf.Bytes()
 	if err := packet.DecodePayload(body, func(*packet.Packet) error { return nil }); err != nil {
 		c.srv.fail(w, codeBadRequest, "")
-		c.abort(ReasonParseError, err)
+		c.transportClosed(&c.poll, ReasonParseError, err)
 		return
 	}
 	_ = packet.DecodePayload(body, func(p *packet.Packet) error {
-		c.onPacket(p.Type, p.Data, p.Binary)
+		c.received(&c.poll, p.Type, p.Data, p.Binary)
 		return nil
 	})
 	done() // before answering: the client's next POST may follow at once

@@ -7,11 +7,56 @@ import (
 	"github.com/heraldio/herald/engineio/packet"
 )
 
+// upgradeState is where the upgrade of a polling session to WebSocket is.
+type upgradeState uint8
+
+const (
+	upgradeNone    upgradeState = iota // no probe
+	upgradeProbing                     // a probe WebSocket is open; its "2probe" is not answered yet
+	upgradeWaiting                     // the probe is answered: the upgrade packet is due
+)
+
+// upgrade is a Conn's upgrade, changed under the Conn's mu. Its value is
+// its state (see state): the probe, and once the probe is answered the
+// channel that closes when the upgrade ends. The zero value is no upgrade.
+type upgrade struct {
+	ws   *wsConn       // the probe, unless upgradeNone
+	done chan struct{} // set in upgradeWaiting; closed when it ends, either way
+}
+
+// state returns where the upgrade is.
+func (u *upgrade) state() upgradeState {
+	switch {
+	case u.ws == nil:
+		return upgradeNone
+	case u.done == nil:
+		return upgradeProbing
+	}
+	return upgradeWaiting
+}
+
+// beginLocked records w as the probe.
+func (u *upgrade) beginLocked(w *wsConn) { *u = upgrade{ws: w} }
+
+// answeredLocked records that the probe was answered: the upgrade packet
+// is due.
+func (u *upgrade) answeredLocked() { u.done = make(chan struct{}) }
+
+// endLocked ends the upgrade, done or failed, and returns the probe.
+func (u *upgrade) endLocked() *wsConn {
+	w := u.ws
+	if u.done != nil {
+		close(u.done)
+	}
+	*u = upgrade{}
+	return w
+}
+
 // serveProbe accepts the WebSocket of a polling session's upgrade.
 func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
 	o := &c.srv.opts
 	c.mu.Lock()
-	ok := c.state == stateOpen && c.transport == TransportPolling && c.probe == nil &&
+	ok := c.state == stateOpen && c.transport == TransportPolling && c.up.state() == upgradeNone &&
 		!o.DisableUpgrades && o.allows(TransportWebSocket)
 	c.mu.Unlock()
 	if !ok {
@@ -26,19 +71,18 @@ func (c *Conn) serveProbe(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
-	if c.state != stateOpen || c.probe != nil || c.transport != TransportPolling {
+	if c.state != stateOpen || c.up.state() != upgradeNone || c.transport != TransportPolling {
 		c.mu.Unlock()
 		w.close()
 		return
 	}
-	c.probe = w
+	c.up.beginLocked(w)
 	c.mu.Unlock()
 	time.AfterFunc(o.UpgradeTimeout, func() {
 		c.mu.Lock()
-		stale := c.probe == w
+		stale := c.up.ws == w
 		if stale {
-			c.probe = nil
-			c.setUpgradingLocked(false)
+			c.up.endLocked()
 		}
 		c.mu.Unlock()
 		if stale && c.hold() {
@@ -55,64 +99,34 @@ func (c *Conn) onProbePacket(w *wsConn, t packet.Type, data []byte) bool {
 		// Upgrading before the answer goes out: the client may send the
 		// upgrade packet, and then polling requests, as soon as it reads it.
 		c.mu.Lock()
-		if c.probe == w {
-			c.setUpgradingLocked(true)
-			if c.pollCh != nil {
-				c.pollEnd = noopPacket
-				close(c.pollCh)
-				c.pollCh = nil
-			}
+		if c.up.ws == w && c.up.state() == upgradeProbing {
+			c.up.answeredLocked()
+			c.poll.endWaitLocked(answerNoop)
 		}
 		c.mu.Unlock()
 		_ = w.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 		if _, err := w.conn.Write(control(packet.Pong, "probe").wsFrame()); err != nil {
-			c.onWSError(w, ReasonTransportError, err)
+			c.transportClosed(w, ReasonTransportError, err)
 			return false
 		}
 		return true
 	case t == packet.Upgrade:
 		c.mu.Lock()
-		if c.probe != w || !c.upgrading || c.state != stateOpen {
+		if c.up.ws != w || c.up.state() != upgradeWaiting || c.state != stateOpen {
 			c.mu.Unlock()
-			c.onWSError(w, ReasonTransportError, errProtocol)
+			c.transportClosed(w, ReasonTransportError, errProtocol)
 			return false
 		}
-		c.probe = nil
-		c.ws = w
-		c.transport = TransportWebSocket
-		c.setUpgradingLocked(false)
-		if c.pollCh != nil {
-			c.pollEnd = noopPacket
-			close(c.pollCh)
-			c.pollCh = nil
-		}
-		if len(c.queue) > 0 {
-			c.kickWS()
-		}
+		c.upgradedLocked(c.up.endLocked())
 		c.mu.Unlock()
 		return true
 	case t == packet.Noop:
 		return true
 	}
-	c.onWSError(w, ReasonTransportError, errProtocol)
+	c.transportClosed(w, ReasonTransportError, errProtocol)
 	return false
 }
 
 // upgradeGrace is how long a polling request that comes during an upgrade
 // waits for the upgrade packet.
 const upgradeGrace = 50 * time.Millisecond
-
-// setUpgradingLocked records whether an upgrade waits for its packet.
-// Called with c.mu held.
-func (c *Conn) setUpgradingLocked(v bool) {
-	if v == c.upgrading {
-		return
-	}
-	c.upgrading = v
-	if v {
-		c.upgraded = make(chan struct{})
-	} else if c.upgraded != nil {
-		close(c.upgraded)
-		c.upgraded = nil
-	}
-}

@@ -86,8 +86,16 @@ func newWSConn(c *Conn, conn net.Conn) *wsConn {
 
 // fail ends this transport; for the active one the session closes too.
 func (w *wsConn) fail(reason Reason, err error) {
-	w.c.onWSError(w, reason, err)
+	w.c.transportClosed(w, reason, err)
 }
+
+func (w *wsConn) name() string { return TransportWebSocket }
+
+// wakeLocked starts the writer unless something writes already.
+func (w *wsConn) wakeLocked() { w.c.kickWS() }
+
+// release closes the transport (see close).
+func (w *wsConn) release() { w.close() }
 
 // close releases the transport: it unregisters from the poller, says
 // goodbye and closes the socket.

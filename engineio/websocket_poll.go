@@ -132,10 +132,7 @@ func (r *sockReader) Read(p []byte) (int, error) {
 // then tells the poller (Resume). A partial frame blocks this goroutine
 // until the rest arrives or the heartbeat closes the connection.
 func (w *wsConn) onReadable(d *netpoll.Desc) {
-	c := w.c
-	c.mu.Lock()
-	c.wsReading = c.ws == w
-	c.mu.Unlock()
+	w.c.readBegan(w)
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(&w.src)
 	w.src.drained = false
@@ -161,23 +158,7 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 	}
 	br.Reset(nil)
 	readerPool.Put(br)
-	// Write what the handlers queued (acks, replies) from this goroutine
-	// rather than starting a writer: a request and its answer cost one
-	// wake-up.
-	c.mu.Lock()
-	c.wsReading = false
-	flush := len(c.queue) > 0 && !c.flushing && c.ws == w && c.state != stateClosed
-	var batch []*Packet
-	if flush {
-		c.flushing = true
-		batch, c.queue = c.queue, nil
-	}
-	c.mu.Unlock()
-	if flush {
-		// The same non-blocking write as a sender's; what the socket does
-		// not take goes to a writer goroutine.
-		c.writeBatch(w, batch)
-	}
+	w.c.readEnded(w)
 	if ok {
 		if err := d.Resume(); err != nil {
 			w.fail(ReasonTransportClose, nil)
@@ -187,14 +168,4 @@ func (w *wsConn) onReadable(d *netpoll.Desc) {
 
 // mayBlock is called before a read that may wait for the network: what
 // other goroutines queued meanwhile must not wait for it.
-func (w *wsConn) mayBlock() {
-	c := w.c
-	c.mu.Lock()
-	if c.wsReading {
-		c.wsReading = false
-		if len(c.queue) > 0 {
-			c.kickWS()
-		}
-	}
-	c.mu.Unlock()
-}
+func (w *wsConn) mayBlock() { w.c.readMayBlock() }

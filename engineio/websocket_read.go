@@ -245,17 +245,17 @@ func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
 		data = out
 	}
 	if op == ws.OpBinary {
-		return w.c.onWSPacket(w, packet.Message, data, true)
+		return w.c.received(w, packet.Message, data, true)
 	}
 	if !utf8.Valid(data) {
 		w.protocolError(ws.StatusInvalidFramePayloadData, errBadUTF8)
 		return false
 	}
 	if len(data) == 0 || data[0] < '0' || data[0] > '0'+byte(packet.Noop) {
-		w.c.onWSError(w, ReasonParseError, packet.ErrInvalid)
+		w.c.transportClosed(w, ReasonParseError, packet.ErrInvalid)
 		return false
 	}
-	return w.c.onWSPacket(w, packet.Type(data[0]-'0'), data[1:], false)
+	return w.c.received(w, packet.Type(data[0]-'0'), data[1:], false)
 }
 
 func (w *wsConn) protocolError(code ws.StatusCode, err error) {

@@ -242,3 +242,44 @@ func (c *Conn) writeFailed(err error) {
 	c.mu.Unlock()
 	c.abort(ReasonTransportError, err)
 }
+
+// readBegan records that the poller's callback reads frames on w: while
+// it does, what handlers queue waits for readEnded to write it.
+func (c *Conn) readBegan(w *wsConn) {
+	c.mu.Lock()
+	c.wsReading = c.ws == w
+	c.mu.Unlock()
+}
+
+// readEnded writes what the handlers queued (acks, replies) from the
+// reading goroutine rather than starting a writer: a request and its
+// answer cost one wake-up.
+func (c *Conn) readEnded(w *wsConn) {
+	c.mu.Lock()
+	c.wsReading = false
+	flush := len(c.queue) > 0 && !c.flushing && c.ws == w && c.state != stateClosed
+	var batch []*Packet
+	if flush {
+		c.flushing = true
+		batch, c.queue = c.queue, nil
+	}
+	c.mu.Unlock()
+	if flush {
+		// The same non-blocking write as a sender's; what the socket does
+		// not take goes to a writer goroutine.
+		c.writeBatch(w, batch)
+	}
+}
+
+// readMayBlock is called before a read that may wait for the network:
+// what other goroutines queued meanwhile must not wait for it.
+func (c *Conn) readMayBlock() {
+	c.mu.Lock()
+	if c.wsReading {
+		c.wsReading = false
+		if len(c.queue) > 0 {
+			c.kickWS()
+		}
+	}
+	c.mu.Unlock()
+}
