@@ -69,7 +69,8 @@
 //
 // A Conn owns its session, all under its mutex: the state (open, closing,
 // closed), the queue and who writes it (the write flags, the coalescer's
-// turn), the heartbeat timer, the upgrade's one state value (upgrade.go)
+// turn), whether a pong is due (the heartbeat deadlines themselves sit in
+// the server's shared lists), the upgrade's one state value (upgrade.go)
 // and the single close path (closeWith, then finishLocked, then
 // afterClose, which calls OnClose once). The transports below it, the
 // polling transport (polling.go) and each WebSocket (websocket*.go), keep
