@@ -129,12 +129,16 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 		ack(t, dial(u.url, u.id, "/chat"), "/chat", 1, `["join-room","general"]`)
 	}
 	bob := dial(hsB.URL, "bob", "/")
-	collectPresence(t, bob, 200*time.Millisecond)
+	bobState := map[string]string{}
+	waitPresence(t, bob, bobState, has(map[string]string{"bob": "online"}))
 	ann := dial(hsA.URL, "ann", "/")
 	cid := dial(hsB.URL, "cid", "/")
-	evs := collectPresence(t, bob, 500*time.Millisecond)
-	if got := state(evs); len(got) != 1 || got["ann"] != "online" {
-		t.Fatalf("bob on B learned %v from %+v, want ann (on A) alone", got, evs)
+	waitPresence(t, bob, bobState, has(map[string]string{"ann": "online"}))
+	for _, ev := range collectPresence(t, bob, 200*time.Millisecond) {
+		apply(bobState, ev)
+	}
+	if len(bobState) != 2 {
+		t.Fatalf("bob on B learned %v, want ann (on A) and himself", bobState)
 	}
 	for n, deadline := 1, time.Now().Add(3*time.Second); ; n++ {
 		time.Sleep(50 * time.Millisecond)
@@ -147,16 +151,12 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 	}
 	// cid joins general through node A's /chat: bob (B) and ann (A) learn
 	// cid is online; cid's tab on B is in general's audience.
-	collectPresence(t, ann, 100*time.Millisecond)
-	collectPresence(t, cid, 100*time.Millisecond)
+	annState, cidState := map[string]string{}, map[string]string{}
+	waitPresence(t, ann, annState, has(map[string]string{"ann": "online"}))
+	waitPresence(t, cid, cidState, has(map[string]string{"cid": "online"}))
 	ack(t, dial(hsA.URL, "cid", "/chat"), "/chat", 1, `["join-room","general"]`)
-	for name, c := range map[string]*support.Conn{"bob": bob, "ann": ann} {
-		if got := state(collectPresence(t, c, 500*time.Millisecond)); got["cid"] != "online" {
-			t.Fatalf("%s after cid joined: %v", name, got)
-		}
-	}
+	waitPresence(t, bob, bobState, has(map[string]string{"cid": "online"}))
+	waitPresence(t, ann, annState, has(map[string]string{"cid": "online"}))
 	ack(t, ann, "/", 1, `["presence:status","busy"]`)
-	if got := state(collectPresence(t, cid, 500*time.Millisecond)); got["ann"] != "busy" {
-		t.Fatalf("cid (B) after ann's status: %v", got)
-	}
+	waitPresence(t, cid, cidState, has(map[string]string{"ann": "busy"}))
 }
