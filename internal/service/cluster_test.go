@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldio/herald/internal/auth"
 	"github.com/heraldio/herald/test/support"
@@ -83,24 +80,12 @@ func clusterEnv(t *testing.T) map[string]string {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	schema := "herald_cluster_" + hex.EncodeToString(b)
-	pg, err := pgx.Connect(context.Background(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		t.Fatal("postgres:", err)
-	}
-	if _, err := pg.Exec(context.Background(), "create schema "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = pg.Exec(context.Background(), "drop schema "+schema+" cascade")
-		pg.Close(context.Background())
-	})
 	return map[string]string{
 		"HERALD_JWT_SECRET":   "cluster-secret-cluster-secret-cluster",
 		"HERALD_API_KEY":      "cluster-key",
 		"HERALD_REDIS_URL":    "redis://127.0.0.1:6379/0",
 		"HERALD_REDIS_PREFIX": "herald-test-" + hex.EncodeToString(b),
-		"HERALD_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=" + schema,
+		"HERALD_DATABASE_URL": support.PostgresURL(t),
 	}
 }
 

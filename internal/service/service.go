@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +30,7 @@ import (
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/api"
 	"github.com/heraldio/herald/internal/auth"
 	"github.com/heraldio/herald/internal/chat"
 	"github.com/heraldio/herald/internal/gctune"
@@ -52,6 +54,7 @@ type Service struct {
 	chat     *chat.Chat
 	presence presence.Tracker
 	notifier *notify.Notifier
+	api      *api.API
 	events   *ratelimit.EventLimiter
 	conns    *ratelimit.ConnLimiter
 	metrics  *metrics
@@ -59,6 +62,7 @@ type Service struct {
 	redis    *redis.Client
 	shared   *ratelimit.Shared // per user across the cluster, with Redis
 
+	node           string // this node's id, on every socket's data
 	presencePrefix string
 	pres           presenceState
 	away           *awayTracker
@@ -78,7 +82,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, store: st, metrics: newMetrics()}
+	s := &Service{cfg: cfg, log: log, store: st, metrics: newMetrics(), node: newNodeID()}
 	fail := func(err error) (*Service, error) { st.Close(); return nil, err }
 
 	vo := auth.Options{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKS: cfg.JWKS}
@@ -205,6 +209,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 
 	s.setupPresence(main)
 	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp}
+	s.api = api.New(api.Options{
+		APIKey:     cfg.APIKey,
+		Namespaces: map[string]*socketio.Namespace{"/": main, "/chat": chatNsp},
+		Timeout:    max(5*time.Second, cfg.StoreTimeout),
+		Logger:     log,
+	})
 	main.On("notifications:list", s.guard(s.onNotificationsList))
 	main.On("notifications:read", s.guard(s.onNotificationRead))
 	main.On("notifications:read-all", s.guard(s.onNotificationsReadAll))
@@ -277,8 +287,24 @@ func (s *Service) authenticate(sock *socketio.Socket) error {
 		return &socketio.ConnectError{Message: "Too many connections"}
 	}
 	auth.Attach(sock, u)
+	sock.Set(api.NodeKey, s.node)
 	return nil
 }
+
+// newNodeID names this node for the API's socket listings: the host name
+// and a random suffix (several nodes may share a host).
+func newNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "herald"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// NodeID returns the id this node gives its sockets.
+func (s *Service) NodeID() string { return s.node }
 
 func (s *Service) onConnection(sock *socketio.Socket) {
 	u, _ := auth.UserOf(sock)
@@ -481,6 +507,8 @@ func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", s.originGuard(s.io))
 	mux.Handle("/api/notifications", s.notifier.Handler(s.cfg.APIKey))
+	mux.Handle(api.Prefix+"/", s.api)
+	mux.Handle(api.DocumentPath, s.api)
 	mux.HandleFunc("/api/dev/token", s.devToken)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -1,12 +1,8 @@
 package store
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/heraldio/herald/test/support"
 )
-
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // backend makes a fresh, empty database for one test and returns its url.
 type backend struct {
@@ -36,47 +30,7 @@ func backends() []backend {
 
 // newPostgresURL creates a schema of its own for the test and points the
 // url's search_path at it. The schema is dropped when the test ends.
-func newPostgresURL(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv("HERALD_TEST_POSTGRES")
-	if base == "" {
-		base = defaultPostgresURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("HERALD_SKIP_POSTGRES") == "1" {
-			t.Skipf("postgres unreachable and HERALD_SKIP_POSTGRES=1: %v", err)
-		}
-		t.Fatalf("postgres unreachable at HERALD_TEST_POSTGRES or the default url (set HERALD_SKIP_POSTGRES=1 to skip): %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "herald_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
+func newPostgresURL(t testing.TB) string { return support.PostgresURL(t) }
 
 func open(t testing.TB, url string) Store {
 	t.Helper()
