@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldio/herald/internal/chat"
+	"github.com/heraldio/herald/internal/notify"
+	"github.com/heraldio/herald/internal/store"
 	"github.com/heraldio/herald/socketio"
 )
 
@@ -21,6 +24,16 @@ type Options struct {
 	// Namespaces the API may address, by name ("/", "/chat"); a request
 	// naming another gets unknown_namespace (no namespace is created).
 	Namespaces map[string]*socketio.Namespace
+	// Store, Chat: the service's persistence and chat rooms.
+	Store store.Store
+	Chat  *chat.Chat
+	// Notifier sends, lists and marks notifications.
+	Notifier *notify.Notifier
+	// Presence tells who is online.
+	Presence Presence
+	// Revoke refuses a user's tokens issued until now, on every node, and
+	// disconnects the user everywhere; it returns the revocation's time.
+	Revoke func(ctx context.Context, userID string) (time.Time, error)
 	// Timeout bounds the work of one request on the store and the
 	// cluster (an ack wait has its own timeoutMs). Default 5s.
 	Timeout time.Duration
@@ -85,6 +98,20 @@ func (a *API) routes() {
 	handle("GET", "/sockets", a.listSockets)
 	handle("POST", "/sockets/rooms", a.moveSockets)
 	handle("POST", "/sockets/disconnect", a.disconnect)
+	handle("POST", "/rooms", a.createRoom)
+	handle("GET", "/rooms/{roomId}", a.getRoom)
+	handle("GET", "/rooms/{roomId}/messages", a.history)
+	handle("POST", "/rooms/{roomId}/messages", a.postMessage)
+	handle("PUT", "/rooms/{roomId}/members/{userId}", a.member(true))
+	handle("DELETE", "/rooms/{roomId}/members/{userId}", a.member(false))
+	handle("POST", "/notifications", a.sendNotification)
+	handle("GET", "/users/{userId}/notifications", a.listNotifications)
+	handle("POST", "/users/{userId}/notifications/{id}/read", a.markRead)
+	handle("POST", "/users/{userId}/notifications/read-all", a.markAllRead)
+	handle("POST", "/users/{userId}/revoke", a.revoke)
+	handle("GET", "/presence", a.listOnline)
+	handle("GET", "/users/{userId}/presence", a.userPresence)
+	handle("GET", "/rooms/{roomId}/presence", a.roomPresence)
 	a.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no endpoint %s", r.URL.Path))
 	})

@@ -76,7 +76,10 @@ func operations(t testing.TB) []string {
 	var out []string
 	for p, ops := range doc.Paths {
 		for m := range ops {
-			out = append(out, strings.ToUpper(m)+" "+p)
+			switch m {
+			case "get", "put", "post", "delete", "patch", "head", "options":
+				out = append(out, strings.ToUpper(m)+" "+p)
+			}
 		}
 	}
 	sort.Strings(out)
@@ -139,6 +142,7 @@ type node struct {
 	t   *testing.T
 	svc *service.Service
 	url string
+	env map[string]string // what it was started with, for another node alike
 }
 
 // start runs a service with the test secret and API key over env.
@@ -167,7 +171,7 @@ func start(t *testing.T, env map[string]string) *node {
 		_ = svc.Shutdown(ctx)
 		hs.Close()
 	})
-	return &node{t: t, svc: svc, url: hs.URL}
+	return &node{t: t, svc: svc, url: hs.URL, env: env}
 }
 
 // token mints a token for a user with roles.
@@ -181,6 +185,9 @@ func token(id, name string, roles ...string) string {
 	}
 	return s
 }
+
+// dial opens an Engine.IO connection to n, with no namespace yet.
+func dial(n *node) *support.Conn { return support.Dial(n.t, n.url, "/socket.io/") }
 
 // connect opens a socket of user id in nsp ("/" or "/chat").
 func (n *node) connect(id, name, nsp string, roles ...string) (*support.Conn, string) {
@@ -287,4 +294,22 @@ func describe(e *errorsT) string {
 		fmt.Fprintf(&b, "; %s at %s", f.Reason, f.FieldPath)
 	}
 	return b.String()
+}
+
+// badCase is a request that must fail with status and code.
+type badCase struct {
+	method, path, body string
+	status             int
+	code               string
+}
+
+// expectErrors makes each request and checks its error.
+func (n *node) expectErrors(cases []badCase) {
+	n.t.Helper()
+	for _, tt := range cases {
+		status, res := n.bad(tt.method, tt.path, tt.body, nil)
+		if e, _ := res["error"].(map[string]any); status != tt.status || e["code"] != tt.code {
+			n.t.Errorf("%s %s %.60s: %d %v, want %d %s", tt.method, tt.path, tt.body, status, res, tt.status, tt.code)
+		}
+	}
 }

@@ -91,11 +91,7 @@ func TestSocketsDisconnect(t *testing.T) {
 
 func TestSocketsRejectBadInput(t *testing.T) {
 	n := start(t, nil)
-	for _, tt := range []struct {
-		method, path, body string
-		status             int
-		code               string
-	}{
+	n.expectErrors([]badCase{
 		{"GET", "/api/v1/sockets", "", 400, "invalid_target"},
 		{"GET", "/api/v1/sockets?userId=a&room=b", "", 400, "invalid_target"},
 		{"GET", "/api/v1/sockets?userId=", "", 400, "invalid_field"},
@@ -112,10 +108,5 @@ func TestSocketsRejectBadInput(t *testing.T) {
 		{"POST", "/api/v1/sockets/disconnect", `{"userId":"a"`, 400, "invalid_json"},
 		{"POST", "/api/v1/sockets/disconnect", `{"userId":"a","namespace":"/nope"}`, 404, "unknown_namespace"},
 		{"POST", "/api/v1/sockets/rooms", `{"userId":"a","join":["` + strings.Repeat("r", 70<<10) + `"]}`, 413, "body_too_large"},
-	} {
-		status, res := n.bad(tt.method, tt.path, tt.body, nil)
-		if e, _ := res["error"].(map[string]any); status != tt.status || e["code"] != tt.code {
-			t.Errorf("%s %s %.60s: %d %v, want %d %s", tt.method, tt.path, tt.body, status, res, tt.status, tt.code)
-		}
-	}
+	})
 }

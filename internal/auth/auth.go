@@ -42,6 +42,9 @@ type User struct {
 	// "exp" claim plus the allowed clock skew. Zero for a User not made
 	// by Verify.
 	ValidUntil time.Time `json:"-"`
+	// IssuedAt is the token's "iat" claim (zero without one): sessions
+	// revoked at or after it are refused.
+	IssuedAt time.Time `json:"-"`
 }
 
 // HasRole reports whether the user has the role.
@@ -239,6 +242,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (User, error) {
 	u := User{ID: c.Subject, Name: c.Name, Roles: []string(c.Roles)}
 	if c.ExpiresAt != nil { // required by the parser
 		u.ValidUntil = c.ExpiresAt.Add(v.leeway)
+	}
+	if c.IssuedAt != nil {
+		u.IssuedAt = c.IssuedAt.Time
 	}
 	if u.Name == "" {
 		u.Name = c.PreferredUsername

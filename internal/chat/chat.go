@@ -331,17 +331,11 @@ func (c *Chat) sendMessage(e *socketio.Event) {
 	u := user(e.Socket)
 	cx, cancel := c.ctx()
 	defer cancel()
-	start := time.Now()
-	m, err := c.opts.Store.CreateMessage(cx, store.Message{RoomID: *in.RoomID, AuthorID: u.ID, AuthorName: u.Name, Content: content})
-	c.opts.OnPersist(time.Since(start))
+	msg, err := c.publish(cx, store.Message{RoomID: *in.RoomID, AuthorID: u.ID, AuthorName: u.Name, Content: content})
 	if err != nil {
-		c.opts.Logger.Error("chat: store message", "room", *in.RoomID, "err", err)
 		fail(e, errInternal)
 		return
 	}
-	c.stopTyping(e.Socket, *in.RoomID, u)
-	msg := Wire(m)
-	c.emit(c.nsp.To(RoomName(m.RoomID)), "new-message", msg)
 	_ = e.Ack(map[string]any{"message": msg})
 }
 

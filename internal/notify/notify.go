@@ -67,6 +67,8 @@ type Notifier struct {
 	Store store.Store
 	Main  *socketio.Namespace
 	Chat  *socketio.Namespace
+	// OnEmit, if set, counts the events the notifier sends.
+	OnEmit func(event string)
 }
 
 // Send notifies the target and returns the stored notifications.
@@ -187,6 +189,36 @@ func (n *Notifier) List(ctx context.Context, userID string) ([]Notification, int
 		out = append(out, Wire(s))
 	}
 	return out, unread, nil
+}
+
+// MarkRead marks one notification of the user read and tells every tab
+// of theirs, on every node: notifications:state {read: [id]}. It fails
+// with store.ErrNotFound for a notification that is not the user's.
+func (n *Notifier) MarkRead(ctx context.Context, userID, id string) error {
+	if err := n.Store.MarkRead(ctx, userID, id); err != nil {
+		return err
+	}
+	n.state(userID, map[string]any{"read": []string{id}})
+	return nil
+}
+
+// MarkAllRead marks every notification of the user read, tells their
+// tabs (notifications:state {all: true}) and returns how many were
+// unread.
+func (n *Notifier) MarkAllRead(ctx context.Context, userID string) (int, error) {
+	count, err := n.Store.MarkAllRead(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	n.state(userID, map[string]any{"all": true})
+	return count, nil
+}
+
+func (n *Notifier) state(userID string, change map[string]any) {
+	_ = n.Main.To("user:"+userID).Emit("notifications:state", change)
+	if n.OnEmit != nil {
+		n.OnEmit("notifications:state")
+	}
 }
 
 // Handler is the HTTP API: POST a JSON body {target fields, type, title,

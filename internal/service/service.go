@@ -63,6 +63,10 @@ type Service struct {
 	shared   *ratelimit.Shared // per user across the cluster, with Redis
 
 	node           string // this node's id, on every socket's data
+	revoked        *revocations
+	stop           chan struct{} // closed by Shutdown: ends the service's own goroutines
+	loops          sync.WaitGroup
+	stopOnce       sync.Once
 	presencePrefix string
 	pres           presenceState
 	away           *awayTracker
@@ -82,7 +86,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, store: st, metrics: newMetrics(), node: newNodeID()}
+	s := &Service{cfg: cfg, log: log, store: st, metrics: newMetrics(), node: newNodeID(),
+		revoked: &revocations{at: map[string]time.Time{}}, stop: make(chan struct{})}
 	fail := func(err error) (*Service, error) { st.Close(); return nil, err }
 
 	vo := auth.Options{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKS: cfg.JWKS}
@@ -208,13 +213,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 
 	s.setupPresence(main)
-	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp}
+	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp,
+		OnEmit: func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() }}
 	s.api = api.New(api.Options{
 		APIKey:     cfg.APIKey,
 		Namespaces: map[string]*socketio.Namespace{"/": main, "/chat": chatNsp},
+		Store:      st,
+		Chat:       s.chat,
+		Notifier:   s.notifier,
+		Revoke:     s.Revoke,
+		Presence:   s.presence,
 		Timeout:    max(5*time.Second, cfg.StoreTimeout),
 		Logger:     log,
 	})
+	main.OnServerSideEmit(revokedEvent, s.onRevoked)
+	if err := s.loadRevocations(ctx); err != nil {
+		return fail(fmt.Errorf("service: revocations: %w", err))
+	}
+	s.loops.Add(1)
+	go func() { defer s.loops.Done(); s.reloadRevocations(s.stop) }()
 	main.On("notifications:list", s.guard(s.onNotificationsList))
 	main.On("notifications:read", s.guard(s.onNotificationRead))
 	main.On("notifications:read-all", s.guard(s.onNotificationsReadAll))
@@ -275,6 +292,10 @@ func (s *Service) authenticate(sock *socketio.Socket) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	u, err := s.verifier.Verify(ctx, token)
+	if err == nil && s.revoked.revoked(u) {
+		s.metrics.errors.WithLabelValues("auth_revoked").Inc()
+		return &socketio.ConnectError{Message: "Invalid token", Data: map[string]any{"reason": "revoked"}}
+	}
 	if err != nil {
 		s.metrics.errors.WithLabelValues("auth_invalid").Inc()
 		s.log.Debug("auth refused", "err", err, "addr", sock.Handshake().Address)
@@ -472,7 +493,7 @@ func (s *Service) onNotificationRead(e *socketio.Event) {
 		_ = e.Ack(map[string]any{"error": "Invalid payload"})
 		return
 	}
-	if err := s.store.MarkRead(ctx, u.ID, id); err != nil {
+	if err := s.notifier.MarkRead(ctx, u.ID, id); err != nil {
 		msg := "Internal error"
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 			msg = "Notification not found"
@@ -480,7 +501,6 @@ func (s *Service) onNotificationRead(e *socketio.Event) {
 		_ = e.Ack(map[string]any{"error": msg})
 		return
 	}
-	s.notificationState(u.ID, map[string]any{"read": []string{id}})
 	_ = e.Ack(map[string]any{"ok": true})
 }
 
@@ -488,19 +508,11 @@ func (s *Service) onNotificationsReadAll(e *socketio.Event) {
 	u, _ := auth.UserOf(e.Socket)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
-	if _, err := s.store.MarkAllRead(ctx, u.ID); err != nil {
+	if _, err := s.notifier.MarkAllRead(ctx, u.ID); err != nil {
 		_ = e.Ack(map[string]any{"error": "Internal error"})
 		return
 	}
-	s.notificationState(u.ID, map[string]any{"all": true})
 	_ = e.Ack(map[string]any{"ok": true})
-}
-
-// notificationState tells every tab of the user, on every node, that
-// notifications were read: {read: [ids]} or {all: true}.
-func (s *Service) notificationState(userID string, change map[string]any) {
-	_ = s.io.Of("/").To("user:"+userID).Emit("notifications:state", change)
-	s.metrics.eventsOut.WithLabelValues("notifications:state").Inc()
 }
 
 func (s *Service) routes() http.Handler {
@@ -655,6 +667,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.loops.Wait()
 	s.chat.Close()
 	s.closePresence()
 	if err := s.store.Close(); err != nil {

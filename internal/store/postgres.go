@@ -579,3 +579,25 @@ func (s *Postgres) LastSeen(ctx context.Context, userIDs []string) (map[string]S
 	}
 	return out, nil
 }
+
+// RevokeSessions implements Store.
+func (s *Postgres) RevokeSessions(ctx context.Context, userID string, t time.Time) error {
+	if err := checkID("user id", userID); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO revocations (user_id, revoked_at) VALUES ($1, $2)
+		ON CONFLICT (user_id) DO UPDATE SET revoked_at = GREATEST(revocations.revoked_at, excluded.revoked_at)`,
+		userID, toMillis(t))
+	return wrap("revoke sessions", err)
+}
+
+// Revocations implements Store.
+func (s *Postgres) Revocations(ctx context.Context, since time.Time) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_id, revoked_at FROM revocations WHERE revoked_at >= $1`, toMillis(since))
+	if err != nil {
+		return nil, wrap("revocations", err)
+	}
+	defer rows.Close()
+	out, err := scanRevocations(rows)
+	return out, wrap("revocations", err)
+}

@@ -661,3 +661,25 @@ func checkIDs(roomID, userID string) error {
 	}
 	return checkID("user id", userID)
 }
+
+// RevokeSessions implements Store.
+func (s *SQLite) RevokeSessions(ctx context.Context, userID string, t time.Time) error {
+	if err := checkID("user id", userID); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO revocations (user_id, revoked_at) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET revoked_at = max(revocations.revoked_at, excluded.revoked_at)`,
+		userID, toMillis(t))
+	return wrap("revoke sessions", err)
+}
+
+// Revocations implements Store.
+func (s *SQLite) Revocations(ctx context.Context, since time.Time) (map[string]time.Time, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id, revoked_at FROM revocations WHERE revoked_at >= ?`, toMillis(since))
+	if err != nil {
+		return nil, wrap("revocations", err)
+	}
+	defer rows.Close()
+	out, err := scanRevocations(rows)
+	return out, wrap("revocations", err)
+}

@@ -159,6 +159,13 @@ type Store interface {
 	// users are absent from the map.
 	LastSeen(ctx context.Context, userIDs []string) (map[string]Seen, error)
 
+	// RevokeSessions records that the tokens of userID issued at or before
+	// t are refused. A revocation earlier than the stored one changes
+	// nothing.
+	RevokeSessions(ctx context.Context, userID string, t time.Time) error
+	// Revocations returns the revocations at or after since, by user id.
+	Revocations(ctx context.Context, since time.Time) (map[string]time.Time, error)
+
 	// Close releases the store's connections.
 	Close() error
 }
@@ -309,4 +316,25 @@ func checkUserIDs(ids []string) error {
 		}
 	}
 	return nil
+}
+
+// rows is what both backends' query results offer.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanRevocations reads (user_id, revoked_at) rows.
+func scanRevocations(r rows) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for r.Next() {
+		var id string
+		var ms int64
+		if err := r.Scan(&id, &ms); err != nil {
+			return nil, err
+		}
+		out[id] = fromMillis(ms)
+	}
+	return out, r.Err()
 }

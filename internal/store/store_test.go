@@ -97,6 +97,7 @@ var conformance = []struct {
 	{"ConcurrentCreateMessage", testConcurrentCreateMessage},
 	{"SurvivesReopen", testSurvivesReopen},
 	{"LastSeen", testLastSeen},
+	{"Revocations", testRevocations},
 	{"Timestamps", testTimestamps},
 	{"BadInput", testBadInput},
 }
@@ -520,6 +521,31 @@ func testSurvivesReopen(t *testing.T, url string) {
 	m, err := s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", Content: "after"})
 	if err != nil || m.ID <= msgs[2].ID {
 		t.Fatalf("new id %s not after %s (%v)", m.ID, msgs[2].ID, err)
+	}
+}
+
+func testRevocations(t *testing.T, url string) {
+	s := open(t, url)
+	ctx := t.Context()
+	t0 := time.Date(2026, 5, 6, 7, 8, 9, 123e6, time.UTC)
+	for _, r := range []struct {
+		user string
+		at   time.Time
+	}{{"u1", t0}, {"u2", t0.Add(time.Minute)}, {"u1", t0.Add(time.Hour)}, {"u1", t0.Add(time.Second)}} { // the last is older: kept as is
+		if err := s.RevokeSessions(ctx, r.user, r.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Revocations(ctx, time.Time{})
+	if err != nil || len(all) != 2 || !all["u1"].Equal(t0.Add(time.Hour)) || !all["u2"].Equal(t0.Add(time.Minute)) {
+		t.Fatalf("all: %v %v", all, err)
+	}
+	recent, err := s.Revocations(ctx, t0.Add(30*time.Minute))
+	if err != nil || len(recent) != 1 || !recent["u1"].Equal(t0.Add(time.Hour)) {
+		t.Fatalf("recent: %v %v", recent, err)
+	}
+	if err := s.RevokeSessions(ctx, "", t0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty user: %v", err)
 	}
 }
 

@@ -1,0 +1,144 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/internal/store"
+)
+
+// Errors of the operations a backend calls (Post, History, CreateRoom,
+// AddMember, RemoveMember). The refusals are the ones clients read.
+var (
+	ErrRoomNotFound       = errors.New("chat: room not found")
+	ErrAccessDenied error = errAccessDenied
+	ErrEmpty        error = errEmpty
+	ErrTooLong      error = errTooLong
+	ErrBadName            = errors.New("chat: a room name is 1 to 64 characters")
+	// ErrUnavailable: the store failed recently and is given a rest.
+	ErrUnavailable = errStoreDown
+)
+
+// Post stores a message by author in the room and broadcasts it as
+// send-message does (new-message to the room, the author's typing
+// indicator ended). With asUser, the author must be able to read the room
+// (public, or a member), as a client must; a system message need not.
+func (c *Chat) Post(ctx context.Context, roomID string, author Author, content string, asUser bool) (Message, error) {
+	content = strings.TrimSpace(content)
+	switch {
+	case content == "":
+		return Message{}, errEmpty
+	case utf8.RuneCountInString(content) > c.opts.MaxLength || !utf8.ValidString(content):
+		return Message{}, errTooLong
+	}
+	room, err := c.Room(ctx, roomID)
+	if err != nil {
+		return Message{}, err
+	}
+	if asUser && !room.Public {
+		ok, err := c.opts.Store.IsMember(ctx, roomID, author.ID)
+		if err != nil {
+			return Message{}, err
+		}
+		if !ok {
+			return Message{}, errAccessDenied
+		}
+	}
+	return c.publish(ctx, store.Message{RoomID: roomID, AuthorID: author.ID, AuthorName: author.Name, Content: content})
+}
+
+// publish stores m and broadcasts it to its room.
+func (c *Chat) publish(ctx context.Context, m store.Message) (Message, error) {
+	start := time.Now()
+	m, err := c.opts.Store.CreateMessage(ctx, m)
+	c.opts.OnPersist(time.Since(start))
+	if err != nil {
+		c.opts.Logger.Error("chat: store message", "room", m.RoomID, "err", err)
+		return Message{}, err
+	}
+	c.stopTyping(nil, m.RoomID, auth.User{ID: m.AuthorID})
+	msg := Wire(m)
+	c.emit(c.nsp.To(RoomName(m.RoomID)), "new-message", msg)
+	return msg, nil
+}
+
+// Room returns the room, or ErrRoomNotFound.
+func (c *Chat) Room(ctx context.Context, id string) (store.Room, error) {
+	room, err := c.room(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return room, ErrRoomNotFound
+	}
+	return room, err
+}
+
+// History returns a page of the room's messages, newest first, and the
+// cursor of the next page ("" after the last).
+func (c *Chat) History(ctx context.Context, roomID, before string, limit int) ([]Message, string, error) {
+	if _, err := c.Room(ctx, roomID); err != nil {
+		return nil, "", err
+	}
+	msgs, next, err := c.opts.Store.History(ctx, roomID, before, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, Wire(m))
+	}
+	return out, next, nil
+}
+
+// CreateRoom creates a room (with a new id when r.ID is empty); its
+// creator, if any, becomes a member. A taken id fails with
+// store.ErrExists.
+func (c *Chat) CreateRoom(ctx context.Context, r store.Room) (store.Room, error) {
+	r.Name = strings.TrimSpace(r.Name)
+	if r.Name == "" || utf8.RuneCountInString(r.Name) > 64 {
+		return store.Room{}, ErrBadName
+	}
+	room, err := c.opts.Store.CreateRoom(ctx, r)
+	if err != nil {
+		return store.Room{}, err
+	}
+	if r.CreatedBy != "" {
+		if err := c.opts.Store.AddMember(ctx, room.ID, r.CreatedBy); err != nil {
+			return room, err
+		}
+	}
+	return room, nil
+}
+
+// AddMember makes the user a member of the room (so a private room
+// admits them); the user's connected sockets, on every node, join it at
+// once and its members get user-joined.
+func (c *Chat) AddMember(ctx context.Context, roomID string, u Author) error {
+	if _, err := c.Room(ctx, roomID); err != nil {
+		return err
+	}
+	if err := c.opts.Store.AddMember(ctx, roomID, u.ID); err != nil && !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	c.nsp.In("user:" + u.ID).SocketsJoin(RoomName(roomID))
+	c.emit(c.nsp.To(RoomName(roomID)).Except("user:"+u.ID), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": roomID})
+	return nil
+}
+
+// RemoveMember ends the user's membership: their sockets leave the room
+// on every node (a private room's messages no longer reach them) and its
+// members get user-left.
+func (c *Chat) RemoveMember(ctx context.Context, roomID, userID string) error {
+	if _, err := c.Room(ctx, roomID); err != nil {
+		return err
+	}
+	if err := c.opts.Store.RemoveMember(ctx, roomID, userID); err != nil {
+		return err
+	}
+	c.stopTyping(nil, roomID, auth.User{ID: userID})
+	c.nsp.In("user:" + userID).SocketsLeave(RoomName(roomID))
+	c.emit(c.nsp.To(RoomName(roomID)).Except("user:"+userID), "user-left", map[string]any{"userId": userID, "roomId": roomID})
+	return nil
+}
