@@ -17,18 +17,26 @@ type client struct {
 
 	mu           sync.Mutex
 	sockets      []*Socket // one per namespace; few, so a slice beats a map
-	closed       bool
 	connectTimer *time.Timer
 
-	// The decoder and the binary packet it awaits: the read path feeds
-	// it; the attachment timer and OnClose release it from other
-	// goroutines, hence pmu.
-	pmu    sync.Mutex
-	dec    Decoder
-	held   int64     // attachment bytes of the awaited packet, counted in srv.pendingBytes
-	since  time.Time // when the awaited packet began
-	ptimer *time.Timer
-	done   bool // a parse error or OnClose: read nothing more
+	// The decoder of binary packets and the one it awaits, made with the
+	// first (most connections never send one, and a client is kept for
+	// every connection): the read path feeds it; the attachment timer and
+	// OnClose release it from other goroutines, hence pmu.
+	pmu sync.Mutex
+	bin *binaryWait
+
+	closed bool // guarded by mu
+	done   bool // guarded by pmu: a parse error or OnClose, read nothing more
+}
+
+// binaryWait is the decoder of a client that sent a binary packet, and
+// the bounds of the packet it awaits.
+type binaryWait struct {
+	dec   Decoder
+	held  int64     // attachment bytes of the awaited packet, counted in srv.pendingBytes
+	since time.Time // when the awaited packet began
+	timer *time.Timer
 }
 
 func newClient(s *Server, conn *engineio.Conn) *client {
@@ -59,24 +67,32 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		c.pmu.Unlock()
 		return // the connection is closing: what it sends no longer counts
 	}
-	if binary && c.dec.Awaiting() != nil && !c.dec.Dropping() {
+	var scratch Decoder // what has no binary packet pending needs no state kept
+	dec := &scratch
+	if c.bin != nil {
+		dec = &c.bin.dec
+	}
+	if binary && dec.Awaiting() != nil && !dec.Dropping() {
 		n := int64(len(data))
-		if c.held+n > c.srv.maxAttachmentBytes || !c.srv.holdAttachment(n) {
+		if c.bin.held+n > c.srv.maxAttachmentBytes || !c.srv.holdAttachment(n) {
 			c.pmu.Unlock()
 			c.refuseAttachments()
 			return
 		}
-		c.held += n
+		c.bin.held += n
 	}
-	p, err := c.dec.Feed(data, binary)
+	p, err := dec.Feed(data, binary)
 	switch {
 	case err != nil:
 		c.pmu.Unlock()
 		c.parseError()
 		return
 	case !binary && p == nil:
+		if c.bin == nil {
+			c.bin = &binaryWait{dec: scratch}
+		}
 		c.awaitLocked()
-	case binary && c.dec.Awaiting() == nil:
+	case binary && dec.Awaiting() == nil:
 		c.releaseLocked()
 	}
 	c.pmu.Unlock()
@@ -90,14 +106,15 @@ func (c *client) OnMessage(data []byte, binary bool) {
 // dropped once complete, so its attachments are dropped as they come
 // instead of being held. Called with pmu held.
 func (c *client) awaitLocked() {
-	if c.socketOf(c.dec.Awaiting().Nsp) == nil {
-		c.dec.Drop()
+	b := c.bin
+	if c.socketOf(b.dec.Awaiting().Nsp) == nil {
+		b.dec.Drop()
 	}
-	c.since = time.Now()
-	if c.ptimer == nil {
-		c.ptimer = time.AfterFunc(c.srv.attachmentTimeout, c.onAttachmentTimer)
+	b.since = time.Now()
+	if b.timer == nil {
+		b.timer = time.AfterFunc(c.srv.attachmentTimeout, c.onAttachmentTimer)
 	} else {
-		c.ptimer.Reset(c.srv.attachmentTimeout)
+		b.timer.Reset(c.srv.attachmentTimeout)
 	}
 }
 
@@ -106,7 +123,8 @@ func (c *client) awaitLocked() {
 // packet that completed meanwhile: since tells.
 func (c *client) onAttachmentTimer() {
 	c.pmu.Lock()
-	late := c.dec.Awaiting() != nil && time.Since(c.since) >= c.srv.attachmentTimeout
+	b := c.bin
+	late := b != nil && b.dec.Awaiting() != nil && time.Since(b.since) >= c.srv.attachmentTimeout
 	c.pmu.Unlock()
 	if late {
 		c.refuseAttachments()
@@ -123,11 +141,15 @@ func (c *client) refuseAttachments() {
 // releaseLocked forgets the awaited packet and what it counted. Called
 // with pmu held.
 func (c *client) releaseLocked() {
-	c.srv.pendingBytes.Add(-c.held)
-	c.dec.Reset()
-	c.held = 0
-	if c.ptimer != nil {
-		c.ptimer.Stop()
+	b := c.bin
+	if b == nil {
+		return
+	}
+	c.srv.pendingBytes.Add(-b.held)
+	b.dec.Reset()
+	b.held = 0
+	if b.timer != nil {
+		b.timer.Stop()
 	}
 }
 
@@ -160,7 +182,7 @@ func (c *client) connect(p *Packet) {
 	}
 	s := &Socket{nsp: nsp, client: c}
 	if len(p.Data) > 0 {
-		s.auth = append(json.RawMessage(nil), p.Data...) // p.Data pins the whole frame
+		s.auth = string(p.Data) // a copy: p.Data pins the whole frame
 	}
 	var session *Session
 	if c.srv.opts.Recovery != nil {
@@ -267,5 +289,4 @@ func (c *client) OnClose(reason Reason, err error) {
 	for _, s := range c.socketList() {
 		s.onClose(reason)
 	}
-	c.srv.removeClient(c)
 }

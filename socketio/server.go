@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
-	"github.com/heraldio/herald/internal/shrink"
 )
 
 // Sentinel errors.
@@ -95,13 +94,10 @@ type Server struct {
 	eio  *engineio.Server
 	log  *slog.Logger
 
-	mu          sync.RWMutex
-	nsps        map[string]*Namespace
-	parents     []*ParentNamespace
-	closed      bool
-	clientsM    sync.Mutex
-	clients     map[*client]struct{}
-	clientsPeak int
+	mu      sync.RWMutex
+	nsps    map[string]*Namespace
+	parents []*ParentNamespace
+	closed  bool
 
 	// Attachments of unfinished packets, across connections.
 	maxAttachmentBytes int64
@@ -142,7 +138,7 @@ func NewServer(opts *Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{opts: o, log: o.Logger, nsps: make(map[string]*Namespace), clients: make(map[*client]struct{})}
+	s := &Server{opts: o, log: o.Logger, nsps: make(map[string]*Namespace)}
 	s.eio = engineio.NewServer(&o.Engine, s.onEngineConn)
 	eo := s.eio.Options() // with the engine's defaults
 	s.maxAttachmentBytes = cmp.Or(max(o.MaxAttachmentBytes, 0), eo.MaxPayload)
@@ -268,20 +264,9 @@ func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(e
 // To selects rooms of the main namespace.
 func (s *Server) To(rooms ...string) BroadcastOperator { return s.Of("/").To(rooms...) }
 
-func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler {
-	c := newClient(s, conn)
-	s.clientsM.Lock()
-	s.clients[c] = struct{}{}
-	s.clientsM.Unlock()
-	return c
-}
-
-func (s *Server) removeClient(c *client) {
-	s.clientsM.Lock()
-	delete(s.clients, c)
-	s.clients = shrink.Map(s.clients, &s.clientsPeak)
-	s.clientsM.Unlock()
-}
+// onEngineConn gives a new connection its client. The engine's Conn holds
+// it, so the server keeps no set of its own.
+func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler { return newClient(s, conn) }
 
 // Shutdown stops accepting connections, disconnects every socket with
 // reason "server shutting down" (their sessions are kept for recovery),

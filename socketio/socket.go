@@ -83,7 +83,7 @@ type Socket struct {
 	pid    string
 	nsp    *Namespace
 	client *client
-	auth   json.RawMessage // the CONNECT payload; the rest of the handshake is built on demand
+	auth   string // the CONNECT payload; the rest of the handshake is built on demand
 
 	mu        sync.Mutex
 	connected bool
@@ -102,7 +102,9 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 
 // Handshake returns the connection's handshake details. It is built on
 // each call (sockets keep only what it is made of, to stay small).
-func (s *Socket) Handshake() *Handshake { return newHandshake(s.client.conn, s.auth) }
+func (s *Socket) Handshake() *Handshake {
+	return newHandshake(s.client.conn, json.RawMessage(s.auth))
+}
 
 // Conn returns the underlying Engine.IO connection.
 func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
