@@ -3,9 +3,11 @@ package socketio
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldio/herald/internal/shrink"
@@ -53,10 +55,23 @@ type Session struct {
 }
 
 // Adapter keeps the rooms of one namespace and delivers its broadcasts.
-// The in-memory MemoryAdapter serves one node; a cluster adapter (Redis)
-// implements the same operations across nodes, usually by embedding a
-// MemoryAdapter for the local part. Methods must be safe for concurrent
-// use and must not block on slow clients.
+// The in-memory MemoryAdapter serves one node; a cluster adapter (see
+// package adapter/cluster) implements the same operations across nodes,
+// usually by embedding a MemoryAdapter for the local part. Methods must be
+// safe for concurrent use and must not block on slow clients.
+//
+// The room bookkeeping of local sockets (AddAll to Rooms) does no network
+// I/O that a caller waits for. The other methods may reach the other
+// nodes: they take a context that bounds what they wait for, and return
+// an error when the operation may not reach every node (the local part is
+// done all the same). The library passes the caller's context where its
+// API takes one (FetchSockets, EmitWithAck, ServerSideEmit), and else one
+// that ends within 5 seconds (Emit, SocketsJoin, SocketsLeave,
+// DisconnectSockets, and what it does on its own: Socket.Emit with
+// recovery, keeping a session).
+//
+// Optional capabilities are found by type assertion: SessionAwareAdapter
+// for connection state recovery, AdapterCloser for resources to release.
 type Adapter interface {
 	// AddAll adds socket id to rooms.
 	AddAll(id string, rooms []string)
@@ -74,40 +89,82 @@ type Adapter interface {
 
 	// Broadcast sends p to the matching sockets, on every node unless
 	// opts.Flags.Local.
-	Broadcast(p *Packet, opts *BroadcastOptions)
+	Broadcast(ctx context.Context, p *Packet, opts *BroadcastOptions) error
 	// BroadcastWithAck sends p to the matching sockets with an ack id;
 	// clientCount is called with the number of sockets reached (once per
 	// node), ack with each answer.
-	BroadcastWithAck(p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args))
+	BroadcastWithAck(ctx context.Context, p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args)) error
 
 	// FetchSockets returns the matching sockets of every node.
 	FetchSockets(ctx context.Context, opts *BroadcastOptions) ([]SocketInfo, error)
 	// AddSockets makes the matching sockets join rooms.
-	AddSockets(opts *BroadcastOptions, rooms []string)
+	AddSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error
 	// DelSockets makes the matching sockets leave rooms.
-	DelSockets(opts *BroadcastOptions, rooms []string)
-	// DisconnectSockets disconnects the matching sockets.
-	DisconnectSockets(opts *BroadcastOptions, close bool)
+	DelSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error
+	// DisconnectSockets disconnects the matching sockets; with closeConn,
+	// their whole connections.
+	DisconnectSockets(ctx context.Context, opts *BroadcastOptions, closeConn bool) error
 	// ServerSideEmit sends an event to the other nodes' namespace; with
 	// wantAck it collects their answers until ctx is done.
 	ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error)
 	// ServerCount returns the number of nodes.
 	ServerCount(ctx context.Context) (int, error)
+}
 
+// SessionAwareAdapter is an Adapter that keeps the sessions of
+// connection state recovery (Options.Recovery), as socket.io's
+// SessionAwareAdapter. With another Adapter, sockets are never recovered.
+type SessionAwareAdapter interface {
+	Adapter
 	// PersistSession keeps a disconnected socket's session for recovery.
-	PersistSession(s *Session)
+	PersistSession(ctx context.Context, s *Session) error
 	// RestoreSession returns the session pid and the packets broadcast
 	// after offset that it missed, or nil if it cannot be restored.
 	RestoreSession(ctx context.Context, pid, offset string) (*Session, error)
+}
 
-	// Close releases the adapter's resources.
-	Close() error
+// AdapterCloser is an Adapter with resources to release: the server
+// closes it on Shutdown (with Shutdown's context), and closes the adapter
+// of a namespace it built in vain.
+type AdapterCloser interface {
+	// Close releases the adapter's resources, waiting at most until ctx
+	// is done.
+	Close(ctx context.Context) error
+}
+
+// adapterTimeout bounds the adapter calls made without a caller's context.
+const adapterTimeout = 5 * time.Second
+
+// boundedCtx is the context of adapter calls made without a caller's
+// context: it ends adapterTimeout after it was made. One serves the calls
+// of a second (the next is made on the first call after its staleness
+// timer fired), so each handed out has 4 seconds left at least, and a
+// call costs no allocation, timer or clock read.
+type boundedCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc // never called: the deadline ends it
+	stale  atomic.Bool
+}
+
+var currentCtx atomic.Pointer[boundedCtx]
+
+// adapterContext returns the context of an adapter call made without a
+// caller's context.
+func adapterContext() context.Context {
+	if c := currentCtx.Load(); c != nil && !c.stale.Load() {
+		return c.ctx
+	}
+	c := &boundedCtx{}
+	c.ctx, c.cancel = context.WithTimeout(context.Background(), adapterTimeout)
+	time.AfterFunc(adapterTimeout-4*time.Second, func() { c.stale.Store(true) })
+	currentCtx.Store(c)
+	return c.ctx
 }
 
 // AdapterFactory creates the adapter of a namespace.
 type AdapterFactory func(nsp *Namespace) Adapter
 
-var _ Adapter = (*MemoryAdapter)(nil)
+var _ SessionAwareAdapter = (*MemoryAdapter)(nil)
 
 // MemoryAdapter is the single-node Adapter. With connection state
 // recovery enabled on the server it also keeps recent broadcasts and
@@ -115,6 +172,9 @@ var _ Adapter = (*MemoryAdapter)(nil)
 //
 // A socket's personal room (its id) is implicit: it costs nothing to
 // store, so a socket that joined no other room has no entry at all.
+//
+// Deliver, KeepsForRecovery, Recovery and HandleServerSideEmit are for
+// adapters that embed it (see "Writing an adapter" in the package doc).
 type MemoryAdapter struct {
 	nsp *Namespace
 
@@ -188,9 +248,7 @@ func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
 	return a
 }
 
-// Namespace returns the adapter's namespace.
-func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
-
+// AddAll adds socket id to rooms.
 func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -212,6 +270,7 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	}
 }
 
+// Del removes socket id from room.
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -248,6 +307,7 @@ func (a *MemoryAdapter) delFromRoom(id, room string) {
 	}
 }
 
+// DelAll removes socket id from every room.
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -259,6 +319,7 @@ func (a *MemoryAdapter) DelAll(id string) {
 	delete(a.leftSelf, id)
 }
 
+// SocketRooms returns the rooms of a local socket, its own id included.
 func (a *MemoryAdapter) SocketRooms(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -270,6 +331,8 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 	return append(out, rs...)
 }
 
+// Sockets returns the ids of local sockets in any of rooms (all when
+// rooms is empty).
 func (a *MemoryAdapter) Sockets(rooms []string) []string {
 	var out []string
 	a.apply(&BroadcastOptions{Rooms: rooms}, func(s *Socket) { out = append(out, s.id) })
@@ -362,21 +425,15 @@ func (a *MemoryAdapter) matchInto(out []*Socket, opts *BroadcastOptions) []*Sock
 }
 
 // Broadcast encodes p once and queues the same bytes on every matching
-// socket.
-func (a *MemoryAdapter) Broadcast(p *Packet, opts *BroadcastOptions) {
-	if a.recovery != nil && p.Type == PacketEvent && !p.HasID && !opts.Flags.Volatile {
+// socket; with recovery on, it keeps p for replay, with an offset of this
+// adapter's. It returns no error.
+func (a *MemoryAdapter) Broadcast(ctx context.Context, p *Packet, opts *BroadcastOptions) error {
+	if a.KeepsForRecovery(p, opts) {
 		a.storeForRecovery(p, opts)
 	}
 	a.deliver(p, opts)
+	return nil
 }
-
-// Deliver sends p to the matching local sockets as it is: no offset is
-// added and nothing is kept for recovery. Adapters that keep their own
-// history (a Redis stream) use it.
-func (a *MemoryAdapter) Deliver(p *Packet, opts *BroadcastOptions) { a.deliver(p, opts) }
-
-// Recovery returns the server's recovery options (nil when off).
-func (a *MemoryAdapter) Recovery() *RecoveryOptions { return a.recovery }
 
 func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
 	enc := p.Encode()
@@ -397,15 +454,10 @@ func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
 	return n
 }
 
-// BroadcastLocal delivers p to the local matching sockets only; cluster
-// adapters call it for packets that came from other nodes.
-func (a *MemoryAdapter) BroadcastLocal(p *Packet, opts *BroadcastOptions) {
-	a.Broadcast(p, &BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except, Flags: BroadcastFlags{Volatile: opts.Flags.Volatile, Local: true, NoCompress: opts.Flags.NoCompress}})
-}
-
 // BroadcastWithAck gives p an ack id of this node (the same for every
-// recipient: the counter is shared by the namespace) and sends it.
-func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args)) {
+// recipient: the counter is shared by the namespace) and sends it. It
+// returns no error.
+func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args)) error {
 	p.ID, p.HasID = a.nsp.nextAckID(), true
 	enc := p.Encode()
 	socks := a.match(opts)
@@ -420,8 +472,10 @@ func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts *BroadcastOptions, clie
 	for _, s := range socks {
 		s.client.write(enc, opts.Flags.Volatile)
 	}
+	return nil
 }
 
+// FetchSockets returns the matching local sockets.
 func (a *MemoryAdapter) FetchSockets(ctx context.Context, opts *BroadcastOptions) ([]SocketInfo, error) {
 	socks := a.match(opts)
 	out := make([]SocketInfo, 0, len(socks))
@@ -431,29 +485,82 @@ func (a *MemoryAdapter) FetchSockets(ctx context.Context, opts *BroadcastOptions
 	return out, nil
 }
 
-func (a *MemoryAdapter) AddSockets(opts *BroadcastOptions, rooms []string) {
+// AddSockets makes the matching local sockets join rooms.
+func (a *MemoryAdapter) AddSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error {
 	a.apply(opts, func(s *Socket) { s.Join(rooms...) })
+	return nil
 }
 
-func (a *MemoryAdapter) DelSockets(opts *BroadcastOptions, rooms []string) {
-	a.apply(opts, func(s *Socket) {
-		for _, r := range rooms {
-			s.Leave(r)
-		}
-	})
+// DelSockets makes the matching local sockets leave rooms.
+func (a *MemoryAdapter) DelSockets(ctx context.Context, opts *BroadcastOptions, rooms []string) error {
+	a.apply(opts, func(s *Socket) { s.Leave(rooms...) })
+	return nil
 }
 
-func (a *MemoryAdapter) DisconnectSockets(opts *BroadcastOptions, close bool) {
-	a.apply(opts, func(s *Socket) { s.Disconnect(close) })
+// DisconnectSockets disconnects the matching local sockets.
+func (a *MemoryAdapter) DisconnectSockets(ctx context.Context, opts *BroadcastOptions, closeConn bool) error {
+	a.apply(opts, func(s *Socket) { s.Disconnect(closeConn) })
+	return nil
 }
 
+// ServerSideEmit does nothing: a single node has no one to tell.
 func (a *MemoryAdapter) ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error) {
-	return nil, nil // a single node has no one to tell
+	return nil, nil
 }
 
+// ServerCount returns 1.
 func (a *MemoryAdapter) ServerCount(ctx context.Context) (int, error) { return 1, nil }
 
-func (a *MemoryAdapter) Close() error { return nil }
+// For adapter authors. A cluster adapter embeds a MemoryAdapter for its
+// local part, and uses these to deliver what other nodes send and to
+// replay what a transport keeps (see the package doc, "Writing an
+// adapter").
+
+// Namespace returns the adapter's namespace.
+func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
+
+// Recovery returns the server's recovery options (nil when off).
+func (a *MemoryAdapter) Recovery() *RecoveryOptions { return a.recovery }
+
+// KeepsForRecovery reports whether recovery is on and a broadcast of p
+// with opts is of what it keeps for replay: an event without ack, not
+// volatile (as the reference).
+func (a *MemoryAdapter) KeepsForRecovery(p *Packet, opts *BroadcastOptions) bool {
+	return a.recovery != nil && p.Type == PacketEvent && !p.HasID && !opts.Flags.Volatile
+}
+
+// Deliver sends p to the matching local sockets, whatever opts.Flags.Local
+// says, and keeps nothing for recovery: for the broadcasts of other
+// nodes, and for adapters that keep their own history (a Redis stream).
+// A non-empty offset, when KeepsForRecovery, is appended to p as its
+// recovery offset (the history's, such as a stream entry id).
+func (a *MemoryAdapter) Deliver(p *Packet, opts *BroadcastOptions, offset string) {
+	if offset != "" && a.KeepsForRecovery(p, opts) {
+		p.Data = appendOffset(p.Data, offset)
+	}
+	a.deliver(p, opts)
+}
+
+// HandleServerSideEmit delivers an event that another node sent with
+// ServerSideEmit to the namespace's OnServerSideEmit handler; ack, when
+// not nil, answers it.
+func (a *MemoryAdapter) HandleServerSideEmit(event string, args Args, ack func(...any)) {
+	a.nsp.handleServerSideEmit(event, args, ack)
+}
+
+// AddMissed adds p, broadcast with opts, to the packets the session
+// replays when the socket it describes was among the targets, with
+// offset appended as p's recovery offset; it reports whether it did.
+// Adapters that restore sessions from their own history use it.
+func (s *Session) AddMissed(p *Packet, opts *BroadcastOptions, offset string) bool {
+	in := func(r string) bool { return r == s.SID || slices.Contains(s.Rooms, r) }
+	if opts.Flags.Volatile || !targets(opts.Rooms, opts.Except, in) {
+		return false
+	}
+	p.Data = appendOffset(p.Data, offset)
+	s.MissedPackets = append(s.MissedPackets, p)
+	return true
+}
 
 // storeForRecovery appends an offset to p and keeps it for replay,
 // dropping the oldest packets past MaxBufferBytes.
@@ -467,7 +574,7 @@ func (a *MemoryAdapter) storeForRecovery(p *Packet, opts *BroadcastOptions) {
 	a.seq++
 	sp.seq, sp.at, sp.p = a.seq, time.Now(), p
 	sp.offset = a.offsetPfx + strconv.FormatUint(a.seq, 36)
-	p.Data = AppendOffset(p.Data, sp.offset)
+	p.Data = appendOffset(p.Data, sp.offset)
 	sp.measure()
 	a.pruneLocked(sp.at)
 	a.packets = append(a.packets, sp)
@@ -481,9 +588,9 @@ func (a *MemoryAdapter) storeForRecovery(p *Packet, opts *BroadcastOptions) {
 	a.dropLocked(n)
 }
 
-// AppendOffset appends a recovery offset as the last element of the JSON
+// appendOffset appends a recovery offset as the last element of the JSON
 // array data.
-func AppendOffset(data json.RawMessage, offset string) json.RawMessage {
+func appendOffset(data json.RawMessage, offset string) json.RawMessage {
 	out := make([]byte, 0, len(data)+len(offset)+4)
 	out = append(out, data[:len(data)-1]...)
 	if len(data) > 2 {
@@ -523,15 +630,18 @@ func (a *MemoryAdapter) pruneLocked(now time.Time) {
 	}
 }
 
-func (a *MemoryAdapter) PersistSession(s *Session) {
+// PersistSession keeps a disconnected socket's session for
+// MaxDisconnectionDuration. It returns no error.
+func (a *MemoryAdapter) PersistSession(ctx context.Context, s *Session) error {
 	if a.recovery == nil {
-		return
+		return nil
 	}
 	a.rmu.Lock()
 	defer a.rmu.Unlock()
 	now := time.Now()
 	a.pruneLocked(now)
 	a.sessions[s.PID] = &storedSession{s: s, at: now, seq: a.seq}
+	return nil
 }
 
 // RestoreSession returns the session pid with the packets it missed:
@@ -575,8 +685,9 @@ func (a *MemoryAdapter) RestoreSession(ctx context.Context, pid, offset string) 
 	for _, r := range s.Rooms {
 		rooms[r] = struct{}{}
 	}
+	in := func(r string) bool { _, ok := rooms[r]; return ok }
 	for _, sp := range a.packets[seen+1-oldest:] {
-		if matchRooms(sp.opts.Rooms, sp.opts.Except, rooms) {
+		if targets(sp.opts.Rooms, sp.opts.Except, in) {
 			s.MissedPackets = append(s.MissedPackets, sp.p)
 		}
 	}
@@ -593,11 +704,11 @@ func (a *MemoryAdapter) offsetSeq(offset string) (uint64, bool) {
 	return n, err == nil && n <= a.seq
 }
 
-// matchRooms reports whether a socket in rooms is a target of a broadcast
-// to include, excluding except.
-func matchRooms(include, except []string, rooms map[string]struct{}) bool {
+// targets reports whether a socket in the rooms for which in is true is
+// a target of a broadcast to include, excluding except.
+func targets(include, except []string, in func(room string) bool) bool {
 	for _, r := range except {
-		if _, ok := rooms[r]; ok {
+		if in(r) {
 			return false
 		}
 	}
@@ -605,7 +716,7 @@ func matchRooms(include, except []string, rooms map[string]struct{}) bool {
 		return true
 	}
 	for _, r := range include {
-		if _, ok := rooms[r]; ok {
+		if in(r) {
 			return true
 		}
 	}

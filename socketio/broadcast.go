@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -44,18 +45,24 @@ func (b BroadcastOperator) Local() BroadcastOperator { b.flags.Local = true; ret
 func (b BroadcastOperator) Compress(on bool) BroadcastOperator { b.flags.NoCompress = !on; return b }
 
 // Emit sends an event to the selected sockets. The packet is encoded once.
+// It returns an error when the arguments cannot be encoded, or when the
+// adapter reports that the broadcast may not reach the other nodes (its
+// queue to them is full, it is closed): the local sockets have it all
+// the same, and the adapter counts and logs what it dropped. The adapter
+// gets a context that ends within 5 seconds.
 func (b BroadcastOperator) Emit(event string, args ...any) error {
 	p, err := eventPacket(b.nsp.name, event, args)
 	if err != nil {
 		return err
 	}
-	b.nsp.adapter.Broadcast(p, b.opts())
-	return nil
+	return b.nsp.adapter.Broadcast(adapterContext(), p, b.opts())
 }
 
 // EmitWithAck sends an event to the selected sockets and collects their
 // answers. It returns when every reached socket has answered, or when ctx
-// is done, with the answers so far and ErrAckTimeout.
+// is done, with the answers so far and ErrAckTimeout; when the adapter
+// reported that the broadcast may not reach the other nodes, the error
+// wraps ErrAckTimeout and the adapter's error.
 func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
 	p, err := eventPacket(b.nsp.name, event, args)
 	if err != nil {
@@ -83,7 +90,7 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	if dl, ok := ctx.Deadline(); ok {
 		opts.Flags.Timeout = time.Until(dl)
 	}
-	b.nsp.adapter.BroadcastWithAck(p, opts, func(n int) {
+	aerr := b.nsp.adapter.BroadcastWithAck(ctx, p, opts, func(n int) {
 		mu.Lock()
 		expected += n
 		counts++
@@ -104,6 +111,9 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		mu.Lock()
 		defer mu.Unlock()
 		closed = true
+		if aerr != nil {
+			return append([]Args(nil), responses...), fmt.Errorf("%w: %w", ErrAckTimeout, aerr)
+		}
 		return append([]Args(nil), responses...), ErrAckTimeout
 	}
 }
@@ -113,14 +123,20 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]SocketInfo, erro
 	return b.nsp.adapter.FetchSockets(ctx, b.opts())
 }
 
-// SocketsJoin makes the selected sockets join rooms.
-func (b BroadcastOperator) SocketsJoin(rooms ...string) { b.nsp.adapter.AddSockets(b.opts(), rooms) }
+// SocketsJoin makes the selected sockets join rooms, on every node unless
+// Local. Like Emit, it returns the adapter's error, with a context that
+// ends within 5 seconds.
+func (b BroadcastOperator) SocketsJoin(rooms ...string) error {
+	return b.nsp.adapter.AddSockets(adapterContext(), b.opts(), rooms)
+}
 
-// SocketsLeave makes the selected sockets leave rooms.
-func (b BroadcastOperator) SocketsLeave(rooms ...string) { b.nsp.adapter.DelSockets(b.opts(), rooms) }
+// SocketsLeave makes the selected sockets leave rooms, as SocketsJoin.
+func (b BroadcastOperator) SocketsLeave(rooms ...string) error {
+	return b.nsp.adapter.DelSockets(adapterContext(), b.opts(), rooms)
+}
 
-// DisconnectSockets disconnects the selected sockets; with close, their
-// whole connections.
-func (b BroadcastOperator) DisconnectSockets(close bool) {
-	b.nsp.adapter.DisconnectSockets(b.opts(), close)
+// DisconnectSockets disconnects the selected sockets, as SocketsJoin; with
+// closeConn, their whole connections.
+func (b BroadcastOperator) DisconnectSockets(closeConn bool) error {
+	return b.nsp.adapter.DisconnectSockets(adapterContext(), b.opts(), closeConn)
 }

@@ -1,7 +1,6 @@
 package socketio
 
 import (
-	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -190,11 +189,10 @@ func (c *client) connect(p *Packet) {
 			PID    string `json:"pid"`
 			Offset string `json:"offset"`
 		}
-		if len(p.Data) > 0 && json.Unmarshal(p.Data, &r) == nil && r.PID != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sa, aware := nsp.adapter.(SessionAwareAdapter)
+		if aware && len(p.Data) > 0 && json.Unmarshal(p.Data, &r) == nil && r.PID != "" {
 			var err error
-			session, err = nsp.adapter.RestoreSession(ctx, r.PID, r.Offset)
-			cancel()
+			session, err = sa.RestoreSession(adapterContext(), r.PID, r.Offset)
 			if err != nil {
 				c.srv.log.Warn("socketio: session not restored", "nsp", nsp.name, "err", err)
 			}

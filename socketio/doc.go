@@ -40,8 +40,35 @@
 // # Adapters
 //
 // Rooms and broadcasts go through the namespace's Adapter: MemoryAdapter
-// for one node, or a cluster adapter (see adapter/redisadapter) that
-// carries broadcasts and requests to the other nodes.
+// for one node, or a cluster adapter (adapter/redisadapter,
+// adapter/redisstreams, or one over another transport with
+// adapter/cluster) that carries broadcasts and requests to the other
+// nodes. The calls that may reach other nodes return the adapter's error:
+// Emit, SocketsJoin, SocketsLeave and DisconnectSockets once the local
+// sockets are served (the other nodes may miss that one, as when the
+// adapter's queue to Redis is full; the adapter counts and logs it);
+// FetchSockets, EmitWithAck and ServerSideEmitWithAck with what arrived.
+// The adapter gets the caller's context where the call takes one, else
+// one that ends within 5 seconds.
+//
+// # Writing an adapter
+//
+// An adapter embeds a MemoryAdapter for its local part, overrides the
+// methods that concern the other nodes, and serves what they send with
+// the MemoryAdapter's methods for adapter authors:
+//   - Deliver sends a packet to the matching local sockets, with the
+//     recovery offset of the adapter's own history if it keeps one;
+//   - KeepsForRecovery tells which broadcasts recovery keeps, and
+//     Recovery returns its options;
+//   - HandleServerSideEmit hands another node's server-side event to the
+//     namespace's OnServerSideEmit handler.
+//
+// Session.AddMissed builds a restored session from such a history;
+// EventPacket and NewArgs build packets and arguments from Go values and
+// raw JSON. Optional capabilities are found by type assertion:
+// SessionAwareAdapter (connection state recovery, which MemoryAdapter
+// keeps in memory) and AdapterCloser. Package adapter/cluster is the
+// cluster part for any transport.
 //
 // # Connection state recovery
 //

@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -168,14 +169,17 @@ func (n *Namespace) FetchSockets(ctx context.Context) ([]SocketInfo, error) {
 	return n.op().FetchSockets(ctx)
 }
 
-// SocketsJoin makes every socket join rooms.
-func (n *Namespace) SocketsJoin(rooms ...string) { n.op().SocketsJoin(rooms...) }
+// SocketsJoin makes every socket join rooms, on every node.
+func (n *Namespace) SocketsJoin(rooms ...string) error { return n.op().SocketsJoin(rooms...) }
 
-// SocketsLeave makes every socket leave rooms.
-func (n *Namespace) SocketsLeave(rooms ...string) { n.op().SocketsLeave(rooms...) }
+// SocketsLeave makes every socket leave rooms, on every node.
+func (n *Namespace) SocketsLeave(rooms ...string) error { return n.op().SocketsLeave(rooms...) }
 
-// DisconnectSockets disconnects every socket.
-func (n *Namespace) DisconnectSockets(close bool) { n.op().DisconnectSockets(close) }
+// DisconnectSockets disconnects every socket, on every node; with
+// closeConn, their whole connections.
+func (n *Namespace) DisconnectSockets(closeConn bool) error {
+	return n.op().DisconnectSockets(closeConn)
+}
 
 // ServerSideEmit sends an event to this namespace on the other nodes,
 // whose OnServerSideEmit handlers receive it. ctx bounds the sending.
@@ -201,9 +205,9 @@ func (n *Namespace) OnServerSideEmit(event string, h func(args Args, ack func(..
 	n.mu.Unlock()
 }
 
-// HandleServerSideEmit delivers an event from another node to the
-// OnServerSideEmit handler; adapters call it.
-func (n *Namespace) HandleServerSideEmit(event string, args Args, ack func(...any)) {
+// handleServerSideEmit delivers an event from another node to the
+// OnServerSideEmit handler (MemoryAdapter.HandleServerSideEmit).
+func (n *Namespace) handleServerSideEmit(event string, args Args, ack func(...any)) {
 	n.mu.RLock()
 	h := n.serverEvents[event]
 	n.mu.RUnlock()
@@ -285,7 +289,8 @@ func (p *ParentNamespace) OnConnection(h func(*Socket)) {
 	p.mu.Unlock()
 }
 
-// Emit broadcasts to every child namespace.
+// Emit broadcasts to every child namespace; it returns the errors of
+// those that failed (see BroadcastOperator.Emit).
 func (p *ParentNamespace) Emit(event string, args ...any) error {
 	p.mu.Lock()
 	kids := make([]*Namespace, 0, len(p.children))
@@ -293,12 +298,13 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 		kids = append(kids, n)
 	}
 	p.mu.Unlock()
+	var errs []error
 	for _, n := range kids {
 		if err := n.Emit(event, args...); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (p *ParentNamespace) child(name string) *Namespace {

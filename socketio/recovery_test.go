@@ -240,3 +240,26 @@ func TestEmitTransientIsNotRecorded(t *testing.T) {
 		t.Fatalf("recovery keeps %d packets, want the Emit alone", st.Packets)
 	}
 }
+
+// plainAdapter is an Adapter without the optional capabilities of the
+// MemoryAdapter it wraps.
+type plainAdapter struct{ socketio.Adapter }
+
+// Recovery needs a SessionAwareAdapter: with another adapter, sessions
+// are neither kept nor restored (the client gets a fresh session).
+func TestRecoveryNeedsASessionAwareAdapter(t *testing.T) {
+	io, url := newServer(t, &socketio.Options{
+		Recovery: &socketio.RecoveryOptions{},
+		Adapter:  func(n *socketio.Namespace) socketio.Adapter { return plainAdapter{socketio.NewMemoryAdapter(n)} },
+	})
+	c := dial(t, url)
+	c.Send("40")
+	sid, pid := handshake(t, c)
+	c.Close()
+	waitFor(t, "the socket gone", func() bool { return len(io.Sockets()) == 0 })
+	c2 := dial(t, url)
+	c2.Send(`40{"pid":"` + pid + `"}`)
+	if sid2, pid2 := handshake(t, c2); sid2 == sid || pid2 == pid {
+		t.Fatalf("recovered without a SessionAwareAdapter: %s %s", sid2, pid2)
+	}
+}

@@ -207,9 +207,17 @@ func (s *Server) addNamespace(name string, parent *ParentNamespace) *Namespace {
 }
 
 func (s *Server) closeAdapter(n *Namespace) {
-	if err := n.adapter.Close(); err != nil {
+	if err := closeAdapter(adapterContext(), n.adapter); err != nil {
 		s.log.Warn("socketio: closing an adapter", "nsp", n.name, "err", err)
 	}
+}
+
+// closeAdapter closes a, if it is an AdapterCloser.
+func closeAdapter(ctx context.Context, a Adapter) error {
+	if c, ok := a.(AdapterCloser); ok {
+		return c.Close(ctx)
+	}
+	return nil
 }
 
 // OfMatch returns a parent namespace: a client connecting to a name for
@@ -270,7 +278,8 @@ func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler { return new
 
 // Shutdown stops accepting connections, disconnects every socket with
 // reason "server shutting down" (their sessions are kept for recovery),
-// closes the adapters and waits for the connections to close or ctx.
+// closes the adapters (those that are AdapterClosers, with ctx) and waits
+// for the connections to close or ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -290,7 +299,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	err := s.eio.Shutdown(ctx)
 	for _, n := range nsps {
-		if e := n.adapter.Close(); e != nil && err == nil {
+		if e := closeAdapter(ctx, n.adapter); e != nil && err == nil {
 			err = e
 		}
 	}

@@ -226,8 +226,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 		if err != nil {
 			return err
 		}
-		s.nsp.adapter.Broadcast(p, &BroadcastOptions{Rooms: []string{s.id}})
-		return nil
+		return s.nsp.adapter.Broadcast(adapterContext(), p, &BroadcastOptions{Rooms: []string{s.id}})
 	}
 	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
@@ -423,7 +422,7 @@ func (s *Socket) onClose(reason Reason) {
 	for _, h := range before {
 		srv.safeCall(func() { h(reason) })
 	}
-	if srv.opts.Recovery != nil && recoverable[reason] && s.pid != "" {
+	if sa, ok := s.nsp.adapter.(SessionAwareAdapter); ok && srv.opts.Recovery != nil && recoverable[reason] && s.pid != "" {
 		rooms := s.Rooms()
 		kept := rooms[:0]
 		for _, r := range rooms {
@@ -431,7 +430,9 @@ func (s *Socket) onClose(reason Reason) {
 				kept = append(kept, r)
 			}
 		}
-		s.nsp.adapter.PersistSession(&Session{SID: s.id, PID: s.pid, Rooms: kept, Data: s.dataCopy()})
+		if err := sa.PersistSession(adapterContext(), &Session{SID: s.id, PID: s.pid, Rooms: kept, Data: s.dataCopy()}); err != nil {
+			srv.log.Warn("socketio: session not kept", "nsp", s.nsp.name, "err", err)
+		}
 	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)

@@ -125,7 +125,7 @@ func (c *Cluster) Start() {
 	c.startOnce.Do(func() {
 		c.beating.Add(1)
 		go c.beat()
-		c.send(&Message{Type: MsgInitialHeartbeat})
+		c.notify(&Message{Type: MsgInitialHeartbeat})
 	})
 }
 
@@ -136,7 +136,7 @@ func (c *Cluster) beat() {
 	for {
 		select {
 		case <-t.C:
-			c.send(&Message{Type: MsgHeartbeat})
+			c.notify(&Message{Type: MsgHeartbeat})
 		case <-c.stop:
 			return
 		}
@@ -145,14 +145,14 @@ func (c *Cluster) beat() {
 
 // Close stops the heartbeats and tells the other nodes this one leaves
 // (with heartbeats), stops the handler goroutine and ends the requests
-// still waiting with ErrClosed. The adapter's Close calls it, then stops
-// its transport.
-func (c *Cluster) Close() error {
+// still waiting with ErrClosed. It does not wait for the network. The
+// adapter's Close calls it, then stops its transport.
+func (c *Cluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		close(c.stop)
 		c.beating.Wait()
 		if c.counter == nil {
-			c.send(&Message{Type: MsgAdapterClose})
+			_ = c.send(ctx, &Message{Type: MsgAdapterClose})
 		}
 		c.worker.Close()
 		c.reqs.Close()
@@ -180,62 +180,62 @@ func (c *Cluster) ServerCount(ctx context.Context) (int, error) {
 }
 
 // send hands m to the transport for the other nodes.
-func (c *Cluster) send(m *Message) {
+func (c *Cluster) send(ctx context.Context, m *Message) error {
 	m.UID, m.Nsp = c.uid, c.nsp.Name()
-	c.tr.Publish(m)
+	return c.tr.Publish(ctx, m)
 }
 
-// Broadcast sends p to the other nodes, then delivers it here. With an
-// OffsetTransport, the message's offset is appended for recovery: its own
-// when it comes in time, else the latest the transport knows (a client
-// that recovers from it gets this broadcast again, once it is written).
-func (c *Cluster) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions) {
+// notify sends what no caller waits for (heartbeats, answers): what
+// becomes of it the transport counts and logs.
+func (c *Cluster) notify(m *Message) { _ = c.send(context.Background(), m) }
+
+// Broadcast sends p to the other nodes, then delivers it here, and
+// returns the transport's error. With an OffsetTransport, the message's
+// offset is appended for recovery: its own when it comes in time, else
+// the latest the transport knows (a client that recovers from it gets
+// this broadcast again, once it is written).
+func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
 	off := ""
+	var err error
 	if !opts.Flags.Local {
 		m := &Message{Type: MsgBroadcast, Attachments: p.Attachments,
 			Data: wire.NewObject().Raw("packet", wire.AppendPacket(nil, p, false)).Raw("opts", wire.AppendOpts(nil, opts, true)).Done()}
 		if len(opts.Rooms) == 1 && !wire.IsSocketID(opts.Rooms[0]) {
 			m.Room = opts.Rooms[0]
 		}
-		if c.offsets != nil && c.MemoryAdapter.Recovery() != nil && recordable(p, opts) {
+		if c.offsets != nil && c.MemoryAdapter.KeepsForRecovery(p, opts) {
 			m.UID, m.Nsp = c.uid, c.nsp.Name()
-			off = c.offsets.PublishOffset(m)
+			off, err = c.offsets.PublishOffset(ctx, m)
 		} else {
-			c.send(m)
+			err = c.send(ctx, m)
 		}
 	}
-	c.deliver(p, opts, off)
+	c.deliver(ctx, p, opts, off)
+	return err
 }
 
 // deliver delivers p to the local sockets: with transport offsets, with
 // off appended; else through the MemoryAdapter's own recovery.
-func (c *Cluster) deliver(p *socketio.Packet, opts *socketio.BroadcastOptions, off string) {
+func (c *Cluster) deliver(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions, off string) {
 	if c.offsets == nil {
-		c.MemoryAdapter.Broadcast(p, opts)
+		_ = c.MemoryAdapter.Broadcast(ctx, p, opts)
 		return
 	}
-	if off != "" && c.MemoryAdapter.Recovery() != nil && recordable(p, opts) {
-		p.Data = socketio.AppendOffset(p.Data, off)
-	}
-	c.MemoryAdapter.Deliver(p, opts)
-}
-
-// recordable reports whether a broadcast is kept for recovery (as the
-// reference: events without ack, not volatile).
-func recordable(p *socketio.Packet, opts *socketio.BroadcastOptions) bool {
-	return p.Type == socketio.PacketEvent && !p.HasID && !opts.Flags.Volatile
+	c.MemoryAdapter.Deliver(p, opts, off)
 }
 
 // BroadcastWithAck sends p across nodes; they answer with client counts
-// and acks addressed to this node.
-func (c *Cluster) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastOptions, clientCount func(int), ack func(socketio.Args)) {
+// and acks addressed to this node. It returns the transport's error.
+func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions, clientCount func(int), ack func(socketio.Args)) error {
+	var err error
 	if !opts.Flags.Local {
 		if id, ok := c.reqs.AddBroadcast(opts.Flags.Timeout, c.opts.RequestsTimeout, clientCount, ack); ok {
-			c.send(&Message{Type: MsgBroadcast, Attachments: p.Attachments, Ephemeral: true,
+			err = c.send(ctx, &Message{Type: MsgBroadcast, Attachments: p.Attachments, Ephemeral: true,
 				Data: wire.NewObject().Raw("packet", wire.AppendPacket(nil, p, false)).Str("requestId", id).Raw("opts", wire.AppendOpts(nil, opts, true)).Done()})
 		}
 	}
-	c.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
+	_ = c.MemoryAdapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)
+	return err
 }
 
 // data is the data of any received cluster message.
@@ -289,9 +289,10 @@ func (c *Cluster) Handle(offset string, m *Message) {
 		return
 	}
 	respond := func(t MessageType, o *wire.Object, att [][]byte) {
-		c.send(&Message{Type: t, Data: o.Done(), Attachments: att, To: m.UID})
+		c.notify(&Message{Type: t, Data: o.Done(), Attachments: att, To: m.UID})
 	}
 	opts := d.Opts.Options()
+	ctx := context.Background() // local operations: nothing to wait for
 	switch m.Type {
 	case MsgBroadcast:
 		var wp wire.Packet
@@ -304,23 +305,23 @@ func (c *Cluster) Handle(offset string, m *Message) {
 		}
 		if d.RequestID == "" {
 			opts.Flags.Local = true
-			c.deliver(p, opts, offset)
+			c.deliver(ctx, p, opts, offset)
 			return
 		}
-		c.MemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
+		_ = c.MemoryAdapter.BroadcastWithAck(ctx, p, opts, func(n int) {
 			respond(MsgBroadcastClientCount, wire.NewObject().Str("requestId", d.RequestID).Raw("clientCount", strconv.AppendInt(nil, int64(n), 10)), nil)
 		}, func(args socketio.Args) {
 			raw, att := wire.FirstArg(args)
 			respond(MsgBroadcastAck, wire.NewObject().Str("requestId", d.RequestID).Raw("packet", raw), att)
 		})
 	case MsgSocketsJoin:
-		c.MemoryAdapter.AddSockets(opts, d.Rooms)
+		_ = c.MemoryAdapter.AddSockets(ctx, opts, d.Rooms)
 	case MsgSocketsLeave:
-		c.MemoryAdapter.DelSockets(opts, d.Rooms)
+		_ = c.MemoryAdapter.DelSockets(ctx, opts, d.Rooms)
 	case MsgDisconnectSockets:
-		c.MemoryAdapter.DisconnectSockets(opts, d.Close)
+		_ = c.MemoryAdapter.DisconnectSockets(ctx, opts, d.Close)
 	case MsgFetchSockets:
-		local, _ := c.MemoryAdapter.FetchSockets(context.Background(), opts)
+		local, _ := c.MemoryAdapter.FetchSockets(ctx, opts)
 		b, err := json.Marshal(wire.FetchResponse(local))
 		if err == nil {
 			respond(MsgFetchSocketsResponse, wire.NewObject().Str("requestId", d.RequestID).Raw("sockets", b), nil)
@@ -336,7 +337,7 @@ func (c *Cluster) Handle(offset string, m *Message) {
 				respond(MsgServerSideEmitResponse, wire.NewObject().Str("requestId", d.RequestID).Raw("packet", raw), att)
 			})
 		}
-		c.worker.Do(func() { c.nsp.HandleServerSideEmit(event, args, ack) })
+		c.worker.Do(func() { c.MemoryAdapter.HandleServerSideEmit(event, args, ack) })
 	case MsgBroadcastClientCount, MsgBroadcastAck, MsgFetchSocketsResponse, MsgServerSideEmitResponse:
 		p := c.reqs.Get(d.RequestID)
 		if p == nil {
@@ -367,7 +368,7 @@ func (c *Cluster) heard(m *Message) bool {
 	c.nmu.Unlock()
 	switch m.Type {
 	case MsgInitialHeartbeat:
-		c.send(&Message{Type: MsgHeartbeat})
+		c.notify(&Message{Type: MsgHeartbeat})
 		return false
 	case MsgHeartbeat, MsgAdapterClose:
 		return false
@@ -390,7 +391,10 @@ func (c *Cluster) ask(ctx context.Context, typ MessageType, o *wire.Object) ([]r
 	if !c.reqs.Add(id, p) {
 		return nil, ErrClosed
 	}
-	c.send(&Message{Type: typ, Data: o.Str("requestId", id).Done(), Ephemeral: true})
+	if err := c.send(ctx, &Message{Type: typ, Data: o.Str("requestId", id).Done(), Ephemeral: true}); err != nil {
+		c.reqs.Remove(id)
+		return nil, err
+	}
 	return c.reqs.Wait(ctx, id, p, c.opts.RequestsTimeout)
 }
 
@@ -411,28 +415,37 @@ func roomsMessage(t MessageType, opts *socketio.BroadcastOptions, rooms []string
 	return &Message{Type: t, Data: wire.NewObject().Raw("opts", wire.AppendOpts(nil, opts, true)).Raw("rooms", jsonstr.AppendStrings(nil, rooms)).Done()}
 }
 
-// AddSockets makes the matching sockets of every node join rooms.
-func (c *Cluster) AddSockets(opts *socketio.BroadcastOptions, rooms []string) {
+// AddSockets makes the matching sockets of every node join rooms; it
+// returns the transport's error.
+func (c *Cluster) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
+	var err error
 	if !opts.Flags.Local {
-		c.send(roomsMessage(MsgSocketsJoin, opts, rooms))
+		err = c.send(ctx, roomsMessage(MsgSocketsJoin, opts, rooms))
 	}
-	c.MemoryAdapter.AddSockets(opts, rooms)
+	_ = c.MemoryAdapter.AddSockets(ctx, opts, rooms)
+	return err
 }
 
-// DelSockets makes the matching sockets of every node leave rooms.
-func (c *Cluster) DelSockets(opts *socketio.BroadcastOptions, rooms []string) {
+// DelSockets makes the matching sockets of every node leave rooms; it
+// returns the transport's error.
+func (c *Cluster) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
+	var err error
 	if !opts.Flags.Local {
-		c.send(roomsMessage(MsgSocketsLeave, opts, rooms))
+		err = c.send(ctx, roomsMessage(MsgSocketsLeave, opts, rooms))
 	}
-	c.MemoryAdapter.DelSockets(opts, rooms)
+	_ = c.MemoryAdapter.DelSockets(ctx, opts, rooms)
+	return err
 }
 
-// DisconnectSockets disconnects the matching sockets of every node.
-func (c *Cluster) DisconnectSockets(opts *socketio.BroadcastOptions, close bool) {
+// DisconnectSockets disconnects the matching sockets of every node; it
+// returns the transport's error.
+func (c *Cluster) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, closeConn bool) error {
+	var err error
 	if !opts.Flags.Local {
-		c.send(&Message{Type: MsgDisconnectSockets, Data: wire.NewObject().Raw("opts", wire.AppendOpts(nil, opts, true)).Raw("close", strconv.AppendBool(nil, close)).Done()})
+		err = c.send(ctx, &Message{Type: MsgDisconnectSockets, Data: wire.NewObject().Raw("opts", wire.AppendOpts(nil, opts, true)).Raw("close", strconv.AppendBool(nil, closeConn)).Done()})
 	}
-	c.MemoryAdapter.DisconnectSockets(opts, close)
+	_ = c.MemoryAdapter.DisconnectSockets(ctx, opts, closeConn)
+	return err
 }
 
 // ServerSideEmit sends an event to the namespace on the other nodes; with
@@ -443,8 +456,7 @@ func (c *Cluster) ServerSideEmit(ctx context.Context, event string, args []any, 
 		return nil, err
 	}
 	if !wantAck {
-		c.send(&Message{Type: MsgServerSideEmit, Data: wire.NewObject().Raw("packet", d).Done(), Ephemeral: true})
-		return nil, nil
+		return nil, c.send(ctx, &Message{Type: MsgServerSideEmit, Data: wire.NewObject().Raw("packet", d).Done(), Ephemeral: true})
 	}
 	answers, err := c.ask(ctx, MsgServerSideEmit, wire.NewObject().Raw("packet", d))
 	return requests.ArgsOf(answers, "packet"), err

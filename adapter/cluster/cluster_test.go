@@ -151,8 +151,8 @@ func TestCloseLeavesTheCount(t *testing.T) {
 // unreachable is a transport whose broker is away.
 type unreachable struct{}
 
-func (unreachable) Publish(*cluster.Message) {}
-func (unreachable) Reachable() bool          { return false }
+func (unreachable) Publish(context.Context, *cluster.Message) error { return nil }
+func (unreachable) Reachable() bool                                 { return false }
 
 // While the transport knows the other nodes are out of reach, requests
 // fail at once with ErrUnavailable, which matches ErrRequestTimeout.
@@ -172,10 +172,10 @@ type offsets struct {
 	sent chan *cluster.Message
 }
 
-func (o offsets) Publish(m *cluster.Message) { o.sent <- m }
-func (o offsets) PublishOffset(m *cluster.Message) string {
+func (o offsets) Publish(_ context.Context, m *cluster.Message) error { o.sent <- m; return nil }
+func (o offsets) PublishOffset(_ context.Context, m *cluster.Message) (string, error) {
 	o.sent <- m
-	return "7-0"
+	return "7-0", nil
 }
 func (offsets) ServerCount(context.Context) (int, error) { return 1, nil }
 
@@ -212,4 +212,60 @@ func TestTransportOffsetsAndBroadcastPacket(t *testing.T) {
 			t.Errorf("BroadcastPacket accepted %s", other.Data)
 		}
 	}
+}
+
+// refusing is a transport whose queue is full; it records the contexts
+// it is given.
+type refusing struct{ ctxs chan context.Context }
+
+var errRefused = errors.New("queue full")
+
+func (r refusing) Publish(ctx context.Context, m *cluster.Message) error {
+	select {
+	case r.ctxs <- ctx:
+	default:
+	}
+	return errRefused
+}
+func (refusing) ServerCount(context.Context) (int, error) { return 2, nil }
+
+// A handler's Emit, SocketsJoin and DisconnectSockets return the
+// transport's error, after the local sockets got what was asked, and the
+// transport gets a context that ends within 5 seconds.
+func TestTransportErrorsReachTheCaller(t *testing.T) {
+	tr := refusing{ctxs: make(chan context.Context, 16)}
+	io := socketio.NewServer(&socketio.Options{Adapter: func(nsp *socketio.Namespace) socketio.Adapter { return cluster.New(nsp, tr, nil) }})
+	url := support.Serve(t, io)
+	c := support.Dial(t, url, "/socket.io/")
+	id := c.Connect("/", "")
+
+	if err := io.Emit("m", 1); !errors.Is(err, errRefused) {
+		t.Fatalf("Emit: %v", err)
+	}
+	c.ExpectExact(`42["m",1]`)
+	ctx := <-tr.ctxs
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 5*time.Second || time.Until(dl) < 3*time.Second {
+		t.Fatalf("context of Emit: deadline %v %v", dl, ok)
+	}
+	if err := io.In(id).SocketsJoin("r"); !errors.Is(err, errRefused) {
+		t.Fatalf("SocketsJoin: %v", err)
+	}
+	if s := io.Of("/").Socket(id); s == nil || !contains(s.Rooms(), "r") {
+		t.Fatal("the local socket did not join")
+	}
+	mine, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := io.Of("/").ServerSideEmitWithAck(mine, "e"); !errors.Is(err, errRefused) {
+		t.Fatalf("ServerSideEmitWithAck: %v", err)
+	}
+	for len(tr.ctxs) > 1 {
+		<-tr.ctxs
+	}
+	if got := <-tr.ctxs; got != mine {
+		t.Fatal("ServerSideEmitWithAck did not pass the caller's context")
+	}
+	if err := io.In(id).DisconnectSockets(false); !errors.Is(err, errRefused) {
+		t.Fatalf("DisconnectSockets: %v", err)
+	}
+	c.ExpectExact("41")
 }

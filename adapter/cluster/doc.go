@@ -18,8 +18,9 @@
 //
 // # Transports
 //
-// A Transport publishes messages without waiting for the network and
-// calls Cluster.Handle with those of the other nodes. What else it
+// A Transport publishes messages without waiting for the network (ctx
+// bounds what else it waits for) and calls Cluster.Handle with those of
+// the other nodes. What else it
 // implements decides the rest:
 //   - a ServerCounter counts the nodes (Redis PUBSUB NUMSUB); without one,
 //     the nodes announce themselves with heartbeats (Node's
@@ -48,7 +49,16 @@
 //		}
 //	}
 //
-// The adapter's Close calls Cluster.Close, then stops its transport.
+// The adapter's Close(ctx) calls Cluster.Close, then stops its transport.
+//
+// # Errors
+//
+// The operations that send return the transport's error (a full queue, a
+// closed transport) after doing their local part: socketio's Emit and
+// the like return it to the handler. Requests return what arrived with
+// ErrRequestTimeout when some node did not answer in time, at once with
+// ErrUnavailable while a Reachability transport is cut off. What no
+// caller waits for (answers, heartbeats) the transport counts and logs.
 //
 // # Goroutines
 //

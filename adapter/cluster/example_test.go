@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,20 +26,26 @@ type hubNode struct {
 	in chan *cluster.Message
 }
 
+// errFull says a node's queue was full.
+var errFull = errors.New("hub: a node's queue is full")
+
 // Publish implements cluster.Transport: a copy of m for every other node
 // (or m.To only), queued without waiting; a full queue drops it.
-func (n *hubNode) Publish(m *cluster.Message) {
+func (n *hubNode) Publish(ctx context.Context, m *cluster.Message) error {
 	n.h.mu.Lock()
 	defer n.h.mu.Unlock()
+	var err error
 	for _, o := range n.h.nodes {
 		if o != n && (m.To == "" || m.To == o.c.UID()) {
 			cp := *m
 			select {
 			case o.in <- &cp:
 			default:
+				err = errFull
 			}
 		}
 	}
+	return err
 }
 
 // hubAdapter is a cluster adapter over a hub.
@@ -69,8 +76,8 @@ func (h *hub) factory() socketio.AdapterFactory {
 }
 
 // Close closes the cluster part, then leaves the hub.
-func (a *hubAdapter) Close() error {
-	err := a.Cluster.Close()
+func (a *hubAdapter) Close(ctx context.Context) error {
+	err := a.Cluster.Close(ctx)
 	h := a.node.h
 	h.mu.Lock()
 	for i, n := range h.nodes {

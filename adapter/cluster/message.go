@@ -65,8 +65,10 @@ func (m *Message) Lasting() bool {
 type Transport interface {
 	// Publish sends m to the other nodes (to node m.To only, when set).
 	// It must not wait for the network: a transport queues m and sends
-	// it on a goroutine of its own, in order.
-	Publish(m *Message)
+	// it on a goroutine of its own, in order; ctx bounds what it may wait
+	// for besides. An error says m may not reach them (the queue is full,
+	// the transport closed, m cannot be encoded).
+	Publish(ctx context.Context, m *Message) error
 }
 
 // OffsetTransport is a Transport whose messages get offsets, as a
@@ -76,11 +78,12 @@ type Transport interface {
 // socketio.Adapter's PersistSession and RestoreSession).
 type OffsetTransport interface {
 	Transport
-	// PublishOffset is Publish that waits, a short bounded time, for m's
-	// offset and returns it; when the offset does not come in time, it
-	// returns the latest offset the transport knows ("" if none), from
-	// which a recovering client gets m too, once it is written.
-	PublishOffset(m *Message) string
+	// PublishOffset is Publish that waits, a short bounded time (and not
+	// past ctx), for m's offset and returns it; when the offset does not
+	// come in time, it returns the latest offset the transport knows (""
+	// if none), from which a recovering client gets m too, once it is
+	// written.
+	PublishOffset(ctx context.Context, m *Message) (string, error)
 }
 
 // ServerCounter is a Transport that counts the nodes itself (Redis

@@ -93,9 +93,9 @@ func (a *Adapter) UID() string { return a.uid }
 
 // Close stops the subscription and the handler goroutine, ends the
 // requests still waiting with ErrClosed, then sends what is still queued
-// (if Redis answers within RequestsTimeout) and stops the sending
-// goroutine.
-func (a *Adapter) Close() error {
+// (if Redis answers within RequestsTimeout, whatever ctx) and stops the
+// sending goroutine.
+func (a *Adapter) Close(ctx context.Context) error {
 	var err error
 	a.once.Do(func() {
 		err = a.sub.Close()
@@ -110,14 +110,14 @@ func (a *Adapter) Close() error {
 func (a *Adapter) Stats() Stats { return Stats(a.out.Stats()) }
 
 // publish queues a message for the other nodes.
-func (a *Adapter) publish(channel string, payload []byte) {
-	a.out.Push(&redisbus.Item{Args: []any{"publish", channel, payload}})
+func (a *Adapter) publish(channel string, payload []byte) error {
+	return a.out.Push(&redisbus.Item{Args: []any{"publish", channel, payload}})
 }
 
 // publishEphemeral queues a request or an answer, of use only within
 // RequestsTimeout.
-func (a *Adapter) publishEphemeral(channel string, payload []byte) {
-	a.out.Push(&redisbus.Item{Args: []any{"publish", channel, payload}, Expires: time.Now().Add(a.opts.RequestsTimeout)})
+func (a *Adapter) publishEphemeral(channel string, payload []byte) error {
+	return a.out.Push(&redisbus.Item{Args: []any{"publish", channel, payload}, Expires: time.Now().Add(a.opts.RequestsTimeout)})
 }
 
 func (a *Adapter) onMessage(m *redis.Message) {
@@ -163,16 +163,19 @@ func (a *Adapter) broadcastChannel(opts *socketio.BroadcastOptions) string {
 }
 
 // Broadcast queues p for the other nodes, then delivers it here without
-// waiting for Redis.
-func (a *Adapter) Broadcast(p *socketio.Packet, opts *socketio.BroadcastOptions) {
+// waiting for Redis; it returns the error of the queueing.
+func (a *Adapter) Broadcast(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions) error {
+	var err error
 	if !opts.Flags.Local {
-		if msg, err := encodeBroadcast(a.opts.Parser, a.uid, p, opts); err == nil {
-			a.publish(a.broadcastChannel(opts), msg)
+		var msg []byte
+		if msg, err = encodeBroadcast(a.opts.Parser, a.uid, p, opts); err == nil {
+			err = a.publish(a.broadcastChannel(opts), msg)
 		} else {
 			a.opts.Logger.Warn("redisadapter: encode broadcast", "err", err)
 		}
 	}
-	a.MemoryAdapter.Broadcast(p, opts)
+	_ = a.MemoryAdapter.Broadcast(ctx, p, opts)
+	return err
 }
 
 // hasRoom reports whether a local socket may be in room.
@@ -218,7 +221,7 @@ func (a *Adapter) onBroadcast(room string, payload []byte) {
 	}
 	o := wo.Options()
 	o.Flags.Local = true
-	a.MemoryAdapter.Broadcast(p, o)
+	_ = a.MemoryAdapter.Broadcast(context.Background(), p, o)
 }
 
 // request is the JSON form of a request.
@@ -257,6 +260,7 @@ func (a *Adapter) onRequest(payload []byte) {
 		return
 	}
 	opts := r.Opts.Options()
+	ctx := context.Background() // local operations: nothing to wait for
 	switch r.Type {
 	case reqSockets:
 		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": wire.NonNil(a.MemoryAdapter.Sockets(opts.Rooms))})
@@ -268,14 +272,14 @@ func (a *Adapter) onRequest(payload []byte) {
 			opts.Rooms, rooms = []string{r.Sid}, []string{r.Room}
 		}
 		if r.Type == reqRemoteJoin {
-			a.MemoryAdapter.AddSockets(opts, rooms)
+			_ = a.MemoryAdapter.AddSockets(ctx, opts, rooms)
 		} else {
-			a.MemoryAdapter.DelSockets(opts, rooms)
+			_ = a.MemoryAdapter.DelSockets(ctx, opts, rooms)
 		}
 	case reqRemoteDisconnect:
-		a.MemoryAdapter.DisconnectSockets(opts, r.Close)
+		_ = a.MemoryAdapter.DisconnectSockets(ctx, opts, r.Close)
 	case reqRemoteFetch:
-		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), opts)
+		local, _ := a.MemoryAdapter.FetchSockets(ctx, opts)
 		a.respond(r, map[string]any{"requestId": r.RequestID, "sockets": wire.FetchResponse(local)})
 	case reqServerSideEmit:
 		event, args, ok := wire.ServerSideEvent(r.Data)
@@ -288,7 +292,7 @@ func (a *Adapter) onRequest(payload []byte) {
 				a.respond(r, map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": raw})
 			})
 		}
-		a.worker.Do(func() { a.nsp.HandleServerSideEmit(event, args, ack) })
+		a.worker.Do(func() { a.MemoryAdapter.HandleServerSideEmit(event, args, ack) })
 	case reqBroadcast:
 		if r.Packet == nil {
 			return
@@ -297,7 +301,7 @@ func (a *Adapter) onRequest(payload []byte) {
 		if err != nil {
 			return
 		}
-		a.MemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
+		_ = a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, func(n int) {
 			a.respond(r, map[string]any{"type": resBroadcastCount, "requestId": r.RequestID, "clientCount": n})
 		}, func(args socketio.Args) {
 			raw, att := wire.FirstArg(args)
@@ -394,21 +398,25 @@ func (a *Adapter) request(ctx context.Context, r outRequest) ([]requests.Answer,
 		a.reqs.Remove(r.RequestID)
 		return nil, err
 	}
-	a.publishEphemeral(a.reqChannel, b)
+	if err := a.publishEphemeral(a.reqChannel, b); err != nil {
+		a.reqs.Remove(r.RequestID)
+		return nil, err
+	}
 	return a.reqs.Wait(ctx, r.RequestID, p, a.opts.RequestsTimeout)
 }
 
 // fire publishes a request that expects no answer; a server-side event
 // is only of use within RequestsTimeout.
-func (a *Adapter) fire(r outRequest) {
+func (a *Adapter) fire(r outRequest) error {
 	r.UID = a.uid
 	b, err := json.Marshal(r)
 	switch {
 	case err != nil:
+		return err
 	case r.Type == reqServerSideEmit:
-		a.publishEphemeral(a.reqChannel, b)
+		return a.publishEphemeral(a.reqChannel, b)
 	default:
-		a.publish(a.reqChannel, b)
+		return a.publish(a.reqChannel, b)
 	}
 }
 
@@ -467,28 +475,37 @@ func dedup(s []string) []string {
 	return out
 }
 
-// AddSockets makes the matching sockets of every node join rooms.
-func (a *Adapter) AddSockets(opts *socketio.BroadcastOptions, rooms []string) {
+// AddSockets makes the matching sockets of every node join rooms; it
+// returns the error of queueing the request.
+func (a *Adapter) AddSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
+	var err error
 	if !opts.Flags.Local {
-		a.fire(outRequest{Type: reqRemoteJoin, Opts: wire.AppendOpts(nil, opts, false), Rooms: wire.NonNil(rooms)})
+		err = a.fire(outRequest{Type: reqRemoteJoin, Opts: wire.AppendOpts(nil, opts, false), Rooms: wire.NonNil(rooms)})
 	}
-	a.MemoryAdapter.AddSockets(opts, rooms)
+	_ = a.MemoryAdapter.AddSockets(ctx, opts, rooms)
+	return err
 }
 
-// DelSockets makes the matching sockets of every node leave rooms.
-func (a *Adapter) DelSockets(opts *socketio.BroadcastOptions, rooms []string) {
+// DelSockets makes the matching sockets of every node leave rooms; it
+// returns the error of queueing the request.
+func (a *Adapter) DelSockets(ctx context.Context, opts *socketio.BroadcastOptions, rooms []string) error {
+	var err error
 	if !opts.Flags.Local {
-		a.fire(outRequest{Type: reqRemoteLeave, Opts: wire.AppendOpts(nil, opts, false), Rooms: wire.NonNil(rooms)})
+		err = a.fire(outRequest{Type: reqRemoteLeave, Opts: wire.AppendOpts(nil, opts, false), Rooms: wire.NonNil(rooms)})
 	}
-	a.MemoryAdapter.DelSockets(opts, rooms)
+	_ = a.MemoryAdapter.DelSockets(ctx, opts, rooms)
+	return err
 }
 
-// DisconnectSockets disconnects the matching sockets of every node.
-func (a *Adapter) DisconnectSockets(opts *socketio.BroadcastOptions, close bool) {
+// DisconnectSockets disconnects the matching sockets of every node; it
+// returns the error of queueing the request.
+func (a *Adapter) DisconnectSockets(ctx context.Context, opts *socketio.BroadcastOptions, closeConn bool) error {
+	var err error
 	if !opts.Flags.Local {
-		a.fire(outRequest{Type: reqRemoteDisconnect, Opts: wire.AppendOpts(nil, opts, false), Close: &close})
+		err = a.fire(outRequest{Type: reqRemoteDisconnect, Opts: wire.AppendOpts(nil, opts, false), Close: &closeConn})
 	}
-	a.MemoryAdapter.DisconnectSockets(opts, close)
+	_ = a.MemoryAdapter.DisconnectSockets(ctx, opts, closeConn)
+	return err
 }
 
 // ServerSideEmit sends an event to the namespace on the other nodes. With
@@ -501,16 +518,17 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args []any, 
 	}
 	r := outRequest{Type: reqServerSideEmit, Data: data}
 	if !wantAck {
-		a.fire(r)
-		return nil, nil
+		return nil, a.fire(r)
 	}
 	answers, err := a.request(ctx, r)
 	return requests.ArgsOf(answers, "data"), err
 }
 
 // BroadcastWithAck sends p to the matching sockets of every node; each
-// node reports how many sockets it reached, then their acks.
-func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastOptions, clientCount func(int), ack func(socketio.Args)) {
+// node reports how many sockets it reached, then their acks. It returns
+// the error of queueing the request.
+func (a *Adapter) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts *socketio.BroadcastOptions, clientCount func(int), ack func(socketio.Args)) error {
+	var err error
 	if !opts.Flags.Local {
 		if id, ok := a.reqs.AddBroadcast(opts.Flags.Timeout, a.opts.RequestsTimeout, clientCount, ack); ok {
 			msg := []byte(`{"uid":`)
@@ -522,10 +540,12 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts *socketio.BroadcastO
 			msg = append(msg, `,"opts":`...)
 			msg = wire.AppendOpts(msg, opts, true)
 			msg = append(msg, '}')
-			if b, err := a.opts.Parser.Encode(msg, p.Attachments); err == nil {
-				a.publishEphemeral(a.reqChannel, b)
+			var b []byte
+			if b, err = a.opts.Parser.Encode(msg, p.Attachments); err == nil {
+				err = a.publishEphemeral(a.reqChannel, b)
 			}
 		}
 	}
-	a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
+	_ = a.MemoryAdapter.BroadcastWithAck(ctx, p, opts, clientCount, ack)
+	return err
 }

@@ -53,7 +53,8 @@
 // queue is full the newest messages are dropped; requests and answers
 // still queued after RequestsTimeout are dropped too. Stats returns the
 // counts (Queued, Sent, Dropped, Failures) for metrics, and drops are
-// logged. The subscription reconnects and subscribes again on its own.
+// logged; a broadcast, socketsJoin and the like dropped for a full queue
+// returns ErrQueueFull (so socketio's Emit does), its local part done. The subscription reconnects and subscribes again on its own.
 // Pub/sub keeps nothing for a node not subscribed at the time, so after
 // an outage (a Redis restart) the queue waits, up to 2 s, until as many
 // nodes are subscribed as before, and a batch that reached fewer of them

@@ -2,6 +2,7 @@ package redisadapter
 
 import (
 	"github.com/heraldio/herald/adapter/cluster"
+	"github.com/heraldio/herald/adapter/internal/redisbus"
 )
 
 // ErrRequestTimeout is returned with partial results when some node did
@@ -20,6 +21,13 @@ var ErrUnavailable = cluster.ErrUnavailable
 // ErrBinaryServerSideEmit is returned by ServerSideEmit for binary
 // arguments: the reference sends server-side events as JSON.
 var ErrBinaryServerSideEmit = cluster.ErrBinaryServerSideEmit
+
+// ErrQueueFull is returned by the adapters' Broadcast, AddSockets and the
+// like (so by Emit, SocketsJoin, ...) when the message for the other
+// nodes was dropped because the queue to Redis is full (Options.QueueSize:
+// Redis has been away for long). The local part was done; the drop is
+// counted in Stats.Dropped.
+var ErrQueueFull = redisbus.ErrQueueFull
 
 // Stats counts an adapter's messages to Redis, for metrics.
 type Stats struct {

@@ -1,6 +1,7 @@
 package redisadapter_test
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -138,15 +139,17 @@ func expectInOrder(t *testing.T, c *support.Conn, from, to int, within time.Dura
 }
 
 // broadcastLocally broadcasts m i to room "r" from n and expects its
-// client a to get it within a second, Redis or not.
-func broadcastLocally(t *testing.T, n node, a *support.Conn, i int) {
+// client a to get it within a second, Redis or not; it returns Emit's
+// error.
+func broadcastLocally(t *testing.T, n node, a *support.Conn, i int) error {
 	t.Helper()
 	start := time.Now()
-	_ = n.io.To("r").Emit("m", i)
+	err := n.io.To("r").Emit("m", i)
 	expectM(t, a, i, time.Second)
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("local delivery of m %d took %v", i, d)
 	}
+	return err
 }
 
 // A hung Redis (SIGSTOP) does not slow a node's own clients: a chat
@@ -182,24 +185,34 @@ func statsOf(n node) redisadapter.Stats {
 }
 
 // With Redis hung past the client's timeouts, messages wait in a bounded
-// queue: beyond it they are dropped and counted; once Redis is back, the
-// queued ones reach the other node, in order.
+// queue: beyond it they are dropped, counted, and Emit says so with
+// ErrQueueFull; once Redis is back, the queued ones reach the other node,
+// in order.
 func TestHungRedisQueueBound(t *testing.T) {
 	const size = 4
 	eachVariant(t, redisadapter.Options{QueueSize: size}, false, func(t *testing.T, srv *support.Redis, nodes []node, a, b *support.Conn) {
 		srv.Pause()
-		broadcastLocally(t, nodes[0], a, 1) // usually in flight when the client times out
+		full := 0
+		count := func(err error) {
+			switch {
+			case errors.Is(err, redisadapter.ErrQueueFull):
+				full++
+			case err != nil:
+				t.Fatalf("Emit: %v", err)
+			}
+		}
+		count(broadcastLocally(t, nodes[0], a, 1)) // usually in flight when the client times out
 		time.Sleep(100 * time.Millisecond)
 		for i := 2; i <= 31; i++ {
-			broadcastLocally(t, nodes[0], a, i)
+			count(broadcastLocally(t, nodes[0], a, i))
 		}
 		time.Sleep(time.Second) // past the client's timeouts: the send fails
 		// The newest are dropped: kept are m 1 to m kept, the queue's
 		// and the one the sender held, if it held one then.
 		st := statsOf(nodes[0])
 		kept := 31 - int(st.Dropped)
-		if kept < size || kept > size+1 || st.Queued != kept || st.Failures < 1 {
-			t.Fatalf("stats while hung %+v: want %d or %d kept and queued, the rest dropped, a failure", st, size, size+1)
+		if kept < size || kept > size+1 || st.Queued != kept || st.Failures < 1 || full != int(st.Dropped) {
+			t.Fatalf("stats while hung %+v, %d ErrQueueFull: want %d or %d kept and queued, the rest dropped and refused, a failure", st, full, size, size+1)
 		}
 		srv.Resume()
 		expectInOrder(t, b, 1, kept, 10*time.Second)

@@ -79,7 +79,7 @@ func (a *Sharded) onMessage(m *redis.Message) {
 
 // Publish implements cluster.Transport: SPUBLISH on the namespace's, a
 // room's or a node's channel, queued.
-func (b *shardedBus) Publish(m *cluster.Message) {
+func (b *shardedBus) Publish(ctx context.Context, m *cluster.Message) error {
 	ch := b.prefix
 	switch {
 	case m.To != "":
@@ -90,9 +90,9 @@ func (b *shardedBus) Publish(m *cluster.Message) {
 	msg, err := redisbus.EncodeMessage(b.opts.Parser, m, false)
 	if err != nil {
 		b.opts.Logger.Warn("redisadapter: encode", "nsp", m.Nsp, "type", m.Type, "err", err)
-		return
+		return err
 	}
-	b.out.Push(b.out.ItemFor(m, []any{"spublish", ch, msg}))
+	return b.out.Push(b.out.ItemFor(m, []any{"spublish", ch, msg}))
 }
 
 // ServerCount implements cluster.ServerCounter with PUBSUB SHARDNUMSUB.
@@ -116,11 +116,11 @@ func (b *shardedBus) Reachable() bool { return !b.out.Down() }
 func (a *Sharded) Stats() Stats { return Stats(a.bus.out.Stats()) }
 
 // Close stops the subscription, ends waiting requests, then sends what is
-// still queued (if Redis answers within RequestsTimeout) and stops the
-// sending goroutine.
-func (a *Sharded) Close() error {
+// still queued (if Redis answers within RequestsTimeout, whatever ctx)
+// and stops the sending goroutine.
+func (a *Sharded) Close(ctx context.Context) error {
 	err := a.sub.Close()
-	_ = a.Cluster.Close()
+	_ = a.Cluster.Close(ctx)
 	a.bus.out.Close()
 	return err
 }

@@ -67,7 +67,7 @@
 // sent again, so they may get the last ones before it twice. When the
 // queue overflows, the newest messages are dropped, counted in
 // Adapter.Stats (Queued, Sent, Dropped, Failures, for metrics) with a log
-// line; requests and answers not sent within RequestsTimeout are dropped
+// line, and the call that sent one returns redisadapter.ErrQueueFull; requests and answers not sent within RequestsTimeout are dropped
 // too, and requests fail at once with redisadapter.ErrUnavailable while
 // Redis is away.
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -137,52 +138,56 @@ func (b *bus) command(m *cluster.Message) ([]any, error) {
 	return args, nil
 }
 
-// item returns the queue item of m, or nil (logged) when m cannot be
-// encoded.
-func (b *bus) item(m *cluster.Message) *redisbus.Item {
+// item returns the queue item of m, or the error (logged) that m cannot
+// be encoded.
+func (b *bus) item(m *cluster.Message) (*redisbus.Item, error) {
 	args, err := b.command(m)
 	if err != nil {
 		b.o.Logger.Warn("redisstreams: encode", "nsp", m.Nsp, "type", m.Type, "err", err)
-		return nil
+		return nil, err
 	}
-	return b.out.ItemFor(m, args)
+	return b.out.ItemFor(m, args), nil
 }
 
 // Publish implements cluster.Transport: the command of m, queued.
-func (b *bus) Publish(m *cluster.Message) {
-	if it := b.item(m); it != nil {
-		b.out.Push(it)
+func (b *bus) Publish(ctx context.Context, m *cluster.Message) error {
+	it, err := b.item(m)
+	if err != nil {
+		return err
 	}
+	return b.out.Push(it)
 }
 
 // PublishOffset implements cluster.OffsetTransport: it waits (at most
-// OffsetWait, and not while Redis is known to be away) for the entry id
-// of m, else returns the latest offset this node knows.
-func (b *bus) PublishOffset(m *cluster.Message) string {
-	it := b.item(m)
-	if it == nil {
-		return b.lastOffset()
+// OffsetWait or until ctx is done, and not while Redis is known to be
+// away) for the entry id of m, else returns the latest offset this node
+// knows.
+func (b *bus) PublishOffset(ctx context.Context, m *cluster.Message) (string, error) {
+	it, err := b.item(m)
+	if err != nil {
+		return b.lastOffset(), err
 	}
 	wait := !b.out.Down()
 	if wait {
 		it.Reply = make(chan string, 1)
 	}
-	if !b.out.Push(it) || !wait {
-		return b.lastOffset()
+	if err := b.out.Push(it); err != nil || !wait {
+		return b.lastOffset(), err
 	}
 	t := time.NewTimer(b.o.OffsetWait)
 	defer t.Stop()
 	select {
 	case off := <-it.Reply:
 		if off == "" {
-			return b.lastOffset()
+			return b.lastOffset(), nil
 		}
 		b.noteOffset(off)
-		return off
+		return off, nil
 	case <-t.C:
 		b.out.MarkDown() // the next ones do not wait until a send succeeds
-		return b.lastOffset()
+	case <-ctx.Done():
 	}
+	return b.lastOffset(), nil
 }
 
 // Reachable implements cluster.Reachability: false while Redis is known
@@ -289,11 +294,11 @@ func (a *Adapter) read(ctx context.Context, last string) {
 }
 
 // Close tells the other nodes, stops reading, ends waiting requests, then
-// sends what is still queued (if Redis answers within RequestsTimeout)
-// and stops the sending goroutine.
-func (a *Adapter) Close() error {
+// sends what is still queued (if Redis answers within RequestsTimeout,
+// whatever ctx) and stops the sending goroutine.
+func (a *Adapter) Close(ctx context.Context) error {
 	a.once.Do(func() {
-		_ = a.Cluster.Close()
+		_ = a.Cluster.Close(ctx)
 		a.cancel()
 		<-a.done
 		if a.sub != nil {
@@ -314,20 +319,20 @@ type storedSession struct {
 }
 
 // PersistSession keeps a disconnected socket's session in Redis for the
-// recovery window, where any node can find it.
-func (a *Adapter) PersistSession(s *socketio.Session) {
+// recovery window, where any node can find it. It queues the session
+// behind the broadcasts already sent and does not wait for Redis; an
+// error says it was dropped.
+func (a *Adapter) PersistSession(ctx context.Context, s *socketio.Session) error {
 	rec := a.MemoryAdapter.Recovery()
 	if rec == nil {
-		return
+		return nil
 	}
 	rooms := append([]string{s.SID}, s.Rooms...)
 	b, err := msgpack.Marshal(storedSession{SID: s.SID, PID: s.PID, Rooms: rooms, Data: a.jsonForm(s.Data)})
 	if err != nil {
-		a.o.Logger.Warn("redisstreams: persist session", "err", err)
-		return
+		return fmt.Errorf("redisstreams: persist session: %w", err)
 	}
-	// Queued behind the broadcasts already sent, not waited for.
-	a.bus.out.Push(&redisbus.Item{Args: []any{"set", a.o.SessionKeyPrefix + s.PID, base64.StdEncoding.EncodeToString(b),
+	return a.bus.out.Push(&redisbus.Item{Args: []any{"set", a.o.SessionKeyPrefix + s.PID, base64.StdEncoding.EncodeToString(b),
 		"px", rec.MaxDisconnectionDuration.Milliseconds()}})
 }
 
@@ -390,9 +395,7 @@ func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (*sock
 		return nil, err
 	}
 	s := &socketio.Session{SID: st.SID, PID: st.PID, Data: a.jsonForm(st.Data)}
-	rooms := map[string]struct{}{}
 	for _, r := range st.Rooms {
-		rooms[r] = struct{}{}
 		if r != st.SID {
 			s.Rooms = append(s.Rooms, r)
 		}
@@ -409,12 +412,9 @@ func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (*sock
 			if !ok || m.Nsp != nsp {
 				continue
 			}
-			p, o, ok := cluster.BroadcastPacket(m)
-			if !ok || o.Flags.Volatile || !inRooms(o, rooms) {
-				continue
+			if p, o, ok := cluster.BroadcastPacket(m); ok {
+				s.AddMissed(p, o, e.ID)
 			}
-			p.Data = socketio.AppendOffset(p.Data, e.ID)
-			s.MissedPackets = append(s.MissedPackets, p)
 		}
 		if len(entries) < 1000 {
 			break
@@ -422,21 +422,4 @@ func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (*sock
 		from = "(" + entries[len(entries)-1].ID
 	}
 	return s, nil
-}
-
-func inRooms(o *socketio.BroadcastOptions, rooms map[string]struct{}) bool {
-	for _, r := range o.Except {
-		if _, ok := rooms[r]; ok {
-			return false
-		}
-	}
-	if len(o.Rooms) == 0 {
-		return true
-	}
-	for _, r := range o.Rooms {
-		if _, ok := rooms[r]; ok {
-			return true
-		}
-	}
-	return false
 }

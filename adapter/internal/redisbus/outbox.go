@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldio/herald/adapter/cluster"
+	"github.com/heraldio/herald/adapter/internal/requests"
 )
 
 // Stats counts an outbox's messages, for metrics (redisadapter.Stats has
@@ -106,24 +107,30 @@ func (o *Outbox) ItemFor(m *cluster.Message, args []any) *Item {
 	return it
 }
 
-// Push queues it, or drops it when the queue is full or the Outbox
-// closed; it reports whether it was queued.
-func (o *Outbox) Push(it *Item) bool {
+// ErrQueueFull is returned for a message dropped because the queue to
+// Redis is full (Redis has been away for long).
+var ErrQueueFull = errors.New("redis adapter: queue to Redis full: message for the other nodes dropped")
+
+// Push queues it, or drops it when the queue is full (ErrQueueFull) or
+// the outbox closed (requests.ErrClosed).
+func (o *Outbox) Push(it *Item) error {
 	select {
 	case <-o.stop:
+		o.discard(it)
+		return requests.ErrClosed
 	default:
-		select {
-		case o.queue <- it:
-			o.pending.Add(1)
-			return true
-		default:
-		}
-		if !o.dropping.Swap(true) {
-			o.log.Warn("redis adapter: queue to Redis full; dropping messages for the other nodes", "adapter", o.name, "queued", cap(o.queue))
-		}
+	}
+	select {
+	case o.queue <- it:
+		o.pending.Add(1)
+		return nil
+	default:
+	}
+	if !o.dropping.Swap(true) {
+		o.log.Warn("redis adapter: queue to Redis full; dropping messages for the other nodes", "adapter", o.name, "queued", cap(o.queue))
 	}
 	o.discard(it)
-	return false
+	return ErrQueueFull
 }
 
 // discard counts it as dropped.
