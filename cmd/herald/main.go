@@ -80,8 +80,8 @@ func serve(args []string) int {
 		}
 		log.Info("dev mode: get a token", "command", "go run ./cmd/herald token --name Alice",
 			"http", "curl -X POST "+url+"/api/dev/token -d '{\"name\":\"Alice\"}'")
-		log.Info("dev mode: notifications API key", "key", cfg.APIKey,
-			"try", "curl -H 'Authorization: Bearer "+cfg.APIKey+"' -d '{\"all\":true,\"type\":\"info\",\"title\":\"Hello\",\"message\":\"from the API\"}' "+url+"/api/notifications")
+		log.Info("dev mode: server API key", "key", cfg.APIKey, "document", url+"/api/openapi.json",
+			"try", "curl -H 'Authorization: Bearer "+cfg.APIKey+"' -d '{\"all\":true,\"event\":\"hello\",\"data\":\"from the API\"}' "+url+"/api/v1/emit")
 		log.Info("open " + url + " in two browser windows and chat")
 	}
 	if cfg.DebugAddr != "" {

@@ -65,6 +65,9 @@ type Config struct {
 	trustedNets []*net.IPNet
 
 	generatedSecret bool
+	// revocationReload is how often revocations are read from the store
+	// (defaultRevocationReload when zero); tests shorten it.
+	revocationReload time.Duration
 }
 
 // Flags binds the configuration to a flag set, with defaults from the

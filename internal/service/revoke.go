@@ -12,7 +12,7 @@ import (
 // revocations is this node's copy of the revoked sessions. Every
 // connection checks it, so it is kept in memory; the store keeps it for
 // every node and across restarts, a server-side event tells the other
-// nodes at once, and a reload every revocationReload catches what such
+// nodes at once, and a reload every few seconds catches what such
 // an event missed (Redis away, a node starting).
 type revocations struct {
 	mu   sync.RWMutex
@@ -20,9 +20,9 @@ type revocations struct {
 	last time.Time            // the newest revocation loaded
 }
 
-// revocationReload is how often the store is read again: the longest a
-// node that missed the event keeps admitting a revoked token.
-const revocationReload = 5 * time.Second
+// defaultRevocationReload is how often the store is read again: the
+// longest a node that missed the event keeps admitting a revoked token.
+const defaultRevocationReload = 5 * time.Second
 
 // revoked reports whether u's token was issued at or before its user's
 // revocation. "iat" has a precision of one second: a token issued in the
@@ -120,7 +120,11 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 
 // reloadRevocations reloads until stop is closed.
 func (s *Service) reloadRevocations(stop <-chan struct{}) {
-	t := time.NewTicker(revocationReload)
+	every := s.cfg.revocationReload
+	if every <= 0 {
+		every = defaultRevocationReload
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -16,6 +16,13 @@ import (
 
 func newTestService(t *testing.T, env map[string]string) (*Service, *httptest.Server) {
 	t.Helper()
+	return newTestServiceWith(t, env, nil)
+}
+
+// newTestServiceWith is newTestService with a last change to the
+// configuration (fields no flag sets).
+func newTestServiceWith(t *testing.T, env map[string]string, change func(*Config)) (*Service, *httptest.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	get := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -29,6 +36,9 @@ func newTestService(t *testing.T, env map[string]string) (*Service, *httptest.Se
 	cfg, err := Load(nil, get)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if change != nil {
+		change(&cfg)
 	}
 	svc, err := New(context.Background(), cfg, nil)
 	if err != nil {

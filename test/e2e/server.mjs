@@ -66,10 +66,10 @@ export class Herald {
     await this.start();
   }
   // token mints an HS256 token like the server's (or a broken one).
-  token(sub, name, { roles = ["user"], exp = Math.floor(Date.now() / 1000) + 3600, alg = "HS256", secret = SECRET } = {}) {
+  token(sub, name, { roles = ["user"], exp = Math.floor(Date.now() / 1000) + 3600, iat = Math.floor(Date.now() / 1000) - 10, alg = "HS256", secret = SECRET } = {}) {
     const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
     const head = b64({ alg, typ: "JWT" });
-    const body = b64({ sub, name, roles, exp, iat: Math.floor(Date.now() / 1000) - 10 });
+    const body = b64({ sub, name, roles, exp, iat });
     if (alg === "none") return `${head}.${body}.`;
     const sig = crypto.createHmac("sha256", secret).update(`${head}.${body}`).digest("base64url");
     return `${head}.${body}.${sig}`;
