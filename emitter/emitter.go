@@ -87,10 +87,10 @@ func (e *Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
 	return e.op().SocketsLeave(ctx, rooms...)
 }
 
-// DisconnectSockets disconnects every socket of the namespace; with close,
-// their whole connections.
-func (e *Emitter) DisconnectSockets(ctx context.Context, close bool) error {
-	return e.op().DisconnectSockets(ctx, close)
+// DisconnectSockets disconnects every socket of the namespace; with
+// closeConn, their whole connections.
+func (e *Emitter) DisconnectSockets(ctx context.Context, closeConn bool) error {
+	return e.op().DisconnectSockets(ctx, closeConn)
 }
 
 // ServerSideEmit sends an event to the namespace's servers (their
@@ -204,13 +204,13 @@ func (o Operator) SocketsLeave(ctx context.Context, rooms ...string) error {
 }
 
 // DisconnectSockets disconnects the selected sockets of every node; with
-// close, their whole connections.
-func (o Operator) DisconnectSockets(ctx context.Context, close bool) error {
+// closeConn, their whole connections.
+func (o Operator) DisconnectSockets(ctx context.Context, closeConn bool) error {
 	return o.e.request(ctx, struct {
 		Type  int  `json:"type"`
 		Opts  opts `json:"opts"`
 		Close bool `json:"close"`
-	}{4, o.opts(), close})
+	}{4, o.opts(), closeConn})
 }
 
 func (e *Emitter) request(ctx context.Context, r any) error {

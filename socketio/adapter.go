@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/internal/shrink"
 )
 
@@ -596,7 +597,7 @@ func appendOffset(data json.RawMessage, offset string) json.RawMessage {
 	if len(data) > 2 {
 		out = append(out, ',')
 	}
-	out = appendString(out, offset)
+	out = jsonstr.Append(out, offset)
 	return append(out, ']')
 }
 

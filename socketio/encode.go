@@ -69,7 +69,7 @@ func (e *encoder) appendValue(v any) error {
 	case nil:
 		e.buf = append(e.buf, "null"...)
 	case string:
-		e.buf = appendString(e.buf, t)
+		e.buf = jsonstr.Append(e.buf, t)
 	case []byte:
 		e.buf = append(e.buf, `{"_placeholder":true,"num":`...)
 		e.buf = strconv.AppendInt(e.buf, int64(len(e.bin)), 10)
@@ -104,7 +104,7 @@ func (e *encoder) appendValue(v any) error {
 			if i > 0 {
 				e.buf = append(e.buf, ',')
 			}
-			e.buf = appendString(e.buf, k)
+			e.buf = jsonstr.Append(e.buf, k)
 			e.buf = append(e.buf, ':')
 			if err := e.appendValue(t[k]); err != nil {
 				return err
@@ -135,10 +135,6 @@ func (e *encoder) appendValue(v any) error {
 	return nil
 }
 
-// appendString appends s as a JSON string; the codec's files call it by
-// this name.
-func appendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s) }
-
 var encoderPool = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 512)} }}
 
 // withArray encodes [event?, args...] in a pooled scratch encoder and
@@ -148,7 +144,7 @@ func withArray(event *string, args []any, fn func(data []byte, bin [][]byte)) er
 	e.buf = append(e.buf[:0], '[')
 	e.bin = e.bin[:0]
 	if event != nil {
-		e.buf = appendString(e.buf, *event)
+		e.buf = jsonstr.Append(e.buf, *event)
 	}
 	err := e.appendArgs(args)
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/heraldio/herald/internal/jsonstr"
 	"github.com/heraldio/herald/internal/shrink"
 )
 
@@ -339,7 +340,7 @@ func connectErrorData(err error) json.RawMessage {
 	}
 	e := encoder{}
 	e.buf = append(e.buf, `{"message":`...)
-	e.buf = appendString(e.buf, msg)
+	e.buf = jsonstr.Append(e.buf, msg)
 	if data != nil {
 		e.buf = append(e.buf, `,"data":`...)
 		if e.appendValue(data) != nil {

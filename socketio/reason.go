@@ -17,7 +17,7 @@ const (
 	ReasonForcedClose    = engineio.ReasonForcedClose
 
 	// ReasonServerNamespaceDisconnect: the server called
-	// Socket.Disconnect (with close, each socket of the connection gets
+	// Socket.Disconnect (with closeConn, each socket of the connection gets
 	// this reason before the connection closes).
 	ReasonServerNamespaceDisconnect Reason = "server namespace disconnect"
 	// ReasonClientNamespaceDisconnect: the client left the namespace.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/internal/jsonstr"
 )
 
 // Handshake is what a socket's connection carried: the auth payload of its
@@ -317,10 +318,10 @@ func (s *Socket) In(rooms ...string) BroadcastOperator { return s.To(rooms...) }
 // one.
 func (s *Socket) Broadcast() BroadcastOperator { return s.nsp.op().Except(s.id) }
 
-// Disconnect disconnects the socket from its namespace; with close, the
-// whole connection (every namespace) is closed.
-func (s *Socket) Disconnect(close bool) {
-	if close {
+// Disconnect disconnects the socket from its namespace; with closeConn,
+// the whole connection (every namespace) is closed.
+func (s *Socket) Disconnect(closeConn bool) {
+	if closeConn {
 		s.client.disconnectAll()
 		return
 	}
@@ -353,10 +354,10 @@ func (s *Socket) onConnect(session *Session) {
 	}
 	e := encoder{}
 	e.buf = append(e.buf, `{"sid":`...)
-	e.buf = appendString(e.buf, s.id)
+	e.buf = jsonstr.Append(e.buf, s.id)
 	if s.pid != "" {
 		e.buf = append(e.buf, `,"pid":`...)
-		e.buf = appendString(e.buf, s.pid)
+		e.buf = jsonstr.Append(e.buf, s.pid)
 	}
 	e.buf = append(e.buf, '}')
 	s.client.write((&Packet{Type: PacketConnect, Nsp: s.nsp.name, Data: e.buf}).Encode(), false)
