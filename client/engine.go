@@ -104,7 +104,7 @@ type engineConn struct {
 	upgrading  bool
 	closing    bool
 	closed     bool
-	reason     string
+	reason     Reason
 	err        error
 	pingTimer  *time.Timer
 	closeTimer *time.Timer
@@ -205,7 +205,7 @@ func (e *engineConn) resetPingTimer() {
 		return
 	}
 	if e.pingTimer == nil {
-		e.pingTimer = time.AfterFunc(d, func() { e.fail("ping timeout", nil) })
+		e.pingTimer = time.AfterFunc(d, func() { e.fail(ReasonPingTimeout, nil) })
 		return
 	}
 	e.pingTimer.Reset(d)
@@ -217,14 +217,14 @@ func (e *engineConn) handle(p *packet.Packet) bool {
 	switch p.Type {
 	case packet.Message:
 		if err := e.onMessage(p.Data, p.Binary); err != nil {
-			e.fail("parse error", err)
+			e.fail(ReasonParseError, err)
 			return false
 		}
 	case packet.Ping:
 		e.resetPingTimer()
 		_ = e.send(&packet.Packet{Type: packet.Pong, Data: p.Data})
 	case packet.Close:
-		e.fail("transport close", nil)
+		e.fail(ReasonTransportClose, nil)
 		return false
 	}
 	return true
@@ -309,11 +309,11 @@ func (e *engineConn) writer() {
 			finish := e.closing && len(e.queue) == 0
 			e.mu.Unlock()
 			if err != nil {
-				e.fail("transport error", err)
+				e.fail(ReasonTransportError, err)
 				return
 			}
 			if finish {
-				e.fail("forced close", nil)
+				e.fail(ReasonForcedClose, nil)
 				return
 			}
 		}
@@ -362,7 +362,7 @@ func (e *engineConn) readPolling(first []*packet.Packet) {
 		}
 		payload, err := e.poll.get(e.ctx, e.poll.url)
 		if err != nil {
-			e.fail("transport error", err)
+			e.fail(ReasonTransportError, err)
 			return
 		}
 		err = packet.DecodePayload(payload, func(p *packet.Packet) error {
@@ -375,7 +375,7 @@ func (e *engineConn) readPolling(first []*packet.Packet) {
 			return
 		}
 		if err != nil {
-			e.fail("parse error", err)
+			e.fail(ReasonParseError, err)
 			return
 		}
 	}
@@ -387,9 +387,9 @@ func (e *engineConn) readWS(w *wsTransport) {
 	for {
 		p, err := w.readPacket()
 		if err != nil {
-			reason := "transport close"
+			reason := ReasonTransportClose
 			if errors.Is(err, packet.ErrInvalid) {
-				reason = "parse error"
+				reason = ReasonParseError
 			}
 			e.fail(reason, err)
 			return
@@ -452,12 +452,12 @@ func (e *engineConn) upgrade() {
 	case <-e.pollDone:
 	case <-ctx.Done():
 		abandon()
-		e.fail("transport error", errors.New("client: upgrade timed out"))
+		e.fail(ReasonTransportError, errors.New("client: upgrade timed out"))
 		return
 	}
 	if err := w.write([]*packet.Packet{{Type: packet.Upgrade}}); err != nil {
 		abandon()
-		e.fail("transport error", err)
+		e.fail(ReasonTransportError, err)
 		return
 	}
 	e.mu.Lock()
@@ -488,12 +488,12 @@ func (e *engineConn) close() {
 	e.closing = true
 	e.queue = append(e.queue, &packet.Packet{Type: packet.Close})
 	e.signal()
-	e.closeTimer = time.AfterFunc(closeGrace, func() { e.fail("forced close", nil) })
+	e.closeTimer = time.AfterFunc(closeGrace, func() { e.fail(ReasonForcedClose, nil) })
 	e.mu.Unlock()
 }
 
 // fail ends the session at once with reason; the first reason sticks.
-func (e *engineConn) fail(reason string, err error) {
+func (e *engineConn) fail(reason Reason, err error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -524,7 +524,7 @@ func (e *engineConn) fail(reason string, err error) {
 func (e *engineConn) wait() { e.wg.Wait() }
 
 // closeReason returns why the session ended.
-func (e *engineConn) closeReason() (string, error) {
+func (e *engineConn) closeReason() (Reason, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.reason, e.err

@@ -4,25 +4,46 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/heraldio/herald/socketio"
 )
 
-// Disconnect reasons, as the JavaScript client names them.
+// Reason says why a socket disconnected, with the JavaScript client's
+// words: the value OnDisconnect handlers get. It is socketio.Reason (and
+// engineio.Reason), so the server's and the client's reasons are one
+// type; CloseReason reads one from an error.
+type Reason = socketio.Reason
+
+// The reasons a socket disconnects for, as the JavaScript client names
+// them.
 const (
 	// ReasonIOServerDisconnect: the server disconnected the socket. The
 	// socket does not reconnect by itself; call Connect.
-	ReasonIOServerDisconnect = "io server disconnect"
+	ReasonIOServerDisconnect Reason = "io server disconnect"
 	// ReasonIOClientDisconnect: Disconnect or Close was called.
-	ReasonIOClientDisconnect = "io client disconnect"
+	ReasonIOClientDisconnect Reason = "io client disconnect"
 	// ReasonPingTimeout: no ping came within pingInterval+pingTimeout.
-	ReasonPingTimeout = "ping timeout"
+	ReasonPingTimeout = socketio.ReasonPingTimeout
 	// ReasonTransportClose: the server closed the connection.
-	ReasonTransportClose = "transport close"
+	ReasonTransportClose = socketio.ReasonTransportClose
 	// ReasonTransportError: the connection failed.
-	ReasonTransportError = "transport error"
+	ReasonTransportError = socketio.ReasonTransportError
 	// ReasonParseError: the server sent something that could not be
 	// decoded.
-	ReasonParseError = "parse error"
+	ReasonParseError = socketio.ReasonParseError
+	// ReasonForcedClose: the Manager closed the connection, or the
+	// server did not finish its close in time.
+	ReasonForcedClose = socketio.ReasonForcedClose
 )
+
+// CloseError carries the Reason a connection ended for and the error
+// that caused it, if any: WaitConnected's error after the Manager gave up
+// wraps one. It is socketio.CloseError.
+type CloseError = socketio.CloseError
+
+// CloseReason returns the reason of the first *CloseError in err's chain,
+// or "" when there is none.
+func CloseReason(err error) Reason { return socketio.CloseReason(err) }
 
 // Sentinel errors.
 var (

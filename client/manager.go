@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -376,13 +375,10 @@ func (m *Manager) run() {
 			continue
 		}
 		if m.opts.DisableReconnection {
-			if err == nil {
-				err = errors.New(reason)
-			}
-			m.giveUp(fmt.Errorf("%w: %w", ErrReconnectFailed, err))
+			m.giveUp(fmt.Errorf("%w: %w", ErrReconnectFailed, &CloseError{Reason: reason, Err: err}))
 			continue
 		}
-		lastErr = errors.New(reason)
+		lastErr = &CloseError{Reason: reason, Err: err}
 		reconnecting = true
 	}
 }

@@ -30,7 +30,7 @@ func watch(s *client.Socket) *lifecycle {
 		l.ch <- e
 	}
 	s.OnConnect(func() { add("connect") })
-	s.OnDisconnect(func(r string) { add("disconnect:" + r) })
+	s.OnDisconnect(func(r client.Reason) { add("disconnect:" + string(r)) })
 	m := s.Manager()
 	m.OnReconnectAttempt(func(n int) { add("attempt:" + itoa(n)) })
 	m.OnReconnect(func(n int) { add("reconnect:" + itoa(n)) })
@@ -53,7 +53,7 @@ func (l *lifecycle) dropped(t *testing.T) {
 	t.Helper()
 	for {
 		switch e := recv(t, l.ch, "disconnect"); e {
-		case "disconnect:" + client.ReasonTransportClose, "disconnect:" + client.ReasonTransportError:
+		case "disconnect:" + string(client.ReasonTransportClose), "disconnect:" + string(client.ReasonTransportError):
 			return
 		case "connect":
 		default:
@@ -446,4 +446,30 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	}
 	// The server's side of the connections ends too, a moment later.
 	goleak.VerifyNone(t, before)
+}
+
+// TestDisconnectReasonsAreTyped: a disconnect handler gets a Reason with
+// the JavaScript client's value, and the error after giving up carries it
+// for CloseReason.
+func TestDisconnectReasonsAreTyped(t *testing.T) {
+	ts := newTestServer(t, nil, func(io *socketio.Server) {
+		io.OnConnection(func(s *socketio.Socket) {
+			s.On("drop-me", func(e *socketio.Event) { _ = s.Conn().Close() })
+		})
+	})
+	reasons := make(chan client.Reason, 10)
+	s := connect(t, ts.url(), &client.Options{DisableReconnection: true}, func(s *client.Socket) {
+		s.OnDisconnect(func(r client.Reason) { reasons <- r })
+	})
+	if err := s.WaitConnected(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Emit("drop-me")
+	if r := recv(t, reasons, "disconnect"); r != socketio.ReasonTransportClose {
+		t.Fatalf("reason %q, want %q", r, socketio.ReasonTransportClose)
+	}
+	err := s.WaitConnected(ctxT(t))
+	if !errors.Is(err, client.ErrReconnectFailed) || client.CloseReason(err) != client.ReasonTransportClose {
+		t.Fatalf("WaitConnected: %v (reason %q), want ErrReconnectFailed with %q", err, client.CloseReason(err), client.ReasonTransportClose)
+	}
 }

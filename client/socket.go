@@ -43,7 +43,7 @@ type Socket struct {
 	anyHandlers []EventHandler
 	onConnect   []func()
 	onConnErr   []func(error)
-	onDisc      []func(reason string)
+	onDisc      []func(reason Reason)
 
 	sendBuf      []*socketio.Packet
 	recvBuf      []*socketio.Packet
@@ -238,7 +238,7 @@ func (s *Socket) OnConnectError(h func(err error)) {
 // the reason (see the Reason constants). After ReasonIOServerDisconnect
 // and ReasonIOClientDisconnect the socket stays disconnected; after the
 // others the Manager reconnects.
-func (s *Socket) OnDisconnect(h func(reason string)) {
+func (s *Socket) OnDisconnect(h func(reason Reason)) {
 	s.mu.Lock()
 	s.onDisc = append(s.onDisc, h)
 	s.mu.Unlock()
@@ -542,7 +542,7 @@ func (s *Socket) dispatchLocked(p *socketio.Packet, eng *engineConn) {
 // disconnectLocked marks the socket disconnected and returns the
 // disconnect handlers to call, or nil if it was not connected. Called
 // with s.mu held.
-func (s *Socket) disconnectLocked() []func(string) {
+func (s *Socket) disconnectLocked() []func(Reason) {
 	s.connectingOn = nil
 	if !s.connected {
 		return nil
@@ -574,12 +574,12 @@ func (s *Socket) onServerDisconnect() {
 }
 
 // onEngineClose is called when session eng ended.
-func (s *Socket) onEngineClose(eng *engineConn, reason string) {
+func (s *Socket) onEngineClose(eng *engineConn, reason Reason) {
 	s.mu.Lock()
 	if s.connectingOn == eng {
 		s.connectingOn = nil
 	}
-	var hs []func(string)
+	var hs []func(Reason)
 	if s.engine == eng {
 		hs = s.disconnectLocked()
 	}

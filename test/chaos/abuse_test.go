@@ -589,7 +589,7 @@ func TestAbuseMessageFlood(t *testing.T) {
 	var reason atomic.Value
 	disconnected := make(chan struct{})
 	var once sync.Once
-	flooder.chat.OnDisconnect(func(r string) {
+	flooder.chat.OnDisconnect(func(r client.Reason) {
 		reason.Store(r)
 		once.Do(func() { close(disconnected) })
 	})
@@ -621,7 +621,7 @@ func TestAbuseMessageFlood(t *testing.T) {
 	}
 	select {
 	case <-disconnected:
-		if r, _ := reason.Load().(string); r != client.ReasonIOServerDisconnect {
+		if r, _ := reason.Load().(client.Reason); r != client.ReasonIOServerDisconnect {
 			t.Errorf("message flood: the flooder was disconnected with %q, want %q", r, client.ReasonIOServerDisconnect)
 		}
 	case <-time.After(5 * time.Second):
