@@ -554,13 +554,26 @@ func (a *MemoryAdapter) HandleServerSideEmit(event string, args Args, ack func(.
 // offset appended as p's recovery offset; it reports whether it did.
 // Adapters that restore sessions from their own history use it.
 func (s *Session) AddMissed(p *Packet, opts *BroadcastOptions, offset string) bool {
-	in := func(r string) bool { return r == s.SID || slices.Contains(s.Rooms, r) }
-	if opts.Flags.Volatile || !targets(opts.Rooms, opts.Except, in) {
+	if opts.Flags.Volatile || !targets(opts.Rooms, opts.Except, s.inRoom()) {
 		return false
 	}
 	p.Data = appendOffset(p.Data, offset)
 	s.MissedPackets = append(s.MissedPackets, p)
 	return true
+}
+
+// inRoom returns whether the session's socket is in a room: its rooms
+// and its own id's, which Rooms leaves out.
+func (s *Session) inRoom() func(room string) bool {
+	if len(s.Rooms) <= 8 {
+		return func(r string) bool { return r == s.SID || slices.Contains(s.Rooms, r) }
+	}
+	rooms := make(map[string]struct{}, len(s.Rooms)+1)
+	rooms[s.SID] = struct{}{}
+	for _, r := range s.Rooms {
+		rooms[r] = struct{}{}
+	}
+	return func(r string) bool { _, ok := rooms[r]; return ok }
 }
 
 // storeForRecovery appends an offset to p and keeps it for replay,
@@ -682,11 +695,7 @@ func (a *MemoryAdapter) RestoreSession(ctx context.Context, pid, offset string) 
 		return nil, nil // a packet it missed was dropped
 	}
 	s := *st.s
-	rooms := make(map[string]struct{}, len(s.Rooms))
-	for _, r := range s.Rooms {
-		rooms[r] = struct{}{}
-	}
-	in := func(r string) bool { _, ok := rooms[r]; return ok }
+	in := s.inRoom()
 	for _, sp := range a.packets[seen+1-oldest:] {
 		if targets(sp.opts.Rooms, sp.opts.Except, in) {
 			s.MissedPackets = append(s.MissedPackets, sp.p)

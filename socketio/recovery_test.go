@@ -219,9 +219,9 @@ func TestRecoveryRunsMiddlewares(t *testing.T) {
 		t.Fatalf("refused socket connected (recovered %v)", r)
 	default:
 	}
-	if socks := io.Sockets(); len(socks) != 0 {
-		t.Fatalf("%d sockets after the refusal", len(socks))
-	}
+	// The session is kept before the closed socket leaves the namespace:
+	// wait for it to go rather than catch it on the way out.
+	waitFor(t, "no socket after the refusal", func() bool { return len(io.Sockets()) == 0 })
 }
 
 // EmitTransient reaches the client at once and is not kept for recovery;
@@ -261,5 +261,37 @@ func TestRecoveryNeedsASessionAwareAdapter(t *testing.T) {
 	c2.Send(`40{"pid":"` + pid + `"}`)
 	if sid2, pid2 := handshake(t, c2); sid2 == sid || pid2 == pid {
 		t.Fatalf("recovered without a SessionAwareAdapter: %s %s", sid2, pid2)
+	}
+}
+
+// TestRecoveryReplaysWhatWasSentToTheSocketsOwnRoom: a broadcast to the
+// socket's id while it is away is among the packets a restored session
+// replays, as with the reference's in-memory adapter.
+func TestRecoveryReplaysWhatWasSentToTheSocketsOwnRoom(t *testing.T) {
+	io, url := newServer(t, &socketio.Options{Recovery: &socketio.RecoveryOptions{}})
+	a := memAdapter(io)
+	recovered := make(chan bool, 2)
+	io.OnConnection(func(s *socketio.Socket) { recovered <- s.Recovered() })
+	c := dial(t, url)
+	c.Send("40")
+	sid, pid := handshake(t, c)
+	<-recovered
+	c.Close()
+	waitFor(t, "session kept", func() bool { return a.RecoveryStats().Sessions == 1 })
+	_ = io.To(sid).Emit("direct", 1)
+	_ = io.To("elsewhere").Emit("other", 2)
+
+	c2 := dial(t, url)
+	c2.Send(`40{"pid":"` + pid + `"}`)
+	var replayed []string
+	f := c2.Next()
+	for ; !strings.HasPrefix(string(f.Data), "40"); f = c2.Next() {
+		replayed = append(replayed, string(f.Data))
+	}
+	if sid2, _ := parseHandshake(t, string(f.Data)); sid2 != sid || !<-recovered {
+		t.Fatalf("not recovered: sid %s→%s", sid, sid2)
+	}
+	if len(replayed) != 1 || !strings.HasPrefix(replayed[0], `42["direct",1,`) {
+		t.Fatalf("replayed %q, want the event sent to the socket's id", replayed)
 	}
 }
