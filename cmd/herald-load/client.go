@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/bench/rawclient"
-	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/service/auth"
 )
 
 // errRefused reports a CONNECT the server refused (44).

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/store"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )

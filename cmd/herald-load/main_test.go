@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldio/herald/internal/service"
+	"github.com/heraldio/herald/service"
 )
 
 // startHerald runs the service in process on SQLite with the benchmark's

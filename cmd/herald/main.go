@@ -21,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/service"
+	"github.com/heraldio/herald/service"
+	"github.com/heraldio/herald/service/auth"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/client"
-	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/service/auth"
 )
 
 // ackTimeout is how long a client waits for an ack; ackBound is the p99

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/heraldio/herald/internal/chat"
-	"github.com/heraldio/herald/internal/presence"
+	"github.com/heraldio/herald/service/chat"
+	"github.com/heraldio/herald/service/presence"
 )
 
 // Presence is what the API reads of presence: the users online across

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/service/auth"
 )
 
 func Example() {

@@ -3,7 +3,7 @@ package ratelimit_test
 import (
 	"fmt"
 
-	"github.com/heraldio/herald/internal/ratelimit"
+	"github.com/heraldio/herald/service/ratelimit"
 )
 
 func ExampleEventLimiter() {

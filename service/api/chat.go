@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/heraldio/herald/internal/chat"
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/chat"
+	"github.com/heraldio/herald/service/store"
 )
 
 // SystemAuthor writes the messages a backend posts without a userId.

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/service/auth"
 	"github.com/heraldio/herald/socketio"
 )
 

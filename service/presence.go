@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/presence"
+	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/presence"
 	"github.com/heraldio/herald/socketio"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/store"
 )
 
 func Example() {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/store"
 )
 
 // guardedStore fails fast while the store is unreachable. A handler runs

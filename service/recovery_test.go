@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/heraldio/herald/internal/auth"
+	"github.com/heraldio/herald/service/auth"
 	"github.com/heraldio/herald/test/support"
 )
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldio/herald/internal/ratelimit"
+	"github.com/heraldio/herald/service/ratelimit"
 )
 
 // Config is the service's configuration. Every field has a flag and a

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldio/herald/internal/chat"
-	"github.com/heraldio/herald/internal/notify"
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/chat"
+	"github.com/heraldio/herald/service/notify"
+	"github.com/heraldio/herald/service/store"
 	"github.com/heraldio/herald/socketio"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/store"
 	"github.com/heraldio/herald/socketio"
 )
 

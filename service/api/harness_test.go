@@ -21,9 +21,9 @@ import (
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"go.uber.org/goleak"
 
-	"github.com/heraldio/herald/internal/api"
-	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/service"
+	"github.com/heraldio/herald/service"
+	"github.com/heraldio/herald/service/api"
+	"github.com/heraldio/herald/service/auth"
 	"github.com/heraldio/herald/test/support"
 )
 

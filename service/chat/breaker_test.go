@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/store"
 )
 
 // hangingStore's CreateMessage waits for its context while hung.

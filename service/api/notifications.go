@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/heraldio/herald/internal/notify"
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/notify"
+	"github.com/heraldio/herald/service/store"
 )
 
 // notifyRequest is the body of POST /notifications: the legacy

@@ -7,8 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/heraldio/herald/internal/auth"
-	"github.com/heraldio/herald/internal/store"
+	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/store"
 )
 
 // Errors of the operations a backend calls (Post, History, CreateRoom,
