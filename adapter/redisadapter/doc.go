@@ -30,7 +30,12 @@
 // msgpack when they carry binary) on "<key>#<nsp>#", on
 // "<key>#<nsp>#<room>#" for a broadcast to one room that is not a socket
 // id, and answers on "<key>#<nsp>#<uid>#". The number of nodes is PUBSUB
-// SHARDNUMSUB.
+// SHARDNUMSUB. A node subscribes to a room's channel when the room gets
+// its first local socket and unsubscribes when the last one leaves, on a
+// goroutine of its own, as Node does without awaiting sSubscribe: a Join
+// never waits on Redis, and a broadcast another node sends to the room
+// before the subscription is in place does not reach the sockets that
+// just joined.
 //
 // Herald packets keep their arguments as raw JSON with binary attachments;
 // the adapters convert them to and from Node's form without going through
@@ -71,7 +76,7 @@
 //
 // Each namespace's adapter runs one goroutine reading its subscription,
 // one sending to Redis and one running server-side event handlers in
-// order; Close sends what is queued (if Redis answers within
+// order (the sharded adapter one more, for its room subscriptions); Close sends what is queued (if Redis answers within
 // RequestsTimeout) and stops them. The adapters are safe for concurrent
 // use.
 package redisadapter

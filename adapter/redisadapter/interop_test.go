@@ -205,7 +205,7 @@ func TestInteropWithNodeShardedAdapter(t *testing.T) {
 		c.Send(`421["join","mixed"]`)
 		c.ExpectExact(`431[]`)
 	}
-	time.Sleep(100 * time.Millisecond) // room channel subscriptions
+	waitRoomSubscribers(t, rdb, key, "mixed", 2)
 	cn.Send(`42["say","mixed","via the room channel",{"n":1}]`)
 	cn.ExpectExact(`42["said","via the room channel",{"n":1}]`)
 	ch.ExpectExact(`42["said","via the room channel",{"n":1}]`)

@@ -84,7 +84,9 @@ func outageCluster(t *testing.T, v variant, o redisadapter.Options, defaults boo
 		nodes = append(nodes, n)
 		cs = append(cs, c)
 	}
-	time.Sleep(100 * time.Millisecond) // room channel subscriptions (sharded)
+	if v.name == "sharded" {
+		waitRoomSubscribers(t, rdb, key, "r", 2)
+	}
 	_ = nodes[0].io.To("r").Emit("m", 0)
 	cs[0].Expect(`42["m",0`)
 	cs[1].Expect(`42["m",0`)

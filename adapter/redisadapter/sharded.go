@@ -39,6 +39,7 @@ type Sharded struct {
 	bus  *shardedBus
 	opts Options
 	sub  *redisbus.Subscription
+	subs *roomSubs
 
 	mu    sync.Mutex
 	rooms map[string]int // room → local sockets, for room channel subscriptions
@@ -68,6 +69,7 @@ func newSharded(nsp *socketio.Namespace, pub, sub redis.UniversalClient, o Optio
 	defer cancel()
 	ps := sub.SSubscribe(ctx, b.prefix, b.prefix+a.UID()+"#")
 	a.sub = redisbus.Subscribe(ps, 2, o.RequestsTimeout, o.Logger, a.onMessage)
+	a.subs = newRoomSubs(a)
 	return a
 }
 
@@ -119,32 +121,30 @@ func (a *Sharded) Stats() Stats { return Stats(a.bus.out.Stats()) }
 // still queued (if Redis answers within RequestsTimeout, whatever ctx)
 // and stops the sending goroutine.
 func (a *Sharded) Close(ctx context.Context) error {
+	a.subs.close()
 	err := a.sub.Close()
 	_ = a.Cluster.Close(ctx)
 	a.bus.out.Close()
 	return err
 }
 
-// AddAll joins rooms and subscribes to the channels of rooms new here.
+// AddAll joins rooms; the channels of rooms new here are subscribed to
+// in the background (see roomSubs).
 func (a *Sharded) AddAll(id string, rooms []string) {
 	a.MemoryAdapter.AddAll(id, rooms)
-	var subs []string
+	changed := false
 	a.mu.Lock()
 	for _, r := range rooms {
 		if r == id || wire.IsSocketID(r) {
 			continue
 		}
 		if a.rooms[r]++; a.rooms[r] == 1 {
-			subs = append(subs, a.bus.prefix+r+"#")
+			changed = true
 		}
 	}
 	a.mu.Unlock()
-	if len(subs) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-		defer cancel()
-		if err := a.sub.PubSub.SSubscribe(ctx, subs...); err != nil {
-			a.opts.Logger.Warn("redisadapter: ssubscribe room", "err", err)
-		}
+	if changed {
+		a.subs.wake()
 	}
 }
 
@@ -165,7 +165,7 @@ func (a *Sharded) DelAll(id string) {
 }
 
 func (a *Sharded) release(rooms []string, id string) {
-	var unsubs []string
+	changed := false
 	a.mu.Lock()
 	for _, r := range rooms {
 		if r == id || a.rooms[r] == 0 {
@@ -173,13 +173,100 @@ func (a *Sharded) release(rooms []string, id string) {
 		}
 		if a.rooms[r]--; a.rooms[r] == 0 {
 			delete(a.rooms, r)
-			unsubs = append(unsubs, a.bus.prefix+r+"#")
+			changed = true
 		}
 	}
 	a.mu.Unlock()
+	if changed {
+		a.subs.wake()
+	}
+}
+
+// roomSubs keeps the room channel subscriptions in step with the rooms
+// that have local sockets, on a goroutine of its own: a Join or Leave
+// (a handler's call) only marks the change and never waits on Redis,
+// which may be hung. The goroutine SSUBSCRIBEs and SUNSUBSCRIBEs the
+// difference between what is wanted and what it has sent, each command
+// bounded by RequestsTimeout. go-redis keeps the channels it was asked
+// for and subscribes to them again after a reconnection, so a command
+// that failed is not repeated. The trade-off, as with Node's sharded
+// adapter (which does not wait for sSubscribe either): a broadcast
+// another node sends to a room before this node's subscription to it
+// is in place does not reach the sockets that just joined it.
+type roomSubs struct {
+	a    *Sharded
+	have map[string]bool // rooms subscribed to; the goroutine's
+	kick chan struct{}   // a change to apply, or stop
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newRoomSubs(a *Sharded) *roomSubs {
+	r := &roomSubs{a: a, have: map[string]bool{}, kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// wake makes the goroutine apply what changed; it never blocks.
+func (r *roomSubs) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default: // a wake is pending: it will see this change too
+	}
+}
+
+// close stops the goroutine and waits for it.
+func (r *roomSubs) close() {
+	r.once.Do(func() { close(r.stop) })
+	<-r.done
+}
+
+func (r *roomSubs) run() {
+	defer close(r.done)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.kick:
+			r.apply()
+		}
+	}
+}
+
+// apply subscribes to the rooms wanted and not yet subscribed, and
+// unsubscribes from those no longer wanted.
+func (r *roomSubs) apply() {
+	a := r.a
+	var subs, unsubs []string
+	a.mu.Lock()
+	for room := range a.rooms {
+		if !r.have[room] {
+			r.have[room] = true
+			subs = append(subs, a.bus.prefix+room+"#")
+		}
+	}
+	for room := range r.have {
+		if a.rooms[room] == 0 {
+			delete(r.have, room)
+			unsubs = append(unsubs, a.bus.prefix+room+"#")
+		}
+	}
+	a.mu.Unlock()
+	ps := a.sub.PubSub
+	if len(subs) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+		if err := ps.SSubscribe(ctx, subs...); err != nil {
+			a.opts.Logger.Warn("redisadapter: ssubscribe room", "err", err)
+		}
+		cancel()
+	}
 	if len(unsubs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
-		defer cancel()
-		_ = a.sub.PubSub.SUnsubscribe(ctx, unsubs...)
+		if err := ps.SUnsubscribe(ctx, unsubs...); err != nil {
+			a.opts.Logger.Warn("redisadapter: sunsubscribe room", "err", err)
+		}
+		cancel()
 	}
 }

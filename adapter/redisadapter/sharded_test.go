@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/heraldio/herald/adapter/redisadapter"
@@ -31,7 +35,7 @@ func TestShardedAcrossNodes(t *testing.T) {
 		c.ExpectExact(`431[]`)
 		cs = append(cs, c)
 	}
-	time.Sleep(50 * time.Millisecond) // room channel subscriptions
+	waitRoomSubscribers(t, rdb, key, "room", 3)
 	cs[0].Send(`42["say","room","via the room channel"]`)
 	cs[1].ExpectExact(`42["said","via the room channel"]`)
 	cs[2].ExpectExact(`42["said","via the room channel"]`)
@@ -133,4 +137,74 @@ func TestCapturedShardedTraffic(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("only %d messages", n)
 	}
+}
+
+// A Join of a room new to the node does not wait on Redis: while the
+// subscription's connection is being dialled again (a dial that hangs,
+// as to an unreachable host), the join is acknowledged; once the dial
+// goes through, the node subscribes to the room's channel and gets what
+// another node broadcasts to it.
+func TestShardedJoinDoesNotWaitForRedis(t *testing.T) {
+	srv := support.StartRedis(t)
+	var hung atomic.Int32
+	var hang atomic.Bool
+	release := make(chan struct{})
+	var once sync.Once
+	unhang := func() { once.Do(func() { close(release) }) }
+	sub := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if hang.Load() {
+				hung.Add(1)
+				select {
+				case <-release:
+				case <-time.After(time.Minute):
+				}
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}})
+	t.Cleanup(func() { sub.Close() })
+	key := uniqueKey()
+	o := &redisadapter.Options{Key: key, RequestsTimeout: time.Second}
+	n0 := serve(t, redisadapter.NewShardedWithSubscriber(srv.Client(), sub, o), join)
+	n1 := serve(t, redisadapter.NewSharded(srv.Client(), o), join)
+	t.Cleanup(unhang) // before the nodes close: cleanups run last first
+	a := support.Dial(t, n0.url, "/socket.io/")
+	a.Connect("/", "")
+
+	hang.Store(true)
+	srv.Restart() // the subscription breaks and go-redis dials again
+	waitUntil(t, "the subscription's dial", func() bool { return hung.Load() > 0 })
+	a.Send(`421["join","late room"]`)
+	a.ExpectExact(`431[]`)
+
+	unhang()
+	waitRoomSubscribers(t, srv.Client(), key, "late room", 1)
+	waitUntil(t, "a broadcast from the other node", func() bool {
+		_ = n1.io.To("late room").Emit("m", 1)
+		f, ok := a.TryNext(500 * time.Millisecond)
+		return ok && string(f.Data) == `42["m",1]`
+	})
+}
+
+// waitUntil polls cond until it holds, failing after a generous deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// waitRoomSubscribers waits until n nodes of the sharded adapter with key
+// are subscribed to room's channel in the main namespace (they subscribe
+// in the background).
+func waitRoomSubscribers(t *testing.T, rdb redis.UniversalClient, key, room string, n int64) {
+	t.Helper()
+	ch := key + "#/#" + room + "#"
+	waitUntil(t, "the subscriptions to "+ch, func() bool {
+		got, err := rdb.PubSubShardNumSub(context.Background(), ch).Result()
+		return err == nil && got[ch] == n
+	})
 }
