@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			AllowRequest:     s.allowConnection,
 			ReadTimeout:      cfg.ReadTimeout,
 			MaxQueuedPackets: cfg.MaxQueued,
-			CoalesceWindow:   cfg.CoalesceWindow,
+			CoalesceWindow:   coalesceWindow(cfg.CoalesceWindow),
 			MaxHeaderBytes:   cfg.MaxHeaderBytes,
 		},
 		// A recovered session passes authentication again: its token is
@@ -250,6 +250,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.registerLibraryMetrics(main, chatNsp)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// coalesceWindow maps the setting's 0 (every frame at once) to the
+// engine's negative (its 0 is its default).
+func coalesceWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Handler returns the service's HTTP handler.

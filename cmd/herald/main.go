@@ -1,8 +1,9 @@
 // Command herald runs the Herald real-time server: Socket.IO-compatible
 // chat, presence and notifications with JWT authentication.
 //
-//	herald [flags]                 run the server (see -h for flags and HERALD_* variables)
-//	herald token [flags]           mint a development token
+//	herald [-config FILE] [flags]        run the server (see -h for flags and HERALD_* variables)
+//	herald token [flags]                 mint a development token
+//	herald config check FILE [flags]     check a config file, print the effective config
 package main
 
 import (
@@ -10,7 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/heraldio/herald/internal/gctune"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,14 +22,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldio/herald/internal/gctune"
 	"github.com/heraldio/herald/service"
 	"github.com/heraldio/herald/service/auth"
 )
 
 func main() {
 	gctune.Apply()
-	if len(os.Args) > 1 && os.Args[1] == "token" {
-		os.Exit(token(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "token":
+			os.Exit(token(os.Args[2:]))
+		case "config":
+			os.Exit(config(os.Args[2:], os.Stdout, os.Stderr, os.Getenv))
+		}
 	}
 	os.Exit(serve(os.Args[1:]))
 }
@@ -68,7 +75,7 @@ func serve(args []string) int {
 		return 1
 	}
 	url := "http://" + hostPort(addr)
-	log.Info("Herald is running", "url", url, "database", redact(cfg.DatabaseURL))
+	log.Info("Herald is running", "url", url, "database", service.RedactURL(cfg.DatabaseURL))
 	log.Info("public room", "id", service.PublicRoom)
 	if cfg.Dev {
 		if cfg.DevAllowRemote {
@@ -131,13 +138,6 @@ func hostPort(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-func redact(u string) string {
-	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u, "://") {
-		return u[:strings.Index(u, "://")+3] + "…" + u[i:]
-	}
-	return u
-}
-
 // token mints a development token with the server's secret.
 func token(args []string) int {
 	fs := flag.NewFlagSet("herald token", flag.ContinueOnError)
@@ -145,19 +145,16 @@ func token(args []string) int {
 	name := fs.String("name", "", "display name (required)")
 	roles := fs.String("roles", "user", "comma-separated roles")
 	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
-	var cfg service.Config
-	cfg.Flags(fs, os.Getenv)
-	if err := fs.Parse(args); err != nil {
+	full, err := service.LoadFlags(fs, args, os.Getenv)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "herald token:", err)
+		}
 		return 2
 	}
 	if *name == "" {
 		fmt.Fprintln(os.Stderr, "herald token: -name is required")
 		return 2
-	}
-	full, err := service.Load(configArgs(fs), os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "herald token:", err)
-		return 1
 	}
 	if full.JWTSecret == "" {
 		fmt.Fprintln(os.Stderr, "herald token: no HS256 secret configured (tokens for RS256/ES256 come from your identity provider)")
@@ -182,15 +179,22 @@ func token(args []string) int {
 	return 0
 }
 
-// configArgs passes the server flags given to "token" on to Load.
-func configArgs(fs *flag.FlagSet) []string {
-	var out []string
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "user", "name", "roles", "ttl":
-			return
-		}
-		out = append(out, "-"+f.Name+"="+f.Value.String())
-	})
-	return out
+// config runs "herald config check FILE [flags]": the file is read and
+// checked with the flags and environment over it, as the server would,
+// and the effective configuration printed with its secrets masked.
+func config(args []string, stdout, stderr io.Writer, env func(string) string) int {
+	if len(args) < 2 || args[0] != "check" || strings.HasPrefix(args[1], "-") {
+		fmt.Fprintln(stderr, "usage: herald config check FILE [flags]")
+		return 2
+	}
+	cfg, err := service.Check(append([]string{"-config", args[1]}, args[2:]...), env)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald config check:", err)
+		return 1
+	}
+	if err := cfg.WriteYAML(stdout); err != nil {
+		fmt.Fprintln(stderr, "herald config check:", err)
+		return 1
+	}
+	return 0
 }
