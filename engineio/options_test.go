@@ -206,18 +206,24 @@ func TestLargeWritesStayOrdered(t *testing.T) {
 // A write deadline set while a client was slow must not fail the writes
 // that come after it (regression: every delivery stopped WriteTimeout
 // after the first backlog).
+//
+// WriteTimeout is long enough for the big write to finish on a loaded
+// machine (at 200 ms it timed out there now and then); the test then
+// waits until the deadline of that write has passed.
 func TestWritesAfterWriteTimeoutWindow(t *testing.T) {
-	url, next := recordingServer(t, &engineio.Options{WriteTimeout: 200 * time.Millisecond})
+	const timeout = 2 * time.Second
+	url, next := recordingServer(t, &engineio.Options{WriteTimeout: timeout})
 	c := support.Dial(t, url, "/")
 	conn := next()
 	big := bytes.Repeat([]byte("z"), 4<<20) // overflows the socket buffer: the writer path
+	sent := time.Now()                      // the write's deadline is set after this
 	if err := conn.Send(engineio.NewMessage(big, false)); err != nil {
 		t.Fatal(err)
 	}
 	if f := c.Next(); len(f.Data) != len(big)+1 {
 		t.Fatalf("big message: %d bytes", len(f.Data))
 	}
-	time.Sleep(400 * time.Millisecond) // past the deadline of that write
+	time.Sleep(time.Until(sent.Add(timeout + 500*time.Millisecond))) // past the deadline of that write
 	for i := 0; i < 3; i++ {
 		if err := conn.Send(engineio.NewMessage([]byte("small"), false)); err != nil {
 			t.Fatal(err)

@@ -161,19 +161,25 @@ func (c *client) parseError() {
 }
 
 func (c *client) dispatch(p *Packet) {
-	if p.Type == PacketConnect {
+	s := c.socketOf(p.Nsp)
+	switch {
+	case p.Type == PacketConnect && s == nil:
 		c.connect(p)
-		return
-	}
-	if s := c.socketOf(p.Nsp); s != nil {
+	case p.Type == PacketConnect || p.Type == PacketConnectError:
+		// A second CONNECT for a namespace the client is in, or a
+		// CONNECT_ERROR, which only a server sends: as the reference, the
+		// server closes the connection, and its sockets get "forced
+		// server close". (A packet for a namespace the client is not in
+		// is dropped, where the reference closes too: an ack or event in
+		// flight as the server disconnects the namespace would otherwise
+		// end the whole connection.)
+		c.conn.CloseWithReason(ReasonForcedServerClose)
+	case s != nil:
 		s.onPacket(p)
 	}
 }
 
 func (c *client) connect(p *Packet) {
-	if c.socketOf(p.Nsp) != nil {
-		return
-	}
 	nsp := c.srv.lookupNamespace(p.Nsp, p.Data)
 	if nsp == nil {
 		c.write((&Packet{Type: PacketConnectError, Nsp: p.Nsp, Data: json.RawMessage(`{"message":"Invalid namespace"}`)}).Encode(), false)

@@ -24,10 +24,11 @@ const (
 	ReasonClientNamespaceDisconnect Reason = "client namespace disconnect"
 	// ReasonServerShuttingDown: Server.Shutdown.
 	ReasonServerShuttingDown Reason = "server shutting down"
-	// ReasonForcedServerClose is the reference's reason for the sockets
-	// still on a connection the server closes. As there, Disconnect(true)
-	// disconnects each socket from its namespace first, so a handler
-	// sees ReasonServerNamespaceDisconnect instead.
+	// ReasonForcedServerClose: the server closed the connection because
+	// the client broke the protocol's state (a CONNECT for a namespace it
+	// is already in, a CONNECT_ERROR), as the reference does. As there,
+	// Disconnect(true) disconnects each socket from its namespace first,
+	// so a handler sees ReasonServerNamespaceDisconnect instead.
 	ReasonForcedServerClose Reason = "forced server close"
 )
 
@@ -35,7 +36,7 @@ const (
 // connection state recovery.
 var recoverable = map[Reason]bool{
 	ReasonTransportError: true, ReasonTransportClose: true, ReasonForcedClose: true,
-	ReasonPingTimeout: true, ReasonServerShuttingDown: true,
+	ReasonPingTimeout: true, ReasonServerShuttingDown: true, ReasonForcedServerClose: true,
 }
 
 // CloseError carries the Reason a socket disconnected for, and the error

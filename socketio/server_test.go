@@ -264,9 +264,18 @@ func TestRoomsAndBroadcasts(t *testing.T) {
 	b.ExpectExact("41")
 }
 
+// TestEmitWithAckToMany: EmitWithAck returns the answers so far with
+// ErrAckTimeout when its context ends before every socket answered, and
+// all of them once they have. The context ends once the server has read
+// the two answers (each client's next event is handled after its ack),
+// not after a time a loaded machine may not keep to.
 func TestEmitWithAckToMany(t *testing.T) {
 	io, url := newServer(t, nil)
-	io.OnConnection(func(s *socketio.Socket) { s.Join("ask") })
+	synced := make(chan struct{}, 10)
+	io.OnConnection(func(s *socketio.Socket) {
+		s.Join("ask")
+		s.On("sync", func(*socketio.Event) { synced <- struct{}{} })
+	})
 	clients := []*support.Conn{dial(t, url), dial(t, url), dial(t, url)}
 	for _, c := range clients {
 		c.Connect("/", "")
@@ -275,11 +284,9 @@ func TestEmitWithAckToMany(t *testing.T) {
 		n   int
 		err error
 	}
-	run := func(d time.Duration) chan result {
+	run := func(ctx context.Context) chan result {
 		ch := make(chan result, 1)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			defer cancel()
 			r, err := io.To("ask").EmitWithAck(ctx, "q")
 			ch <- result{len(r), err}
 		}()
@@ -289,15 +296,23 @@ func TestEmitWithAckToMany(t *testing.T) {
 		m := c.Expect("42")
 		id := strings.TrimSuffix(strings.TrimPrefix(m, "42"), `["q"]`)
 		c.Send("43" + id + `["a"]`)
+		c.Send(`42["sync"]`)
 	}
-	ch := run(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ch := run(ctx)
 	answer(clients[0])
 	answer(clients[1])
 	clients[2].Expect("42") // never answers
+	for range 2 {
+		recv(t, synced, "the answers read")
+	}
+	cancel()
 	if r := <-ch; r.n != 2 || r.err != socketio.ErrAckTimeout {
 		t.Fatalf("partial: %+v", r)
 	}
-	ch = run(3 * time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ch = run(ctx)
 	for _, c := range clients {
 		answer(c)
 	}
@@ -306,30 +321,32 @@ func TestEmitWithAckToMany(t *testing.T) {
 	}
 }
 
+// TestDisconnectReasons: each way a socket ends gives its handlers the
+// reference's reason, its rooms still joined in OnDisconnecting. The
+// heartbeat is short only for the ping timeout: elsewhere a pong late on
+// a loaded machine would end the connection with another reason.
 func TestDisconnectReasons(t *testing.T) {
-	io, url := newServer(t, &socketio.Options{Engine: engineio.Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}})
 	reasons := make(chan socketio.Reason, 10)
 	roomsAtDisconnecting := make(chan []string, 10)
-	io.OnConnection(func(s *socketio.Socket) {
-		s.Join("keep")
-		s.OnDisconnecting(func(socketio.Reason) { roomsAtDisconnecting <- s.Rooms() })
-		s.OnDisconnect(func(r socketio.Reason) { reasons <- r })
-		s.On("bye", func(*socketio.Event) { s.Disconnect(false) })
-	})
+	setup := func(io *socketio.Server) {
+		io.OnConnection(func(s *socketio.Socket) {
+			s.Join("keep")
+			s.OnDisconnecting(func(socketio.Reason) { roomsAtDisconnecting <- s.Rooms() })
+			s.OnDisconnect(func(r socketio.Reason) { reasons <- r })
+			s.On("bye", func(*socketio.Event) { s.Disconnect(false) })
+		})
+	}
 	want := func(r socketio.Reason) {
 		t.Helper()
-		select {
-		case got := <-reasons:
-			if got != r {
-				t.Fatalf("reason %q, want %q", got, r)
-			}
-			if rooms := <-roomsAtDisconnecting; len(rooms) != 2 {
-				t.Fatalf("rooms at disconnecting: %v", rooms)
-			}
-		case <-time.After(3 * time.Second):
-			t.Fatalf("no disconnect, want %q", r)
+		if got := recv(t, reasons, "disconnect "+string(r)); got != r {
+			t.Fatalf("reason %q, want %q", got, r)
+		}
+		if rooms := recv(t, roomsAtDisconnecting, "disconnecting"); len(rooms) != 2 {
+			t.Fatalf("rooms at disconnecting: %v", rooms)
 		}
 	}
+	io, url := newServer(t, nil)
+	setup(io)
 	c := dial(t, url)
 	c.Connect("/", "")
 	c.Send("41")
@@ -350,6 +367,16 @@ func TestDisconnectReasons(t *testing.T) {
 	want(socketio.ReasonParseError)
 	c.WaitClosed()
 
+	// A CONNECT for a namespace the client is in: the server closes the
+	// connection, as the reference does for a packet out of place.
+	c = dial(t, url)
+	c.Connect("/", "")
+	c.Send("40")
+	want(socketio.ReasonForcedServerClose)
+	c.WaitClosed()
+
+	io, url = newServer(t, &socketio.Options{Engine: engineio.Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}})
+	setup(io)
 	c = dial(t, url)
 	c.AutoPong = false
 	c.Connect("/", "")
@@ -532,5 +559,17 @@ func TestNamespaceHandlers(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(order, ",") != "nsp,socket" {
 		t.Fatalf("order %v", order)
+	}
+}
+
+// recv receives from ch, failing after a generous deadline.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
 	}
 }
