@@ -52,7 +52,7 @@ func (g *guardedStore) enter(ctx context.Context) (context.Context, func(error),
 	return ctx, func(err error) {
 		cancel()
 		failed := err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) &&
-			!errors.Is(err, store.ErrInvalid)
+			!errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrDuplicate)
 		g.mu.Lock()
 		if probe {
 			g.probing = false

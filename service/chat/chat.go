@@ -51,6 +51,8 @@ type Message struct {
 	Content   string `json:"content"`
 	Author    Author `json:"author"`
 	CreatedAt string `json:"createdAt"`
+	// ClientID is the id the author's client gave the message, if any.
+	ClientID string `json:"clientId,omitempty"`
 }
 
 // Author of a message.
@@ -62,7 +64,7 @@ type Author struct {
 // Wire converts a stored message.
 func Wire(m store.Message) Message {
 	return Message{ID: m.ID, RoomID: m.RoomID, Content: m.Content, Author: Author{m.AuthorID, m.AuthorName},
-		CreatedAt: m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+		CreatedAt: m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"), ClientID: m.ClientID}
 }
 
 // Chat serves the chat events of one namespace.
@@ -300,14 +302,19 @@ func (c *Chat) leaveRoom(e *socketio.Event) {
 	_ = e.Ack(map[string]any{"ok": true})
 }
 
+// sendMessage stores and broadcasts {roomId, content, clientId?}. A
+// clientId the author used before names the message already stored: a
+// retry is acked with it and not broadcast again.
 func (c *Chat) sendMessage(e *socketio.Event) {
 	var in struct {
-		RoomID  *string `json:"roomId"`
-		Content *string `json:"content"`
+		RoomID   *string `json:"roomId"`
+		Content  *string `json:"content"`
+		ClientID *string `json:"clientId"`
 	}
 	raw := e.Args.Raw(0)
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &in) != nil || in.RoomID == nil || in.Content == nil ||
-		*in.RoomID == "" || len(*in.RoomID) > store.MaxIDLen {
+		*in.RoomID == "" || len(*in.RoomID) > store.MaxIDLen ||
+		(in.ClientID != nil && (*in.ClientID == "" || len(*in.ClientID) > store.MaxIDLen)) {
 		fail(e, errBadRequest)
 		return
 	}
@@ -331,8 +338,16 @@ func (c *Chat) sendMessage(e *socketio.Event) {
 	u := user(e.Socket)
 	cx, cancel := c.ctx()
 	defer cancel()
-	msg, err := c.publish(cx, store.Message{RoomID: *in.RoomID, AuthorID: u.ID, AuthorName: u.Name, Content: content})
-	if err != nil {
+	m := store.Message{RoomID: *in.RoomID, AuthorID: u.ID, AuthorName: u.Name, Content: content}
+	if in.ClientID != nil {
+		m.ClientID = *in.ClientID
+	}
+	msg, err := c.publish(cx, m)
+	switch {
+	case errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrInvalid):
+		fail(e, errBadRequest) // a client id of another room, or not text
+		return
+	case err != nil:
 		fail(e, errInternal)
 		return
 	}

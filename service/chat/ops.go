@@ -51,13 +51,20 @@ func (c *Chat) Post(ctx context.Context, roomID string, author Author, content s
 	return c.publish(ctx, store.Message{RoomID: roomID, AuthorID: author.ID, AuthorName: author.Name, Content: content})
 }
 
-// publish stores m and broadcasts it to its room.
+// publish stores m and broadcasts it to its room. A retry of a message
+// stored before (the same author and client id) returns that message and
+// broadcasts nothing: the first call did.
 func (c *Chat) publish(ctx context.Context, m store.Message) (Message, error) {
 	start := time.Now()
 	m, err := c.opts.Store.CreateMessage(ctx, m)
 	c.opts.OnPersist(time.Since(start))
+	if errors.Is(err, store.ErrDuplicate) {
+		return Wire(m), nil
+	}
 	if err != nil {
-		c.opts.Logger.Error("chat: store message", "room", m.RoomID, "err", err)
+		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrInvalid) {
+			c.opts.Logger.Error("chat: store message", "room", m.RoomID, "err", err)
+		}
 		return Message{}, err
 	}
 	c.stopTyping(nil, m.RoomID, auth.User{ID: m.AuthorID})

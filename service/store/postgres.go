@@ -227,15 +227,17 @@ func (s *Postgres) CreateMessage(ctx context.Context, m Message) (Message, error
 
 // insertBatchSQL inserts the messages whose room exists and whose id is
 // greater than every id of the room, and returns their ids; the others are
-// left for insertOne. Run after the room locks are taken, in READ COMMITTED
+// left for insertOne, and so are those whose client id is taken (ON
+// CONFLICT waits for a concurrent transaction holding it). Run after the room locks are taken, in READ COMMITTED
 // (so its snapshot sees every message committed before the locks were
 // granted), and the ids of one room in the batch increasing.
-const insertBatchSQL = `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
-	SELECT v.id, v.room_id, v.author_id, v.author_name, v.content, v.created_at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
-		AS v(id, room_id, author_id, author_name, content, created_at)
+const insertBatchSQL = `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at, client_id)
+	SELECT v.id, v.room_id, v.author_id, v.author_name, v.content, v.created_at, v.client_id
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[])
+		AS v(id, room_id, author_id, author_name, content, created_at, client_id)
 	WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = v.room_id)
 		AND v.id COLLATE "C" > COALESCE((SELECT max(m.id) FROM messages m WHERE m.room_id = v.room_id), '')
+	ON CONFLICT DO NOTHING
 	RETURNING id`
 
 // commitMessages stores a batch in one transaction sent in one round trip.
@@ -274,13 +276,13 @@ func (s *Postgres) commitMessages(ctx context.Context, batch []*pending) int {
 // not store.
 func (s *Postgres) insertBatch(ctx context.Context, batch []*pending) ([]*pending, error) {
 	n := len(batch)
-	ids, rooms, authors, names, contents := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, rooms, authors, names, contents, clients := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	times := make([]int64, n)
 	keys := make([]int32, 0, 1)
 	for i, p := range batch {
 		p.out, p.err = stamp(p.in, s.ids.next(id{})), nil
 		m := p.out
-		ids[i], rooms[i], authors[i], names[i], contents[i], times[i] = m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt)
+		ids[i], rooms[i], authors[i], names[i], contents[i], times[i], clients[i] = m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt), m.ClientID
 		keys = append(keys, roomLockKey(m.RoomID))
 	}
 	// Taken in one order by every writer: no deadlock between batches.
@@ -295,7 +297,7 @@ func (s *Postgres) insertBatch(ctx context.Context, batch []*pending) ([]*pendin
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(`SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`, messageLockClass, keys)
-	b.Queue(insertBatchSQL, ids, rooms, authors, names, contents, times)
+	b.Queue(insertBatchSQL, ids, rooms, authors, names, contents, times, clients)
 	b.Queue(`COMMIT`)
 	br := conn.SendBatch(ctx, b)
 	var stored []string
@@ -340,11 +342,14 @@ func (s *Postgres) insertBatch(ctx context.Context, batch []*pending) ([]*pendin
 }
 
 // insertOne stores one message in a transaction of its own, after the
-// room's greatest id, and sets p's out.
+// room's greatest id, and sets p's out; or finds the message its client id
+// names and sets p's out and err as duplicate does.
 func (s *Postgres) insertOne(ctx context.Context, p *pending) error {
 	p.out = Message{}
 	m := p.in
+	var stored *Message
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		stored = nil
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, messageLockClass, roomLockKey(m.RoomID)); err != nil {
 			return err
 		}
@@ -364,12 +369,29 @@ func (s *Postgres) insertOne(ctx context.Context, p *pending) error {
 				return err
 			}
 		}
-		m = stamp(m, s.ids.next(floor))
-		_, err = tx.Exec(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt))
-		return err
+		m = stamp(p.in, s.ids.next(floor))
+		// A taken client id is found after the insert waited for the
+		// transaction that took it: READ COMMITTED lets the next statement
+		// see that one's row.
+		tag, err := tx.Exec(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at, client_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt), m.ClientID)
+		if err != nil || tag.RowsAffected() == 1 || m.ClientID == "" {
+			return err
+		}
+		found, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE author_id = $1 AND client_id = $2`,
+			m.AuthorID, m.ClientID))
+		if err != nil {
+			return err
+		}
+		stored = &found
+		return nil
 	})
-	if err == nil {
+	switch {
+	case err != nil:
+	case stored != nil:
+		p.out, p.err = duplicate(p.in, *stored)
+	default:
 		p.out = m
 	}
 	return err
@@ -392,7 +414,7 @@ func (s *Postgres) queryMessages(ctx context.Context, limit int, q string, args 
 	out := make([]Message, 0, limit)
 	var m Message
 	var ms int64
-	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms, &m.ClientID}, func() error {
 		m.CreatedAt = fromMillis(ms)
 		out = append(out, m)
 		return nil
@@ -425,16 +447,16 @@ func (s *Postgres) History(ctx context.Context, roomID, before string, limit int
 // newest message.
 func postgresHistoryQuery(roomID, before string, n int) (string, []any) {
 	if before == "" {
-		return `SELECT id, room_id, author_id, author_name, content, created_at
+		return `SELECT ` + messageColumns + `
 			FROM messages WHERE room_id = $1 ORDER BY id DESC LIMIT $2`, []any{roomID, n}
 	}
-	return `SELECT id, room_id, author_id, author_name, content, created_at
+	return `SELECT ` + messageColumns + `
 		FROM messages WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, []any{roomID, before, n}
 }
 
 // postgresSinceQuery returns the query of a MessagesSince page of n rows.
 func postgresSinceQuery(roomID, afterID string, n int) (string, []any) {
-	return `SELECT id, room_id, author_id, author_name, content, created_at
+	return `SELECT ` + messageColumns + `
 		FROM messages WHERE room_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3`, []any{roomID, afterID, n}
 }
 

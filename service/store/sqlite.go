@@ -29,6 +29,7 @@ type SQLite struct {
 	ids    *idGen
 	last   *sql.Stmt // room exists, and its greatest message id
 	insert *sql.Stmt // one message
+	client *sql.Stmt // the message of an author's client id
 	writer *msgWriter
 	// pages holds the History and MessagesSince queries prepared on the
 	// readers, by query text; filled by Open, read-only after.
@@ -107,8 +108,11 @@ func openSQLite(ctx context.Context, url string) (*SQLite, error) {
 	}
 	if s.last, err = w.PrepareContext(ctx, `SELECT EXISTS (SELECT 1 FROM rooms WHERE id = ?),
 		(SELECT max(id) FROM messages WHERE room_id = ?)`); err == nil {
-		s.insert, err = w.PrepareContext(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`)
+		s.insert, err = w.PrepareContext(ctx, `INSERT INTO messages (id, room_id, author_id, author_name, content, created_at, client_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	}
+	if err == nil {
+		s.client, err = w.PrepareContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE author_id = ? AND client_id = ?`)
 	}
 	if err == nil {
 		err = s.preparePages(ctx)
@@ -205,7 +209,7 @@ func (s *SQLite) Close() error {
 		s.writer.close()
 	}
 	var errs []error
-	for _, st := range []*sql.Stmt{s.last, s.insert} {
+	for _, st := range []*sql.Stmt{s.last, s.insert, s.client} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -357,7 +361,7 @@ func (s *SQLite) commitMessages(ctx context.Context, batch []*pending) int {
 // insertMessages inserts the batch in tx, setting each one's out, or its
 // err if its room does not exist.
 func (s *SQLite) insertMessages(ctx context.Context, tx *sql.Tx, batch []*pending) error {
-	last, insert := tx.StmtContext(ctx, s.last), tx.StmtContext(ctx, s.insert)
+	last, insert, client := tx.StmtContext(ctx, s.last), tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.client)
 	// The transaction holds the write lock, so an id chosen here is greater
 	// than every committed id of its room, even one written by another
 	// process. floor is the room's greatest id so far; missing rooms are
@@ -369,6 +373,18 @@ func (s *SQLite) insertMessages(ctx context.Context, tx *sql.Tx, batch []*pendin
 	rooms := make(map[string]room, 1)
 	for _, p := range batch {
 		p.out, p.err = Message{}, nil
+		if p.in.ClientID != "" {
+			// The write lock makes this check and the insert one step,
+			// for an earlier message of the batch too.
+			stored, err := scanMessage(client.QueryRowContext(ctx, p.in.AuthorID, p.in.ClientID))
+			if err == nil {
+				p.out, p.err = duplicate(p.in, stored)
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		r, seen := rooms[p.in.RoomID]
 		if !seen {
 			var top sql.NullString
@@ -390,7 +406,7 @@ func (s *SQLite) insertMessages(ctx context.Context, tx *sql.Tx, batch []*pendin
 		}
 		x := s.ids.next(r.floor)
 		m := stamp(p.in, x)
-		if _, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt)); err != nil {
+		if _, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.AuthorID, m.AuthorName, m.Content, toMillis(m.CreatedAt), m.ClientID); err != nil {
 			return err
 		}
 		r.floor = x
@@ -404,12 +420,10 @@ func scanMessages(rows *sql.Rows, limit int) ([]Message, error) {
 	defer rows.Close()
 	out := make([]Message, 0, limit)
 	for rows.Next() {
-		var m Message
-		var ms int64
-		if err := rows.Scan(&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms); err != nil {
+		m, err := scanMessage(rows)
+		if err != nil {
 			return nil, err
 		}
-		m.CreatedAt = fromMillis(ms)
 		out = append(out, m)
 	}
 	return out, rows.Err()
@@ -443,16 +457,16 @@ func (s *SQLite) History(ctx context.Context, roomID, before string, limit int) 
 // cursor, and every page walks the room from its newest message.
 func sqliteHistoryQuery(roomID, before string, n int) (string, []any) {
 	if before == "" {
-		return `SELECT id, room_id, author_id, author_name, content, created_at
+		return `SELECT ` + messageColumns + `
 			FROM messages WHERE room_id = ? ORDER BY id DESC LIMIT ?`, []any{roomID, n}
 	}
-	return `SELECT id, room_id, author_id, author_name, content, created_at
+	return `SELECT ` + messageColumns + `
 		FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?`, []any{roomID, before, n}
 }
 
 // sqliteSinceQuery returns the query of a MessagesSince page of n rows.
 func sqliteSinceQuery(roomID, afterID string, n int) (string, []any) {
-	return `SELECT id, room_id, author_id, author_name, content, created_at
+	return `SELECT ` + messageColumns + `
 		FROM messages WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?`, []any{roomID, afterID, n}
 }
 

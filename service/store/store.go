@@ -22,6 +22,9 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrClosed reports a call on a closed Store.
 	ErrClosed = errors.New("store: closed")
+	// ErrDuplicate reports a message whose author already stored one with
+	// the same ClientID: CreateMessage returns that stored message with it.
+	ErrDuplicate = errors.New("store: duplicate message")
 )
 
 // Limits applied at the boundary of every Store.
@@ -68,7 +71,13 @@ type Message struct {
 	AuthorName string    `json:"authorName"`
 	Content    string    `json:"content"`
 	CreatedAt  time.Time `json:"createdAt"`
+	// ClientID is the id the author's client chose for the message ("" for
+	// none): one author's client id names at most one message.
+	ClientID string `json:"clientId,omitempty"`
 }
+
+// messageColumns are the columns a Message is read from, in scan order.
+const messageColumns = `id, room_id, author_id, author_name, content, created_at, client_id`
 
 // Notification is a message for one user.
 type Notification struct {
@@ -126,7 +135,10 @@ type Store interface {
 	// message is committed when CreateMessage returns (see the package
 	// documentation for what survives which crash). It fails with
 	// ErrNotFound if the room does not exist, and with ctx's error if ctx
-	// ends first: the message is then stored or not.
+	// ends first: the message is then stored or not. If m's author already
+	// stored a message with m's ClientID, in any process, nothing is stored
+	// and CreateMessage returns that message and ErrDuplicate (ErrExists if
+	// it is in another room).
 	CreateMessage(ctx context.Context, m Message) (Message, error)
 	// History returns up to limit messages of the room, newest first, older
 	// than the message id before ("" starts at the newest). next is the
@@ -270,6 +282,11 @@ func checkMessage(m Message) error {
 	if m.Content == "" {
 		return fmt.Errorf("%w: empty message content", ErrInvalid)
 	}
+	if m.ClientID != "" {
+		if err := checkID("client id", m.ClientID); err != nil {
+			return err
+		}
+	}
 	return checkText("message content", m.Content, MaxContentLen)
 }
 
@@ -316,6 +333,26 @@ func checkUserIDs(ids []string) error {
 		}
 	}
 	return nil
+}
+
+// duplicate is what CreateMessage returns for a message whose client id
+// was taken by stored, a message of the same author.
+func duplicate(m, stored Message) (Message, error) {
+	if stored.RoomID != m.RoomID {
+		return Message{}, fmt.Errorf("%w: client id %q names a message of another room", ErrExists, m.ClientID)
+	}
+	return stored, ErrDuplicate
+}
+
+// scanMessage reads one row of messageColumns, from either backend.
+func scanMessage(r interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	var ms int64
+	if err := r.Scan(&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms, &m.ClientID); err != nil {
+		return Message{}, err
+	}
+	m.CreatedAt = fromMillis(ms)
+	return m, nil
 }
 
 // rows is what both backends' query results offer.

@@ -95,6 +95,7 @@ var conformance = []struct {
 	{"MessagesSince", testMessagesSince},
 	{"Notifications", testNotifications},
 	{"ConcurrentCreateMessage", testConcurrentCreateMessage},
+	{"IdempotentCreateMessage", testIdempotentCreateMessage},
 	{"SurvivesReopen", testSurvivesReopen},
 	{"LastSeen", testLastSeen},
 	{"Revocations", testRevocations},
@@ -416,6 +417,71 @@ func testNotifications(t *testing.T, url string) {
 		if !x.Read {
 			t.Fatalf("%s unread after MarkAllRead", x.ID)
 		}
+	}
+}
+
+// testIdempotentCreateMessage sends one (author, client id) many times at
+// once through two Stores on the same database, as two nodes would: one
+// message is stored, and every call gets it.
+func testIdempotentCreateMessage(t *testing.T, url string) {
+	s1, s2 := open(t, url), open(t, url)
+	ctx := t.Context()
+	mustRoom(t, s1, "r", true)
+	mustRoom(t, s1, "other", true)
+	const tries = 12
+	got := make([]Message, tries)
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		s := []Store{s1, s2}[i%2]
+		wg.Go(func() {
+			got[i], errs[i] = s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", AuthorName: "Ann", Content: "once", ClientID: "c-1"})
+		})
+	}
+	wg.Wait()
+	stored := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			stored++
+		case !errors.Is(err, ErrDuplicate):
+			t.Fatalf("try %d: %v, want nil or ErrDuplicate", i, err)
+		}
+		if got[i].ID == "" || got[i].ID != got[0].ID || got[i].ClientID != "c-1" || got[i].Content != "once" {
+			t.Fatalf("try %d returned %+v, try 0 %+v", i, got[i], got[0])
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d tries stored the message, want 1", stored)
+	}
+	// Another author's client id is theirs; no client id is never a
+	// duplicate; the same id in another room is refused.
+	if _, err := s2.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u2", Content: "mine", ClientID: "c-1"}); err != nil {
+		t.Fatalf("other author, same client id: %v", err)
+	}
+	for range 2 {
+		if _, err := s1.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", Content: "plain"}); err != nil {
+			t.Fatalf("no client id: %v", err)
+		}
+	}
+	if _, err := s2.CreateMessage(ctx, Message{RoomID: "other", AuthorID: "u1", Content: "x", ClientID: "c-1"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("same client id in another room: %v, want ErrExists", err)
+	}
+	if _, err := s1.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u1", Content: "x", ClientID: strings.Repeat("c", MaxIDLen+1)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("oversized client id: %v, want ErrInvalid", err)
+	}
+	hist, _, err := s2.History(ctx, "r", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 4 {
+		t.Fatalf("history has %d messages, want 4: %+v", len(hist), hist)
+	}
+	if m := hist[len(hist)-1]; m.ID != got[0].ID || m.ClientID != "c-1" {
+		t.Fatalf("oldest message %+v, want %s with its client id", m, got[0].ID)
+	}
+	if other, _, _ := s1.History(ctx, "other", "", 10); len(other) != 0 {
+		t.Fatalf("other room has %+v", other)
 	}
 }
 

@@ -8,6 +8,8 @@ export interface Message {
   content: string;
   author: { id: string; name: string };
   createdAt: string;
+  // clientId is the id the author's client chose when sending.
+  clientId?: string;
 }
 export interface Notification {
   id: string;
@@ -55,7 +57,7 @@ export interface ChatServerToClient {
 export interface ChatClientToServer {
   "join-room": (roomId: string, ack?: Ack<Result<{ ok: true; room: Room }>>) => void;
   "leave-room": (roomId: string, ack?: Ack<{ ok: true }>) => void;
-  "send-message": (m: { roomId: string; content: string }, ack: Ack<Result<{ message: Message }>>) => void;
+  "send-message": (m: { roomId: string; content: string; clientId?: string }, ack: Ack<Result<{ message: Message }>>) => void;
   "typing-start": (roomId: string) => void;
   "typing-stop": (roomId: string) => void;
   history: (q: { roomId: string; before?: string; limit?: number }, ack: Ack<Result<{ messages: Message[]; nextCursor: string | null }>>) => void;

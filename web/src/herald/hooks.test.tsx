@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { createHmac } from "node:crypto";
+import { io } from "socket.io-client";
 import { HeraldProvider, useChat, useNotifications, usePresence, useSocket } from "./hooks";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
@@ -91,6 +92,32 @@ describe("hooks against a Herald server", () => {
     expect(mine[0].state).toBe("sent");
     act(() => b.result.current!.onInput());
     await until(() => a.result.current!.typingUsers.includes("Bob Hooks"));
+    a.unmount();
+    b.unmount();
+  });
+
+  it("useChat: a send carries a client id; a resend of it (another tab, after a reconnect) is the same message, shown once", async () => {
+    const alice = await token("Alice Resend");
+    const bob = await token("Bob Resend");
+    const a = mount(alice.token, () => useChat("general"));
+    const b = mount(bob.token, () => useChat("general"));
+    await until(() => !!a.result.current?.room && !!b.result.current?.room);
+    await act(async () => { await a.result.current!.sendMessage("sent once", alice.user); });
+    const sent = a.result.current!.messages.find((m) => m.content === "sent once")!;
+    expect(sent.state).toBe("sent");
+    expect(sent.clientId).toBeTruthy();
+    const raw = io(url + "/chat", { auth: { token: alice.token }, transports: ["websocket"], forceNew: true });
+    try {
+      await raw.timeout(5000).emitWithAck("join-room", "general");
+      const again = await raw.timeout(5000).emitWithAck("send-message", { roomId: "general", content: "sent once", clientId: sent.clientId });
+      expect(again.message.id).toBe(sent.id);
+      await raw.timeout(5000).emitWithAck("send-message", { roomId: "general", content: "after the resend" });
+    } finally {
+      raw.disconnect();
+    }
+    await until(() => b.result.current!.messages.some((m) => m.content === "after the resend"));
+    expect(b.result.current!.messages.filter((m) => m.content === "sent once")).toHaveLength(1);
+    expect(a.result.current!.messages.filter((m) => m.content === "sent once")).toHaveLength(1);
     a.unmount();
     b.unmount();
   });

@@ -9,7 +9,7 @@ import {
   type ChatClientToServer, type ChatServerToClient, type MainClientToServer, type MainServerToClient,
   type Message, type Notification, type Presence, type Status,
 } from "./events";
-import { applyPresence, connectionState, lastId, markFailed, mergeMessages, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
+import { applyPresence, connectionState, lastId, markFailed, mergeMessages, newClientId, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
 
 export type ChatSocket = Socket<ChatServerToClient, ChatClientToServer>;
 export type MainSocket = Socket<MainServerToClient, MainClientToServer>;
@@ -181,19 +181,35 @@ export function useChat(roomId: string | null) {
     ? typingDebouncer(() => socket.emit("typing-start", roomId), () => socket.emit("typing-stop", roomId))
     : null, [socket, roomId]);
 
+  // deliver sends under the client id the pending message is kept by: a
+  // retry of a failed send (retryMessage) reuses it, so the server stores
+  // it once however many copies arrive.
+  const deliver = useCallback(async (clientId: string, content: string) => {
+    if (!socket || !roomId) return;
+    try {
+      const res = await socket.timeout(10000).emitWithAck("send-message", { roomId, content, clientId });
+      if ("error" in res) { setMessages((prev) => markFailed(prev, clientId)); setError(res.error); return; }
+      setMessages((prev) => mergeMessages(prev, [{ ...res.message, state: "sent", tempId: clientId }]));
+    } catch {
+      setMessages((prev) => markFailed(prev, clientId));
+    }
+  }, [socket, roomId]);
+
   const sendMessage = useCallback(async (content: string, user: { id: string; name: string }) => {
     if (!socket || !roomId) return;
     debouncer?.flush();
-    const tempId = "tmp-" + Math.random().toString(36).slice(2);
-    setMessages((prev) => mergeMessages(prev, [{ id: tempId, roomId, content, author: user, createdAt: new Date().toISOString(), state: "pending" }]));
-    try {
-      const res = await socket.timeout(10000).emitWithAck("send-message", { roomId, content });
-      if ("error" in res) { setMessages((prev) => markFailed(prev, tempId)); setError(res.error); return; }
-      setMessages((prev) => mergeMessages(prev, [{ ...res.message, state: "sent", tempId }]));
-    } catch {
-      setMessages((prev) => markFailed(prev, tempId));
-    }
-  }, [socket, roomId, debouncer]);
+    const clientId = newClientId();
+    setMessages((prev) => mergeMessages(prev, [{ id: clientId, clientId, roomId, content, author: user, createdAt: new Date().toISOString(), state: "pending" }]));
+    await deliver(clientId, content);
+  }, [socket, roomId, debouncer, deliver]);
+
+  // retryMessage sends a failed message again, with its client id.
+  const retryMessage = useCallback(async (clientId: string) => {
+    const m = messagesRef.current.find((x) => x.id === clientId && x.state === "failed");
+    if (!m) return;
+    setMessages((prev) => prev.map((x) => (x.id === clientId ? { ...x, state: "pending" } : x)));
+    await deliver(clientId, m.content);
+  }, [deliver]);
 
   const loadOlder = useCallback(async () => {
     if (!socket || !roomId || !cursor) return;
@@ -205,7 +221,7 @@ export function useChat(roomId: string | null) {
   }, [socket, roomId, cursor]);
 
   return {
-    room, messages, typingUsers: [...typing.values()], sendMessage, loadOlder, hasOlder: !!cursor,
+    room, messages, typingUsers: [...typing.values()], sendMessage, retryMessage, loadOlder, hasOlder: !!cursor,
     onInput: () => debouncer?.input(), isConnected, state, error,
   };
 }

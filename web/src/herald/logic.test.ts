@@ -18,6 +18,13 @@ describe("mergeMessages", () => {
     expect(list.map((m) => m.id)).toEqual(["01", "05"]);
     expect(lastId(list)).toBe("05");
   });
+  it("replaces a pending message by a broadcast with its client id, before the ack", () => {
+    let list = mergeMessages([msg("01")], [msg("c-1", "pending", { clientId: "c-1" })]);
+    list = mergeMessages(list, [msg("05", "sent", { clientId: "c-1" })]);
+    expect(list.map((m) => m.id)).toEqual(["01", "05"]);
+    list = mergeMessages(list, [msg("05", "sent", { tempId: "c-1", clientId: "c-1" })]); // then the ack
+    expect(list.map((m) => [m.id, m.state])).toEqual([["01", "sent"], ["05", "sent"]]);
+  });
   it("marks failures", () => {
     const list = markFailed([msg("tmp-1", "pending")], "tmp-1");
     expect(list[0].state).toBe("failed");

@@ -14,12 +14,15 @@ export interface ChatMessage extends Message {
 }
 
 // mergeMessages adds messages to a list kept in creation order, without
-// duplicates (by id); a stored message replaces the pending one with the
-// same temporary id.
+// duplicates (by id); a stored message replaces the pending one whose
+// temporary id is its tempId or its clientId (the broadcast may come
+// before the ack).
 export function mergeMessages(list: ChatMessage[], incoming: ChatMessage[]): ChatMessage[] {
   const byId = new Map(list.map((m) => [m.id, m]));
   for (const m of incoming) {
-    if (m.tempId && byId.has(m.tempId)) byId.delete(m.tempId);
+    for (const temp of [m.tempId, m.clientId]) {
+      if (temp && temp !== m.id && byId.has(temp)) byId.delete(temp);
+    }
     byId.set(m.id, { ...byId.get(m.id), ...m });
   }
   return [...byId.values()].sort((a, b) => {
@@ -27,6 +30,14 @@ export function mergeMessages(list: ChatMessage[], incoming: ChatMessage[]): Cha
     if (b.state === "pending" && a.state !== "pending") return -1;
     return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
   });
+}
+
+// newClientId makes the id a send carries, so that a retry of it is
+// stored once.
+export function newClientId(): string {
+  const c = globalThis.crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  return "c-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
 }
 
 export function markFailed(list: ChatMessage[], tempId: string): ChatMessage[] {

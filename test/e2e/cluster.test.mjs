@@ -1,0 +1,71 @@
+import { test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { connected } from "./server.mjs";
+import { Cluster } from "./cluster.mjs";
+
+const c = new Cluster();
+const [a, b] = c.nodes;
+before(() => c.start());
+after(() => c.stop());
+afterEach(() => c.closeSockets());
+
+async function chatOn(node, id, name, opts = {}) {
+  const s = node.socket("/chat", { auth: { token: node.token(id, name) }, ...opts });
+  await connected(s);
+  const res = await s.timeout(5000).emitWithAck("join-room", "general");
+  assert.equal(res.ok, true, JSON.stringify(res));
+  return s;
+}
+
+// received counts the new-message events of s by content.
+function received(s) {
+  const seen = new Map();
+  s.on("new-message", (m) => seen.set(m.content, (seen.get(m.content) ?? 0) + 1));
+  return seen;
+}
+
+async function eventsIn(node, event) {
+  const text = await (await fetch(node.url + "/metrics")).text();
+  const line = text.split("\n").find((l) => l.startsWith(`herald_events_in_total{event="${event}"}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+async function until(cond, what) {
+  for (let i = 0; i < 400; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test("a send retried by the client (retries, ackTimeout) is stored, broadcast and acked once", async () => {
+  const bob = await chatOn(b, "bob", "Bob");
+  const seen = received(bob);
+  const before = await eventsIn(a, "send-message");
+  // An ack timeout shorter than a store round trip makes the official
+  // client send the same packet again; each copy carries the client id.
+  const alice = await chatOn(a, "alice", "Alice", { retries: 3, ackTimeout: 1 });
+  const send = { roomId: "general", content: "retried send", clientId: "e2e-retry-1" };
+  await alice.emitWithAck("send-message", send).catch(() => null); // every try may time out
+  await until(async () => (await eventsIn(a, "send-message")) - before >= 2, "the client's retries");
+  // The same send once more, after a reconnect, on the other node.
+  const again = await chatOn(b, "alice", "Alice");
+  const res = await again.timeout(5000).emitWithAck("send-message", send);
+  assert.equal(res.message.content, "retried send");
+  assert.equal(res.message.clientId, "e2e-retry-1");
+  await again.timeout(5000).emitWithAck("send-message", { roomId: "general", content: "marker" });
+  await until(() => seen.get("marker") === 1, "the marker at Bob");
+  assert.equal(seen.get("retried send"), 1);
+  const hist = await bob.timeout(5000).emitWithAck("history", { roomId: "general" });
+  const stored = hist.messages.filter((m) => m.content === "retried send");
+  assert.equal(stored.length, 1);
+  assert.equal(stored[0].id, res.message.id);
+});
+
+test("a send with a bad client id is refused", async () => {
+  const alice = await chatOn(a, "alice", "Alice");
+  for (const clientId of [5, "", ["x"], {}, "x".repeat(129)]) {
+    const res = await alice.timeout(5000).emitWithAck("send-message", { roomId: "general", content: "x", clientId });
+    assert.deepEqual(res, { error: "Invalid payload" }, JSON.stringify(clientId));
+  }
+});
