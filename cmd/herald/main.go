@@ -4,6 +4,8 @@
 //	herald [-config FILE] [flags]        run the server (see -h for flags and HERALD_* variables)
 //	herald token [flags]                 mint a development token
 //	herald config check FILE [flags]     check a config file, print the effective config
+//	herald version                       print the version, commit and build date
+//	herald healthcheck [-url URL]        exit 0 if the local server is ready (for container health checks)
 package main
 
 import (
@@ -35,6 +37,10 @@ func main() {
 			os.Exit(token(os.Args[2:]))
 		case "config":
 			os.Exit(config(os.Args[2:], os.Stdout, os.Stderr, os.Getenv))
+		case "version":
+			os.Exit(versionCmd())
+		case "healthcheck":
+			os.Exit(healthcheck(os.Args[2:], os.Getenv))
 		}
 	}
 	os.Exit(serve(os.Args[1:]))
@@ -75,7 +81,8 @@ func serve(args []string) int {
 		return 1
 	}
 	url := "http://" + hostPort(addr)
-	log.Info("Herald is running", "url", url, "database", service.RedactURL(cfg.DatabaseURL))
+	v, _, _ := buildInfo()
+	log.Info("Herald is running", "url", url, "version", v, "database", service.RedactURL(cfg.DatabaseURL))
 	log.Info("public room", "id", service.PublicRoom)
 	if cfg.Dev {
 		if cfg.DevAllowRemote {
