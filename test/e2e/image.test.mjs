@@ -70,7 +70,7 @@ function start(env) {
 }
 
 // The release build compiles everything twice (two platforms) on a cold cache.
-before({ timeout: 15 * 60_000 }, async () => {
+before(async () => {
   if (!isRoot) return;
   const out = join(work, "dist");
   const r = spawnSync("bash", ["scripts/release.sh"], {
@@ -94,7 +94,7 @@ before({ timeout: 15 * 60_000 }, async () => {
   chownSync(join(root, "data"), uid, gid);
   chmodSync(join(root, "tmp"), 0o1777);
   assert.deepEqual(stage.copies.sort(), ["/", "/etc/ssl/certs/ca-certificates.crt", "/herald"].sort());
-});
+}, { timeout: 15 * 60_000 });
 
 after(async () => {
   proc?.kill("SIGTERM");
