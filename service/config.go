@@ -65,6 +65,8 @@ type Config struct {
 	MaxQueued       int           // max-queued-packets, HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
 	RecoveryBytes   int64         // recovery-buffer-bytes, HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)
 
+	Hooks HooksConfig // webhooks, the event proxy and the connect proxy (config_hooks.go)
+
 	sources     map[string]source // where each setting came from, by key; nil: the Go program set them
 	trustedNets []*net.IPNet
 

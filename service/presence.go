@@ -220,6 +220,7 @@ func (s *Service) presenceJoined(sock *socketio.Socket, roomID string) {
 func (s *Service) flushPresence(op socketio.BroadcastOperator) func([]presence.Change) {
 	return func(cs []presence.Change) {
 		s.recordLastSeen(cs)
+		s.presenceHooks(cs)
 		count := func(ev string, n int) { s.metrics.eventsOut.WithLabelValues(ev).Add(float64(n)) }
 		if !s.roomsScope() {
 			changes := make([]changeWire, len(cs))

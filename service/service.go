@@ -36,6 +36,7 @@ import (
 	"github.com/heraldio/herald/service/chat"
 	"github.com/heraldio/herald/service/notify"
 	"github.com/heraldio/herald/service/presence"
+	"github.com/heraldio/herald/service/proxy"
 	"github.com/heraldio/herald/service/ratelimit"
 	"github.com/heraldio/herald/service/store"
 	"github.com/heraldio/herald/socketio"
@@ -71,6 +72,7 @@ type Service struct {
 	pres           presenceState
 	away           *awayTracker
 	statusLimit    *ratelimit.Limiter // presence:status changes per user
+	hooks          hooks              // webhooks and proxies (hooks.go)
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -196,6 +198,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		n.OnConnection(s.onConnection)
 	}
 
+	if err := s.setupHooks(map[string]*socketio.Namespace{"/": main, "/chat": chatNsp}); err != nil {
+		return fail(err)
+	}
 	var onJoin func(*socketio.Socket, string)
 	if cfg.PresenceScope == "rooms" {
 		onJoin = s.presenceJoined
@@ -206,6 +211,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
 		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
 		OnJoin:    onJoin,
+		Hooks:     s.chatHooks(),
 	})
 
 	for name, h := range s.chat.Handlers() {
@@ -215,6 +221,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.setupPresence(main)
 	s.notifier = &notify.Notifier{Store: st, Main: main, Chat: chatNsp,
 		OnEmit: func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() }}
+	if s.hooks.webhooks != nil {
+		s.notifier.OnRead = s.notificationsRead
+	}
 	s.api = api.New(api.Options{
 		APIKey:     cfg.APIKey,
 		Namespaces: map[string]*socketio.Namespace{"/": main, "/chat": chatNsp},
@@ -287,28 +296,12 @@ type refusal string
 
 func (r refusal) Error() string { return string(r) }
 
-// authenticate is the middleware of every namespace: a JWT in auth.token.
+// authenticate is the middleware of every namespace: a JWT in auth.token,
+// and the connect proxy when configured (hookUser).
 func (s *Service) authenticate(sock *socketio.Socket) error {
-	var a struct {
-		Token any `json:"token"`
-	}
-	_ = sock.Handshake().BindAuth(&a)
-	token, _ := a.Token.(string)
-	if a.Token == nil || token == "" {
-		s.metrics.errors.WithLabelValues("auth_missing").Inc()
-		return &socketio.ConnectError{Message: "Authentication required"}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u, err := s.verifier.Verify(ctx, token)
-	if err == nil && s.revoked.revoked(u) {
-		s.metrics.errors.WithLabelValues("auth_revoked").Inc()
-		return &socketio.ConnectError{Message: "Invalid token", Data: map[string]any{"reason": "revoked"}}
-	}
+	u, err := s.hookUser(sock)
 	if err != nil {
-		s.metrics.errors.WithLabelValues("auth_invalid").Inc()
-		s.log.Debug("auth refused", "err", err, "addr", sock.Handshake().Address)
-		return &socketio.ConnectError{Message: "Invalid token"}
+		return err
 	}
 	// Sockets already in the user's room on this node; a recovered socket
 	// is not back in it yet, so it does not count itself.
@@ -319,6 +312,32 @@ func (s *Service) authenticate(sock *socketio.Socket) error {
 	auth.Attach(sock, u)
 	sock.Set(api.NodeKey, s.node)
 	return nil
+}
+
+// tokenUser verifies the JWT in auth.token.
+func (s *Service) tokenUser(sock *socketio.Socket) (auth.User, error) {
+	var a struct {
+		Token any `json:"token"`
+	}
+	_ = sock.Handshake().BindAuth(&a)
+	token, _ := a.Token.(string)
+	if a.Token == nil || token == "" {
+		s.metrics.errors.WithLabelValues("auth_missing").Inc()
+		return auth.User{}, &socketio.ConnectError{Message: "Authentication required"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := s.verifier.Verify(ctx, token)
+	if err == nil && s.revoked.revoked(u) {
+		s.metrics.errors.WithLabelValues("auth_revoked").Inc()
+		return auth.User{}, &socketio.ConnectError{Message: "Invalid token", Data: map[string]any{"reason": "revoked"}}
+	}
+	if err != nil {
+		s.metrics.errors.WithLabelValues("auth_invalid").Inc()
+		s.log.Debug("auth refused", "err", err, "addr", sock.Handshake().Address)
+		return auth.User{}, &socketio.ConnectError{Message: "Invalid token"}
+	}
+	return u, nil
 }
 
 // newNodeID names this node for the API's socket listings: the host name
@@ -342,7 +361,8 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	for _, r := range u.Roles {
 		rooms = append(rooms, "role:"+r)
 	}
-	sock.Join(rooms...)
+	sock.Join(append(rooms, proxy.Rooms(sock)...)...)
+	s.attachRPC(sock)
 	s.metrics.connections.Inc()
 	expiry := s.enforceExpiry(sock, u)
 	sock.OnDisconnect(func(socketio.Reason) {
@@ -680,6 +700,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.loops.Wait()
 	s.chat.Close()
 	s.closePresence()
+	if err := s.closeHooks(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("service: webhooks: %w", err))
+	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

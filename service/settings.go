@@ -27,7 +27,7 @@ type setting struct {
 
 // settings returns the table of c's settings, bound to c's fields.
 func (c *Config) settings() []setting {
-	return []setting{
+	return append([]setting{
 		addr(&c.Addr, "addr", "HERALD_ADDR", ":8080", "listen address", false),
 		text(&c.DataDir, "data-dir", "HERALD_DATA_DIR", ".", "directory of the SQLite file and generated secrets"),
 		text(&c.DatabaseURL, "database-url", "HERALD_DATABASE_URL", "", "postgres:// URL or SQLite path (default <data-dir>/herald.db)").masked(false),
@@ -73,9 +73,7 @@ func (c *Config) settings() []setting {
 		choice(&c.LogFormat, "log-format", "HERALD_LOG_FORMAT", "text", "log output", "text", "json"),
 		choice(&c.LogLevel, "log-level", "HERALD_LOG_LEVEL", "info", "log level", "debug", "info", "warn", "error"),
 		addr(&c.DebugAddr, "debug-addr", "HERALD_DEBUG_ADDR", "", "address of a separate listener for Go's profiler under /debug/pprof/ (keep it on loopback; off when empty)", true),
-		// Backend hooks (webhooks, event and connect proxies): their
-		// settings go here when they land, each with its key and variable.
-	}
+	}, c.Hooks.settings()...)
 }
 
 func (s setting) masked(secret bool) setting {

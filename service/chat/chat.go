@@ -41,7 +41,22 @@ type Options struct {
 	// OnJoin is told when a socket joins a room it was not in (the user is
 	// a member from then on), after the join.
 	OnJoin func(s *socketio.Socket, roomID string)
+	// Hooks are told what happened (for webhooks).
+	Hooks  Hooks
 	Logger *slog.Logger
+}
+
+// Hooks are told what happened in the chat, after it did, whether a
+// client or a backend did it; nil fields are skipped. They must not
+// block.
+type Hooks struct {
+	MessageCreated func(Message)
+	RoomCreated    func(store.Room)
+	// MemberJoined and MemberLeft follow user-joined and user-left: a
+	// socket joining or leaving the room, a backend adding or removing a
+	// member (whose name may then be unknown).
+	MemberJoined func(roomID string, u Author)
+	MemberLeft   func(roomID string, u Author)
 }
 
 // Message is a chat message as clients see it.
@@ -278,6 +293,9 @@ func (c *Chat) joinRoom(e *socketio.Event) {
 	e.Socket.Join(RoomName(id))
 	if !already {
 		c.emit(e.Socket.To(RoomName(id)), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+		if h := c.opts.Hooks.MemberJoined; h != nil {
+			h(id, Author{ID: u.ID, Name: u.Name})
+		}
 		if c.opts.OnJoin != nil {
 			c.opts.OnJoin(e.Socket, id)
 		}
@@ -299,6 +317,9 @@ func (c *Chat) leaveRoom(e *socketio.Event) {
 	c.stopTyping(e.Socket, id, u)
 	e.Socket.Leave(RoomName(id))
 	c.emit(e.Socket.To(RoomName(id)), "user-left", map[string]any{"userId": u.ID, "roomId": id})
+	if h := c.opts.Hooks.MemberLeft; h != nil {
+		h(id, Author{ID: u.ID, Name: u.Name})
+	}
 	_ = e.Ack(map[string]any{"ok": true})
 }
 
@@ -606,5 +627,8 @@ func (c *Chat) createRoom(e *socketio.Event) {
 		return
 	}
 	_ = c.opts.Store.AddMember(cx, room.ID, u.ID)
+	if h := c.opts.Hooks.RoomCreated; h != nil {
+		h(room)
+	}
 	_ = e.Ack(map[string]any{"room": roomJSON(room)})
 }

@@ -70,6 +70,9 @@ func (c *Chat) publish(ctx context.Context, m store.Message) (Message, error) {
 	c.stopTyping(nil, m.RoomID, auth.User{ID: m.AuthorID})
 	msg := Wire(m)
 	c.emit(c.nsp.To(RoomName(m.RoomID)), "new-message", msg)
+	if h := c.opts.Hooks.MessageCreated; h != nil {
+		h(msg)
+	}
 	return msg, nil
 }
 
@@ -116,6 +119,9 @@ func (c *Chat) CreateRoom(ctx context.Context, r store.Room) (store.Room, error)
 			return room, err
 		}
 	}
+	if h := c.opts.Hooks.RoomCreated; h != nil {
+		h(room)
+	}
 	return room, nil
 }
 
@@ -131,6 +137,9 @@ func (c *Chat) AddMember(ctx context.Context, roomID string, u Author) error {
 	}
 	c.nsp.In("user:" + u.ID).SocketsJoin(RoomName(roomID))
 	c.emit(c.nsp.To(RoomName(roomID)).Except("user:"+u.ID), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": roomID})
+	if h := c.opts.Hooks.MemberJoined; h != nil {
+		h(roomID, u)
+	}
 	return nil
 }
 
@@ -147,5 +156,8 @@ func (c *Chat) RemoveMember(ctx context.Context, roomID, userID string) error {
 	c.stopTyping(nil, roomID, auth.User{ID: userID})
 	c.nsp.In("user:" + userID).SocketsLeave(RoomName(roomID))
 	c.emit(c.nsp.To(RoomName(roomID)).Except("user:"+userID), "user-left", map[string]any{"userId": userID, "roomId": roomID})
+	if h := c.opts.Hooks.MemberLeft; h != nil {
+		h(roomID, Author{ID: userID})
+	}
 	return nil
 }

@@ -69,6 +69,9 @@ type Notifier struct {
 	Chat  *socketio.Namespace
 	// OnEmit, if set, counts the events the notifier sends.
 	OnEmit func(event string)
+	// OnRead is told that the user read notifications: ids, or every
+	// one when nil. It must not block.
+	OnRead func(userID string, ids []string)
 }
 
 // Send notifies the target and returns the stored notifications.
@@ -199,6 +202,9 @@ func (n *Notifier) MarkRead(ctx context.Context, userID, id string) error {
 		return err
 	}
 	n.state(userID, map[string]any{"read": []string{id}})
+	if n.OnRead != nil {
+		n.OnRead(userID, []string{id})
+	}
 	return nil
 }
 
@@ -211,6 +217,9 @@ func (n *Notifier) MarkAllRead(ctx context.Context, userID string) (int, error) 
 		return 0, err
 	}
 	n.state(userID, map[string]any{"all": true})
+	if n.OnRead != nil {
+		n.OnRead(userID, nil)
+	}
 	return count, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -37,10 +38,20 @@ type Conn struct {
 // under path (such as "/socket.io/") and reads the handshake.
 func Dial(t testing.TB, baseURL, path string) *Conn {
 	t.Helper()
+	return DialHeader(t, baseURL, path, nil)
+}
+
+// DialHeader is Dial with extra request headers.
+func DialHeader(t testing.TB, baseURL, path string, header http.Header) *Conn {
+	t.Helper()
 	u := strings.Replace(baseURL, "http", "ws", 1) + path + "?EIO=4&transport=websocket"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, u)
+	d := ws.Dialer{}
+	if header != nil {
+		d.Header = ws.HandshakeHeaderHTTP(header)
+	}
+	conn, br, _, err := d.Dial(ctx, u)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
 	}
