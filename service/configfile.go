@@ -82,7 +82,7 @@ func (c Config) WriteYAML(w io.Writer) error {
 		case s.secret && v != "":
 			v = "********"
 		case s.url:
-			v = RedactURL(v)
+			v = redactURLs(v)
 		}
 		from := "default"
 		switch src := c.sources[s.key]; src.from {
@@ -124,6 +124,12 @@ func quoteStyle(s setting, v string) yaml.Style {
 }
 
 var passwordParam = regexp.MustCompile(`(?i)(password=)[^\s&]*`)
+
+var urlToken = regexp.MustCompile(`[^\s;]+`)
+
+// redactURLs is RedactURL for each URL of a value that may list several
+// (webhooks: "URL events; URL").
+func redactURLs(s string) string { return urlToken.ReplaceAllStringFunc(s, RedactURL) }
 
 // RedactURL hides the password of a database or Redis URL (user:password@
 // and password= parameters) so it can be logged.

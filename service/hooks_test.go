@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -446,15 +447,33 @@ func TestHooksConfigRejectsBadValues(t *testing.T) {
 		}
 	}
 	c, err := Load(nil, env(map[string]string{
-		"HERALD_WEBHOOKS":       " http://a/h ; https://b/h user.online,member.left ",
+		"HERALD_WEBHOOKS":       " http://a/h ; https://u:pw@b/h user.online,member.left ",
 		"HERALD_WEBHOOK_SECRET": hookSecret, "HERALD_RPC_URL": "http://x/rpc", "HERALD_RPC_EVENTS": "rpc:*, /chat=order:*",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := c.Hooks
-	if len(h.endpoints) != 2 || h.endpoints[1].URL != "https://b/h" || len(h.endpoints[1].Events) != 2 ||
+	if len(h.endpoints) != 2 || h.endpoints[1].URL != "https://u:pw@b/h" || len(h.endpoints[1].Events) != 2 ||
 		len(h.rpcEvents) != 2 || h.rpcEvents[1].Namespace != "/chat" {
 		t.Fatalf("parsed %+v", h)
+	}
+	// "herald config check" masks each receiver's password and the secret.
+	var out strings.Builder
+	if err := c.WriteYAML(&out); err != nil {
+		t.Fatal(err)
+	}
+	if y := out.String(); strings.Contains(y, "pw") || strings.Contains(y, hookSecret) ||
+		!strings.Contains(y, "https://u:xxxxx@b/h user.online,member.left") {
+		t.Fatalf("config check output:\n%s", y)
+	}
+	// The config file takes the same keys.
+	file := t.TempDir() + "/herald.yaml"
+	if err := os.WriteFile(file, []byte("webhooks: http://c/h user.offline\nwebhook-secret: "+hookSecret+"\nrpc-url: http://c/rpc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := Load([]string{"-config", file}, env(nil))
+	if err != nil || len(fc.Hooks.endpoints) != 1 || fc.Hooks.endpoints[0].Events[0] != "user.offline" || fc.Hooks.RPCURL != "http://c/rpc" {
+		t.Fatalf("from the file: %+v %v", fc.Hooks, err)
 	}
 }
