@@ -101,12 +101,12 @@ func jsonField(payload, key string) string {
 // message each time.
 func TestIdempotentSendAcrossNodes(t *testing.T) {
 	env := clusterEnv(t)
-	_, hsA := newTestService(t, env)
-	_, hsB := newTestService(t, env)
+	_, urlA := newTestService(t, env)
+	_, urlB := newTestService(t, env)
 	secret := env["HERALD_JWT_SECRET"]
-	aliceA := dialChat(t, hsA.URL, secret, "alice", "Alice")
-	aliceB := dialChat(t, hsB.URL, secret, "alice", "Alice")
-	bob := dialChat(t, hsA.URL, secret, "bob", "Bob")
+	aliceA := dialChat(t, urlA, secret, "alice", "Alice")
+	aliceB := dialChat(t, urlB, secret, "alice", "Alice")
+	bob := dialChat(t, urlA, secret, "bob", "Bob")
 	for _, c := range []*chatClient{aliceA, aliceB, bob} {
 		if ack := c.call("join-room", `"general"`); !strings.Contains(ack, `"ok":true`) {
 			t.Fatalf("join: %s", ack)

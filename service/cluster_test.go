@@ -17,8 +17,8 @@ import (
 // notifications cross between them.
 func TestClusterOfTwoNodes(t *testing.T) {
 	env := clusterEnv(t)
-	_, hsA := newTestService(t, env)
-	_, hsB := newTestService(t, env)
+	_, urlA := newTestService(t, env)
+	_, urlB := newTestService(t, env)
 	tok := func(id, name string) string {
 		s, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: id, Name: name, Roles: []string{"user"}}, time.Hour)
 		return s
@@ -35,11 +35,11 @@ func TestClusterOfTwoNodes(t *testing.T) {
 		return ""
 	}
 	// Alice on node A, Bob on node B, both in the chat room.
-	alice := support.Dial(t, hsA.URL, "/socket.io/")
+	alice := support.Dial(t, urlA, "/socket.io/")
 	alice.Connect("/", `{"token":"`+tok("alice", "Alice")+`"}`)
 	alice.Send(`40/chat,{"token":"` + tok("alice", "Alice") + `"}`)
 	skipTo(alice, `40/chat,`)
-	bob := support.Dial(t, hsB.URL, "/socket.io/")
+	bob := support.Dial(t, urlB, "/socket.io/")
 	bob.Connect("/", `{"token":"`+tok("bob", "Bob")+`"}`)
 	list := skipTo(bob, `42["presence:list"`)
 	if !strings.Contains(list, `"userId":"alice"`) {
@@ -57,7 +57,7 @@ func TestClusterOfTwoNodes(t *testing.T) {
 		t.Fatalf("message: %s", msg)
 	}
 	// A notification sent through node A's API reaches Bob on node B.
-	req, _ := http.NewRequest("POST", hsA.URL+"/api/notifications", strings.NewReader(`{"userId":"bob","type":"t","title":"from A","message":""}`))
+	req, _ := http.NewRequest("POST", urlA+"/api/notifications", strings.NewReader(`{"userId":"bob","type":"t","title":"from A","message":""}`))
 	req.Header.Set("Authorization", "Bearer cluster-key")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 202 {
@@ -97,8 +97,8 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 	env := clusterEnv(t)
 	env["HERALD_PRESENCE_AUDIENCE"] = "rooms"
 	env["HERALD_PRESENCE_TICK"] = "50ms"
-	_, hsA := newTestService(t, env)
-	_, hsB := newTestService(t, env)
+	_, urlA := newTestService(t, env)
+	_, urlB := newTestService(t, env)
 	tok := func(id string) string {
 		s, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: id, Name: id, Roles: []string{"user"}}, time.Hour)
 		return s
@@ -110,14 +110,14 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 	}
 	// ann (node A) and bob (node B) are members of general; cid (node B)
 	// of nothing yet.
-	for _, u := range []struct{ url, id string }{{hsA.URL, "ann"}, {hsB.URL, "bob"}} {
+	for _, u := range []struct{ url, id string }{{urlA, "ann"}, {urlB, "bob"}} {
 		ack(t, dial(u.url, u.id, "/chat"), "/chat", 1, `["join-room","general"]`)
 	}
-	bob := dial(hsB.URL, "bob", "/")
+	bob := dial(urlB, "bob", "/")
 	bobState := map[string]string{}
 	waitPresence(t, bob, bobState, has(map[string]string{"bob": "online"}))
-	ann := dial(hsA.URL, "ann", "/")
-	cid := dial(hsB.URL, "cid", "/")
+	ann := dial(urlA, "ann", "/")
+	cid := dial(urlB, "cid", "/")
 	waitPresence(t, bob, bobState, has(map[string]string{"ann": "online"}))
 	for _, ev := range collectPresence(t, bob, 200*time.Millisecond) {
 		apply(bobState, ev)
@@ -139,7 +139,7 @@ func TestClusterPresenceBatchedRooms(t *testing.T) {
 	annState, cidState := map[string]string{}, map[string]string{}
 	waitPresence(t, ann, annState, has(map[string]string{"ann": "online"}))
 	waitPresence(t, cid, cidState, has(map[string]string{"cid": "online"}))
-	ack(t, dial(hsA.URL, "cid", "/chat"), "/chat", 1, `["join-room","general"]`)
+	ack(t, dial(urlA, "cid", "/chat"), "/chat", 1, `["join-room","general"]`)
 	waitPresence(t, bob, bobState, has(map[string]string{"cid": "online"}))
 	waitPresence(t, ann, annState, has(map[string]string{"cid": "online"}))
 	ack(t, ann, "/", 1, `["presence:status","busy"]`)

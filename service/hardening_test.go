@@ -22,8 +22,8 @@ func hardeningService(t *testing.T, extra map[string]string) (*Service, string) 
 	for k, v := range extra {
 		env[k] = v
 	}
-	svc, hs := newTestService(t, env)
-	return svc, hs.URL
+	svc, url := newTestService(t, env)
+	return svc, url
 }
 
 func token(t *testing.T, id string, ttl time.Duration) string {
@@ -291,7 +291,7 @@ func TestRequestHeadersCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(context.Background(), cfg, nil)
+	svc, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

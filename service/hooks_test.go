@@ -166,8 +166,8 @@ func TestWebhookPresenceOncePerCluster(t *testing.T) {
 	env["HERALD_WEBHOOKS"] = r.url + " user.online,user.offline"
 	env["HERALD_WEBHOOK_SECRET"] = hookSecret
 	env["HERALD_PRESENCE_GRACE"] = "200ms"
-	_, hsA := newTestService(t, env)
-	_, hsB := newTestService(t, env)
+	_, urlA := newTestService(t, env)
+	_, urlB := newTestService(t, env)
 	tok := func() string {
 		tok, err := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: "carol", Name: "Carol"}, time.Hour)
 		if err != nil {
@@ -175,10 +175,10 @@ func TestWebhookPresenceOncePerCluster(t *testing.T) {
 		}
 		return tok
 	}
-	a := support.Dial(t, hsA.URL, "/socket.io/")
+	a := support.Dial(t, urlA, "/socket.io/")
 	a.Connect("/", `{"token":"`+tok()+`"}`)
 	r.waitTypes(webhook.UserOnline)
-	b := support.Dial(t, hsB.URL, "/socket.io/")
+	b := support.Dial(t, urlB, "/socket.io/")
 	b.Connect("/", `{"token":"`+tok()+`"}`)
 	skipTo(t, b, `42["presence:list"`)
 	a.Close()

@@ -83,16 +83,16 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 				env["HERALD_REDIS_PREFIX"] = support.UniqueKey()
 				env["HERALD_DATABASE_URL"] = t.TempDir() + "/shared.db"
 			}
-			_, hsA := newTestService(t, env)
-			hsB := hsA
+			_, urlA := newTestService(t, env)
+			urlB := urlA
 			if tt.crossNode {
-				_, hsB = newTestService(t, env)
+				_, urlB = newTestService(t, env)
 			}
 			tok, _ := auth.Mint([]byte(secret), auth.User{ID: "alice", Name: "Alice", Roles: []string{"user"}}, time.Hour)
 			expired := tokenExpiringAt(t, secret, "alice", time.Now().Add(-time.Hour))
 
 			// Alice joins, receives a broadcast (its offset), and drops.
-			a := support.Dial(t, hsA.URL, "/socket.io/")
+			a := support.Dial(t, urlA, "/socket.io/")
 			a.Send(`40/chat,{"token":"` + tok + `"}`)
 			hello := skipTo(t, a, `40/chat,`)
 			sid, pid := sidRe.FindStringSubmatch(hello)[1], pidRe.FindStringSubmatch(hello)[1]
@@ -109,7 +109,7 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 			a.Close()
 			time.Sleep(200 * time.Millisecond) // the server notices the drop
 
-			b := support.Dial(t, hsB.URL, "/socket.io/")
+			b := support.Dial(t, urlB, "/socket.io/")
 			b.Send(`40/chat,{"token":"` + tok + `","pid":"` + pid + `","offset":"` + offset + `"}`)
 			back := skipTo(t, b, `40/chat,`)
 			if got := sidRe.FindStringSubmatch(back)[1]; got != sid {
@@ -129,7 +129,7 @@ func TestRecoveredSessionKeepsItsUser(t *testing.T) {
 			// A garbage token does not recover the session, nor does an
 			// expired one.
 			for _, bad := range []string{"garbage", expired} {
-				x := support.Dial(t, hsB.URL, "/socket.io/")
+				x := support.Dial(t, urlB, "/socket.io/")
 				x.Send(`40/chat,{"token":"` + bad + `","pid":"` + pid + `","offset":"` + offset + `"}`)
 				if got := connectAnswer(t, x, "/chat"); got != `44/chat,{"message":"Invalid token"}` {
 					t.Fatalf("recovery with token %.10s…: %s", bad, got)

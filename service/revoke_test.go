@@ -19,8 +19,8 @@ func TestRevocationReachesANodeThatMissedIt(t *testing.T) {
 		"HERALD_DATABASE_URL": support.PostgresURL(t),
 	}
 	start := func() (*Service, string) {
-		svc, hs := newTestServiceWith(t, env, func(c *Config) { c.revocationReload = 20 * time.Millisecond })
-		return svc, hs.URL
+		svc, url := newTestServiceWith(t, env, func(c *Config) { c.revocationReload = 20 * time.Millisecond })
+		return svc, url
 	}
 	a, _ := start()
 	_, bURL := start()

@@ -1,6 +1,3 @@
-// Package service wires Herald's ready-to-run server: authentication,
-// the chat and presence namespaces, notifications and their HTTP API, rate
-// limits, metrics, health checks and graceful shutdown.
 package service
 
 import (
@@ -42,15 +39,20 @@ import (
 	"github.com/heraldio/herald/socketio"
 )
 
-// PublicRoom is created at first start so a new user has somewhere to talk.
+// PublicRoom is the chat room created at first start, so a new user has
+// somewhere to talk.
 const PublicRoom = "general"
 
-// Service is one Herald node.
+// Service is one Herald node: the built-in namespaces ("/" and "/chat"),
+// the server API and the web app, over a store and an authenticator. Its
+// methods are safe for concurrent use.
 type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	store    store.Store
-	verifier *auth.Verifier
+	verifier Authenticator
+	ownStore bool            // opened by New, so closed by Shutdown
+	custom   map[string]bool // namespaces Namespace set up
 	io       *socketio.Server
 	chat     *chat.Chat
 	presence presence.Tracker
@@ -79,32 +81,60 @@ type Service struct {
 	listener net.Listener
 }
 
-// New opens the store (applying migrations), and builds the service.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+// New builds the service from cfg (checked first, see Config): it opens
+// the store and applies its migrations, unless WithStore gives one, and
+// sets up the namespaces, the API and the metrics. Nothing listens yet:
+// use Run, or Listen and Serve, or mount Handler on a server of your own.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	log := o.log
 	if log == nil {
 		log = slog.Default()
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
+	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, store: st, metrics: newMetrics(), node: newNodeID(),
-		revoked: &revocations{at: map[string]time.Time{}}, stop: make(chan struct{})}
-	fail := func(err error) (*Service, error) { st.Close(); return nil, err }
-
-	vo := auth.Options{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKS: cfg.JWKS}
-	if cfg.JWTSecret != "" {
-		vo.HS256Secret = []byte(cfg.JWTSecret)
-	}
-	if cfg.JWTPublicKeys != "" {
-		pem, err := os.ReadFile(cfg.JWTPublicKeys)
-		if err != nil {
-			return fail(fmt.Errorf("service: public keys: %w", err))
+	st, own := o.store, false
+	if st == nil {
+		var err error
+		if st, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+			return nil, err
 		}
-		vo.PublicKeysPEM = pem
+		own = true
 	}
-	if s.verifier, err = auth.NewVerifier(ctx, vo); err != nil {
-		return fail(err)
+	s := &Service{cfg: cfg, log: log, store: st, ownStore: own, metrics: newMetrics(), node: newNodeID(),
+		revoked: &revocations{at: map[string]time.Time{}}, stop: make(chan struct{}), custom: map[string]bool{}}
+	fail := func(err error) (*Service, error) {
+		if own {
+			st.Close()
+		}
+		return nil, err
+	}
+
+	if o.auth != nil {
+		s.verifier = o.auth
+	} else {
+		vo := auth.Options{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKS: cfg.JWKS}
+		if cfg.JWTSecret != "" {
+			vo.HS256Secret = []byte(cfg.JWTSecret)
+		}
+		if cfg.JWTPublicKeys != "" {
+			pem, err := os.ReadFile(cfg.JWTPublicKeys)
+			if err != nil {
+				return fail(fmt.Errorf("service: public keys: %w", err))
+			}
+			vo.PublicKeysPEM = pem
+		}
+		v, err := auth.NewVerifier(ctx, vo)
+		if err != nil {
+			return fail(err)
+		}
+		s.verifier = v
 	}
 	rules, err := cfg.EventRules()
 	if err != nil {
@@ -273,7 +303,9 @@ func coalesceWindow(d time.Duration) time.Duration {
 // Handler returns the service's HTTP handler.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Notifier returns the notification API.
+// Notifier returns the notifications: Send stores and delivers them as
+// POST /api/v1/notifications does, List and MarkRead read and change a
+// user's.
 func (s *Service) Notifier() *notify.Notifier { return s.notifier }
 
 // Config returns the effective configuration.
@@ -620,7 +652,7 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-// Listen binds the configured address.
+// Listen binds the configured address (Config.Addr).
 func (s *Service) Listen() (net.Addr, error) {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -633,7 +665,18 @@ func (s *Service) Listen() (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// Serve serves until Shutdown; it returns nil after a graceful stop.
+// Addr returns the address Listen bound, nil before.
+func (s *Service) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// Serve serves what Listen bound until Shutdown; it returns nil after a
+// graceful stop.
 func (s *Service) Serve() error {
 	s.mu.Lock()
 	srv, ln := s.http, s.listener
@@ -703,8 +746,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	if err := s.closeHooks(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("service: webhooks: %w", err))
 	}
-	if err := s.store.Close(); err != nil {
-		errs = append(errs, err)
+	if s.ownStore {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s.redis != nil {
 		_ = s.redis.Close()

@@ -5,53 +5,36 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/servicetest"
 	"github.com/heraldio/herald/test/support"
 )
 
-func newTestService(t *testing.T, env map[string]string) (*Service, *httptest.Server) {
+func newTestService(t *testing.T, env map[string]string) (*Service, string) {
 	t.Helper()
 	return newTestServiceWith(t, env, nil)
 }
 
 // newTestServiceWith is newTestService with a last change to the
 // configuration (fields no flag sets).
-func newTestServiceWith(t *testing.T, env map[string]string, change func(*Config)) (*Service, *httptest.Server) {
+func newTestServiceWith(t *testing.T, env map[string]string, change func(*Config)) (*Service, string) {
 	t.Helper()
-	dir := t.TempDir()
-	get := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		if k == "HERALD_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
-	cfg, err := Load(nil, get)
+	cfg, err := Load(nil, servicetest.Env(t, env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if change != nil {
 		change(&cfg)
 	}
-	svc, err := New(context.Background(), cfg, nil)
+	svc, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(svc.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = svc.Shutdown(ctx)
-		hs.Close()
-	})
-	return svc, hs
+	return svc, servicetest.Serve(t, svc)
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -105,7 +88,7 @@ func post(t *testing.T, url, auth, body string) (int, map[string]any) {
 }
 
 func TestHTTPEndpointsRejectBadInput(t *testing.T) {
-	svc, hs := newTestService(t, nil)
+	svc, url := newTestService(t, nil)
 	for _, tt := range []struct {
 		path, auth, body string
 		code             int
@@ -122,13 +105,13 @@ func TestHTTPEndpointsRejectBadInput(t *testing.T) {
 		{"/api/notifications", "Bearer " + svc.Config().APIKey, `{"userIds":[],"role":"","type":"t","title":"x"}`, 400},
 		{"/api/notifications", "Bearer " + svc.Config().APIKey, `[1,2]`, 400},
 	} {
-		code, body := post(t, hs.URL+tt.path, tt.auth, tt.body)
+		code, body := post(t, url+tt.path, tt.auth, tt.body)
 		if code != tt.code {
 			t.Errorf("%s %s: %d %v, want %d", tt.path, tt.body, code, body, tt.code)
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/"} {
-		res, err := http.Get(hs.URL + p)
+		res, err := http.Get(url + p)
 		if err != nil || res.StatusCode != 200 {
 			t.Errorf("GET %s: %v %v", p, res, err)
 		}
@@ -137,8 +120,8 @@ func TestHTTPEndpointsRejectBadInput(t *testing.T) {
 }
 
 func TestDevTokenOffOutsideDevMode(t *testing.T) {
-	_, hs := newTestService(t, map[string]string{"HERALD_JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"})
-	if code, _ := post(t, hs.URL+"/api/dev/token", "", `{"name":"Alice"}`); code != 404 {
+	_, url := newTestService(t, map[string]string{"HERALD_JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"})
+	if code, _ := post(t, url+"/api/dev/token", "", `{"name":"Alice"}`); code != 404 {
 		t.Fatalf("dev token in production: %d", code)
 	}
 }
@@ -146,8 +129,8 @@ func TestDevTokenOffOutsideDevMode(t *testing.T) {
 // The raw protocol view: auth refusal, then a connected chat socket that
 // answers bad events with errors and keeps going.
 func TestSocketBadInput(t *testing.T) {
-	svc, hs := newTestService(t, nil)
-	c := support.Dial(t, hs.URL, "/socket.io/")
+	svc, url := newTestService(t, nil)
+	c := support.Dial(t, url, "/socket.io/")
 	c.Send(`40/chat,{"token":"garbage"}`)
 	c.ExpectExact(`44/chat,{"message":"Invalid token"}`)
 	tok, _ := auth.Mint([]byte(svc.Config().JWTSecret), auth.User{ID: "u1", Name: "U1"}, time.Hour)

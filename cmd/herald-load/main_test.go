@@ -24,7 +24,7 @@ func startHerald(t *testing.T, secret string) (url, db string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	svc, err := service.New(context.Background(), cfg, service.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func serve(args []string) int {
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	svc, err := service.New(ctx, cfg, log)
+	svc, err := service.New(ctx, cfg, service.WithLogger(log))
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

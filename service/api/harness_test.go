@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"sort"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/heraldio/herald/service"
 	"github.com/heraldio/herald/service/api"
 	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/servicetest"
 	"github.com/heraldio/herald/test/support"
 )
 
@@ -148,30 +148,22 @@ type node struct {
 // start runs a service with the test secret and API key over env.
 func start(t *testing.T, env map[string]string) *node {
 	t.Helper()
-	dir := t.TempDir()
 	base := map[string]string{
-		"HERALD_DATA_DIR": dir, "HERALD_JWT_SECRET": testSecret, "HERALD_API_KEY": testKey,
+		"HERALD_JWT_SECRET": testSecret, "HERALD_API_KEY": testKey,
 		"HERALD_PRESENCE_GRACE": "100ms", "HERALD_CONN_PER_IP_PER_MINUTE": "100000", "HERALD_LOG_LEVEL": "error",
 	}
 	for k, v := range env {
 		base[k] = v
 	}
-	cfg, err := service.Load(nil, func(k string) string { return base[k] })
+	cfg, err := service.Load(nil, servicetest.Env(t, base))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(context.Background(), cfg, nil)
+	svc, err := service.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(svc.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = svc.Shutdown(ctx)
-		hs.Close()
-	})
-	return &node{t: t, svc: svc, url: hs.URL, env: env}
+	return &node{t: t, svc: svc, url: servicetest.Serve(t, svc), env: env}
 }
 
 // token mints a token for a user with roles.
