@@ -74,6 +74,7 @@ var (
 // ConnectError is the server's refusal of a namespace (a CONNECT_ERROR
 // packet): the message and optional data a middleware gave.
 type ConnectError struct {
+	// Message is the server's message.
 	Message string
 	// Data is the raw JSON of the data field, nil when there is none.
 	Data json.RawMessage
@@ -86,8 +87,8 @@ func (e *ConnectError) Error() string { return e.Message }
 // holds the Engine.IO error JSON, such as {"code":1,"message":"Session ID
 // unknown"}.
 type HTTPError struct {
-	StatusCode int
-	Body       string
+	StatusCode int    // the HTTP status
+	Body       string // the answer's body
 }
 
 // Error describes the answer.

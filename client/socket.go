@@ -64,6 +64,8 @@ type ackResult struct {
 
 // Event is an event received from the server.
 type Event struct {
+	// Socket is the socket it came on, Name the event's name, Args its
+	// arguments.
 	Socket *Socket
 	Name   string
 	Args   socketio.Args

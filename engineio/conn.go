@@ -21,12 +21,12 @@ import (
 // *http.Request is kept, so a large request becomes garbage once the
 // handshake is answered.
 type Request struct {
-	RequestURI string
-	RemoteAddr string
+	RequestURI string // as in http.Request
+	RemoteAddr string // the client's host:port
 	Issued     int64  // Unix milliseconds of the handshake
 	headers    string // "Key: value\n" lines
-	TLS        bool
-	Truncated  bool // headers were dropped to stay within Options.MaxHeaderBytes
+	TLS        bool   // the request came over TLS
+	Truncated  bool   // headers were dropped to stay within Options.MaxHeaderBytes
 }
 
 // newRequest copies what a connection keeps of r, at most max bytes of URI

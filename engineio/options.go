@@ -93,11 +93,14 @@ type Options struct {
 type CORS struct {
 	// Origins allowed; "*" allows any. With Credentials, the request's
 	// origin is echoed instead of "*".
-	Origins     []string
+	Origins []string
+	// Credentials allows cookies and HTTP authentication
+	// (Access-Control-Allow-Credentials).
 	Credentials bool
 	// Headers allowed in requests besides the simple ones.
 	Headers []string
-	MaxAge  time.Duration
+	// MaxAge is how long a browser may cache a preflight answer.
+	MaxAge time.Duration
 }
 
 func (o *Options) withDefaults() Options {

@@ -30,7 +30,7 @@ const (
 // reason and, when an error caused it, that error (see Unwrap).
 type CloseError struct {
 	Reason Reason
-	Err    error
+	Err    error // the cause, nil when there is none
 }
 
 // Error returns the reason, and the cause when there is one.

@@ -33,12 +33,15 @@ type BroadcastFlags struct {
 type BroadcastOptions struct {
 	Rooms  []string
 	Except []string
-	Flags  BroadcastFlags
+	// Flags are the broadcast's flags (volatile, local, ...).
+	Flags BroadcastFlags
 }
 
 // SocketInfo describes a socket, local or on another node, as returned by
 // FetchSockets.
 type SocketInfo struct {
+	// ID is the socket's id; Rooms the rooms it is in (its id's among
+	// them); Data what Socket.Set stored.
 	ID        string         `json:"id"`
 	Handshake Handshake      `json:"handshake"`
 	Rooms     []string       `json:"rooms"`
@@ -48,11 +51,16 @@ type SocketInfo struct {
 // Session is what connection state recovery keeps of a disconnected
 // socket, and, when restored, the packets it missed.
 type Session struct {
-	SID           string         `json:"sid"`
-	PID           string         `json:"pid"`
-	Rooms         []string       `json:"rooms"`
-	Data          map[string]any `json:"data"`
-	MissedPackets []*Packet      `json:"-"`
+	// SID is the socket's id, PID the private id the client presents to
+	// be restored.
+	SID string `json:"sid"`
+	PID string `json:"pid"`
+	// Rooms are the socket's rooms but its own id's; Data what
+	// Socket.Set stored.
+	Rooms []string       `json:"rooms"`
+	Data  map[string]any `json:"data"`
+	// MissedPackets are what a restored session replays, in order.
+	MissedPackets []*Packet `json:"-"`
 }
 
 // Adapter keeps the rooms of one namespace and delivers its broadcasts.

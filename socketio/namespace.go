@@ -20,10 +20,13 @@ type Middleware func(s *Socket) error
 // ConnectError refuses a connection with a message and optional data,
 // delivered to the client's connect_error handler.
 type ConnectError struct {
+	// Message is the error's message; Data, when not nil, is encoded as
+	// the error's data.
 	Message string
 	Data    any
 }
 
+// Error returns the message.
 func (e *ConnectError) Error() string { return e.Message }
 
 // Namespace is a communication channel: its own sockets, rooms,

@@ -40,11 +40,14 @@ var reservedEvents = map[string]bool{
 // and acks, an object for CONNECT and CONNECT_ERROR); binary attachments
 // stay in Attachments and are referenced from Data by placeholders.
 type Packet struct {
-	Type        PacketType
-	Nsp         string
-	ID          uint64
-	HasID       bool
-	Data        json.RawMessage
+	Type PacketType
+	// Nsp is the namespace ("/" for the main one).
+	Nsp string
+	// ID is the ack id, when HasID.
+	ID    uint64
+	HasID bool
+	Data  json.RawMessage
+	// Attachments are a binary packet's attachments, in order.
 	Attachments [][]byte
 
 	name string // event name, set by Decode

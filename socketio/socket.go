@@ -15,14 +15,22 @@ import (
 // Handshake is what a socket's connection carried: the auth payload of its
 // CONNECT packet and the HTTP request's details.
 type Handshake struct {
+	// Headers are the handshake request's headers (see
+	// engineio.Request for what is kept).
 	Headers http.Header `json:"headers"`
-	Time    string      `json:"time"`
-	Address string      `json:"address"`
-	XDomain bool        `json:"xdomain"`
-	Secure  bool        `json:"secure"`
-	Issued  int64       `json:"issued"`
-	URL     string      `json:"url"`
-	Query   url.Values  `json:"query"`
+	// Time is when the handshake came, as an HTTP date; Issued the same
+	// in Unix milliseconds.
+	Time string `json:"time"`
+	// Address is the client's address, host:port.
+	Address string `json:"address"`
+	// XDomain is whether the request came with an Origin header; Secure
+	// whether it came over TLS.
+	XDomain bool  `json:"xdomain"`
+	Secure  bool  `json:"secure"`
+	Issued  int64 `json:"issued"`
+	// URL is the request URI; Query its query parameters.
+	URL   string     `json:"url"`
+	Query url.Values `json:"query"`
 	// Auth is the raw JSON auth object ("{}" when none was sent).
 	Auth json.RawMessage `json:"auth"`
 }
@@ -32,6 +40,8 @@ func (h *Handshake) BindAuth(v any) error { return json.Unmarshal(h.Auth, v) }
 
 // Event is one event received from a client.
 type Event struct {
+	// Socket is the socket it came on, Name the event's name, Args its
+	// arguments.
 	Socket *Socket
 	Name   string
 	Args   Args

@@ -35,7 +35,8 @@ type Message struct {
 	// UID is the sending node's id; Nsp its namespace.
 	UID string
 	Nsp string
-	// Type says what Data holds.
+	// Type says what Data holds; Attachments are the binary parts its
+	// placeholders refer to.
 	Type        MessageType
 	Data        json.RawMessage
 	Attachments [][]byte

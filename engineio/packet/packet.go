@@ -36,6 +36,7 @@ const Separator = 0x1e
 
 // Packet is one Engine.IO packet.
 type Packet struct {
+	// Type is the packet type; Data its payload, without the type.
 	Type Type
 	Data []byte
 	// Binary marks a binary message: a binary WebSocket frame, or "b" and
