@@ -486,8 +486,9 @@ func (c *Conn) startPing() {
 	c.mu.Unlock()
 }
 
-// onHeartbeat is called when c's deadline of kind has passed.
-func (c *Conn) onHeartbeat(kind hbKind) {
+// onHeartbeat is called when c's deadline of kind, due at when, has
+// passed.
+func (c *Conn) onHeartbeat(kind hbKind, when int64) {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
@@ -504,7 +505,7 @@ func (c *Conn) onHeartbeat(kind hbKind) {
 	c.awaitingPong = true
 	c.queue = append(c.queue, pingPacket)
 	c.wakeLocked()
-	c.srv.hb.schedule(c, hbPong, c.srv.opts.PingTimeout)
+	c.srv.hb.scheduleFrom(c, hbPong, when, c.srv.opts.PingTimeout)
 	c.mu.Unlock()
 }
 

@@ -7,10 +7,11 @@ import (
 
 // Heartbeats. A connection pings its client PingInterval after its
 // handshake and after each pong, and is closed when no pong comes within
-// PingTimeout of a ping. Every deadline is the time it was set plus one of
-// these two durations, so the connections waiting for each kind of
-// deadline are in deadline order when each is appended at the tail of its
-// kind's list. One timer per server, set for the earliest head, serves
+// PingTimeout of when its ping was due (see scheduleFrom). A ping's
+// deadline is the time it was set plus PingInterval, a pong's the ping's
+// plus PingTimeout, so the connections waiting for each kind of deadline
+// are in deadline order when each is appended at the tail of its kind's
+// list. One timer per server, set for the earliest head, serves
 // them all: a connection carries two links and a deadline instead of a
 // runtime timer of its own (the timer, its slot in the runtime's timer
 // heap and the callback's closure: about 180 bytes of every idle
@@ -42,20 +43,53 @@ type hbList struct{ head, tail *Conn }
 // schedule makes c wait for kind, due after d, in place of what it waited
 // for.
 func (h *heartbeats) schedule(c *Conn, kind hbKind, d time.Duration) {
+	h.scheduleFrom(c, kind, 0, d)
+}
+
+// scheduleFrom is schedule with the deadline d after from, when the
+// deadline that led to it was due, rather than after now (from 0 means
+// now): a pong is due PingTimeout after its ping was, so a timer that
+// fired late on a loaded machine does not give the client that much
+// longer. It is never sooner than d/2 from now, though, so that after a
+// stall (the process stopped, the machine overloaded) every client still
+// has time to answer.
+func (h *heartbeats) scheduleFrom(c *Conn, kind hbKind, from int64, d time.Duration) {
 	h.mu.Lock()
 	h.unlinkLocked(c)
 	now := h.srv.now() // under mu: the lists stay in order
-	c.hbWhen, c.hbKind = now+int64(d), kind
-	l := &h.lists[kind]
-	c.hbPrev = l.tail
-	if l.tail != nil {
-		l.tail.hbNext = c
-	} else {
-		l.head = c
+	when := now + int64(d)
+	if from != 0 {
+		when = max(from+int64(d), now+int64(d)/2)
 	}
-	l.tail = c
+	c.hbWhen, c.hbKind = when, kind
+	// In deadline order: at the tail, as deadlines come in order (those
+	// from a due time are made in the order they were due).
+	l := &h.lists[kind]
+	prev := l.tail
+	for prev != nil && prev.hbWhen > when {
+		prev = prev.hbPrev
+	}
+	c.hbPrev = prev
+	if prev != nil {
+		c.hbNext, prev.hbNext = prev.hbNext, c
+	} else {
+		c.hbNext, l.head = l.head, c
+	}
+	if c.hbNext != nil {
+		c.hbNext.hbPrev = c
+	} else {
+		l.tail = c
+	}
 	h.armLocked(now)
 	h.mu.Unlock()
+}
+
+// overdue reports whether c's pong was due by now: its deadline passed
+// and the timer, late on a loaded machine, has not yet closed it.
+func (h *heartbeats) overdue(c *Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return c.hbKind == hbPong && c.hbWhen <= h.srv.now()
 }
 
 // remove makes c wait for nothing.
@@ -108,10 +142,11 @@ func (h *heartbeats) armLocked(now int64) {
 	}
 }
 
-// dueConn is a connection whose deadline passed.
+// dueConn is a connection whose deadline, when, passed.
 type dueConn struct {
 	c    *Conn
 	kind hbKind
+	when int64
 }
 
 // fire takes every connection whose deadline passed off its list, then
@@ -126,12 +161,12 @@ func (h *heartbeats) fire() {
 		for l.head != nil && l.head.hbWhen <= now {
 			c := l.head
 			h.unlinkLocked(c)
-			due = append(due, dueConn{c, kind})
+			due = append(due, dueConn{c, kind, c.hbWhen})
 		}
 	}
 	h.armLocked(now)
 	h.mu.Unlock()
 	for _, d := range due {
-		d.c.onHeartbeat(d.kind)
+		d.c.onHeartbeat(d.kind, d.when)
 	}
 }

@@ -1,6 +1,10 @@
 package engineio
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -82,4 +86,88 @@ func TestHeartbeatFire(t *testing.T) {
 	for _, c := range []*Conn{ping, later} {
 		h.remove(c)
 	}
+}
+
+type closeRecorder chan Reason
+
+func (r closeRecorder) OnMessage([]byte, bool)         {}
+func (r closeRecorder) OnClose(reason Reason, _ error) { r <- reason }
+
+// A polling GET that comes after the pong deadline, before the timer
+// (late on a loaded machine) has closed the session, is answered as
+// after the close: 400 "Session ID unknown", the session closed with
+// ReasonPingTimeout (the official suite's "closes the session upon ping
+// timeout" got the ping and 200 now and then).
+func TestPollAfterPongDeadlineBeforeTimer(t *testing.T) {
+	closed := make(closeRecorder, 1)
+	s := NewServer(&Options{PingInterval: 10 * time.Millisecond, PingTimeout: time.Hour},
+		func(*Conn) Handler { return closed })
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(sid string) (int, string) {
+		t.Helper()
+		u := ts.URL + "/?EIO=4&transport=polling"
+		if sid != "" {
+			u += "&sid=" + sid
+		}
+		res, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	_, open := get("")
+	var hs struct{ SID string }
+	if err := json.Unmarshal([]byte(open[1:]), &hs); err != nil {
+		t.Fatalf("handshake %q: %v", open, err)
+	}
+	if code, body := get(hs.SID); code != 200 || body != "2" {
+		t.Fatalf("want the ping, got %d %q", code, body)
+	}
+	s.mu.Lock()
+	c := s.conns[hs.SID]
+	s.mu.Unlock()
+	s.hb.mu.Lock()
+	c.hbWhen = s.now() - 1 // the deadline passed; the timer is armed for an hour from now
+	s.hb.mu.Unlock()
+	if code, body := get(hs.SID); code != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("GET after the pong deadline: %d %q", code, body)
+	}
+	select {
+	case r := <-closed:
+		if r != ReasonPingTimeout {
+			t.Fatalf("closed with %q", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not closed")
+	}
+}
+
+// A pong is due PingTimeout after its ping was due, not after the timer
+// that sent the ping ran (late on a loaded machine), but never sooner
+// than half PingTimeout from then: after a stall, clients still have
+// time to answer.
+func TestPongDeadlineFromPingDue(t *testing.T) {
+	const timeout = time.Hour
+	s := NewServer(&Options{PingInterval: time.Hour, PingTimeout: timeout}, nil)
+	h := &s.hb
+	late, stalled := &Conn{srv: s}, &Conn{srv: s}
+	h.schedule(late, hbPing, -time.Second)       // the timer a second late
+	h.schedule(stalled, hbPing, -50*time.Minute) // past half the timeout
+	lateDue, stalledDue := late.hbWhen, stalled.hbWhen
+	before := s.now()
+	h.fire()
+	after := s.now()
+	if late.hbKind != hbPong || late.hbWhen != lateDue+int64(timeout) {
+		t.Fatalf("late ping: pong due %d after the ping, want %d", late.hbWhen-lateDue, int64(timeout))
+	}
+	if w := stalled.hbWhen; stalled.hbKind != hbPong || w < before+int64(timeout/2) || w > after+int64(timeout/2) || w == stalledDue+int64(timeout) {
+		t.Fatalf("stalled ping: pong due %d from now, want half the timeout", w-before)
+	}
+	hbOrder(t, h, hbPong)
+	h.remove(late)
+	h.remove(stalled)
 }

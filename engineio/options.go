@@ -16,7 +16,9 @@ const (
 type Options struct {
 	// PingInterval is how often the server pings the client. Default 25s.
 	PingInterval time.Duration
-	// PingTimeout is how long the server waits for a pong. Default 20s.
+	// PingTimeout is how long the server waits for a pong, from when the
+	// ping was due (a ping sent late does not extend it, but the client
+	// always gets at least half of it). Default 20s.
 	PingTimeout time.Duration
 	// MaxPayload is the largest message or polling request body, in bytes,
 	// that a client may send; larger input closes the session. Default 1e6.

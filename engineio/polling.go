@@ -107,6 +107,16 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		c.srv.fail(w, codeBadRequest, "")
 		return
 	}
+	if c.awaitingPong && c.state == stateOpen && c.srv.hb.overdue(c) {
+		// The pong is overdue: the session ended by its deadline, whether
+		// the timer has fired yet or not. Answered as the request after
+		// a ping timeout is, so a GET gets the same answer at the
+		// deadline as after it.
+		c.mu.Unlock()
+		c.abort(ReasonPingTimeout, nil)
+		c.srv.fail(w, codeUnknownSid, "")
+		return
+	}
 	if c.poll.getting {
 		c.mu.Unlock()
 		c.srv.fail(w, codeBadRequest, "")
