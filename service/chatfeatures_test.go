@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/chat"
 	"github.com/heraldio/herald/test/support"
 )
 
@@ -86,6 +87,26 @@ func (cc *chatClient) count(s string) int {
 	return n
 }
 
+// node is one node of a test cluster.
+type node struct {
+	t           *testing.T
+	url, secret string
+}
+
+// dial connects a chat client of the user to the node.
+func (n node) dial(id, name string) *chatClient { return dialChat(n.t, n.url, n.secret, id, name) }
+
+// twoNodes starts two nodes sharing Redis and PostgreSQL.
+func twoNodes(t *testing.T) [2]node {
+	env := clusterEnv(t)
+	var on [2]node
+	for i := range on {
+		_, url := newTestService(t, env)
+		on[i] = node{t, url, env["HERALD_JWT_SECRET"]}
+	}
+	return on
+}
+
 func jsonField(payload, key string) string {
 	k := `"` + key + `":"`
 	i := strings.Index(payload, k)
@@ -100,13 +121,10 @@ func jsonField(payload, key string) string {
 // another one, is stored once, broadcast once and acked with the stored
 // message each time.
 func TestIdempotentSendAcrossNodes(t *testing.T) {
-	env := clusterEnv(t)
-	_, urlA := newTestService(t, env)
-	_, urlB := newTestService(t, env)
-	secret := env["HERALD_JWT_SECRET"]
-	aliceA := dialChat(t, urlA, secret, "alice", "Alice")
-	aliceB := dialChat(t, urlB, secret, "alice", "Alice")
-	bob := dialChat(t, urlA, secret, "bob", "Bob")
+	on := twoNodes(t)
+	aliceA := on[0].dial("alice", "Alice")
+	aliceB := on[1].dial("alice", "Alice")
+	bob := on[0].dial("bob", "Bob")
 	for _, c := range []*chatClient{aliceA, aliceB, bob} {
 		if ack := c.call("join-room", `"general"`); !strings.Contains(ack, `"ok":true`) {
 			t.Fatalf("join: %s", ack)
@@ -156,5 +174,65 @@ func TestIdempotentSendAcrossNodes(t *testing.T) {
 	// Another user's client id is their own.
 	if ack := bob.call("send-message", send); jsonField(ack, "id") == id || jsonField(ack, "id") == "" {
 		t.Errorf("bob's send with alice's client id: %s", ack)
+	}
+}
+
+// dm:open from either user, on either node, at the same time, gives one
+// private room with both as members; others are refused it.
+func TestDirectMessagesAcrossNodes(t *testing.T) {
+	on := twoNodes(t)
+	alice := on[0].dial("alice", "Alice")
+	bob := on[1].dial("bob", "Bob")
+	carol := on[1].dial("carol", "Carol")
+	want := chat.DMRoomID("alice", "bob")
+	// Both ask at once, one on each node.
+	alice.seq++
+	alice.c.Send(fmt.Sprintf(`42/chat,%d["dm:open",{"userId":"bob"}]`, alice.seq))
+	fromBob := bob.call("dm:open", `{"userId":"alice"}`)
+	fromAlice := alice.waitEvent(fmt.Sprintf(`43/chat,%d[`, alice.seq))
+	for _, ack := range []string{fromAlice, fromBob} {
+		if jsonField(ack, "id") != want || !strings.Contains(ack, `"public":false`) {
+			t.Fatalf("dm:open: %s, want room %s", ack, want)
+		}
+	}
+	if !strings.Contains(fromAlice, `"dm":{"name":"Bob","userId":"bob"}`) || !strings.Contains(fromBob, `"dm":{"name":"Alice","userId":"alice"}`) {
+		t.Fatalf("dm peers: alice got %s, bob got %s", fromAlice, fromBob)
+	}
+	if again := alice.call("dm:open", `{"userId":"bob"}`); jsonField(again, "id") != want {
+		t.Fatalf("dm:open again: %s", again)
+	}
+	bob.waitEvent(`"rooms:added"`, want)
+	// Both are members: they join, talk, and see it in rooms:list.
+	for _, c := range []*chatClient{alice, bob} {
+		if ack := c.call("join-room", `"`+want+`"`); !strings.Contains(ack, `"ok":true`) {
+			t.Fatalf("join dm: %s", ack)
+		}
+	}
+	alice.call("send-message", `{"roomId":"`+want+`","content":"just us"}`)
+	bob.waitEvent(`"new-message"`, `"just us"`)
+	if list := bob.call("rooms:list", `{}`); !strings.Contains(list, want) || !strings.Contains(list, `"dm":{"name":"Alice","userId":"alice"}`) {
+		t.Fatalf("bob's rooms: %s", list)
+	}
+	if list := carol.call("rooms:list", `{}`); strings.Contains(list, want) {
+		t.Fatalf("carol sees the dm: %s", list)
+	}
+	for _, ev := range []string{"join-room", "history"} {
+		if ack := carol.call(ev, `{"roomId":"`+want+`"}`); !strings.Contains(ack, `"error":"Access denied"`) {
+			t.Errorf("carol %s: %s", ev, ack)
+		}
+	}
+	if ack := carol.call("send-message", `{"roomId":"`+want+`","content":"let me in"}`); !strings.Contains(ack, `"error":"Access denied"`) {
+		t.Errorf("carol send: %s", ack)
+	}
+	for _, bad := range []string{`{"userId":5}`, `{}`, `null`, `"bob"`, `{"userId":""}`, `{"userId":"alice"}`,
+		`{"userId":"` + strings.Repeat("u", 129) + `"}`} {
+		if ack := alice.call("dm:open", bad); !strings.Contains(ack, `"error":"Invalid payload"`) {
+			t.Errorf("dm:open %s: %s", bad, ack)
+		}
+	}
+	// The API cannot take a dm: id for a room of its own.
+	code, body := post(t, on[0].url+"/api/v1/rooms", "Bearer cluster-key", `{"id":"dm:x","name":"Fake"}`)
+	if code != 400 {
+		t.Errorf("API room with a dm: id: %d %v", code, body)
 	}
 }

@@ -39,6 +39,8 @@ func storeError(err error) error {
 		return badField("content: too long")
 	case errors.Is(err, chat.ErrBadName):
 		return badField("name: 1 to 64 characters")
+	case errors.Is(err, chat.ErrReservedID):
+		return badField("id: ids starting with dm: are direct messages")
 	case errors.Is(err, store.ErrExists):
 		return errorf(http.StatusConflict, CodeRoomExists, "a room with this id exists")
 	case errors.Is(err, store.ErrInvalid):

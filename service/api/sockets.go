@@ -57,26 +57,8 @@ func describeSockets(nsp string, infos []socketio.SocketInfo) []Socket {
 	return out
 }
 
-// userOf reads the user a socket's data names: an auth.User here, a map
-// (keyed by the JSON or the Go names) when it crossed the cluster.
-func userOf(data map[string]any) (id, name string) {
-	switch u := data["user"].(type) {
-	case auth.User:
-		return u.ID, u.Name
-	case map[string]any:
-		for _, k := range []string{"id", "ID"} {
-			if v, ok := u[k].(string); ok {
-				id = v
-			}
-		}
-		for _, k := range []string{"name", "Name"} {
-			if v, ok := u[k].(string); ok {
-				name = v
-			}
-		}
-	}
-	return id, name
-}
+// userOf reads the user a socket's data names, here or across the cluster.
+func userOf(data map[string]any) (id, name string) { return auth.UserOfData(data) }
 
 // listSockets answers GET /sockets?namespace&userId|room|role|socketId.
 func (a *API) listSockets(w http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -17,3 +17,25 @@ func UserOf(s *socketio.Socket) (User, bool) {
 	u, ok := v.(User)
 	return u, ok
 }
+
+// UserOfData reads the user from a socket's data as FetchSockets returns
+// it: the User itself for a local socket, its JSON form for a socket of
+// another node.
+func UserOfData(data map[string]any) (id, name string) {
+	switch u := data[socketKey].(type) {
+	case User:
+		return u.ID, u.Name
+	case map[string]any:
+		for _, k := range []string{"id", "ID"} {
+			if v, ok := u[k].(string); ok {
+				id = v
+			}
+		}
+		for _, k := range []string{"name", "Name"} {
+			if v, ok := u[k].(string); ok {
+				name = v
+			}
+		}
+	}
+	return id, name
+}

@@ -110,13 +110,18 @@ func (c *Chat) room(ctx context.Context, id string) (store.Room, error) {
 	if err != nil {
 		return r, err
 	}
+	c.rememberRoom(r)
+	return r, nil
+}
+
+// rememberRoom puts a room just created or read in the cache.
+func (c *Chat) rememberRoom(r store.Room) {
 	c.roomsMu.Lock()
 	if len(c.rooms) >= maxCachedRooms {
 		c.rooms = make(map[string]store.Room)
 	}
-	c.rooms[id] = r
+	c.rooms[r.ID] = r
 	c.roomsMu.Unlock()
-	return r, nil
 }
 
 type typingKey struct{ room, user string }
@@ -168,6 +173,7 @@ func (c *Chat) Handlers() map[string]socketio.EventHandler {
 		"sync-state":   c.syncState,
 		"rooms:list":   c.listRooms,
 		"create-room":  c.createRoom,
+		"dm:open":      c.openDM,
 	}
 }
 
@@ -588,6 +594,7 @@ func (c *Chat) listRooms(e *socketio.Event) {
 		m["member"] = r.Member
 		out = append(out, m)
 	}
+	c.dmPeers(cx, user(e.Socket).ID, out)
 	var cursor any
 	if next != "" {
 		cursor = next

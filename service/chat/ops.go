@@ -110,6 +110,9 @@ func (c *Chat) CreateRoom(ctx context.Context, r store.Room) (store.Room, error)
 	if r.Name == "" || utf8.RuneCountInString(r.Name) > 64 {
 		return store.Room{}, ErrBadName
 	}
+	if IsDM(r.ID) {
+		return store.Room{}, ErrReservedID
+	}
 	room, err := c.opts.Store.CreateRoom(ctx, r)
 	if err != nil {
 		return store.Room{}, err

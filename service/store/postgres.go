@@ -155,8 +155,8 @@ func (s *Postgres) GetRoom(ctx context.Context, id string) (Room, error) {
 	}
 	var r Room
 	var ms int64
-	err := s.pool.QueryRow(ctx, `SELECT id, name, public, created_at FROM rooms WHERE id = $1`, id).
-		Scan(&r.ID, &r.Name, &r.Public, &ms)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, public, created_at, created_by FROM rooms WHERE id = $1`, id).
+		Scan(&r.ID, &r.Name, &r.Public, &ms, &r.CreatedBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Room{}, fmt.Errorf("%w: room %q", ErrNotFound, id)
 	}

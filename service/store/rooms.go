@@ -122,6 +122,28 @@ func scanRooms(rows *sql.Rows) ([]Room, error) {
 	return out, wrap("member rooms", rows.Err())
 }
 
+// RoomMembers implements Store.
+func (s *SQLite) RoomMembers(ctx context.Context, roomID, after string, limit int) ([]string, error) {
+	if err := checkID("room id", roomID); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM room_members WHERE room_id = ? AND user_id > ?
+		ORDER BY user_id LIMIT ?`, roomID, after, clampLimit(limit))
+	if err != nil {
+		return nil, wrap("room members", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("room members", err)
+		}
+		out = append(out, id)
+	}
+	return out, wrap("room members", rows.Err())
+}
+
 // CountRoomsCreatedBy implements Store.
 func (s *SQLite) CountRoomsCreatedBy(ctx context.Context, userID string) (int, error) {
 	if err := checkID("user id", userID); err != nil {
@@ -195,6 +217,23 @@ func (s *Postgres) MemberRooms(ctx context.Context, userID string, limit int) ([
 		return nil
 	})
 	return out, wrap("member rooms", err)
+}
+
+// RoomMembers implements Store.
+func (s *Postgres) RoomMembers(ctx context.Context, roomID, after string, limit int) ([]string, error) {
+	if err := checkID("room id", roomID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT user_id FROM room_members WHERE room_id = $1 AND user_id COLLATE "C" > $2
+		ORDER BY user_id COLLATE "C" LIMIT $3`, roomID, after, clampLimit(limit))
+	if err != nil {
+		return nil, wrap("room members", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if out == nil {
+		out = []string{}
+	}
+	return out, wrap("room members", err)
 }
 
 // CountRoomsCreatedBy implements Store.

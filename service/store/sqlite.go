@@ -273,8 +273,8 @@ func (s *SQLite) GetRoom(ctx context.Context, id string) (Room, error) {
 	}
 	var r Room
 	var ms int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, public, created_at FROM rooms WHERE id = ?`, id).
-		Scan(&r.ID, &r.Name, &r.Public, &ms)
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, public, created_at, created_by FROM rooms WHERE id = ?`, id).
+		Scan(&r.ID, &r.Name, &r.Public, &ms, &r.CreatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Room{}, fmt.Errorf("%w: room %q", ErrNotFound, id)
 	}

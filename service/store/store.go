@@ -130,6 +130,9 @@ type Store interface {
 	RemoveMember(ctx context.Context, roomID, userID string) error
 	// IsMember reports whether userID is a member of the room.
 	IsMember(ctx context.Context, roomID, userID string) (bool, error)
+	// RoomMembers returns up to limit members of the room with ids after
+	// after ("" starts at the first), ordered by user id.
+	RoomMembers(ctx context.Context, roomID, after string, limit int) ([]string, error)
 
 	// CreateMessage stores m with a new ID and CreatedAt and returns it. The
 	// message is committed when CreateMessage returns (see the package

@@ -96,6 +96,7 @@ var conformance = []struct {
 	{"Notifications", testNotifications},
 	{"ConcurrentCreateMessage", testConcurrentCreateMessage},
 	{"IdempotentCreateMessage", testIdempotentCreateMessage},
+	{"RoomMembers", testRoomMembers},
 	{"SurvivesReopen", testSurvivesReopen},
 	{"LastSeen", testLastSeen},
 	{"Revocations", testRevocations},
@@ -482,6 +483,41 @@ func testIdempotentCreateMessage(t *testing.T, url string) {
 	}
 	if other, _, _ := s1.History(ctx, "other", "", 10); len(other) != 0 {
 		t.Fatalf("other room has %+v", other)
+	}
+}
+
+func testRoomMembers(t *testing.T, url string) {
+	s := open(t, url)
+	ctx := t.Context()
+	if _, err := s.CreateRoom(ctx, Room{ID: "r", Name: "R", CreatedBy: "owner"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GetRoom(ctx, "r"); err != nil || r.CreatedBy != "owner" {
+		t.Fatalf("GetRoom: %+v %v, want created by owner", r, err)
+	}
+	for _, u := range []string{"u3", "u1", "u2", "u1"} {
+		if err := s.AddMember(ctx, "r", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RoomMembers(ctx, "r", "", 2)
+	if err != nil || strings.Join(got, ",") != "u1,u2" {
+		t.Fatalf("first page: %v %v", got, err)
+	}
+	if got, err = s.RoomMembers(ctx, "r", "u2", 2); err != nil || strings.Join(got, ",") != "u3" {
+		t.Fatalf("second page: %v %v", got, err)
+	}
+	if err := s.RemoveMember(ctx, "r", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.RoomMembers(ctx, "r", "", 0); err != nil || strings.Join(got, ",") != "u2,u3" {
+		t.Fatalf("after remove: %v %v", got, err)
+	}
+	if got, err = s.RoomMembers(ctx, "none", "", 0); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("missing room: %#v %v", got, err)
+	}
+	if _, err := s.RoomMembers(ctx, "", "", 0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty room id: %v", err)
 	}
 }
 

@@ -69,3 +69,32 @@ test("a send with a bad client id is refused", async () => {
     assert.deepEqual(res, { error: "Invalid payload" }, JSON.stringify(clientId));
   }
 });
+
+test("dm:open gives the same private room for the pair on either node", async () => {
+  const alice = a.socket("/chat", { auth: { token: a.token("alice", "Alice") } });
+  const bob = b.socket("/chat", { auth: { token: b.token("bob", "Bob") } });
+  const carol = b.socket("/chat", { auth: { token: b.token("carol", "Carol") } });
+  await Promise.all([alice, bob, carol].map(connected));
+  const added = new Promise((resolve) => bob.once("rooms:added", resolve));
+  const [ra, rb] = await Promise.all([
+    alice.timeout(5000).emitWithAck("dm:open", { userId: "bob" }),
+    bob.timeout(5000).emitWithAck("dm:open", { userId: "alice" }),
+  ]);
+  assert.equal(ra.room.id, rb.room.id);
+  assert.equal(ra.room.public, false);
+  assert.deepEqual(ra.room.dm, { userId: "bob", name: "Bob" });
+  assert.deepEqual(rb.room.dm, { userId: "alice", name: "Alice" });
+  assert.equal((await added).room.id, ra.room.id);
+  const id = ra.room.id;
+  for (const s of [alice, bob]) assert.equal((await s.timeout(5000).emitWithAck("join-room", id)).ok, true);
+  const got = new Promise((resolve) => bob.once("new-message", resolve));
+  await alice.timeout(5000).emitWithAck("send-message", { roomId: id, content: "psst" });
+  assert.equal((await got).content, "psst");
+  assert.deepEqual(await carol.timeout(5000).emitWithAck("join-room", id), { error: "Access denied" });
+  assert.deepEqual(await carol.timeout(5000).emitWithAck("history", { roomId: id }), { error: "Access denied" });
+  const list = await carol.timeout(5000).emitWithAck("rooms:list", {});
+  assert.ok(!list.rooms.some((r) => r.id === id));
+  for (const bad of [{ userId: 5 }, {}, { userId: "alice" }]) {
+    assert.deepEqual(await alice.timeout(5000).emitWithAck("dm:open", bad), { error: "Invalid payload" });
+  }
+});

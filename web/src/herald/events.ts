@@ -36,6 +36,8 @@ export interface Room {
   name: string;
   public: boolean;
   member?: boolean;
+  // dm is set on a direct-message room: the other user.
+  dm?: { userId: string; name: string };
 }
 export interface ErrorEvent {
   message: string;
@@ -47,6 +49,7 @@ export type Result<T> = T | { error: string };
 // Namespace "/chat".
 export interface ChatServerToClient {
   "new-message": (m: Message) => void;
+  "rooms:added": (e: { room: Room }) => void;
   "user-joined": (u: { userId: string; name: string; roomId: string }) => void;
   "user-left": (u: { userId: string; roomId: string }) => void;
   "user-typing": (u: { userId: string; name: string; roomId: string }) => void;
@@ -64,6 +67,7 @@ export interface ChatClientToServer {
   "sync-state": (q: { lastMessageIds: Record<string, string> }, ack: Ack<Result<{ rooms: string[]; missed: Record<string, Message[]>; truncated?: true }>>) => void;
   "rooms:list": (q: { after?: string; limit?: number }, ack: Ack<Result<{ rooms: Room[]; nextCursor: string | null }>>) => void;
   "create-room": (r: { name: string; public: boolean }, ack: Ack<Result<{ room: Room }>>) => void;
+  "dm:open": (q: { userId: string }, ack: Ack<Result<{ room: Room }>>) => void;
 }
 
 // Namespace "/".

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import net from "node:net";
 import { createHmac } from "node:crypto";
 import { io } from "socket.io-client";
-import { HeraldProvider, useChat, useNotifications, usePresence, useSocket } from "./hooks";
+import { HeraldProvider, useChat, useNotifications, usePresence, useRooms, useSocket } from "./hooks";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -120,6 +120,24 @@ describe("hooks against a Herald server", () => {
     expect(a.result.current!.messages.filter((m) => m.content === "sent once")).toHaveLength(1);
     a.unmount();
     b.unmount();
+  });
+
+  it("useRooms: openDM gives both users the same private room, which the other sees at once", async () => {
+    const erin = await token("Erin DM");
+    const fay = await token("Fay DM");
+    const e = mount(erin.token, () => useRooms());
+    const f = mount(fay.token, () => useRooms());
+    await until(() => e.result.current!.rooms.length > 0 && f.result.current!.rooms.length > 0);
+    let room: Awaited<ReturnType<NonNullable<typeof e.result.current>["openDM"]>> = null;
+    await act(async () => { room = await e.result.current!.openDM(fay.user.id); });
+    expect(room!.dm).toEqual({ userId: fay.user.id, name: "Fay DM" });
+    await until(() => f.result.current!.rooms.some((r) => r.id === room!.id));
+    expect(f.result.current!.rooms.find((r) => r.id === room!.id)!.dm).toEqual({ userId: erin.user.id, name: "Erin DM" });
+    let again: typeof room = null;
+    await act(async () => { again = await f.result.current!.openDM(erin.user.id); });
+    expect(again!.id).toBe(room!.id);
+    e.unmount();
+    f.unmount();
   });
 
   it("useNotifications: a notification from the HTTP API arrives; read all", async () => {

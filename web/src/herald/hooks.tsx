@@ -7,7 +7,7 @@ import { io, type Socket } from "socket.io-client";
 import {
   AUTH_ERRORS, TOKEN_EXPIRED,
   type ChatClientToServer, type ChatServerToClient, type MainClientToServer, type MainServerToClient,
-  type Message, type Notification, type Presence, type Status,
+  type Message, type Notification, type Presence, type Room, type Status,
 } from "./events";
 import { applyPresence, connectionState, lastId, markFailed, mergeMessages, newClientId, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
 
@@ -231,10 +231,10 @@ type ChatMessageLike = Omit<ChatMessage, "state">;
 // to maxPages pages are read), and creates rooms.
 export function useRooms(maxPages = 10) {
   const { socket, isConnected } = useSocket<ChatSocket>("/chat");
-  const [rooms, setRooms] = useState<{ id: string; name: string; public: boolean }[]>([]);
+  const [rooms, setRooms] = useState<Room[]>([]);
   const refresh = useCallback(async () => {
     if (!socket) return;
-    const all: { id: string; name: string; public: boolean }[] = [];
+    const all: Room[] = [];
     let after: string | undefined;
     for (let page = 0; page < maxPages; page++) {
       const res = await socket.timeout(5000).emitWithAck("rooms:list", after ? { after } : {}).catch(() => null);
@@ -246,13 +246,30 @@ export function useRooms(maxPages = 10) {
     setRooms(all);
   }, [socket, maxPages]);
   useEffect(() => { if (isConnected) refresh(); }, [isConnected, refresh]);
+  // A room the user was added to (a DM opened by someone, an invitation)
+  // arrives at once.
+  useEffect(() => {
+    if (!socket) return;
+    const onAdded = ({ room }: { room: Room }) => setRooms((prev) => [...prev.filter((r) => r.id !== room.id), room]);
+    socket.on("rooms:added", onAdded);
+    return () => { socket.off("rooms:added", onAdded); };
+  }, [socket]);
   const create = useCallback(async (name: string) => {
     if (!socket) return null;
     const res = await socket.timeout(5000).emitWithAck("create-room", { name, public: true }).catch(() => null);
     await refresh();
     return res && !("error" in res) ? res.room : null;
   }, [socket, refresh]);
-  return { rooms, refresh, create };
+  // openDM returns the direct-message room with the user (the same one
+  // every time, for either of the two).
+  const openDM = useCallback(async (userId: string) => {
+    if (!socket) return null;
+    const res = await socket.timeout(5000).emitWithAck("dm:open", { userId }).catch(() => null);
+    if (!res || "error" in res) return null;
+    setRooms((prev) => [...prev.filter((r) => r.id !== res.room.id), res.room]);
+    return res.room;
+  }, [socket]);
+  return { rooms, refresh, create, openDM };
 }
 
 // useNotifications keeps the user's notifications and unread count.
