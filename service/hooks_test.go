@@ -300,6 +300,50 @@ func TestRPCProxy(t *testing.T) {
 	}
 }
 
+// The node-wide bound: past HERALD_RPC_MAX_CONCURRENT calls in flight,
+// any socket's next event is refused at once; binary arguments reach the
+// backend as base64.
+func TestRPCNodeBoundAndBinaryArgs(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	args := make(chan string, 4)
+	backend := hookBackend(t, func(w http.ResponseWriter, req map[string]any) {
+		if req["event"] == "rpc:hold" {
+			<-release
+			return
+		}
+		b, _ := json.Marshal(req["args"])
+		args <- string(b)
+		_, _ = io.WriteString(w, `{"result":"ok"}`)
+	})
+	_, url := hardeningService(t, map[string]string{"HERALD_RPC_URL": backend, "HERALD_RPC_MAX_CONCURRENT": "1", "HERALD_RPC_TIMEOUT": "10s"})
+	a := support.Dial(t, url, "/socket.io/")
+	a.Connect("/", `{"token":"`+token(t, "a", time.Hour)+`"}`)
+	b := support.Dial(t, url, "/socket.io/")
+	b.Connect("/", `{"token":"`+token(t, "b", time.Hour)+`"}`)
+	a.Send(`421["rpc:hold"]`)
+	deadline := time.Now().Add(10 * time.Second)
+	for metric(t, url, "herald_rpc_in_flight") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the held call never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := ack(t, b, "/", 2, `["rpc:x"]`); !strings.Contains(got, `"code":"busy"`) {
+		t.Fatalf("other socket over the node bound: %s", got)
+	}
+	release <- struct{}{}
+	skipTo(t, a, "431")
+	b.Send(`451-3["rpc:bin",{"_placeholder":true,"num":0}]`)
+	b.SendBinary([]byte{0, 1, 2, 255})
+	if got := skipTo(t, b, "433"); got != `433["ok"]` {
+		t.Fatalf("binary call: %s", got)
+	}
+	if got := <-args; got != `["AAEC/w=="]` {
+		t.Fatalf("binary args at the backend: %s", got)
+	}
+}
+
 func TestRPCBackendDown(t *testing.T) {
 	hs := httptest.NewServer(http.NotFoundHandler())
 	down := hs.URL

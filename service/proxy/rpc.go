@@ -205,8 +205,10 @@ func (r *RPC) Handle(e *socketio.Event) {
 	req := Request{User: userOf(e.Socket), SocketID: id, Namespace: e.Socket.Namespace().Name(), Event: e.Name,
 		Args: e.Args.Values()}
 	go func() {
-		defer r.release(id)
-		r.call(e, req)
+		defer r.wg.Done()
+		a, err := r.call(req)
+		r.release(id) // the slot is the backend's: free before the client hears
+		r.answer(e, req, a, err)
 	}()
 }
 
@@ -223,21 +225,26 @@ func (r *RPC) release(id string) {
 		delete(r.perSock, id)
 	}
 	r.mu.Unlock()
-	r.wg.Done()
 }
 
-func (r *RPC) call(e *socketio.Event, req Request) {
+func (r *RPC) call(req Request) (Answer, error) {
 	r.calls.Add(1)
 	var a Answer
-	if err := r.backend.call(context.Background(), req, &a); err != nil {
+	err := r.backend.call(context.Background(), req, &a)
+	if err == nil && len(a.Actions) > maxActions {
+		err = fmt.Errorf("%w: more than %d actions", ErrBadAnswer, maxActions)
+	}
+	if err != nil {
 		r.failed.Add(1)
+	}
+	return a, err
+}
+
+// answer does what the backend asked and acks the event.
+func (r *RPC) answer(e *socketio.Event, req Request, a Answer, err error) {
+	if err != nil {
 		r.o.Logger.Warn("proxy: rpc call failed", "event", e.Name, "socket", req.SocketID, "err", err)
 		_ = e.Ack(failure(err))
-		return
-	}
-	if len(a.Actions) > maxActions {
-		r.failed.Add(1)
-		_ = e.Ack(ackError("bad_answer", "Backend answer invalid"))
 		return
 	}
 	var disconnect *Action
