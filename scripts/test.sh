@@ -26,6 +26,9 @@ bash scripts/services.sh
 
 run "go vet" go vet ./...
 run "lint: gofmt, go mod tidy, staticcheck" bash scripts/lint.sh
+# ./... holds the examples' Go tests too: examples/orders embeds the service
+# and drives it with the Go client and the official client (interop/'s
+# packages, installed above).
 run "go test -race" go test -race -count=1 -timeout 15m ./...
 run "chaos and abuse suites" env HERALD_CHAOS=1 go test -count=1 -timeout 10m ./test/chaos/
 # Every fuzz target, briefly (iteration counts, not time: a loaded machine

@@ -42,12 +42,14 @@ type Authenticator interface {
 
 var _ Authenticator = (*auth.Verifier)(nil)
 
-// Run listens on Config.Addr and serves until ctx ends, then shuts down
-// gracefully within Config.ShutdownGrace. It returns nil after a graceful
-// stop.
+// Run listens on Config.Addr (unless Listen did) and serves until ctx
+// ends, then shuts down gracefully within Config.ShutdownGrace. It
+// returns nil after a graceful stop.
 func (s *Service) Run(ctx context.Context) error {
-	if _, err := s.Listen(); err != nil {
-		return err
+	if s.Addr() == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve() }()

@@ -97,25 +97,19 @@ func serve(args []string) int {
 		log.Info("dev mode: server API key", "key", cfg.APIKey, "document", url+"/api/openapi.json",
 			"try", "curl -H 'Authorization: Bearer "+cfg.APIKey+"' -d '{\"all\":true,\"event\":\"hello\",\"data\":\"from the API\"}' "+url+"/api/v1/emit")
 		log.Info("open " + url + " in two browser windows and chat")
+		log.Info("settings: flags, HERALD_* variables or a YAML file (-config FILE)", "list", "go run ./cmd/herald -h",
+			"check", "go run ./cmd/herald config check herald.yaml")
 	}
 	if cfg.DebugAddr != "" {
 		go debugServer(cfg.DebugAddr, log)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Error("server stopped", "err", err)
-			return 1
-		}
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: telling clients, draining")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	if err := svc.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
+	go func() {
+		<-ctx.Done()
+		log.Info("shutting down: telling clients, draining")
+	}()
+	if err := svc.Run(ctx); err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
 	}
 	log.Info("stopped")
 	return 0
