@@ -22,48 +22,49 @@ import (
 // file. Start from DefaultConfig, or from Load for what a command line and
 // an environment say; New checks it.
 type Config struct {
-	Addr            string        // addr, HERALD_ADDR: listen address (":8080")
-	DataDir         string        // data-dir, HERALD_DATA_DIR: SQLite file and generated secrets (".")
-	DatabaseURL     string        // database-url, HERALD_DATABASE_URL: "postgres://..." or a SQLite path (<data-dir>/herald.db)
-	RedisURL        string        // redis-url, HERALD_REDIS_URL: join a cluster through the Redis adapter ("" = single node)
-	RedisAdapter    string        // redis-adapter, HERALD_REDIS_ADAPTER: pubsub, sharded (Redis 7 SPUBLISH), streams (recovery across nodes) or streams-only (streams without pub/sub)
-	JWTSecret       string        // jwt-secret, HERALD_JWT_SECRET: HS256 secret; generated and kept in the data dir when empty (dev mode)
-	JWTPublicKeys   string        // jwt-public-keys, HERALD_JWT_PUBLIC_KEYS: PEM file of RS256/ES256 public keys
-	JWKS            string        // jwks, HERALD_JWKS: JWKS file path or URL
-	JWTIssuer       string        // jwt-issuer, HERALD_JWT_ISSUER
-	JWTAudience     string        // jwt-audience, HERALD_JWT_AUDIENCE
-	APIKey          string        // api-key, HERALD_API_KEY: key of the server API; generated in dev mode
-	Dev             bool          // dev, HERALD_DEV: dev token endpoint on (default: on when the JWT secret was generated)
-	CORSOrigins     string        // cors-origins, HERALD_CORS_ORIGINS: comma-separated allowed origins ("" = same origin only, "*" = any)
-	PingInterval    time.Duration // ping-interval, HERALD_PING_INTERVAL (25s)
-	PingTimeout     time.Duration // ping-timeout, HERALD_PING_TIMEOUT (20s)
-	MaxPayload      int64         // max-payload, HERALD_MAX_PAYLOAD bytes (1000000)
-	MaxMessageLen   int           // max-message-length, HERALD_MAX_MESSAGE_LENGTH characters (4000)
-	TypingTimeout   time.Duration // typing-timeout, HERALD_TYPING_TIMEOUT (5s)
-	PresenceGrace   time.Duration // presence-grace, HERALD_PRESENCE_GRACE (3s)
-	PresenceTick    time.Duration // presence-tick, HERALD_PRESENCE_TICK: presence changes are sent together once per tick (100ms; 0: each at once)
-	PresenceScope   string        // presence-audience, HERALD_PRESENCE_AUDIENCE: who sees a user's presence, all or rooms (users sharing a chat room) (all)
-	PresenceList    int           // presence-list-limit, HERALD_PRESENCE_LIST_LIMIT: most users in the presence:list sent on connect, and in one page (1000)
-	ConnPerMinute   int           // conn-per-minute, HERALD_CONN_PER_IP_PER_MINUTE: new connections per client IP (60)
-	RecoveryWindow  time.Duration // recovery-window, HERALD_RECOVERY_WINDOW: connection state recovery (2m)
-	ShutdownGrace   time.Duration // shutdown-timeout, HERALD_SHUTDOWN_TIMEOUT (10s)
-	LogFormat       string        // log-format, HERALD_LOG_FORMAT: text or json (text)
-	LogLevel        string        // log-level, HERALD_LOG_LEVEL: debug, info, warn, error (info)
-	RedisPrefix     string        // redis-prefix, HERALD_REDIS_PREFIX: prefix of every Redis key and channel ("" = the defaults, compatible with Node's adapters)
-	DevAllowRemote  bool          // dev-allow-remote, HERALD_DEV_ALLOW_REMOTE: let dev mode listen beyond loopback (off)
-	TrustedProxies  string        // trusted-proxies, HERALD_TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For / Forwarded is believed ("" = none)
-	MaxHeaderBytes  int           // max-header-bytes, HERALD_MAX_HEADER_BYTES: largest request header block (16384)
-	MaxConnsPerUser int           // max-connections-per-user, HERALD_MAX_CONNECTIONS_PER_USER: sockets of one user on this node, per namespace (20)
-	MaxRoomsPerUser int           // max-rooms-per-user, HERALD_MAX_ROOMS_PER_USER: rooms one user may create (100; 0: none)
-	MaxSyncRooms    int           // max-sync-rooms, HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
-	RateLimits      string        // rate-limits, HERALD_RATE_LIMITS: per-socket event limits, "event=rate:burst,…" ("default" for the others); unset events keep the built-in limits
-	UserMessageRate string        // user-message-rate, HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")
-	StoreTimeout    time.Duration // store-timeout, HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (1s)
-	ReadTimeout     time.Duration // read-timeout, HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (0: max(ping timeout, 10s))
-	DebugAddr       string        // debug-addr, HERALD_DEBUG_ADDR: where Go's profiler (net/http/pprof) listens; off when empty
-	CoalesceWindow  time.Duration // coalesce-window, HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (10ms; 0: every frame at once; at most 1s)
-	MaxQueued       int           // max-queued-packets, HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
-	RecoveryBytes   int64         // recovery-buffer-bytes, HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)
+	Addr                  string        // addr, HERALD_ADDR: listen address (":8080")
+	DataDir               string        // data-dir, HERALD_DATA_DIR: SQLite file and generated secrets (".")
+	DatabaseURL           string        // database-url, HERALD_DATABASE_URL: "postgres://..." or a SQLite path (<data-dir>/herald.db)
+	RedisURL              string        // redis-url, HERALD_REDIS_URL: join a cluster through the Redis adapter ("" = single node)
+	RedisAdapter          string        // redis-adapter, HERALD_REDIS_ADAPTER: pubsub, sharded (Redis 7 SPUBLISH), streams (recovery across nodes) or streams-only (streams without pub/sub)
+	RedisSubscriptionMode string        // redis-subscription-mode, HERALD_REDIS_SUBSCRIPTION_MODE: the sharded adapter's channels, as Node's subscriptionMode: dynamic, static or dynamic-private
+	JWTSecret             string        // jwt-secret, HERALD_JWT_SECRET: HS256 secret; generated and kept in the data dir when empty (dev mode)
+	JWTPublicKeys         string        // jwt-public-keys, HERALD_JWT_PUBLIC_KEYS: PEM file of RS256/ES256 public keys
+	JWKS                  string        // jwks, HERALD_JWKS: JWKS file path or URL
+	JWTIssuer             string        // jwt-issuer, HERALD_JWT_ISSUER
+	JWTAudience           string        // jwt-audience, HERALD_JWT_AUDIENCE
+	APIKey                string        // api-key, HERALD_API_KEY: key of the server API; generated in dev mode
+	Dev                   bool          // dev, HERALD_DEV: dev token endpoint on (default: on when the JWT secret was generated)
+	CORSOrigins           string        // cors-origins, HERALD_CORS_ORIGINS: comma-separated allowed origins ("" = same origin only, "*" = any)
+	PingInterval          time.Duration // ping-interval, HERALD_PING_INTERVAL (25s)
+	PingTimeout           time.Duration // ping-timeout, HERALD_PING_TIMEOUT (20s)
+	MaxPayload            int64         // max-payload, HERALD_MAX_PAYLOAD bytes (1000000)
+	MaxMessageLen         int           // max-message-length, HERALD_MAX_MESSAGE_LENGTH characters (4000)
+	TypingTimeout         time.Duration // typing-timeout, HERALD_TYPING_TIMEOUT (5s)
+	PresenceGrace         time.Duration // presence-grace, HERALD_PRESENCE_GRACE (3s)
+	PresenceTick          time.Duration // presence-tick, HERALD_PRESENCE_TICK: presence changes are sent together once per tick (100ms; 0: each at once)
+	PresenceScope         string        // presence-audience, HERALD_PRESENCE_AUDIENCE: who sees a user's presence, all or rooms (users sharing a chat room) (all)
+	PresenceList          int           // presence-list-limit, HERALD_PRESENCE_LIST_LIMIT: most users in the presence:list sent on connect, and in one page (1000)
+	ConnPerMinute         int           // conn-per-minute, HERALD_CONN_PER_IP_PER_MINUTE: new connections per client IP (60)
+	RecoveryWindow        time.Duration // recovery-window, HERALD_RECOVERY_WINDOW: connection state recovery (2m)
+	ShutdownGrace         time.Duration // shutdown-timeout, HERALD_SHUTDOWN_TIMEOUT (10s)
+	LogFormat             string        // log-format, HERALD_LOG_FORMAT: text or json (text)
+	LogLevel              string        // log-level, HERALD_LOG_LEVEL: debug, info, warn, error (info)
+	RedisPrefix           string        // redis-prefix, HERALD_REDIS_PREFIX: prefix of every Redis key and channel ("" = the defaults, compatible with Node's adapters)
+	DevAllowRemote        bool          // dev-allow-remote, HERALD_DEV_ALLOW_REMOTE: let dev mode listen beyond loopback (off)
+	TrustedProxies        string        // trusted-proxies, HERALD_TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For / Forwarded is believed ("" = none)
+	MaxHeaderBytes        int           // max-header-bytes, HERALD_MAX_HEADER_BYTES: largest request header block (16384)
+	MaxConnsPerUser       int           // max-connections-per-user, HERALD_MAX_CONNECTIONS_PER_USER: sockets of one user on this node, per namespace (20)
+	MaxRoomsPerUser       int           // max-rooms-per-user, HERALD_MAX_ROOMS_PER_USER: rooms one user may create (100; 0: none)
+	MaxSyncRooms          int           // max-sync-rooms, HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
+	RateLimits            string        // rate-limits, HERALD_RATE_LIMITS: per-socket event limits, "event=rate:burst,…" ("default" for the others); unset events keep the built-in limits
+	UserMessageRate       string        // user-message-rate, HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")
+	StoreTimeout          time.Duration // store-timeout, HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (1s)
+	ReadTimeout           time.Duration // read-timeout, HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (0: max(ping timeout, 10s))
+	DebugAddr             string        // debug-addr, HERALD_DEBUG_ADDR: where Go's profiler (net/http/pprof) listens; off when empty
+	CoalesceWindow        time.Duration // coalesce-window, HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (10ms; 0: every frame at once; at most 1s)
+	MaxQueued             int           // max-queued-packets, HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
+	RecoveryBytes         int64         // recovery-buffer-bytes, HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)
 
 	Hooks HooksConfig // webhooks, the event proxy and the connect proxy (config_hooks.go)
 

@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 			}
 		}
 		s.redis = redis.NewClient(opt)
-		ro := redisadapter.Options{Logger: log}
+		ro := redisadapter.Options{Logger: log, SubscriptionMode: redisadapter.SubscriptionMode(cfg.RedisSubscriptionMode)}
 		so := redisstreams.Options{StreamName: "herald", StreamsOnly: cfg.RedisAdapter == "streams-only", Logger: log}
 		rlPrefix, presencePrefix := "herald:ratelimit", ""
 		if p := cfg.RedisPrefix; p != "" {

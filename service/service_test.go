@@ -48,6 +48,14 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := Load([]string{"-no-such-flag"}, env(nil)); err == nil {
 		t.Fatal("unknown flag accepted")
 	}
+	if _, err := Load(nil, env(map[string]string{"HERALD_REDIS_SUBSCRIPTION_MODE": "private"})); err == nil || !strings.Contains(err.Error(), "HERALD_REDIS_SUBSCRIPTION_MODE") {
+		t.Errorf("an unknown subscription mode: %v", err)
+	}
+	for _, m := range []string{"dynamic", "static", "dynamic-private"} {
+		if c, err := Load(nil, env(map[string]string{"HERALD_REDIS_SUBSCRIPTION_MODE": m})); err != nil || c.RedisSubscriptionMode != m {
+			t.Errorf("subscription mode %s: %v %v", m, c.RedisSubscriptionMode, err)
+		}
+	}
 	if _, err := Load(nil, env(map[string]string{"HERALD_REDIS_ADAPTER": "kafka"})); err == nil {
 		t.Fatal("unknown redis adapter accepted")
 	}

@@ -33,6 +33,7 @@ func (c *Config) settings() []setting {
 		text(&c.DatabaseURL, "database-url", "HERALD_DATABASE_URL", "", "postgres:// URL or SQLite path (default <data-dir>/herald.db)").masked(false),
 		text(&c.RedisURL, "redis-url", "HERALD_REDIS_URL", "", "redis:// URL: run as a cluster node").masked(false),
 		choice(&c.RedisAdapter, "redis-adapter", "HERALD_REDIS_ADAPTER", "streams", "Redis transport", "pubsub", "sharded", "streams", "streams-only"),
+		choice(&c.RedisSubscriptionMode, "redis-subscription-mode", "HERALD_REDIS_SUBSCRIPTION_MODE", "dynamic", "channels of the sharded adapter, as Node's subscriptionMode", "dynamic", "static", "dynamic-private"),
 		text(&c.RedisPrefix, "redis-prefix", "HERALD_REDIS_PREFIX", "", "prefix of Redis keys and channels (default: Node's adapter names)"),
 		text(&c.JWTSecret, "jwt-secret", "HERALD_JWT_SECRET", "", "HS256 secret (generated in dev mode when empty)").masked(true),
 		text(&c.JWTPublicKeys, "jwt-public-keys", "HERALD_JWT_PUBLIC_KEYS", "", "PEM file with RS256/ES256 public keys"),

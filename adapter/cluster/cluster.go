@@ -200,7 +200,7 @@ func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts *socke
 	if !opts.Flags.Local {
 		m := &Message{Type: MsgBroadcast, Attachments: p.Attachments,
 			Data: wire.NewObject().Raw("packet", wire.AppendPacket(nil, p, false)).Raw("opts", wire.AppendOpts(nil, opts, true)).Done()}
-		if len(opts.Rooms) == 1 && !wire.IsSocketID(opts.Rooms[0]) {
+		if len(opts.Rooms) == 1 {
 			m.Room = opts.Rooms[0]
 		}
 		if c.offsets != nil && c.MemoryAdapter.KeepsForRecovery(p, opts) {

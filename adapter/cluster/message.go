@@ -42,8 +42,9 @@ type Message struct {
 	Attachments [][]byte
 	// To is the node an answer is for ("" for every node).
 	To string
-	// Room is the one room a broadcast is for, when it may travel on that
-	// room's channel.
+	// Room is the one room a broadcast without acks is for (a socket's
+	// own room included), for a transport that may send it on that room's
+	// channel; "" for any other message.
 	Room string
 	// Ephemeral marks what is only of use to nodes alive now and has no
 	// place in a log such as a stream: requests, server-side emits,

@@ -190,13 +190,21 @@ func TestInteropWithNodeRedisAdapter(t *testing.T) {
 	ch.ExpectExact("41")
 }
 
-// The sharded variants of both sides work together.
+// The sharded variants of both sides work together, in each of the
+// subscription modes: broadcasts to a room, to a socket's own room and to
+// everyone both ways, fetchSockets, acks, disconnectSockets.
 func TestInteropWithNodeShardedAdapter(t *testing.T) {
+	for _, mode := range []redisadapter.SubscriptionMode{redisadapter.Dynamic, redisadapter.Static, redisadapter.DynamicPrivate} {
+		t.Run(string(mode), func(t *testing.T) { interopSharded(t, mode) })
+	}
+}
+
+func interopSharded(t *testing.T, mode redisadapter.SubscriptionMode) {
 	dir := interopDir(t)
 	key := uniqueKey()
 	rdb := client(t, redisURL())
-	nodeURL := startNode(t, dir, "KEY="+key, "ADAPTER=sharded")
-	h := serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: 3 * time.Second}), heraldHandlers)
+	nodeURL := startNode(t, dir, "KEY="+key, "ADAPTER=sharded", "SUBSCRIPTION_MODE="+string(mode))
+	h := serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: 3 * time.Second, SubscriptionMode: mode}), heraldHandlers)
 	cn := support.Dial(t, nodeURL, "/socket.io/")
 	idN := cn.Connect("/", "")
 	ch := support.Dial(t, h.url, "/socket.io/")
@@ -205,12 +213,28 @@ func TestInteropWithNodeShardedAdapter(t *testing.T) {
 		c.Send(`421["join","mixed"]`)
 		c.ExpectExact(`431[]`)
 	}
-	waitRoomSubscribers(t, rdb, key, "mixed", 2)
-	cn.Send(`42["say","mixed","via the room channel",{"n":1}]`)
-	cn.ExpectExact(`42["said","via the room channel",{"n":1}]`)
-	ch.ExpectExact(`42["said","via the room channel",{"n":1}]`)
-	ch.Send(`42["say","mixed","from herald"]`)
+	switch mode {
+	case redisadapter.Dynamic:
+		waitRoomSubscribers(t, rdb, key, "mixed", 2)
+	case redisadapter.DynamicPrivate:
+		waitRoomSubscribers(t, rdb, key, "mixed", 2)
+		waitRoomSubscribers(t, rdb, key, idN, 1)
+		waitRoomSubscribers(t, rdb, key, idH, 1)
+	case redisadapter.Static:
+		// Nothing but the namespace's channels, on either side.
+		waitRoomSubscribers(t, rdb, key, "mixed", 0)
+		waitRoomSubscribers(t, rdb, key, idH, 0)
+	}
+	cn.Send(`42["say","mixed","via the room",{"n":1}]`)
+	cn.ExpectExact(`42["said","via the room",{"n":1}]`)
+	ch.ExpectExact(`42["said","via the room",{"n":1}]`)
+	ch.Send(`42["say","mixed","from herald"]`) // socket.to: not back to the sender
 	cn.ExpectExact(`42["said","from herald"]`)
+	// To one socket of the other node, both ways.
+	cn.Send(`42["say","` + idH + `","to herald's socket"]`)
+	ch.ExpectExact(`42["said","to herald's socket"]`)
+	ch.Send(`42["say","` + idN + `","to node's socket"]`)
+	cn.ExpectExact(`42["said","to node's socket"]`)
 	_ = h.io.Emit("bin", []byte{1})
 	for _, c := range []*support.Conn{ch, cn} {
 		c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0}]`)
@@ -218,6 +242,8 @@ func TestInteropWithNodeShardedAdapter(t *testing.T) {
 			t.Fatalf("attachment %q", f.Data)
 		}
 	}
+	cn.ExpectNothing(100 * time.Millisecond)
+	ch.ExpectNothing(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded machine
 	defer cancel()
 	if socks, err := h.io.FetchSockets(ctx); err != nil || len(socks) != 2 {

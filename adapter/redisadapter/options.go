@@ -29,6 +29,10 @@ type Options struct {
 	// Parser encodes the messages that may carry binary. Default
 	// MsgpackParser, which Node's adapters use.
 	Parser Parser
+	// SubscriptionMode chooses the channels of the sharded adapter, as
+	// the option of the same name of Node's createShardedAdapter; every
+	// node of a cluster must use the same. Sharded adapter only.
+	SubscriptionMode SubscriptionMode
 	// Logger receives the adapter's warnings (Redis unreachable, malformed
 	// messages). Default slog.Default().
 	Logger *slog.Logger
@@ -48,6 +52,9 @@ func (o Options) withDefaults() Options {
 	if o.Parser == nil {
 		o.Parser = MsgpackParser{}
 	}
+	if o.SubscriptionMode == "" {
+		o.SubscriptionMode = Dynamic
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -60,3 +67,25 @@ func optionsOrZero(opts *Options) Options {
 	}
 	return opts.withDefaults()
 }
+
+// SubscriptionMode is how the sharded adapter maps broadcasts to channels.
+type SubscriptionMode string
+
+// The subscription modes of Node's createShardedAdapter.
+const (
+	// Dynamic (the default): a broadcast to one room that is not a
+	// socket's own travels on that room's channel, to which only the
+	// nodes with sockets in it subscribe; the rest on the namespace's.
+	Dynamic SubscriptionMode = "dynamic"
+	// Static: everything travels on the namespace's channel; a node
+	// subscribes to two channels per namespace whatever its rooms. Fewer
+	// subscriptions, every node reads every broadcast.
+	Static SubscriptionMode = "static"
+	// DynamicPrivate: as Dynamic, and a socket's own room has its channel
+	// too, so a message to one socket reaches only its node, at the cost
+	// of a subscription per socket.
+	DynamicPrivate SubscriptionMode = "dynamic-private"
+)
+
+// valid reports whether m is one of the modes.
+func (m SubscriptionMode) valid() bool { return m == Dynamic || m == Static || m == DynamicPrivate }

@@ -14,11 +14,13 @@ import (
 
 // NewSharded returns an AdapterFactory for Redis 7 sharded pub/sub
 // (SPUBLISH, SSUBSCRIBE), compatible with Node's createShardedAdapter in
-// its default "dynamic" subscription mode: messages {type, data, uid, nsp}
-// (JSON, or msgpack when they carry binary) on "<key>#<nsp>#", on
-// "<key>#<nsp>#<room>#" for a broadcast to one room (each node subscribes
-// to the rooms its sockets are in), answers on "<key>#<nsp>#<uid>#". The
-// number of nodes is PUBSUB SHARDNUMSUB. client publishes and subscribes.
+// each of its subscription modes (Options.SubscriptionMode): messages
+// {type, data, uid, nsp} (JSON, or msgpack when they carry binary) on
+// "<key>#<nsp>#", on "<key>#<nsp>#<room>#" for a broadcast to one room in
+// the dynamic modes (each node subscribes to the rooms its sockets are
+// in), answers on "<key>#<nsp>#<uid>#". The number of nodes is PUBSUB
+// SHARDNUMSUB. client publishes and subscribes. An unknown mode panics
+// when the first namespace is made.
 func NewSharded(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 	return NewShardedWithSubscriber(client, client, opts)
 }
@@ -27,6 +29,9 @@ func NewSharded(client redis.UniversalClient, opts *Options) socketio.AdapterFac
 // subscriptions.
 func NewShardedWithSubscriber(pub, sub redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 	o := optionsOrZero(opts)
+	if !o.SubscriptionMode.valid() {
+		panic("redisadapter: unknown SubscriptionMode " + string(o.SubscriptionMode))
+	}
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newSharded(nsp, pub, sub, o) }
 }
 
@@ -86,7 +91,7 @@ func (b *shardedBus) Publish(ctx context.Context, m *cluster.Message) error {
 	switch {
 	case m.To != "":
 		ch += m.To + "#"
-	case m.Room != "":
+	case b.roomChannel(m.Room):
 		ch += m.Room + "#"
 	}
 	msg, err := redisbus.EncodeMessage(b.opts.Parser, m, false)
@@ -95,6 +100,20 @@ func (b *shardedBus) Publish(ctx context.Context, m *cluster.Message) error {
 		return err
 	}
 	return b.out.Push(b.out.ItemFor(m, []any{"spublish", ch, msg}))
+}
+
+// roomChannel reports whether a broadcast to room alone travels on the
+// room's channel, as Node's computeChannel decides: never in Static, for
+// every room in DynamicPrivate, for rooms that do not look like a socket
+// id (20 characters) in Dynamic.
+func (b *shardedBus) roomChannel(room string) bool {
+	switch {
+	case room == "" || b.opts.SubscriptionMode == Static:
+		return false
+	case b.opts.SubscriptionMode == DynamicPrivate:
+		return true
+	}
+	return !wire.IsSocketID(room)
 }
 
 // ServerCount implements cluster.ServerCounter with PUBSUB SHARDNUMSUB.
@@ -132,10 +151,13 @@ func (a *Sharded) Close(ctx context.Context) error {
 // in the background (see roomSubs).
 func (a *Sharded) AddAll(id string, rooms []string) {
 	a.MemoryAdapter.AddAll(id, rooms)
+	if a.opts.SubscriptionMode == Static {
+		return
+	}
 	changed := false
 	a.mu.Lock()
 	for _, r := range rooms {
-		if r == id || wire.IsSocketID(r) {
+		if !a.ownChannel(id, r) {
 			continue
 		}
 		if a.rooms[r]++; a.rooms[r] == 1 {
@@ -164,11 +186,25 @@ func (a *Sharded) DelAll(id string) {
 	a.release(rooms, id)
 }
 
+// ownChannel reports whether socket id's room r has a channel this node
+// subscribes to: in DynamicPrivate every room (its own too, as Node
+// subscribes to a private room's channel), in Dynamic rooms that are not
+// socket ids (they travel on the namespace's channel).
+func (a *Sharded) ownChannel(id, r string) bool {
+	switch a.opts.SubscriptionMode {
+	case DynamicPrivate:
+		return true
+	case Dynamic:
+		return r != id && !wire.IsSocketID(r)
+	}
+	return false
+}
+
 func (a *Sharded) release(rooms []string, id string) {
 	changed := false
 	a.mu.Lock()
 	for _, r := range rooms {
-		if r == id || a.rooms[r] == 0 {
+		if !a.ownChannel(id, r) || a.rooms[r] == 0 {
 			continue
 		}
 		if a.rooms[r]--; a.rooms[r] == 0 {

@@ -21,25 +21,42 @@ import (
 )
 
 func TestShardedAcrossNodes(t *testing.T) {
+	for _, mode := range []redisadapter.SubscriptionMode{redisadapter.Dynamic, redisadapter.Static, redisadapter.DynamicPrivate} {
+		t.Run(string(mode), func(t *testing.T) { shardedAcrossNodes(t, mode) })
+	}
+}
+
+// shardedAcrossNodes: three nodes in one mode, each message exactly once.
+func shardedAcrossNodes(t *testing.T, mode redisadapter.SubscriptionMode) {
 	rdb := client(t, redisURL())
 	key := uniqueKey()
 	var nodes []node
 	for i := 0; i < 3; i++ {
-		nodes = append(nodes, serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: time.Second}), join))
+		nodes = append(nodes, serve(t, redisadapter.NewSharded(rdb, &redisadapter.Options{Key: key, RequestsTimeout: time.Second, SubscriptionMode: mode}), join))
 	}
 	var cs []*support.Conn
+	var ids []string
 	for _, n := range nodes {
 		c := support.Dial(t, n.url, "/socket.io/")
-		c.Connect("/", "")
+		ids = append(ids, c.Connect("/", ""))
 		c.Send(`421["join","room"]`)
 		c.ExpectExact(`431[]`)
 		cs = append(cs, c)
 	}
-	waitRoomSubscribers(t, rdb, key, "room", 3)
+	if mode != redisadapter.Static {
+		waitRoomSubscribers(t, rdb, key, "room", 3)
+	}
+	if mode == redisadapter.DynamicPrivate {
+		waitRoomSubscribers(t, rdb, key, ids[2], 1)
+	}
 	cs[0].Send(`42["say","room","via the room channel"]`)
 	cs[1].ExpectExact(`42["said","via the room channel"]`)
 	cs[2].ExpectExact(`42["said","via the room channel"]`)
 	cs[0].ExpectNothing(100 * time.Millisecond)
+	cs[0].Send(`42["say","` + ids[2] + `","to one socket"]`)
+	cs[2].ExpectExact(`42["said","to one socket"]`)
+	cs[1].ExpectNothing(100 * time.Millisecond)
+	cs[2].ExpectNothing(0)
 	_ = nodes[1].io.Emit("bin", []byte{5})
 	for _, c := range cs {
 		c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0}]`)

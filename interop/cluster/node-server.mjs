@@ -4,7 +4,8 @@
 // (ADAPTER=streams, with connection state recovery).
 //
 // Env: REDIS_URL, KEY (channel prefix, or stream name and session prefix
-// with streams), PORT (0 picks one). Prints "listening on <port>".
+// with streams), SUBSCRIPTION_MODE (sharded: dynamic, static or
+// dynamic-private), PORT (0 picks one). Prints "listening on <port>".
 //
 // Clients drive it with events:
 //   join(room, ack)                      joins room
@@ -34,7 +35,7 @@ const opts = {};
 if (mode === "classic") {
   opts.adapter = createAdapter(pub, sub, { key, requestsTimeout: 3000 });
 } else if (mode === "sharded") {
-  opts.adapter = createShardedAdapter(pub, sub, { channelPrefix: key });
+  opts.adapter = createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: process.env.SUBSCRIPTION_MODE || "dynamic" });
 } else {
   opts.adapter = createStreamsAdapter(pub, { streamName: key, sessionKeyPrefix: key + ":session:" });
   opts.connectionStateRecovery = { maxDisconnectionDuration: 30000 };
