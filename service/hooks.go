@@ -240,16 +240,17 @@ func (s *Service) proxyUser(sock *socketio.Socket, token *auth.User) (auth.User,
 }
 
 // attachRPC sends the socket's events that the event proxy takes, and no
-// built-in handler does, to the backend, through the rate limits.
+// handler of the namespace does (built-in or an embedder's), to the
+// backend, through the rate limits.
 func (s *Service) attachRPC(sock *socketio.Socket) {
 	r := s.hooks.rpc
 	if r == nil {
 		return
 	}
-	nsp := sock.Namespace().Name()
+	nsp := sock.Namespace()
 	handle := s.guard(r.Handle)
 	sock.OnAny(func(e *socketio.Event) {
-		if !knownEvents[e.Name] && r.Match(nsp, e.Name) {
+		if !knownEvents[e.Name] && !nsp.Handles(e.Name) && r.Match(nsp.Name(), e.Name) {
 			handle(e)
 		}
 	})

@@ -344,6 +344,36 @@ func TestRPCNodeBoundAndBinaryArgs(t *testing.T) {
 	}
 }
 
+// "*" takes the events no handler of the namespace takes: the built-in
+// ones are answered as always.
+func TestRPCCatchAllLeavesHandledEvents(t *testing.T) {
+	var mu sync.Mutex
+	var proxied []string
+	backend := hookBackend(t, func(w http.ResponseWriter, req map[string]any) {
+		mu.Lock()
+		proxied = append(proxied, fmt.Sprint(req["event"]))
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"result":"backend"}`)
+	})
+	_, url := hardeningService(t, map[string]string{"HERALD_RPC_URL": backend, "HERALD_RPC_EVENTS": "*"})
+	c := support.Dial(t, url, "/socket.io/")
+	c.Connect("/chat", `{"token":"`+token(t, "alice", time.Hour)+`"}`)
+	if got := ack(t, c, "/chat", 1, `["join-room","general"]`); !strings.Contains(got, `"ok":true`) {
+		t.Fatalf("join-room: %s", got)
+	}
+	if got := ack(t, c, "/chat", 2, `["dm:open",{"userId":"bob"}]`); strings.Contains(got, "backend") {
+		t.Fatalf("dm:open went to the backend: %s", got)
+	}
+	if got := ack(t, c, "/chat", 3, `["anything:else"]`); got != `43/chat,3["backend"]` {
+		t.Fatalf("unhandled event: %s", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(proxied, ",") != "anything:else" {
+		t.Fatalf("proxied %v", proxied)
+	}
+}
+
 func TestRPCBackendDown(t *testing.T) {
 	hs := httptest.NewServer(http.NotFoundHandler())
 	down := hs.URL

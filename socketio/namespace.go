@@ -90,6 +90,10 @@ func (n *Namespace) On(event string, h EventHandler) {
 	n.mu.Unlock()
 }
 
+// Handles reports whether a handler added with On takes event: a
+// fallback (a catch-all in Socket.OnAny) can leave such events alone.
+func (n *Namespace) Handles(event string) bool { return len(n.eventHandlers(event)) > 0 }
+
 func (n *Namespace) eventHandlers(event string) []EventHandler {
 	n.mu.RLock()
 	defer n.mu.RUnlock()

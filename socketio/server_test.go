@@ -551,6 +551,9 @@ func TestNamespaceHandlers(t *testing.T) {
 		s.On("other", func(e *socketio.Event) {})
 		s.Off("other")
 	})
+	if !io.Of("/").Handles("ev") || io.Of("/").Handles("other") {
+		t.Fatal("Handles: only events with a namespace handler")
+	}
 	c := dial(t, url)
 	c.Connect("/", "")
 	c.Send(`421["ev"]`)
