@@ -2,6 +2,8 @@ package service
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 type chatClient struct {
 	t    *testing.T
 	c    *support.Conn
+	tok  string
 	seq  int
 	seen []string // event frames passed over while waiting for acks
 }
@@ -27,7 +30,7 @@ func dialChat(t *testing.T, url, secret, id, name string) *chatClient {
 	}
 	c := support.Dial(t, url, "/socket.io/")
 	c.Connect("/chat", `{"token":"`+tok+`"}`)
-	return &chatClient{t: t, c: c}
+	return &chatClient{t: t, c: c, tok: tok}
 }
 
 // call emits event with the JSON args and returns the ack's payload.
@@ -235,4 +238,95 @@ func TestDirectMessagesAcrossNodes(t *testing.T) {
 	if code != 400 {
 		t.Errorf("API room with a dm: id: %d %v", code, body)
 	}
+}
+
+// The owner of a private room invites and removes members; invitees see
+// it at once (rooms:added, a notification, rooms:list), members leave.
+func TestInvitationsAndMembers(t *testing.T) {
+	on := twoNodes(t)
+	alice := on[0].dial("alice", "Alice")
+	bob := on[1].dial("bob", "Bob")
+	bob.c.Connect("/", `{"token":"`+bob.tok+`"}`) // for the notification
+	carol := on[1].dial("carol", "Carol")
+	carol.c.Connect("/", `{"token":"`+carol.tok+`"}`)
+	room := jsonField(alice.call("create-room", `{"name":"Secret","public":false}`), "id")
+	rid := `"roomId":"` + room + `"`
+	denied := func(c *chatClient, ev, args string) {
+		t.Helper()
+		if ack := c.call(ev, args); !strings.Contains(ack, `"error":"Access denied"`) {
+			t.Errorf("%s %s: %s, want Access denied", ev, args, ack)
+		}
+	}
+	denied(bob, "join-room", `"`+room+`"`)
+	denied(bob, "room:invite", `{`+rid+`,"userId":"bob"}`)
+	denied(bob, "room:members", `{`+rid+`}`)
+	denied(alice, "room:invite", `{"roomId":"general","userId":"bob"}`) // not hers
+	denied(alice, "room:invite", `{"roomId":"nope","userId":"bob"}`)
+
+	if ack := alice.call("room:invite", `{`+rid+`,"userId":"bob"}`); ack != `{"ok":true}` {
+		t.Fatalf("invite: %s", ack)
+	}
+	bob.waitEvent(`"rooms:added"`, room, `"name":"Secret"`)
+	bob.waitEvent(`42["notification"`, `"Invited to Secret"`, `Alice invited you`)
+	if list := bob.call("rooms:list", `{}`); !strings.Contains(list, room) {
+		t.Fatalf("bob's rooms after the invitation: %s", list)
+	}
+	if ack := bob.call("join-room", `"`+room+`"`); !strings.Contains(ack, `"ok":true`) {
+		t.Fatalf("bob joins: %s", ack)
+	}
+	if ack := alice.call("room:members", `{`+rid+`}`); !strings.Contains(ack, `"members":["alice","bob"]`) {
+		t.Fatalf("members: %s", ack)
+	}
+	denied(bob, "room:invite", `{`+rid+`,"userId":"carol"}`) // a member, not the owner
+	denied(bob, "room:remove", `{`+rid+`,"userId":"alice"}`)
+
+	if ack := alice.call("room:remove", `{`+rid+`,"userId":"bob"}`); ack != `{"ok":true}` {
+		t.Fatalf("remove: %s", ack)
+	}
+	bob.waitEvent(`"rooms:removed"`, room)
+	denied(bob, "history", `{`+rid+`}`)
+	if list := bob.call("rooms:list", `{}`); strings.Contains(list, room) {
+		t.Fatalf("bob still sees the room: %s", list)
+	}
+
+	// Invited through the API on node A: carol, on node B, hears of it.
+	code, body := put(t, on[0].url+"/api/v1/rooms/"+room+"/members/carol", "Bearer cluster-key")
+	if code != 200 {
+		t.Fatalf("API invite: %d %v", code, body)
+	}
+	carol.waitEvent(`"rooms:added"`, room)
+	carol.waitEvent(`42["notification"`, `"Invited to Secret"`)
+	if ack := carol.call("room:leave", `{`+rid+`}`); ack != `{"ok":true}` {
+		t.Fatalf("leave: %s", ack)
+	}
+	carol.waitEvent(`"rooms:removed"`, room)
+	denied(carol, "join-room", `"`+room+`"`)
+
+	for _, bad := range [][2]string{
+		{"room:invite", `{"roomId":5,"userId":"bob"}`}, {"room:invite", `{}`}, {"room:invite", `"x"`},
+		{"room:invite", `{` + rid + `,"userId":7}`}, {"room:invite", `{` + rid + `}`},
+		{"room:remove", `{` + rid + `,"userId":"alice"}`}, {"room:remove", `{` + rid + `,"userId":""}`},
+	} {
+		if ack := alice.call(bad[0], bad[1]); !strings.Contains(ack, `"error":"Invalid payload"`) {
+			t.Errorf("%s %s: %s", bad[0], bad[1], ack)
+		}
+	}
+	for _, ev := range []string{"room:leave", "room:members"} {
+		if ack := alice.call(ev, `{"roomId":[1]}`); !strings.Contains(ack, `"error":"Invalid payload"`) {
+			t.Errorf("%s: %s", ev, ack)
+		}
+	}
+}
+
+func put(t *testing.T, url, auth string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, url, nil)
+	req.Header.Set("Authorization", auth)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

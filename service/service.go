@@ -242,6 +242,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
 		OnJoin:    onJoin,
 		Hooks:     s.chatHooks(),
+		Notify: func(ctx context.Context, userID, kind, title, message string) {
+			_, _ = s.notifier.Send(ctx, notify.Target{UserID: userID}, notify.Content{Type: kind, Title: title, Message: message})
+		},
 	})
 
 	for name, h := range s.chat.Handlers() {

@@ -42,7 +42,9 @@ type Options struct {
 	// a member from then on), after the join.
 	OnJoin func(s *socketio.Socket, roomID string)
 	// Hooks are told what happened (for webhooks).
-	Hooks  Hooks
+	Hooks Hooks
+	// Notify sends the user a notification (an invitation to a room).
+	Notify func(ctx context.Context, userID, kind, title, message string)
 	Logger *slog.Logger
 }
 
@@ -174,6 +176,10 @@ func (c *Chat) Handlers() map[string]socketio.EventHandler {
 		"rooms:list":   c.listRooms,
 		"create-room":  c.createRoom,
 		"dm:open":      c.openDM,
+		"room:invite":  c.invite,
+		"room:remove":  c.removeMember,
+		"room:leave":   c.leaveMembership,
+		"room:members": c.members,
 	}
 }
 

@@ -130,16 +130,35 @@ func (c *Chat) CreateRoom(ctx context.Context, r store.Room) (store.Room, error)
 
 // AddMember makes the user a member of the room (so a private room
 // admits them); the user's connected sockets, on every node, join it at
-// once and its members get user-joined.
+// once and get rooms:added, its members get user-joined, and the user a
+// notification of the invitation.
 func (c *Chat) AddMember(ctx context.Context, roomID string, u Author) error {
-	if _, err := c.Room(ctx, roomID); err != nil {
+	room, err := c.Room(ctx, roomID)
+	if err != nil {
 		return err
 	}
+	return c.addMember(ctx, room, u, Author{})
+}
+
+// addMember is AddMember for a room already read, by the user by (none:
+// a backend).
+func (c *Chat) addMember(ctx context.Context, room store.Room, u, by Author) error {
+	roomID := room.ID
 	if err := c.opts.Store.AddMember(ctx, roomID, u.ID); err != nil && !errors.Is(err, store.ErrExists) {
 		return err
 	}
 	c.nsp.In("user:" + u.ID).SocketsJoin(RoomName(roomID))
 	c.emit(c.nsp.To(RoomName(roomID)).Except("user:"+u.ID), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": roomID})
+	entry := roomJSON(room)
+	entry["member"] = true
+	c.emit(c.nsp.To("user:"+u.ID), "rooms:added", map[string]any{"room": entry})
+	if c.opts.Notify != nil && by.ID != u.ID {
+		msg := "You were added to " + room.Name
+		if by.Name != "" {
+			msg = by.Name + " invited you to " + room.Name
+		}
+		c.opts.Notify(ctx, u.ID, "invitation", "Invited to "+room.Name, msg)
+	}
 	if h := c.opts.Hooks.MemberJoined; h != nil {
 		h(roomID, u)
 	}
@@ -147,8 +166,8 @@ func (c *Chat) AddMember(ctx context.Context, roomID string, u Author) error {
 }
 
 // RemoveMember ends the user's membership: their sockets leave the room
-// on every node (a private room's messages no longer reach them) and its
-// members get user-left.
+// on every node (a private room's messages no longer reach them) and get
+// rooms:removed, and its members get user-left.
 func (c *Chat) RemoveMember(ctx context.Context, roomID, userID string) error {
 	if _, err := c.Room(ctx, roomID); err != nil {
 		return err
@@ -159,6 +178,7 @@ func (c *Chat) RemoveMember(ctx context.Context, roomID, userID string) error {
 	c.stopTyping(nil, roomID, auth.User{ID: userID})
 	c.nsp.In("user:" + userID).SocketsLeave(RoomName(roomID))
 	c.emit(c.nsp.To(RoomName(roomID)).Except("user:"+userID), "user-left", map[string]any{"userId": userID, "roomId": roomID})
+	c.emit(c.nsp.To("user:"+userID), "rooms:removed", map[string]any{"roomId": roomID})
 	if h := c.opts.Hooks.MemberLeft; h != nil {
 		h(roomID, Author{ID: userID})
 	}

@@ -98,3 +98,31 @@ test("dm:open gives the same private room for the pair on either node", async ()
     assert.deepEqual(await alice.timeout(5000).emitWithAck("dm:open", bad), { error: "Invalid payload" });
   }
 });
+
+test("the owner invites and removes members of a private room; members leave", async () => {
+  const alice = a.socket("/chat", { auth: { token: a.token("alice", "Alice") } });
+  const bob = b.socket("/chat", { auth: { token: b.token("bob", "Bob") } });
+  const bobMain = b.socket("/", { auth: { token: b.token("bob", "Bob") } });
+  await Promise.all([alice, bob, bobMain].map(connected));
+  const { room } = await alice.timeout(5000).emitWithAck("create-room", { name: "Plans", public: false });
+  assert.deepEqual(await bob.timeout(5000).emitWithAck("join-room", room.id), { error: "Access denied" });
+  assert.deepEqual(await bob.timeout(5000).emitWithAck("room:invite", { roomId: room.id, userId: "bob" }), { error: "Access denied" });
+  const added = new Promise((resolve) => bob.once("rooms:added", resolve));
+  const notified = new Promise((resolve) => bobMain.on("notification", (n) => n.type === "invitation" && resolve(n)));
+  assert.deepEqual(await alice.timeout(5000).emitWithAck("room:invite", { roomId: room.id, userId: "bob" }), { ok: true });
+  assert.equal((await added).room.id, room.id);
+  assert.equal((await notified).title, "Invited to Plans");
+  const list = await bob.timeout(5000).emitWithAck("rooms:list", {});
+  assert.ok(list.rooms.some((r) => r.id === room.id && r.member));
+  assert.equal((await bob.timeout(5000).emitWithAck("join-room", room.id)).ok, true);
+  const members = await alice.timeout(5000).emitWithAck("room:members", { roomId: room.id });
+  assert.deepEqual(members.members, ["alice", "bob"]);
+  const removed = new Promise((resolve) => bob.once("rooms:removed", resolve));
+  assert.deepEqual(await alice.timeout(5000).emitWithAck("room:remove", { roomId: room.id, userId: "bob" }), { ok: true });
+  assert.equal((await removed).roomId, room.id);
+  assert.deepEqual(await bob.timeout(5000).emitWithAck("history", { roomId: room.id }), { error: "Access denied" });
+  await alice.timeout(5000).emitWithAck("room:invite", { roomId: room.id, userId: "bob" });
+  assert.deepEqual(await bob.timeout(5000).emitWithAck("room:leave", { roomId: room.id }), { ok: true });
+  assert.deepEqual(await bob.timeout(5000).emitWithAck("join-room", room.id), { error: "Access denied" });
+  assert.deepEqual(await alice.timeout(5000).emitWithAck("room:invite", { roomId: room.id, userId: 7 }), { error: "Invalid payload" });
+});

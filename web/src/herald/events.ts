@@ -50,6 +50,7 @@ export type Result<T> = T | { error: string };
 export interface ChatServerToClient {
   "new-message": (m: Message) => void;
   "rooms:added": (e: { room: Room }) => void;
+  "rooms:removed": (e: { roomId: string }) => void;
   "user-joined": (u: { userId: string; name: string; roomId: string }) => void;
   "user-left": (u: { userId: string; roomId: string }) => void;
   "user-typing": (u: { userId: string; name: string; roomId: string }) => void;
@@ -68,6 +69,10 @@ export interface ChatClientToServer {
   "rooms:list": (q: { after?: string; limit?: number }, ack: Ack<Result<{ rooms: Room[]; nextCursor: string | null }>>) => void;
   "create-room": (r: { name: string; public: boolean }, ack: Ack<Result<{ room: Room }>>) => void;
   "dm:open": (q: { userId: string }, ack: Ack<Result<{ room: Room }>>) => void;
+  "room:invite": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;
+  "room:remove": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;
+  "room:leave": (q: { roomId: string }, ack: Ack<Result<{ ok: true }>>) => void;
+  "room:members": (q: { roomId: string; after?: string }, ack: Ack<Result<{ members: string[]; nextCursor: string | null }>>) => void;
 }
 
 // Namespace "/".

@@ -140,6 +140,29 @@ describe("hooks against a Herald server", () => {
     f.unmount();
   });
 
+  it("useRooms: the owner invites to a private room (the invitee sees it and is notified), removes; members leave", async () => {
+    const gil = await token("Gil Owner");
+    const hal = await token("Hal Guest");
+    const g = mount(gil.token, () => useRooms());
+    const h = mount(hal.token, () => ({ rooms: useRooms(), notes: useNotifications() }));
+    await until(() => g.result.current!.rooms.length > 0 && h.result.current!.rooms.rooms.length > 0);
+    let room: Awaited<ReturnType<NonNullable<typeof g.result.current>["create"]>> = null;
+    await act(async () => { room = await g.result.current!.create("Gil's den", false); });
+    expect(h.result.current!.rooms.rooms.some((r) => r.id === room!.id)).toBe(false);
+    expect(await h.result.current!.rooms.invite(room!.id, hal.user.id)).toBe("Access denied");
+    await act(async () => { expect(await g.result.current!.invite(room!.id, hal.user.id)).toBeNull(); });
+    await until(() => h.result.current!.rooms.rooms.some((r) => r.id === room!.id));
+    await until(() => h.result.current!.notes.notifications.some((n) => n.title === "Invited to Gil's den"));
+    await act(async () => { expect(await g.result.current!.remove(room!.id, hal.user.id)).toBeNull(); });
+    await until(() => !h.result.current!.rooms.rooms.some((r) => r.id === room!.id));
+    await act(async () => { await g.result.current!.invite(room!.id, hal.user.id); });
+    await until(() => h.result.current!.rooms.rooms.some((r) => r.id === room!.id));
+    await act(async () => { expect(await h.result.current!.rooms.leave(room!.id)).toBeNull(); });
+    await until(() => !h.result.current!.rooms.rooms.some((r) => r.id === room!.id));
+    g.unmount();
+    h.unmount();
+  });
+
   it("useNotifications: a notification from the HTTP API arrives; read all", async () => {
     const carol = await token("Carol Hooks");
     const n = mount(carol.token, () => useNotifications());

@@ -251,15 +251,14 @@ export function useRooms(maxPages = 10) {
   useEffect(() => {
     if (!socket) return;
     const onAdded = ({ room }: { room: Room }) => setRooms((prev) => [...prev.filter((r) => r.id !== room.id), room]);
+    // A private room the user left or was removed from goes; a public
+    // one stays, no longer a member's.
+    const onRemoved = ({ roomId }: { roomId: string }) => setRooms((prev) => prev.flatMap((r) =>
+      r.id !== roomId ? [r] : r.public ? [{ ...r, member: false }] : []));
     socket.on("rooms:added", onAdded);
-    return () => { socket.off("rooms:added", onAdded); };
+    socket.on("rooms:removed", onRemoved);
+    return () => { socket.off("rooms:added", onAdded); socket.off("rooms:removed", onRemoved); };
   }, [socket]);
-  const create = useCallback(async (name: string) => {
-    if (!socket) return null;
-    const res = await socket.timeout(5000).emitWithAck("create-room", { name, public: true }).catch(() => null);
-    await refresh();
-    return res && !("error" in res) ? res.room : null;
-  }, [socket, refresh]);
   // openDM returns the direct-message room with the user (the same one
   // every time, for either of the two).
   const openDM = useCallback(async (userId: string) => {
@@ -269,7 +268,23 @@ export function useRooms(maxPages = 10) {
     setRooms((prev) => [...prev.filter((r) => r.id !== res.room.id), res.room]);
     return res.room;
   }, [socket]);
-  return { rooms, refresh, create, openDM };
+  // invite, remove (the owner's) and leave answer null or the refusal.
+  const member = useCallback(async (ev: "room:invite" | "room:remove" | "room:leave", q: { roomId: string; userId?: string }) => {
+    if (!socket) return "Not connected";
+    const res = await socket.timeout(5000).emitWithAck(ev as "room:invite", q as { roomId: string; userId: string }).catch(() => null);
+    if (!res) return "No answer";
+    return "error" in res ? res.error : null;
+  }, [socket]);
+  const invite = useCallback((roomId: string, userId: string) => member("room:invite", { roomId, userId }), [member]);
+  const remove = useCallback((roomId: string, userId: string) => member("room:remove", { roomId, userId }), [member]);
+  const leave = useCallback((roomId: string) => member("room:leave", { roomId }), [member]);
+  const create = useCallback(async (name: string, isPublic = true) => {
+    if (!socket) return null;
+    const res = await socket.timeout(5000).emitWithAck("create-room", { name, public: isPublic }).catch(() => null);
+    await refresh();
+    return res && !("error" in res) ? res.room : null;
+  }, [socket, refresh]);
+  return { rooms, refresh, create, openDM, invite, remove, leave };
 }
 
 // useNotifications keeps the user's notifications and unread count.
