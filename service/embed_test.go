@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,18 @@ func (tk tokens) Verify(_ context.Context, token string) (auth.User, error) {
 	return auth.User{}, errors.New("unknown token")
 }
 
+// counting is a store of the program's: the SQLite one, with its
+// messages counted.
+type counting struct {
+	store.Store
+	messages atomic.Int32
+}
+
+func (c *counting) CreateMessage(ctx context.Context, m store.Message) (store.Message, error) {
+	c.messages.Add(1)
+	return c.Store.CreateMessage(ctx, m)
+}
+
 // A program's own namespace and events get the service's authentication
 // (here its own authenticator), user and role rooms and rate limits,
 // next to the built-in namespaces, over a store it owns.
@@ -38,12 +51,13 @@ func TestEmbedNamespaceAuthenticatorAndStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	own := &counting{Store: st}
 	cfg, err := service.Load(nil, servicetest.Env(t, map[string]string{
 		"HERALD_JWT_SECRET": "embed-test-secret-embed-test-secret", "HERALD_RATE_LIMITS": "ping=1:2"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(ctx, cfg, service.WithStore(st),
+	svc, err := service.New(ctx, cfg, service.WithStore(own),
 		service.WithAuthenticator(tokens{"t-ann": {ID: "ann", Name: "Ann", Roles: []string{"user", "admin"}}}))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +107,9 @@ func TestEmbedNamespaceAuthenticatorAndStore(t *testing.T) {
 	c.Connect("/chat", `{"token":"t-ann"}`)
 	if _, err := svc.Chat().Post(ctx, service.PublicRoom, chat.Author{ID: "ann", Name: "Ann"}, "from Go", true); err != nil {
 		t.Fatal(err)
+	}
+	if n := own.messages.Load(); n != 1 {
+		t.Fatalf("the program's store took %d messages", n)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

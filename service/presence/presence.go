@@ -110,6 +110,7 @@ func (u *user) addRooms(rooms []string) (added []string) {
 	return added
 }
 
+// Connect implements Tracker.Connect.
 func (l *Local) Connect(userID, name string, rooms []string) bool {
 	l.mu.Lock()
 	u := l.users[userID]
@@ -138,6 +139,8 @@ func (l *Local) Connect(userID, name string, rooms []string) bool {
 	return was == Offline
 }
 
+// Disconnect implements Tracker.Disconnect: the user goes offline after
+// the grace once their last connection has closed.
 func (l *Local) Disconnect(userID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -169,6 +172,7 @@ func (l *Local) expire(userID string, u *user) {
 	l.onChange(c)
 }
 
+// SetStatus implements Tracker.SetStatus.
 func (l *Local) SetStatus(userID, status string) bool {
 	if !ValidStatus(status) {
 		return false
@@ -187,6 +191,7 @@ func (l *Local) SetStatus(userID, status string) bool {
 	return true
 }
 
+// Join implements Tracker.Join.
 func (l *Local) Join(userID string, rooms ...string) {
 	l.mu.Lock()
 	u := l.users[userID]
@@ -224,6 +229,7 @@ func (l *Local) List() []Entry {
 	return out
 }
 
+// Close implements Tracker.Close.
 func (l *Local) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -398,13 +398,20 @@ func (c *Cluster) sweep(ctx context.Context, lost bool) {
 	}
 }
 
+// Connect implements Tracker.Connect for this node's users.
 func (c *Cluster) Connect(userID, name string, rooms []string) bool {
 	return c.local.Connect(userID, name, rooms)
 }
+
+// Disconnect implements Tracker.Disconnect.
 func (c *Cluster) Disconnect(userID string) { c.local.Disconnect(userID) }
+
+// SetStatus implements Tracker.SetStatus.
 func (c *Cluster) SetStatus(userID, status string) bool {
 	return c.local.SetStatus(userID, status)
 }
+
+// Join implements Tracker.Join.
 func (c *Cluster) Join(userID string, rooms ...string) { c.local.Join(userID, rooms...) }
 
 // List returns the users online anywhere in the cluster; while Redis is

@@ -97,11 +97,24 @@ type Seen struct {
 	At     time.Time `json:"at"`
 }
 
-// Store is the persistence used by the Herald service. Every method is safe
-// for concurrent use. Times are returned in UTC with millisecond precision.
-// Page sizes of zero or less mean DefaultLimit; larger than MaxLimit are
-// clamped to MaxLimit.
+// Store is the persistence used by the Herald service: one small
+// interface per concern, and Close. Every method is safe for concurrent
+// use. Times are returned in UTC with millisecond precision. Page sizes of
+// zero or less mean DefaultLimit; larger than MaxLimit are clamped to
+// MaxLimit. Open returns the SQLite and PostgreSQL implementations; a
+// program embedding the service may give its own (service.WithStore).
 type Store interface {
+	Rooms
+	Messages
+	Notifications
+	Presence
+	Revocations
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Rooms keeps chat rooms and their members.
+type Rooms interface {
 	// CreateRoom stores a new room. An empty ID is replaced by a new id and a
 	// zero CreatedAt by the current time. It fails with ErrExists if the id
 	// is taken.
@@ -133,7 +146,10 @@ type Store interface {
 	// RoomMembers returns up to limit members of the room with ids after
 	// after ("" starts at the first), ordered by user id.
 	RoomMembers(ctx context.Context, roomID, after string, limit int) ([]string, error)
+}
 
+// Messages keeps chat messages.
+type Messages interface {
 	// CreateMessage stores m with a new ID and CreatedAt and returns it. The
 	// message is committed when CreateMessage returns (see the package
 	// documentation for what survives which crash). It fails with
@@ -151,7 +167,10 @@ type Store interface {
 	// afterID ("" starts at the oldest), oldest first. Clients use it to
 	// catch up after a reconnect.
 	MessagesSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error)
+}
 
+// Notifications keeps each user's notifications and their read state.
+type Notifications interface {
 	// CreateNotifications stores the notifications in one transaction,
 	// assigning IDs and CreatedAt, and returns them as stored.
 	CreateNotifications(ctx context.Context, ns []Notification) ([]Notification, error)
@@ -166,23 +185,26 @@ type Store interface {
 	// MarkAllRead marks every notification of userID read and returns how
 	// many were unread.
 	MarkAllRead(ctx context.Context, userID string) (int, error)
+}
 
+// Presence keeps when each user was last seen.
+type Presence interface {
 	// SetLastSeen records that userID, called name, was seen at t. An older
 	// t than the stored one does not move the time back.
 	SetLastSeen(ctx context.Context, userID, name string, t time.Time) error
 	// LastSeen returns what is known of the users, keyed by user id. Unknown
 	// users are absent from the map.
 	LastSeen(ctx context.Context, userIDs []string) (map[string]Seen, error)
+}
 
+// Revocations keeps the revocations of users' sessions.
+type Revocations interface {
 	// RevokeSessions records that the tokens of userID issued at or before
 	// t are refused. A revocation earlier than the stored one changes
 	// nothing.
 	RevokeSessions(ctx context.Context, userID string, t time.Time) error
 	// Revocations returns the revocations at or after since, by user id.
 	Revocations(ctx context.Context, since time.Time) (map[string]time.Time, error)
-
-	// Close releases the store's connections.
-	Close() error
 }
 
 // Open opens the store named by url, creating or migrating its schema.
