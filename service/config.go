@@ -62,7 +62,7 @@ type Config struct {
 	StoreTimeout          time.Duration // store-timeout, HERALD_STORE_TIMEOUT: longest one store call of an event may take before the client gets an error (1s)
 	ReadTimeout           time.Duration // read-timeout, HERALD_READ_TIMEOUT: longest a client may take to send one started message or polling body (0: max(ping timeout, 10s))
 	DebugAddr             string        // debug-addr, HERALD_DEBUG_ADDR: where Go's profiler (net/http/pprof) listens; off when empty
-	CoalesceWindow        time.Duration // coalesce-window, HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (10ms; 0: every frame at once; at most 1s)
+	CoalesceWindow        time.Duration // coalesce-window, HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (20ms; 0: every frame at once; at most 1s)
 	MaxQueued             int           // max-queued-packets, HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
 	RecoveryBytes         int64         // recovery-buffer-bytes, HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)
 

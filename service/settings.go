@@ -51,7 +51,7 @@ func (c *Config) settings() []setting {
 		integer(&c.MaxPayload, "max-payload", "HERALD_MAX_PAYLOAD", "1000000", 1, "largest client message in bytes"),
 		integer(&c.MaxHeaderBytes, "max-header-bytes", "HERALD_MAX_HEADER_BYTES", "16384", 1, "largest HTTP request header block in bytes"),
 		integer(&c.MaxQueued, "max-queued-packets", "HERALD_MAX_QUEUED_PACKETS", "4096", 1, "outbound packets queued for one client before it is dropped as too slow"),
-		durationIn(&c.CoalesceWindow, "coalesce-window", "HERALD_COALESCE_WINDOW", "10ms", 0, time.Second,
+		durationIn(&c.CoalesceWindow, "coalesce-window", "HERALD_COALESCE_WINDOW", "20ms", 0, time.Second,
 			"frames sent to a busy client within this window leave in one write (added latency at most this; a quiet client is written at once; 0: every frame at once)"),
 		integer(&c.MaxMessageLen, "max-message-length", "HERALD_MAX_MESSAGE_LENGTH", "4000", 1, "longest chat message in characters"),
 		duration(&c.TypingTimeout, "typing-timeout", "HERALD_TYPING_TIMEOUT", "5s", 1, "typing indicator expiry"),
