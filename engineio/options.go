@@ -89,6 +89,18 @@ type Options struct {
 	// Cookie, when set, is sent with the handshake response (for load
 	// balancers that route by cookie, see the README).
 	Cookie *http.Cookie
+	// GenerateID, when set, makes the id of each new session instead of
+	// NewID, as the reference's generateId: a cluster can put in it which
+	// node holds the session. Ids must be unique, URL-safe and not empty.
+	GenerateID func() string
+	// Forward, when set, is given every request for a session this server
+	// does not hold (polling GET and POST, a WebSocket upgrade), before it
+	// is refused with "Session ID unknown". It returns true when it has
+	// answered the request, for example by proxying it to the node that
+	// holds the session; false leaves the refusal to the server. w has no
+	// header set yet: what it forwards to sets its own CORS headers. It
+	// is never called for a session held here, whose path does not change.
+	Forward func(w http.ResponseWriter, r *http.Request, sid string) bool
 }
 
 // CORS is the cross-origin policy for HTTP long-polling requests.

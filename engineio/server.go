@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -158,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := s.conns[sid]
 	s.mu.Unlock()
 	if c == nil {
-		s.fail(w, codeUnknownSid, "")
+		s.unknownSession(w, r, sid)
 		return
 	}
 	if isWS {
@@ -166,6 +167,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.servePolling(w, r)
+}
+
+// unknownSession offers a request for a session not held here to
+// Options.Forward, then refuses it.
+func (s *Server) unknownSession(w http.ResponseWriter, r *http.Request, sid string) {
+	if s.opts.Forward != nil {
+		h := w.Header()
+		saved := h.Clone()
+		clear(h) // the CORS headers: the owner sets its own
+		if s.opts.Forward(w, r, sid) {
+			return
+		}
+		maps.Copy(h, saved)
+	}
+	s.fail(w, codeUnknownSid, "")
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {
@@ -241,6 +257,13 @@ func NewID() string {
 	return base64.URLEncoding.EncodeToString(b[:])
 }
 
+func (s *Server) newID() string {
+	if s.opts.GenerateID != nil {
+		return s.opts.GenerateID()
+	}
+	return NewID()
+}
+
 // errRequestURI refuses a handshake whose URI is over Options.MaxHeaderBytes.
 var errRequestURI = errors.New("engineio: handshake request URI too long")
 
@@ -254,7 +277,7 @@ func (s *Server) newConn(req *Request, transport string) *Conn {
 		transport = TransportPolling
 	}
 	c := &Conn{
-		id:        NewID(),
+		id:        s.newID(),
 		srv:       s,
 		req:       req,
 		transport: transport,

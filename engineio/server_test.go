@@ -383,3 +383,55 @@ func TestSlowClientsCounted(t *testing.T) {
 		t.Fatalf("SlowClients %d, want 1", n)
 	}
 }
+
+// A cluster's hook: ids name the node, and a request for a session held
+// elsewhere goes to Forward instead of being refused; one Forward declines
+// is refused as before, with the server's CORS headers.
+func TestForwardUnknownSession(t *testing.T) {
+	var forwarded []string
+	_, base, _ := newServer(t, &engineio.Options{
+		CORS:       &engineio.CORS{Origins: []string{"*"}},
+		GenerateID: func() string { return "n1." + engineio.NewID() },
+		Forward: func(w http.ResponseWriter, r *http.Request, sid string) bool {
+			forwarded = append(forwarded, r.Method+" "+sid)
+			if len(w.Header()) != 0 {
+				t.Errorf("headers before forwarding: %v", w.Header())
+			}
+			if !strings.HasPrefix(sid, "n2.") {
+				return false
+			}
+			w.WriteHeader(http.StatusTeapot)
+			return true
+		},
+	})
+	sid := handshake(t, base)
+	if !strings.HasPrefix(sid, "n1.") || len(sid) != 23 {
+		t.Fatalf("sid %q", sid)
+	}
+	u := base + "?EIO=4&transport=polling&sid="
+	if code, body := post(t, u+sid, "4a"); code != 200 || body != "ok" {
+		t.Fatalf("local session: %d %q", code, body)
+	}
+	if code, _ := get(t, u+"n2.elsewhere"); code != http.StatusTeapot {
+		t.Fatalf("forwarded GET: %d", code)
+	}
+	if code, _ := post(t, u+"n2.elsewhere", "4a"); code != http.StatusTeapot {
+		t.Fatalf("forwarded POST: %d", code)
+	}
+	res, err := http.Get(u + "n3.nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 400 || string(b) != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("declined: %d %s", res.StatusCode, b)
+	}
+	if res.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("declined without CORS: %v", res.Header)
+	}
+	want := []string{"GET n2.elsewhere", "POST n2.elsewhere", "GET n3.nobody"}
+	if strings.Join(forwarded, ",") != strings.Join(want, ",") {
+		t.Fatalf("forwarded %v, want %v", forwarded, want)
+	}
+}
