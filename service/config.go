@@ -50,6 +50,7 @@ type Config struct {
 	ShutdownGrace         time.Duration // shutdown-timeout, HERALD_SHUTDOWN_TIMEOUT (10s)
 	LogFormat             string        // log-format, HERALD_LOG_FORMAT: text or json (text)
 	LogLevel              string        // log-level, HERALD_LOG_LEVEL: debug, info, warn, error (info)
+	NodeURL               string        // node-url, HERALD_NODE_URL: the URL the other nodes reach this one at, for requests of its sessions sent to them ("" = http://<listen address>, the host name when listening on every interface)
 	RedisPrefix           string        // redis-prefix, HERALD_REDIS_PREFIX: prefix of every Redis key and channel ("" = the defaults, compatible with Node's adapters)
 	DevAllowRemote        bool          // dev-allow-remote, HERALD_DEV_ALLOW_REMOTE: let dev mode listen beyond loopback (off)
 	TrustedProxies        string        // trusted-proxies, HERALD_TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For / Forwarded is believed ("" = none)

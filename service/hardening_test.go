@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/servicetest"
 	"github.com/heraldio/herald/test/support"
 )
 
@@ -295,17 +296,7 @@ func TestRequestHeadersCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := svc.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = svc.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = svc.Shutdown(ctx)
-	})
-	conn, err := net.Dial("tcp", addr.String())
+	conn, err := net.Dial("tcp", strings.TrimPrefix(servicetest.Listen(t, svc), "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}

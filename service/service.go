@@ -75,6 +75,7 @@ type Service struct {
 	away           *awayTracker
 	statusLimit    *ratelimit.Limiter // presence:status changes per user
 	hooks          hooks              // webhooks and proxies (hooks.go)
+	fwd            *forwarder         // requests for other nodes' sessions, with Redis (forward.go)
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -194,6 +195,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		}
 		s.shared = ratelimit.NewShared(s.redis, rlPrefix, n, window)
 		s.presencePrefix = presencePrefix
+		s.fwd = newForwarder(s.redis, cfg.RedisPrefix, cfg, s.metrics.reg)
 	}
 	var cors *engineio.CORS
 	if cfg.CORSOrigins == "*" {
@@ -201,6 +203,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		cors = &engineio.CORS{Origins: []string{"*"}}
 	} else if cfg.CORSOrigins != "" {
 		cors = &engineio.CORS{Origins: splitList(cfg.CORSOrigins), Credentials: true}
+	}
+	var generateID func() string
+	var forward func(http.ResponseWriter, *http.Request, string) bool
+	if s.fwd != nil {
+		generateID, forward = s.fwd.newID(engineio.NewID), s.fwd.forward
 	}
 	s.io = socketio.NewServer(&socketio.Options{
 		Engine: engineio.Options{
@@ -213,6 +220,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 			MaxQueuedPackets: cfg.MaxQueued,
 			CoalesceWindow:   coalesceWindow(cfg.CoalesceWindow),
 			MaxHeaderBytes:   cfg.MaxHeaderBytes,
+			GenerateID:       generateID,
+			Forward:          forward,
 		},
 		// A recovered session passes authentication again: its token is
 		// verified (an expired or forged one is refused) and its user
@@ -665,6 +674,12 @@ func (s *Service) Listen() (net.Addr, error) {
 	s.listener = ln
 	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
 	s.mu.Unlock()
+	if s.fwd != nil {
+		u := advertisedURL(s.cfg.NodeURL, ln.Addr())
+		s.log.Info("cluster node", "node", s.node, "route", s.fwd.route, "url", u)
+		s.loops.Add(1)
+		go func() { defer s.loops.Done(); s.fwd.register(s.stop, u, s.log) }()
+	}
 	return ln.Addr(), nil
 }
 

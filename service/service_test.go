@@ -23,6 +23,14 @@ func newTestService(t *testing.T, env map[string]string) (*Service, string) {
 // configuration (fields no flag sets).
 func newTestServiceWith(t *testing.T, env map[string]string, change func(*Config)) (*Service, string) {
 	t.Helper()
+	svc := buildTestService(t, env, change)
+	return svc, servicetest.Serve(t, svc)
+}
+
+// buildTestService loads env's configuration, applies change, and builds
+// the service without serving it.
+func buildTestService(t *testing.T, env map[string]string, change func(*Config)) *Service {
+	t.Helper()
 	cfg, err := Load(nil, servicetest.Env(t, env))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +42,7 @@ func newTestServiceWith(t *testing.T, env map[string]string, change func(*Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc, servicetest.Serve(t, svc)
+	return svc
 }
 
 func TestConfigValidation(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,8 @@ func (c *Config) settings() []setting {
 		text(&c.RedisURL, "redis-url", "HERALD_REDIS_URL", "", "redis:// URL: run as a cluster node").masked(false),
 		choice(&c.RedisAdapter, "redis-adapter", "HERALD_REDIS_ADAPTER", "streams", "Redis transport", "pubsub", "sharded", "streams", "streams-only"),
 		choice(&c.RedisSubscriptionMode, "redis-subscription-mode", "HERALD_REDIS_SUBSCRIPTION_MODE", "dynamic", "channels of the sharded adapter, as Node's subscriptionMode", "dynamic", "static", "dynamic-private"),
+		text(&c.NodeURL, "node-url", "HERALD_NODE_URL", "", "URL the other nodes reach this one at, to forward its sessions' requests (default http://<listen address>)").
+			checked(func() error { return checkNodeURL(c.NodeURL) }),
 		text(&c.RedisPrefix, "redis-prefix", "HERALD_REDIS_PREFIX", "", "prefix of Redis keys and channels (default: Node's adapter names)"),
 		text(&c.JWTSecret, "jwt-secret", "HERALD_JWT_SECRET", "", "HS256 secret (generated in dev mode when empty)").masked(true),
 		text(&c.JWTPublicKeys, "jwt-public-keys", "HERALD_JWT_PUBLIC_KEYS", "", "PEM file with RS256/ES256 public keys"),
@@ -190,6 +193,17 @@ func inRange[T int | int64 | time.Duration](v, min, max T) error {
 		return fmt.Errorf("%v: must be at least %v", v, min)
 	case max != 0 && v > max:
 		return fmt.Errorf("%v: must be at most %v", v, max)
+	}
+	return nil
+}
+
+func checkNodeURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+		return errors.New("want http://host:port or https://host:port")
 	}
 	return nil
 }

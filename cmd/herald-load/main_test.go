@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/service"
+	"github.com/heraldio/herald/service/servicetest"
 )
 
 // startHerald runs the service in process on SQLite with the benchmark's
@@ -28,19 +29,7 @@ func startHerald(t *testing.T, secret string) (url, db string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := svc.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = svc.Shutdown(ctx)
-		<-done
-	})
-	return "http://" + addr.String(), cfg.DatabaseURL
+	return servicetest.Listen(t, svc), cfg.DatabaseURL
 }
 
 // TestModes runs each mode briefly against the service: every message sent

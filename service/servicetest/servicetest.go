@@ -11,8 +11,10 @@ package servicetest
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/heraldio/herald/test/support"
 )
@@ -50,3 +52,30 @@ func Serve(t testing.TB, svc Service) string {
 type handler struct{ Service }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.Handler().ServeHTTP(w, r) }
+
+// Listener is a Service that listens on its own address, as the binary
+// does (*service.Service is one).
+type Listener interface {
+	Service
+	Listen() (net.Addr, error)
+	Serve() error
+}
+
+// Listen binds svc's configured address and serves it, and returns its
+// URL; when the test ends, svc is shut down and Serve waited for.
+func Listen(t testing.TB, svc Listener) string {
+	t.Helper()
+	addr, err := svc.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = svc.Shutdown(ctx)
+		<-done
+	})
+	return "http://" + addr.String()
+}
