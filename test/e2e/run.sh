@@ -8,9 +8,4 @@ cd "$(dirname "$0")"
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1
 fi
-bin=$(mktemp -d)/herald
-(cd ../.. && go build -o "$bin" ./cmd/herald) || exit 1
-HERALD_BIN="$bin" node --test --test-concurrency=1 --test-timeout=60000 ./*.test.mjs
-status=$?
-rm -rf "$(dirname "$bin")"
-exit $status
+exec bash ../support/with-herald.sh node --test --test-concurrency=1 --test-timeout=60000 ./*.test.mjs
