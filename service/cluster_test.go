@@ -76,7 +76,7 @@ func TestClusterOfTwoNodes(t *testing.T) {
 
 // clusterEnv is the environment of nodes sharing Redis and a PostgreSQL
 // schema of their own, dropped after the test.
-func clusterEnv(t *testing.T) map[string]string {
+func clusterEnv(t testing.TB) map[string]string {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

@@ -42,11 +42,12 @@ const (
 
 // forwarder routes requests for other nodes' sessions.
 type forwarder struct {
-	route   string // this node's, the prefix of its session ids
-	key     string // Redis key prefix of the registry: key+route → URL
-	redis   *redis.Client
-	proxy   *httputil.ReverseProxy
-	maxBody int64
+	route     string // this node's, the prefix of its session ids
+	key       string // Redis key prefix of the registry: key+route → URL
+	redis     *redis.Client
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport
+	maxBody   int64
 
 	requests *prometheus.CounterVec // by transport
 	errors   *prometheus.CounterVec // by kind
@@ -87,6 +88,7 @@ func newForwarder(rdb *redis.Client, prefix string, cfg Config, reg prometheus.R
 		MaxIdleConnsPerHost:   128,
 		IdleConnTimeout:       90 * time.Second,
 	}
+	f.transport = tr
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(pr.In.Context().Value(targetKey{}).(*url.URL))

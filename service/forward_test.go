@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,14 +18,14 @@ import (
 
 // listeningNode starts a node on a port of its own with Listen and Serve,
 // as the binary does (it publishes the address it listens on).
-func listeningNode(t *testing.T, env map[string]string) (*Service, string) {
+func listeningNode(t testing.TB, env map[string]string) (*Service, string) {
 	t.Helper()
 	env["HERALD_ADDR"] = "127.0.0.1:0"
 	svc := buildTestService(t, env, nil)
 	return svc, servicetest.Listen(t, svc)
 }
 
-func httpDo(t *testing.T, method, url, body string, header http.Header) (int, string) {
+func httpDo(t testing.TB, method, url, body string, header http.Header) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	for k, v := range header {
@@ -157,4 +158,53 @@ func TestAdvertisedURLAndNodeURLSetting(t *testing.T) {
 	if err := checkNodeURL("http://herald1:8080"); err != nil {
 		t.Error(err)
 	}
+}
+
+// BenchmarkPollingPost is the cost of forwarding: a polling POST (a
+// packet the server reads and drops) sent to the node that holds the
+// session, and the same sent to the other node, which proxies it. Both
+// nodes run in this process: cpu-ns/op is the whole process's CPU time
+// per request (client, the forwarding node and the owner).
+func BenchmarkPollingPost(b *testing.B) {
+	env := clusterEnv(b)
+	env["HERALD_LOG_LEVEL"] = "warn"
+	_, urlA := listeningNode(b, env)
+	_, urlB := listeningNode(b, env)
+	tok, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: "bench", Name: "Bench", Roles: []string{"user"}}, time.Hour)
+	do := func(method, url, body string) (int, string) { return httpDo(b, method, url, body, nil) }
+	_, body := do("GET", urlA+"/socket.io/?EIO=4&transport=polling", "")
+	sid := body[len(`0{"sid":"`):]
+	sid = sid[:strings.IndexByte(sid, '"')]
+	q := "/socket.io/?EIO=4&transport=polling&sid=" + sid
+	do("POST", urlA+q, `40{"token":"`+tok+`"}`)
+	do("GET", urlA+q, "")
+	// B may see A's registration a moment after A listens.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := do("POST", urlB+q, `42/bench,["x"]`); code == 200 {
+			break
+		} else if time.Now().After(deadline) {
+			b.Fatal("B does not forward to A:", code)
+		}
+	}
+	for _, bb := range []struct{ name, url string }{{"direct", urlA + q}, {"forwarded", urlB + q}} {
+		b.Run(bb.name, func(b *testing.B) {
+			cpu0 := processCPU()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// A packet for a namespace the socket is not in: read and dropped.
+				if code, body := do("POST", bb.url, `42/bench,["x"]`); code != 200 || body != "ok" {
+					b.Fatalf("%d %s", code, body)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// processCPU is the user and system CPU time this process has used, in ns.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

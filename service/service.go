@@ -759,6 +759,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	}
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.loops.Wait()
+	if s.fwd != nil {
+		s.fwd.transport.CloseIdleConnections()
+	}
 	s.chat.Close()
 	s.closePresence()
 	if err := s.closeHooks(ctx); err != nil {

@@ -29,7 +29,7 @@ func newTestServiceWith(t *testing.T, env map[string]string, change func(*Config
 
 // buildTestService loads env's configuration, applies change, and builds
 // the service without serving it.
-func buildTestService(t *testing.T, env map[string]string, change func(*Config)) *Service {
+func buildTestService(t testing.TB, env map[string]string, change func(*Config)) *Service {
 	t.Helper()
 	cfg, err := Load(nil, servicetest.Env(t, env))
 	if err != nil {
