@@ -330,3 +330,81 @@ func put(t *testing.T, url, auth string) (int, string) {
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
 }
+
+// mark-read moves a user's read position forward only; rooms:list counts
+// what is unread; the user's tabs on every node get read-state and the
+// other members read-receipt, unless receipts are off.
+func TestReadStateAcrossNodes(t *testing.T) {
+	on := twoNodes(t)
+	alice := on[0].dial("alice", "Alice")
+	aliceTab := on[1].dial("alice", "Alice")
+	bob := on[1].dial("bob", "Bob")
+	carol := on[0].dial("carol", "Carol")
+	room := jsonField(bob.call("create-room", `{"name":"Reading","public":false}`), "id")
+	bob.call("room:invite", `{"roomId":"`+room+`","userId":"alice"}`)
+	for _, c := range []*chatClient{alice, bob} {
+		c.call("join-room", `"`+room+`"`)
+	}
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, jsonField(bob.call("send-message", fmt.Sprintf(`{"roomId":"%s","content":"m%d"}`, room, i)), "id"))
+	}
+	unread := func(c *chatClient) string {
+		t.Helper()
+		list := c.call("rooms:list", `{}`)
+		i := strings.Index(list, `"id":"`+room+`"`)
+		if i < 0 {
+			t.Fatalf("room not listed: %s", list)
+		}
+		j := strings.LastIndex(list[:i], "{")
+		return list[j : i+strings.IndexByte(list[i:], '}')+1]
+	}
+	if r := unread(alice); !strings.Contains(r, `"unread":3`) {
+		t.Fatalf("alice before reading: %s", r)
+	}
+	if ack := alice.call("mark-read", `{"roomId":"`+room+`","messageId":"`+ids[1]+`"}`); !strings.Contains(ack, `"unread":1`) || !strings.Contains(ack, ids[1]) {
+		t.Fatalf("mark-read: %s", ack)
+	}
+	aliceTab.waitEvent(`"read-state"`, ids[1], `"unread":1`)
+	bob.waitEvent(`"read-receipt"`, `"userId":"alice"`, ids[1])
+	if r := unread(alice); !strings.Contains(r, `"unread":1`) || !strings.Contains(r, `"lastReadId":"`+ids[1]+`"`) {
+		t.Fatalf("alice after reading 2: %s", r)
+	}
+	// An older position is kept back; the ack says where it stands.
+	if ack := alice.call("mark-read", `{"roomId":"`+room+`","messageId":"`+ids[0]+`"}`); !strings.Contains(ack, `"lastReadId":"`+ids[1]+`"`) {
+		t.Fatalf("mark-read backwards: %s", ack)
+	}
+	if r := unread(bob); !strings.Contains(r, `"unread":0`) {
+		t.Fatalf("bob's own messages are not unread: %s", r)
+	}
+	for _, bad := range []string{`{"roomId":"` + room + `","messageId":5}`, `{"roomId":"` + room + `"}`, `"x"`,
+		`{"roomId":"` + room + `","messageId":"nope"}`, `{"roomId":"general","messageId":"` + ids[2] + `"}`} {
+		if ack := alice.call("mark-read", bad); !strings.Contains(ack, `"error":"Invalid payload"`) {
+			t.Errorf("mark-read %s: %s", bad, ack)
+		}
+	}
+	if ack := carol.call("mark-read", `{"roomId":"`+room+`","messageId":"`+ids[2]+`"}`); !strings.Contains(ack, `"error":"Access denied"`) {
+		t.Errorf("carol marks a room she cannot read: %s", ack)
+	}
+}
+
+// With read receipts off the other members hear nothing of a read; the
+// user's own tabs still do.
+func TestReadReceiptsOff(t *testing.T) {
+	env := clusterEnv(t)
+	env["HERALD_READ_RECEIPTS"] = "off"
+	_, url := newTestService(t, env)
+	n := node{t, url, env["HERALD_JWT_SECRET"]}
+	alice, aliceTab, bob := n.dial("alice", "Alice"), n.dial("alice", "Alice"), n.dial("bob", "Bob")
+	for _, c := range []*chatClient{alice, aliceTab, bob} {
+		c.call("join-room", `"general"`)
+	}
+	id := jsonField(bob.call("send-message", `{"roomId":"general","content":"read me"}`), "id")
+	alice.call("mark-read", `{"roomId":"general","messageId":"`+id+`"}`)
+	aliceTab.waitEvent(`"read-state"`, id)
+	bob.call("send-message", `{"roomId":"general","content":"marker"}`)
+	bob.waitEvent(`"new-message"`, `"marker"`)
+	if n := bob.count(`"read-receipt"`); n != 0 {
+		t.Fatalf("bob got %d read receipts with receipts off: %q", n, bob.seen)
+	}
+}

@@ -57,6 +57,7 @@ type Config struct {
 	MaxHeaderBytes        int           // max-header-bytes, HERALD_MAX_HEADER_BYTES: largest request header block (16384)
 	MaxConnsPerUser       int           // max-connections-per-user, HERALD_MAX_CONNECTIONS_PER_USER: sockets of one user on this node, per namespace (20)
 	MaxRoomsPerUser       int           // max-rooms-per-user, HERALD_MAX_ROOMS_PER_USER: rooms one user may create (100; 0: none)
+	ReadReceipts          string        // read-receipts, HERALD_READ_RECEIPTS: on, or off (members are not told what the others read)
 	MaxSyncRooms          int           // max-sync-rooms, HERALD_MAX_SYNC_ROOMS: rooms one sync-state call re-joins and re-syncs (200)
 	RateLimits            string        // rate-limits, HERALD_RATE_LIMITS: per-socket event limits, "event=rate:burst,…" ("default" for the others); unset events keep the built-in limits
 	UserMessageRate       string        // user-message-rate, HERALD_USER_MESSAGE_RATE: send-message per user across the cluster, "count/window" ("30/10s")

@@ -247,10 +247,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 	s.chat = chat.New(chatNsp, chat.Options{
 		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
 		MaxRoomsPerUser: cfg.MaxRoomsPerUser, MaxSyncRooms: cfg.MaxSyncRooms, StoreTimeout: cfg.StoreTimeout,
-		OnPersist: func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
-		OnEmit:    func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
-		OnJoin:    onJoin,
-		Hooks:     s.chatHooks(),
+		OnPersist:      func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
+		OnEmit:         func(ev string) { s.metrics.eventsOut.WithLabelValues(ev).Inc() },
+		OnJoin:         onJoin,
+		Hooks:          s.chatHooks(),
+		NoReadReceipts: cfg.ReadReceipts == "off",
 		Notify: func(ctx context.Context, userID, kind, title, message string) {
 			_, _ = s.notifier.Send(ctx, notify.Target{UserID: userID}, notify.Content{Type: kind, Title: title, Message: message})
 		},

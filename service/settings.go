@@ -59,6 +59,7 @@ func (c *Config) settings() []setting {
 		integer(&c.MaxMessageLen, "max-message-length", "HERALD_MAX_MESSAGE_LENGTH", "4000", 1, "longest chat message in characters"),
 		duration(&c.TypingTimeout, "typing-timeout", "HERALD_TYPING_TIMEOUT", "5s", 1, "typing indicator expiry"),
 		integer(&c.MaxRoomsPerUser, "max-rooms-per-user", "HERALD_MAX_ROOMS_PER_USER", "100", 0, "rooms one user may create"),
+		choice(&c.ReadReceipts, "read-receipts", "HERALD_READ_RECEIPTS", "on", "read-receipt events to the room's other members (off: only the user's own tabs hear of a read)", "on", "off"),
 		integer(&c.MaxSyncRooms, "max-sync-rooms", "HERALD_MAX_SYNC_ROOMS", "200", 1, "rooms one sync-state call re-syncs"),
 		duration(&c.StoreTimeout, "store-timeout", "HERALD_STORE_TIMEOUT", "1s", 1, "longest a store call of an event may take"),
 		duration(&c.PresenceGrace, "presence-grace", "HERALD_PRESENCE_GRACE", "3s", 0, "delay before a user without connections goes offline"),

@@ -43,6 +43,9 @@ type Options struct {
 	OnJoin func(s *socketio.Socket, roomID string)
 	// Hooks are told what happened (for webhooks).
 	Hooks Hooks
+	// NoReadReceipts turns read-receipt off: members are not told what
+	// the others read (read-state still reaches the user's own tabs).
+	NoReadReceipts bool
 	// Notify sends the user a notification (an invitation to a room).
 	Notify func(ctx context.Context, userID, kind, title, message string)
 	Logger *slog.Logger
@@ -180,6 +183,7 @@ func (c *Chat) Handlers() map[string]socketio.EventHandler {
 		"room:remove":  c.removeMember,
 		"room:leave":   c.leaveMembership,
 		"room:members": c.members,
+		"mark-read":    c.markRead,
 	}
 }
 
@@ -601,6 +605,7 @@ func (c *Chat) listRooms(e *socketio.Event) {
 		out = append(out, m)
 	}
 	c.dmPeers(cx, user(e.Socket).ID, out)
+	c.readState(e, out)
 	var cursor any
 	if next != "" {
 		cursor = next

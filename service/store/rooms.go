@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -244,4 +245,111 @@ func (s *Postgres) CountRoomsCreatedBy(ctx context.Context, userID string) (int,
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM rooms WHERE created_by = $1 AND created_by <> ''`, userID).Scan(&n)
 	return n, wrap("count rooms", err)
+}
+
+// markReadSQL moves the position forward only, and only to a message of
+// the room; ? / $n: room, user, message, time.
+const markReadSQL = `INSERT INTO read_state (room_id, user_id, message_id, updated_at)
+	SELECT room_id, %[2]s, id, %[4]s FROM messages WHERE room_id = %[1]s AND id = %[3]s
+	ON CONFLICT (user_id, room_id) DO UPDATE SET message_id = excluded.message_id, updated_at = excluded.updated_at
+	WHERE excluded.message_id > read_state.message_id`
+
+// unreadSQL counts up to MaxUnread messages of others after a position.
+const unreadSQL = `SELECT count(*) FROM (SELECT 1 FROM messages
+	WHERE room_id = %[1]s AND id > %[2]s AND author_id <> %[3]s LIMIT %[4]d) AS u`
+
+// markReadResult tells a position that did not move from a message that
+// is not the room's.
+func markReadResult(changed int64, exists bool) (bool, error) {
+	if changed == 0 && !exists {
+		return false, fmt.Errorf("%w: no such message in the room", ErrInvalid)
+	}
+	return changed > 0, nil
+}
+
+func checkMarkRead(roomID, userID, messageID string) error {
+	if err := checkIDs(roomID, userID); err != nil {
+		return err
+	}
+	return checkID("message id", messageID)
+}
+
+// MarkRoomRead implements Store.
+func (s *SQLite) MarkRoomRead(ctx context.Context, roomID, userID, messageID string) (bool, error) {
+	if err := checkMarkRead(roomID, userID, messageID); err != nil {
+		return false, err
+	}
+	res, err := s.w.ExecContext(ctx, fmt.Sprintf(markReadSQL, "?1", "?2", "?3", "?4"), roomID, userID, messageID, toMillis(now()))
+	if err != nil {
+		return false, wrap("mark read", err)
+	}
+	n, _ := res.RowsAffected()
+	var exists bool
+	if n == 0 {
+		if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE room_id = ? AND id = ?)`, roomID, messageID).Scan(&exists); err != nil {
+			return false, wrap("mark read", err)
+		}
+	}
+	return markReadResult(n, exists)
+}
+
+// ReadState implements Store.
+func (s *SQLite) ReadState(ctx context.Context, userID string, roomIDs []string) (map[string]RoomRead, error) {
+	if err := checkReadState(userID, roomIDs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]RoomRead, len(roomIDs))
+	for _, room := range roomIDs {
+		var rr RoomRead
+		err := s.r.QueryRowContext(ctx, `SELECT message_id FROM read_state WHERE user_id = ? AND room_id = ?`, userID, room).Scan(&rr.LastReadID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, wrap("read state", err)
+		}
+		if err := s.r.QueryRowContext(ctx, fmt.Sprintf(unreadSQL, "?1", "?2", "?3", MaxUnread), room, rr.LastReadID, userID).Scan(&rr.Unread); err != nil {
+			return nil, wrap("read state", err)
+		}
+		out[room] = rr
+	}
+	return out, nil
+}
+
+// MarkRoomRead implements Store.
+func (s *Postgres) MarkRoomRead(ctx context.Context, roomID, userID, messageID string) (bool, error) {
+	if err := checkMarkRead(roomID, userID, messageID); err != nil {
+		return false, err
+	}
+	tag, err := s.pool.Exec(ctx, fmt.Sprintf(markReadSQL, "$1", "$2", "$3", "$4"), roomID, userID, messageID, toMillis(now()))
+	if err != nil {
+		return false, wrap("mark read", err)
+	}
+	var exists bool
+	if tag.RowsAffected() == 0 {
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE room_id = $1 AND id = $2)`, roomID, messageID).Scan(&exists); err != nil {
+			return false, wrap("mark read", err)
+		}
+	}
+	return markReadResult(tag.RowsAffected(), exists)
+}
+
+// ReadState implements Store. One round trip for the whole page of rooms.
+func (s *Postgres) ReadState(ctx context.Context, userID string, roomIDs []string) (map[string]RoomRead, error) {
+	if err := checkReadState(userID, roomIDs); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT r.id, COALESCE(rs.message_id, ''),
+		(SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.room_id = r.id
+			AND m.id > COALESCE(rs.message_id, '') AND m.author_id <> $1 LIMIT $3) AS u)
+		FROM unnest($2::text[]) AS r(id) LEFT JOIN read_state rs ON rs.user_id = $1 AND rs.room_id = r.id`,
+		userID, roomIDs, MaxUnread)
+	if err != nil {
+		return nil, wrap("read state", err)
+	}
+	out := make(map[string]RoomRead, len(roomIDs))
+	var id string
+	var rr RoomRead
+	_, err = pgx.ForEachRow(rows, []any{&id, &rr.LastReadID, &rr.Unread}, func() error {
+		out[id] = rr
+		return nil
+	})
+	return out, wrap("read state", err)
 }

@@ -79,6 +79,16 @@ type Message struct {
 // messageColumns are the columns a Message is read from, in scan order.
 const messageColumns = `id, room_id, author_id, author_name, content, created_at, client_id`
 
+// RoomRead is a user's read state in one room.
+type RoomRead struct {
+	LastReadID string `json:"lastReadId,omitempty"`
+	Unread     int    `json:"unread"`
+}
+
+// MaxUnread is the most unread messages counted in a room: a client shows
+// it as "99+" or the like.
+const MaxUnread = 1000
+
 // Notification is a message for one user.
 type Notification struct {
 	ID        string    `json:"id"`
@@ -167,6 +177,14 @@ type Messages interface {
 	// afterID ("" starts at the oldest), oldest first. Clients use it to
 	// catch up after a reconnect.
 	MessagesSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error)
+	// MarkRoomRead moves userID's read position in the room forward to
+	// messageID, a message of the room (ErrInvalid otherwise), and reports
+	// whether it moved: an older or equal position changes nothing.
+	MarkRoomRead(ctx context.Context, roomID, userID, messageID string) (bool, error)
+	// ReadState returns, for each of the rooms (at most MaxLimit), userID's
+	// read position ("" if none) and how many messages of others came
+	// after it, counted up to MaxUnread.
+	ReadState(ctx context.Context, userID string, roomIDs []string) (map[string]RoomRead, error)
 }
 
 // Notifications keeps each user's notifications and their read state.
@@ -378,6 +396,21 @@ func scanMessage(r interface{ Scan(...any) error }) (Message, error) {
 	}
 	m.CreatedAt = fromMillis(ms)
 	return m, nil
+}
+
+func checkReadState(userID string, roomIDs []string) error {
+	if err := checkID("user id", userID); err != nil {
+		return err
+	}
+	if len(roomIDs) > MaxLimit {
+		return fmt.Errorf("%w: more than %d rooms", ErrInvalid, MaxLimit)
+	}
+	for _, r := range roomIDs {
+		if err := checkID("room id", r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rows is what both backends' query results offer.

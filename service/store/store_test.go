@@ -97,6 +97,7 @@ var conformance = []struct {
 	{"ConcurrentCreateMessage", testConcurrentCreateMessage},
 	{"IdempotentCreateMessage", testIdempotentCreateMessage},
 	{"RoomMembers", testRoomMembers},
+	{"ReadState", testReadState},
 	{"SurvivesReopen", testSurvivesReopen},
 	{"LastSeen", testLastSeen},
 	{"Revocations", testRevocations},
@@ -518,6 +519,54 @@ func testRoomMembers(t *testing.T, url string) {
 	}
 	if _, err := s.RoomMembers(ctx, "", "", 0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("empty room id: %v", err)
+	}
+}
+
+func testReadState(t *testing.T, url string) {
+	s := open(t, url)
+	ctx := t.Context()
+	mustRoom(t, s, "r", true)
+	mustRoom(t, s, "quiet", true)
+	msgs := mustMessages(t, s, "r", 5) // by u1
+	if _, err := s.CreateMessage(ctx, Message{RoomID: "r", AuthorID: "u2", Content: "mine"}); err != nil {
+		t.Fatal(err)
+	}
+	state := func(user string) map[string]RoomRead {
+		t.Helper()
+		st, err := s.ReadState(ctx, user, []string{"r", "quiet"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := state("u2"); st["r"] != (RoomRead{Unread: 5}) || st["quiet"] != (RoomRead{}) {
+		t.Fatalf("before reading: %+v", st)
+	}
+	if moved, err := s.MarkRoomRead(ctx, "r", "u2", msgs[2].ID); err != nil || !moved {
+		t.Fatalf("mark read: %v %v", moved, err)
+	}
+	if st := state("u2"); st["r"] != (RoomRead{LastReadID: msgs[2].ID, Unread: 2}) {
+		t.Fatalf("after reading 3: %+v", st)
+	}
+	// Monotonic: an older position and the same one change nothing.
+	for _, id := range []string{msgs[0].ID, msgs[2].ID} {
+		if moved, err := s.MarkRoomRead(ctx, "r", "u2", id); err != nil || moved {
+			t.Fatalf("mark read %s again: %v %v", id, moved, err)
+		}
+	}
+	if st := state("u2"); st["r"].LastReadID != msgs[2].ID {
+		t.Fatalf("moved back: %+v", st)
+	}
+	if st := state("u1"); st["r"].Unread != 1 {
+		t.Fatalf("u1 counts only u2's message: %+v", st)
+	}
+	for _, bad := range [][2]string{{"quiet", msgs[4].ID}, {"r", "nope"}, {"r", ""}, {"nope", msgs[4].ID}} {
+		if _, err := s.MarkRoomRead(ctx, bad[0], "u2", bad[1]); !errors.Is(err, ErrInvalid) {
+			t.Errorf("mark read %v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := s.ReadState(ctx, "u2", make([]string, MaxLimit+1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("too many rooms: %v", err)
 	}
 }
 

@@ -126,3 +126,28 @@ test("the owner invites and removes members of a private room; members leave", a
   assert.deepEqual(await bob.timeout(5000).emitWithAck("join-room", room.id), { error: "Access denied" });
   assert.deepEqual(await alice.timeout(5000).emitWithAck("room:invite", { roomId: room.id, userId: 7 }), { error: "Invalid payload" });
 });
+
+test("mark-read: unread counts, the user's other tab and the members' read receipts", async () => {
+  const alice = a.socket("/chat", { auth: { token: a.token("alice", "Alice") } });
+  const tab = b.socket("/chat", { auth: { token: b.token("alice", "Alice") } });
+  const bob = b.socket("/chat", { auth: { token: b.token("bob", "Bob") } });
+  await Promise.all([alice, tab, bob].map(connected));
+  const { room } = await bob.timeout(5000).emitWithAck("create-room", { name: "Reads", public: false });
+  await bob.timeout(5000).emitWithAck("room:invite", { roomId: room.id, userId: "alice" });
+  for (const s of [alice, bob]) await s.timeout(5000).emitWithAck("join-room", room.id);
+  const ids = [];
+  for (const content of ["one", "two"]) ids.push((await bob.timeout(5000).emitWithAck("send-message", { roomId: room.id, content })).message.id);
+  const listed = async () => (await alice.timeout(5000).emitWithAck("rooms:list", {})).rooms.find((r) => r.id === room.id);
+  assert.equal((await listed()).unread, 2);
+  const state = new Promise((resolve) => tab.once("read-state", resolve));
+  const receipt = new Promise((resolve) => bob.once("read-receipt", resolve));
+  const ack = await alice.timeout(5000).emitWithAck("mark-read", { roomId: room.id, messageId: ids[0] });
+  assert.deepEqual(ack, { ok: true, lastReadId: ids[0], unread: 1 });
+  assert.deepEqual(await state, { roomId: room.id, lastReadId: ids[0], unread: 1 });
+  assert.deepEqual(await receipt, { roomId: room.id, userId: "alice", name: "Alice", messageId: ids[0] });
+  assert.equal((await listed()).unread, 1);
+  assert.deepEqual(await alice.timeout(5000).emitWithAck("mark-read", { roomId: room.id, messageId: 7 }), { error: "Invalid payload" });
+  const carol = a.socket("/chat", { auth: { token: a.token("carol", "Carol") } });
+  await connected(carol);
+  assert.deepEqual(await carol.timeout(5000).emitWithAck("mark-read", { roomId: room.id, messageId: ids[1] }), { error: "Access denied" });
+});

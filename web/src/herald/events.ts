@@ -38,6 +38,20 @@ export interface Room {
   member?: boolean;
   // dm is set on a direct-message room: the other user.
   dm?: { userId: string; name: string };
+  // unread and lastReadId: the user's read state, in rooms they are a member of.
+  unread?: number;
+  lastReadId?: string;
+}
+export interface ReadState {
+  roomId: string;
+  lastReadId: string;
+  unread: number;
+}
+export interface ReadReceipt {
+  roomId: string;
+  userId: string;
+  name: string;
+  messageId: string;
 }
 export interface ErrorEvent {
   message: string;
@@ -51,6 +65,8 @@ export interface ChatServerToClient {
   "new-message": (m: Message) => void;
   "rooms:added": (e: { room: Room }) => void;
   "rooms:removed": (e: { roomId: string }) => void;
+  "read-state": (e: ReadState) => void;
+  "read-receipt": (e: ReadReceipt) => void;
   "user-joined": (u: { userId: string; name: string; roomId: string }) => void;
   "user-left": (u: { userId: string; roomId: string }) => void;
   "user-typing": (u: { userId: string; name: string; roomId: string }) => void;
@@ -69,6 +85,7 @@ export interface ChatClientToServer {
   "rooms:list": (q: { after?: string; limit?: number }, ack: Ack<Result<{ rooms: Room[]; nextCursor: string | null }>>) => void;
   "create-room": (r: { name: string; public: boolean }, ack: Ack<Result<{ room: Room }>>) => void;
   "dm:open": (q: { userId: string }, ack: Ack<Result<{ room: Room }>>) => void;
+  "mark-read": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true } & Omit<ReadState, "roomId">>>) => void;
   "room:invite": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;
   "room:remove": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;
   "room:leave": (q: { roomId: string }, ack: Ack<Result<{ ok: true }>>) => void;

@@ -163,6 +163,25 @@ describe("hooks against a Herald server", () => {
     h.unmount();
   });
 
+  it("read state: unread badges, markRead in one tab clears the other tab's, the sender sees the receipt", async () => {
+    const ida = await token("Ida Reader");
+    const jo = await token("Jo Writer");
+    const tabA = mount(ida.token, () => ({ rooms: useRooms(), chat: useChat("general") }));
+    const j = mount(jo.token, () => useChat("general"));
+    await until(() => !!tabA.result.current?.chat.room && !!j.result.current?.room);
+    const tabB = mount(ida.token, () => useRooms()); // a tab with the room list only
+    await until(() => !!tabB.result.current!.rooms.find((r) => r.id === "general")?.member);
+    await act(async () => { await j.result.current!.sendMessage("read this", jo.user); });
+    await until(() => (tabB.result.current!.rooms.find((r) => r.id === "general")?.unread ?? 0) > 0);
+    await until(() => tabA.result.current!.chat.messages.some((m) => m.content === "read this" && m.state === "sent"));
+    await act(async () => { await tabA.result.current!.chat.markRead(); });
+    await until(() => tabB.result.current!.rooms.find((r) => r.id === "general")!.unread === 0);
+    await until(() => j.result.current!.receipts.some((r) => r.userId === ida.user.id));
+    tabA.unmount();
+    tabB.unmount();
+    j.unmount();
+  });
+
   it("useNotifications: a notification from the HTTP API arrives; read all", async () => {
     const carol = await token("Carol Hooks");
     const n = mount(carol.token, () => useNotifications());

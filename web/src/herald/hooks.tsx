@@ -7,7 +7,7 @@ import { io, type Socket } from "socket.io-client";
 import {
   AUTH_ERRORS, TOKEN_EXPIRED,
   type ChatClientToServer, type ChatServerToClient, type MainClientToServer, type MainServerToClient,
-  type Message, type Notification, type Presence, type Room, type Status,
+  type Message, type Notification, type Presence, type ReadReceipt, type ReadState, type Room, type Status,
 } from "./events";
 import { applyPresence, connectionState, lastId, markFailed, mergeMessages, newClientId, typingDebouncer, type ChatMessage, type ConnectionState } from "./logic";
 
@@ -123,6 +123,7 @@ export function useChat(roomId: string | null) {
   const [error, setError] = useState<string | null>(null);
   const messagesRef = useRef(messages);
   messagesRef.current = messages;
+  const [receipts, setReceipts] = useState<Map<string, ReadReceipt>>(new Map());
 
   useEffect(() => {
     if (!socket || !isConnected || !roomId) return;
@@ -153,7 +154,25 @@ export function useChat(roomId: string | null) {
     };
   }, [socket, isConnected, roomId]);
 
-  useEffect(() => { setMessages([]); setTyping(new Map()); setCursor(null); setError(null); }, [roomId]);
+  useEffect(() => { setMessages([]); setTyping(new Map()); setCursor(null); setError(null); setReceipts(new Map()); }, [roomId]);
+
+  // Who read up to where: the other members' read-receipt events.
+  useEffect(() => {
+    if (!socket) return;
+    const onReceipt = (r: ReadReceipt) => { if (r.roomId === roomId) setReceipts((prev) => new Map(prev).set(r.userId, r)); };
+    socket.on("read-receipt", onReceipt);
+    return () => { socket.off("read-receipt", onReceipt); };
+  }, [socket, roomId]);
+
+  // markRead moves the user's read position to the newest message held
+  // (the server keeps it only if it is newer); every tab of the user hears
+  // of it as read-state.
+  const markRead = useCallback(async () => {
+    if (!socket || !roomId) return;
+    const last = lastId(messagesRef.current.filter((m) => m.roomId === roomId));
+    if (!last) return;
+    await socket.timeout(5000).emitWithAck("mark-read", { roomId, messageId: last }).catch(() => null);
+  }, [socket, roomId]);
 
   useEffect(() => {
     if (!socket) return;
@@ -222,6 +241,7 @@ export function useChat(roomId: string | null) {
 
   return {
     room, messages, typingUsers: [...typing.values()], sendMessage, retryMessage, loadOlder, hasOlder: !!cursor,
+    markRead, receipts: [...receipts.values()],
     onInput: () => debouncer?.input(), isConnected, state, error,
   };
 }
@@ -245,7 +265,13 @@ export function useRooms(maxPages = 10) {
     }
     setRooms(all);
   }, [socket, maxPages]);
-  useEffect(() => { if (isConnected) refresh(); }, [isConnected, refresh]);
+  // The socket joins every room the user is a member of (sync-state with
+  // no positions) before the list is read, so that new messages in any of
+  // them count toward its unread badge.
+  useEffect(() => {
+    if (!isConnected || !socket) return;
+    socket.timeout(5000).emitWithAck("sync-state", { lastMessageIds: {} }).catch(() => null).then(() => refresh());
+  }, [socket, isConnected, refresh]);
   // A room the user was added to (a DM opened by someone, an invitation)
   // arrives at once.
   useEffect(() => {
@@ -255,9 +281,22 @@ export function useRooms(maxPages = 10) {
     // one stays, no longer a member's.
     const onRemoved = ({ roomId }: { roomId: string }) => setRooms((prev) => prev.flatMap((r) =>
       r.id !== roomId ? [r] : r.public ? [{ ...r, member: false }] : []));
+    // Unread badges: a new message counts until a tab marks the room read
+    // (read-state, from any tab of the user, sets the server's count).
+    const onMessage = (m: Message) => setRooms((prev) => prev.map((r) =>
+      r.id === m.roomId && r.member ? { ...r, unread: (r.unread ?? 0) + 1 } : r));
+    const onRead = (st: ReadState) => setRooms((prev) => prev.map((r) =>
+      r.id === st.roomId ? { ...r, unread: st.unread, lastReadId: st.lastReadId } : r));
     socket.on("rooms:added", onAdded);
     socket.on("rooms:removed", onRemoved);
-    return () => { socket.off("rooms:added", onAdded); socket.off("rooms:removed", onRemoved); };
+    socket.on("new-message", onMessage);
+    socket.on("read-state", onRead);
+    return () => {
+      socket.off("rooms:added", onAdded);
+      socket.off("rooms:removed", onRemoved);
+      socket.off("new-message", onMessage);
+      socket.off("read-state", onRead);
+    };
   }, [socket]);
   // openDM returns the direct-message room with the user (the same one
   // every time, for either of the two).
