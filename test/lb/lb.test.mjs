@@ -142,6 +142,7 @@ before(async () => {
     HERALD_RATE_LIMITS: "send-message=100000:100000,default=100000:100000",
     HERALD_USER_MESSAGE_RATE: "1000000/1s",
     HERALD_CONN_PER_IP_PER_MINUTE: "100000",
+    HERALD_TRUSTED_PROXIES: "127.0.0.1/32", // HAProxy's X-Forwarded-For, as in the compose file
   };
   // One node first: it migrates the database, the others find it done.
   nodes = [new Node("herald1", env), new Node("herald2", env), new Node("herald3", env)];
@@ -334,6 +335,8 @@ test("docker-compose.yml is in step with the test's HAProxy configuration", () =
     assert.match(node.environment.HERALD_REDIS_URL, /^redis:\/\/redis:6379/);
     assert.match(node.environment.HERALD_DATABASE_URL, /^postgres:\/\/.*@postgres:5432\//);
     assert.equal(node.build?.context ?? node.build, ".");
+    assert.ok(node.environment.HERALD_TRUSTED_PROXIES, "the nodes believe HAProxy's X-Forwarded-For");
+    assert.equal(node.ports, undefined, "only HAProxy reaches the nodes");
   }
   const port = lbService.environment.LB_BIND.split(":").at(-1);
   assert.ok(lbService.ports.some((p) => String(p).endsWith(`:${port}`)), `the balancer's port ${port} is published`);
