@@ -81,8 +81,8 @@ type Options struct {
 	// Backoff is the wait before the first retry, doubled for each next
 	// one up to MaxBackoff (defaults 1s and 1m).
 	Backoff, MaxBackoff time.Duration
-	// QueueSize bounds the events waiting for one endpoint (default
-	// 10000).
+	// QueueSize bounds the events waiting for (or in delivery to) one
+	// endpoint, whatever lanes their keys take (default 10000).
 	QueueSize int
 	// Lanes is how many deliveries one endpoint may have in flight; the
 	// events of one key share a lane (default 8).
@@ -117,9 +117,10 @@ type Dispatcher struct {
 }
 
 type endpoint struct {
-	url    string
-	events map[string]bool // nil: all
-	lanes  []chan *delivery
+	url     string
+	events  map[string]bool // nil: all
+	lanes   []chan *delivery
+	waiting atomic.Int64 // events queued or in delivery, at most QueueSize over all lanes
 }
 
 type delivery struct {
@@ -183,7 +184,9 @@ func New(o Options) (*Dispatcher, error) {
 			}
 		}
 		for range o.Lanes {
-			lane := make(chan *delivery, o.QueueSize/o.Lanes)
+			// Each lane could hold the whole queue: the bound is the
+			// endpoint's count, whatever the keys' spread.
+			lane := make(chan *delivery, o.QueueSize)
 			ep.lanes = append(ep.lanes, lane)
 			d.wg.Add(1)
 			go d.run(ep, lane)
@@ -238,12 +241,13 @@ func (d *Dispatcher) Send(t, key string, data any) string {
 		if ep.events != nil && !ep.events[t] {
 			continue
 		}
-		select {
-		case ep.lanes[lane] <- dl:
-			d.queued.Add(1)
-		default:
+		if ep.waiting.Add(1) > int64(d.o.QueueSize) {
+			ep.waiting.Add(-1)
 			d.drop(ep, dl, "queue full")
+			continue
 		}
+		d.queued.Add(1)
+		ep.lanes[lane] <- dl // never blocks: a lane holds QueueSize
 	}
 	return id
 }
@@ -276,6 +280,7 @@ func (d *Dispatcher) run(ep *endpoint, lane chan *delivery) {
 		} else {
 			d.deliver(ep, dl)
 		}
+		ep.waiting.Add(-1)
 		d.queued.Add(-1)
 	}
 }

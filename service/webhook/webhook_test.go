@@ -120,6 +120,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// held returns a channel receivers wait on and the function that frees
+// them; tests also register free as a cleanup after the dispatcher's, so
+// that it runs first (Close and the servers wait for the handlers).
+func held() (<-chan struct{}, func()) {
+	c := make(chan struct{})
+	var once sync.Once
+	return c, func() { once.Do(func() { close(c) }) }
+}
+
 func newDispatcher(t *testing.T, o Options) *Dispatcher {
 	t.Helper()
 	o.Secret = secret
@@ -231,9 +240,10 @@ func TestSubscriptions(t *testing.T) {
 }
 
 func TestQueueBoundDrops(t *testing.T) {
-	release := make(chan struct{})
+	release, free := held()
 	r := newReceiver(t, func(Envelope, int) int { <-release; return 0 })
 	d := newDispatcher(t, Options{Endpoints: []Endpoint{{URL: r.srv.URL}}, QueueSize: 4, Lanes: 1, Timeout: time.Minute})
+	t.Cleanup(free)
 	for i := range 20 {
 		d.Send(MessageCreated, "k", i)
 	}
@@ -242,11 +252,28 @@ func TestQueueBoundDrops(t *testing.T) {
 	if st := d.Stats(); st.Queued > 5 || st.Dropped != uint64(20-st.Queued) {
 		t.Fatalf("stats %+v", st)
 	}
-	close(release)
+	free()
 	waitFor(t, "the queue to drain", func() bool { return d.Stats().Queued == 0 })
 	if n := len(r.accepted()); n < 4 || n > 5 {
 		t.Fatalf("accepted %d", n)
 	}
+}
+
+// The bound is the endpoint's, not a lane's share: events of one key may
+// fill the whole queue.
+func TestQueueBoundIsPerEndpoint(t *testing.T) {
+	release, free := held()
+	r := newReceiver(t, func(Envelope, int) int { <-release; return 0 })
+	d := newDispatcher(t, Options{Endpoints: []Endpoint{{URL: r.srv.URL}}, QueueSize: 8, Lanes: 4, Timeout: time.Minute})
+	t.Cleanup(free)
+	for i := range 10 {
+		d.Send(MessageCreated, "one-key", i)
+	}
+	if st := d.Stats(); st.Queued != 8 || st.Dropped != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	free()
+	waitFor(t, "the queue to drain", func() bool { return len(r.accepted()) == 8 })
 }
 
 func TestResponseBodyAndCloseBounded(t *testing.T) {
@@ -290,4 +317,37 @@ func TestResponseBodyAndCloseBounded(t *testing.T) {
 	if st := d.Stats(); st.Queued != 0 || st.Delivered < 2 {
 		t.Fatalf("stats after close %+v", st)
 	}
+}
+
+// BenchmarkDeliver is the throughput of one receiver on loopback: events
+// sent with 64 keys, until all are accepted.
+func BenchmarkDeliver(b *testing.B) {
+	var mu sync.Mutex
+	n := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hs.Close()
+	d, err := New(Options{Secret: secret, Endpoints: []Endpoint{{URL: hs.URL}}, QueueSize: b.N + 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	data := map[string]any{"userId": "u-2bd806c97f0e", "name": "Alice", "status": "online"}
+	b.ResetTimer()
+	for i := range b.N {
+		d.Send(UserOnline, strconv.Itoa(i%64), data)
+	}
+	for d.Stats().Queued > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	if mu.Lock(); n != b.N {
+		b.Fatalf("accepted %d of %d", n, b.N)
+	}
+	mu.Unlock()
 }
