@@ -50,6 +50,17 @@
 // connection keeps only a copy of its URI and headers, within
 // Options.MaxHeaderBytes (see Request).
 //
+// # Clusters without affinity
+//
+// A session lives on the server that opened it, and long-polling sends
+// each of its requests anew. Behind a load balancer that does not pin
+// them, Options.GenerateID can make ids that say which node holds the
+// session, and Options.Forward is handed every request for a session
+// this server does not hold (a polling GET or POST, a WebSocket upgrade)
+// before it is refused with "Session ID unknown": the herald service
+// reverse-proxies it to the owner. The lookup of a session held here is
+// the same map access with or without them.
+//
 // # Disconnect reasons
 //
 // Handler.OnClose gets a Reason with the reference's values
