@@ -117,3 +117,42 @@ func RoleRoom(role string) string { return "role:" + role }
 
 // ChatRoom is the Socket.IO room of chat room id in "/chat".
 func ChatRoom(id string) string { return "room:" + id }
+
+// Target selects sockets as the server API's emit does, in any mix: the
+// sockets of users, of rooms (a chat room is ChatRoom(id)), of roles, by
+// socket id, or All of them. A zero Target selects nothing.
+type Target struct {
+	UserIDs   []string
+	Rooms     []string
+	Roles     []string
+	SocketIDs []string
+	All       bool
+}
+
+// To returns the broadcast operator of t in the namespace name, across
+// the cluster: Emit, EmitWithAck, Except, Volatile and the rest work as
+// on any socketio.BroadcastOperator. A Target that selects nothing gives
+// an operator that reaches no one.
+func (s *Service) To(name string, t Target) socketio.BroadcastOperator {
+	nsp := s.io.Of(name)
+	if t.All {
+		return nsp.Except()
+	}
+	rooms := make([]string, 0, len(t.UserIDs)+len(t.Rooms)+len(t.Roles)+len(t.SocketIDs))
+	for _, id := range t.UserIDs {
+		rooms = append(rooms, UserRoom(id))
+	}
+	rooms = append(rooms, t.Rooms...)
+	for _, r := range t.Roles {
+		rooms = append(rooms, RoleRoom(r))
+	}
+	rooms = append(rooms, t.SocketIDs...) // a socket's own room is its id
+	if len(rooms) == 0 {
+		return nsp.To(nobody)
+	}
+	return nsp.To(rooms...)
+}
+
+// nobody is a room no socket joins (room names the service gives have a
+// prefix or are socket ids), for a Target that selects nothing.
+const nobody = "\x00nobody"

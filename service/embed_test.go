@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -168,4 +169,61 @@ func TestEmbedNewChecksConfig(t *testing.T) {
 	if _, err := service.New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "max-sync-rooms") {
 		t.Fatalf("New: %v", err)
 	}
+}
+
+// To selects sockets as the server API's targets do: users, rooms, roles,
+// socket ids, all; a zero Target reaches no one.
+func TestEmbedTo(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := service.Load(nil, servicetest.Env(t, map[string]string{"HERALD_JWT_SECRET": "embed-test-secret-embed-test-secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(ctx, cfg, service.WithAuthenticator(tokens{
+		"t-ann": {ID: "ann", Name: "Ann", Roles: []string{"admin"}},
+		"t-bob": {ID: "bob", Name: "Bob", Roles: []string{"user"}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := servicetest.Serve(t, svc)
+	ann, bob := support.Dial(t, url, "/socket.io/"), support.Dial(t, url, "/socket.io/")
+	ann.Connect("/", `{"token":"t-ann"}`)
+	bobID := bob.Connect("/", `{"token":"t-bob"}`)
+	emit := func(tg service.Target, n int) {
+		t.Helper()
+		if err := svc.To("/", tg).Emit("t", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// want reads c's frames up to t n, passing over presence events,
+	// and fails on another t.
+	want := func(c *support.Conn, n int) {
+		t.Helper()
+		for {
+			f, ok := c.TryNext(10 * time.Second)
+			if !ok {
+				t.Fatalf("t %d never came", n)
+			}
+			switch s := string(f.Data); {
+			case strings.HasPrefix(s, `42["t",`+strconv.Itoa(n)+`,`) || s == `42["t",`+strconv.Itoa(n)+`]`:
+				return
+			case strings.HasPrefix(s, `42["t",`):
+				t.Fatalf("want t %d, got %s", n, s)
+			}
+		}
+	}
+	emit(service.Target{UserIDs: []string{"bob"}}, 1)
+	want(bob, 1)
+	emit(service.Target{Roles: []string{"admin"}}, 2)
+	want(ann, 2)
+	emit(service.Target{SocketIDs: []string{bobID}}, 3)
+	want(bob, 3)
+	emit(service.Target{All: true}, 4)
+	want(ann, 4)
+	want(bob, 4)
+	emit(service.Target{}, 5) // nobody
+	emit(service.Target{UserIDs: []string{"ann"}, Roles: []string{"user"}}, 6)
+	want(ann, 6)
+	want(bob, 6) // 5 never came: 6 is next
 }
