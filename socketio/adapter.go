@@ -445,7 +445,7 @@ func (a *MemoryAdapter) Broadcast(ctx context.Context, p *Packet, opts *Broadcas
 }
 
 func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
-	enc := p.Encode()
+	enc := a.nsp.server.encode(p)
 	if opts.Flags.NoCompress {
 		for _, e := range enc {
 			e.NoCompress = true
@@ -468,7 +468,7 @@ func (a *MemoryAdapter) deliver(p *Packet, opts *BroadcastOptions) int {
 // returns no error.
 func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, p *Packet, opts *BroadcastOptions, clientCount func(int), ack func(Args)) error {
 	p.ID, p.HasID = a.nsp.nextAckID(), true
-	enc := p.Encode()
+	enc := a.nsp.server.encode(p)
 	socks := a.match(opts)
 	for _, s := range socks {
 		s.registerAck(p.ID, func(args Args, err error) {

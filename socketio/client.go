@@ -61,6 +61,10 @@ func (c *client) write(pkts []*engineio.Packet, volatile bool) error {
 
 // OnMessage implements engineio.Handler.
 func (c *client) OnMessage(data []byte, binary bool) {
+	if c.srv.opts.Parser == MsgpackParser {
+		c.onMsgpack(data, binary)
+		return
+	}
 	c.pmu.Lock()
 	if c.done {
 		c.pmu.Unlock()
@@ -98,6 +102,28 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	if p != nil {
 		c.dispatch(p)
 	}
+}
+
+// onMsgpack reads a message of a msgpack client: each is one whole
+// packet, in a binary message; a text message is a parse error, as for
+// the reference's parser.
+func (c *client) onMsgpack(data []byte, binary bool) {
+	c.pmu.Lock()
+	done := c.done
+	c.pmu.Unlock()
+	if done {
+		return
+	}
+	var p *Packet
+	err := ErrBadPacket
+	if binary {
+		p, err = decodeMsgpackPacket(data)
+	}
+	if err != nil {
+		c.parseError()
+		return
+	}
+	c.dispatch(p)
 }
 
 // awaitLocked starts the attachment timeout of the packet the decoder
@@ -182,7 +208,7 @@ func (c *client) dispatch(p *Packet) {
 func (c *client) connect(p *Packet) {
 	nsp := c.srv.lookupNamespace(p.Nsp, p.Data)
 	if nsp == nil {
-		c.write((&Packet{Type: PacketConnectError, Nsp: p.Nsp, Data: json.RawMessage(`{"message":"Invalid namespace"}`)}).Encode(), false)
+		c.write(c.srv.encode(&Packet{Type: PacketConnectError, Nsp: p.Nsp, Data: json.RawMessage(`{"message":"Invalid namespace"}`)}), false)
 		return
 	}
 	s := &Socket{nsp: nsp, client: c}
@@ -259,7 +285,7 @@ func (c *client) removeSocket(s *Socket) {
 }
 
 func (c *client) connectError(nsp string, err error) {
-	c.write((&Packet{Type: PacketConnectError, Nsp: nsp, Data: connectErrorData(err)}).Encode(), false)
+	c.write(c.srv.encode(&Packet{Type: PacketConnectError, Nsp: nsp, Data: connectErrorData(err)}), false)
 }
 
 func (c *client) socketList() []*Socket {

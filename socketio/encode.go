@@ -176,13 +176,34 @@ func eventPacket(nsp, event string, args []any) (*Packet, error) {
 
 // encodeDirect encodes a packet for one socket straight into the messages
 // that carry it, with no intermediate Packet.
-func encodeDirect(t PacketType, nsp string, id uint64, hasID bool, event *string, args []any) ([]*engineio.Packet, error) {
+func (s *Server) encodeDirect(t PacketType, nsp string, id uint64, hasID bool, event *string, args []any) ([]*engineio.Packet, error) {
 	var out []*engineio.Packet
 	err := withArray(event, args, func(data []byte, bin [][]byte) {
 		p := Packet{Type: t, Nsp: nsp, ID: id, HasID: hasID, Data: data, Attachments: bin}
-		out = p.Encode()
+		out = s.encode(&p)
 	})
 	return out, err
+}
+
+// encode returns the Engine.IO messages that carry p in the server's
+// wire format. The result may be sent to any number of connections. A
+// nil server (an adapter used on its own) encodes as JSON.
+func (s *Server) encode(p *Packet) []*engineio.Packet {
+	if s == nil || s.opts.Parser != MsgpackParser {
+		return p.Encode()
+	}
+	size := len(p.Data) + len(p.Nsp) + 24
+	for _, a := range p.Attachments {
+		size += len(a)
+	}
+	b, err := appendMsgpackPacket(make([]byte, 0, size), p)
+	if err != nil {
+		// Data is built by the encoder or checked on the way in: only an
+		// adapter's corrupt packet comes here.
+		s.log.Warn("socketio: packet not sent: its data is not valid JSON", "nsp", p.Nsp, "type", int(p.Type))
+		return nil
+	}
+	return []*engineio.Packet{engineio.NewMessage(b, true)}
 }
 
 // EventPacket builds an EVENT packet, as adapters and emitters need to.

@@ -80,6 +80,11 @@ type Options struct {
 	// Logger receives errors that have no caller to return to, such as a
 	// handler's panic. Default slog.Default().
 	Logger *slog.Logger
+	// Parser is the wire format of every client of the server: JSONParser
+	// (the default, socket.io-parser) or MsgpackParser
+	// (socket.io-msgpack-parser; its clients must use it too). A client
+	// that sends anything else is closed with reason "parse error".
+	Parser Parser
 }
 
 // Server is a Socket.IO v5 server and an http.Handler. Its methods are

@@ -59,7 +59,7 @@ func (e *Event) Ack(args ...any) error {
 		return nil
 	}
 	e.acked = true
-	enc, err := encodeDirect(PacketAck, e.Socket.nsp.name, e.ackID, true, nil, args)
+	enc, err := e.Socket.client.srv.encodeDirect(PacketAck, e.Socket.nsp.name, e.ackID, true, nil, args)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 		}
 		return s.nsp.adapter.Broadcast(adapterContext(), p, &BroadcastOptions{Rooms: []string{s.id}})
 	}
-	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
+	enc, err := s.client.srv.encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 // connects (a presence list, a room's state), which Emit would keep for
 // the whole recovery window. It is not dropped, as VolatileEmit may be.
 func (s *Socket) EmitTransient(event string, args ...any) error {
-	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
+	enc, err := s.client.srv.encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func (s *Socket) EmitTransient(event string, args ...any) error {
 // VolatileEmit sends an event that may be dropped if the client is not
 // ready to receive it.
 func (s *Socket) VolatileEmit(event string, args ...any) error {
-	enc, err := encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
+	enc, err := s.client.srv.encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	}
 	ch := make(chan result, 1)
 	s.registerAck(p.ID, func(a Args, err error) { ch <- result{a, err} })
-	if err := s.client.write(p.Encode(), false); err != nil {
+	if err := s.client.write(s.client.srv.encode(p), false); err != nil {
 		s.dropAck(p.ID)
 		return Args{}, err
 	}
@@ -341,7 +341,7 @@ func (s *Socket) Disconnect(closeConn bool) {
 	if !connected {
 		return
 	}
-	s.client.write((&Packet{Type: PacketDisconnect, Nsp: s.nsp.name}).Encode(), false)
+	s.client.write(s.client.srv.encode(&Packet{Type: PacketDisconnect, Nsp: s.nsp.name}), false)
 	s.onClose(ReasonServerNamespaceDisconnect)
 }
 
@@ -359,7 +359,7 @@ func (s *Socket) onConnect(session *Session) {
 		for _, p := range session.MissedPackets {
 			cp := *p
 			cp.Nsp = s.nsp.name
-			s.client.write(cp.Encode(), false)
+			s.client.write(s.client.srv.encode(&cp), false)
 		}
 	}
 	e := encoder{}
@@ -370,7 +370,7 @@ func (s *Socket) onConnect(session *Session) {
 		e.buf = jsonstr.Append(e.buf, s.pid)
 	}
 	e.buf = append(e.buf, '}')
-	s.client.write((&Packet{Type: PacketConnect, Nsp: s.nsp.name, Data: e.buf}).Encode(), false)
+	s.client.write(s.client.srv.encode(&Packet{Type: PacketConnect, Nsp: s.nsp.name, Data: e.buf}), false)
 }
 
 // onPacket handles a packet the client sent to this namespace.
