@@ -196,7 +196,9 @@ func TestWebhookPresenceOncePerCluster(t *testing.T) {
 func hookBackend(t *testing.T, answer func(w http.ResponseWriter, req map[string]any)) string {
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber() // numbers as the client wrote them
+		if err := dec.Decode(&req); err != nil {
 			t.Errorf("proxy request: %v", err)
 		}
 		answer(w, req)
@@ -252,8 +254,8 @@ func TestRPCProxy(t *testing.T) {
 
 	// A slow call does not hold the next event of the same socket.
 	c.Send(`42/chat,1["rpc:slow"]`)
-	got := ack(t, c, "/chat", 2, `["rpc:echo",{"x":1},"two"]`)
-	if !strings.Contains(got, `"args":[{"x":1},"two"]`) || !strings.Contains(got, `"user":{"id":"alice","name":"alice","roles":["user"]}`) {
+	got := ack(t, c, "/chat", 2, `["rpc:echo",{"x":1},"two",9007199254740993]`)
+	if !strings.Contains(got, `"args":[{"x":1},"two",9007199254740993]`) || !strings.Contains(got, `"user":{"id":"alice","name":"alice","roles":["user"]}`) {
 		t.Fatalf("echo ack %s", got)
 	}
 	// Two in flight for this socket: a third is refused at once.

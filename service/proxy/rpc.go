@@ -203,7 +203,7 @@ func (r *RPC) Handle(e *socketio.Event) {
 	r.mu.Unlock()
 	r.inFlight.Add(1)
 	req := Request{User: userOf(e.Socket), SocketID: id, Namespace: e.Socket.Namespace().Name(), Event: e.Name,
-		Args: e.Args.Values()}
+		Args: argsOf(e.Args)}
 	go func() {
 		defer r.wg.Done()
 		a, err := r.call(req)
@@ -318,6 +318,20 @@ func (r *RPC) Stats() RPCStats {
 
 // Wait waits for the calls in flight (each ends within its timeout).
 func (r *RPC) Wait() { r.wg.Wait() }
+
+// argsOf is the event's arguments for the backend: the client's JSON as
+// it came (numbers keep their digits), unless binary attachments must be
+// resolved to base64.
+func argsOf(a socketio.Args) []any {
+	if len(a.Attachments()) > 0 {
+		return a.Values()
+	}
+	out := make([]any, a.Len())
+	for i := range out {
+		out[i] = a.Raw(i)
+	}
+	return out
+}
 
 // userOf is the socket's user as sent to the backend.
 func userOf(sock *socketio.Socket) User {
