@@ -408,3 +408,60 @@ func TestReadReceiptsOff(t *testing.T) {
 		t.Fatalf("bob got %d read receipts with receipts off: %q", n, bob.seen)
 	}
 }
+
+// Authors edit and delete their own messages; the room hears of it, and
+// history and sync-state show it.
+func TestEditAndDelete(t *testing.T) {
+	on := twoNodes(t)
+	alice := on[0].dial("alice", "Alice")
+	bob := on[1].dial("bob", "Bob")
+	for _, c := range []*chatClient{alice, bob} {
+		c.call("join-room", `"general"`)
+	}
+	before := jsonField(alice.call("send-message", `{"roomId":"general","content":"before"}`), "id")
+	id := jsonField(alice.call("send-message", `{"roomId":"general","content":"tpyo"}`), "id")
+	other := jsonField(alice.call("send-message", `{"roomId":"general","content":"doomed"}`), "id")
+	ref := func(msg string) string { return `{"roomId":"general","messageId":"` + msg + `"` }
+	if ack := alice.call("edit-message", ref(id)+`,"content":"typo"}`); !strings.Contains(ack, `"content":"typo"`) || !strings.Contains(ack, `"editedAt":"`) {
+		t.Fatalf("edit: %s", ack)
+	}
+	bob.waitEvent(`"message-updated"`, id, `"content":"typo"`)
+	if ack := alice.call("delete-message", ref(other)+`}`); ack != `{"ok":true}` {
+		t.Fatalf("delete: %s", ack)
+	}
+	bob.waitEvent(`"message-deleted"`, `"id":"`+other+`"`)
+	hist := bob.call("history", `{"roomId":"general"}`)
+	if !strings.Contains(hist, `"content":"typo"`) || strings.Contains(hist, "doomed") || !strings.Contains(hist, `"deleted":true`) {
+		t.Fatalf("history: %s", hist)
+	}
+	// A client that held the room up to "doomed" missed both changes.
+	sync := bob.call("sync-state", `{"lastMessageIds":{"general":"`+other+`"}}`)
+	if !strings.Contains(sync, `"updated":{"general":[`) || !strings.Contains(sync, `"content":"typo"`) || !strings.Contains(sync, `"deleted":true`) {
+		t.Fatalf("sync-state: %s", sync)
+	}
+	for _, args := range []string{ref(before) + `,"content":"mine now"}`, ref(before) + `}`} {
+		ev := map[bool]string{true: "edit-message", false: "delete-message"}[strings.Contains(args, "content")]
+		if ack := bob.call(ev, args); !strings.Contains(ack, `"error":"Access denied"`) {
+			t.Errorf("bob %s of alice's message: %s", ev, ack)
+		}
+	}
+	for _, bad := range [][2]string{
+		{"edit-message", ref(id) + `}`}, {"edit-message", ref(id) + `,"content":5}`}, {"edit-message", `{"roomId":"general"}`},
+		{"delete-message", `{"roomId":"general","messageId":7}`}, {"delete-message", `"x"`},
+	} {
+		if ack := alice.call(bad[0], bad[1]); !strings.Contains(ack, `"error":"Invalid payload"`) {
+			t.Errorf("%s %s: %s", bad[0], bad[1], ack)
+		}
+	}
+	if ack := alice.call("edit-message", ref(id)+`,"content":"   "}`); !strings.Contains(ack, `"error":"Message is empty"`) {
+		t.Errorf("empty edit: %s", ack)
+	}
+	if ack := alice.call("edit-message", ref(other)+`,"content":"back"}`); !strings.Contains(ack, `"error":"Access denied"`) {
+		t.Errorf("edit of a deleted message: %s", ack)
+	}
+	carol := on[0].dial("carol", "Carol")
+	room := jsonField(alice.call("create-room", `{"name":"Closed","public":false}`), "id")
+	if ack := carol.call("delete-message", `{"roomId":"`+room+`","messageId":"`+id+`"}`); !strings.Contains(ack, `"error":"Access denied"`) {
+		t.Errorf("carol in a room she cannot read: %s", ack)
+	}
+}

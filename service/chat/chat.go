@@ -73,6 +73,10 @@ type Message struct {
 	CreatedAt string `json:"createdAt"`
 	// ClientID is the id the author's client gave the message, if any.
 	ClientID string `json:"clientId,omitempty"`
+	// EditedAt is set on a message edited or deleted; a deleted one has
+	// no content.
+	EditedAt string `json:"editedAt,omitempty"`
+	Deleted  bool   `json:"deleted,omitempty"`
 }
 
 // Author of a message.
@@ -83,9 +87,25 @@ type Author struct {
 
 // Wire converts a stored message.
 func Wire(m store.Message) Message {
-	return Message{ID: m.ID, RoomID: m.RoomID, Content: m.Content, Author: Author{m.AuthorID, m.AuthorName},
-		CreatedAt: m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"), ClientID: m.ClientID}
+	w := Message{ID: m.ID, RoomID: m.RoomID, Content: m.Content, Author: Author{m.AuthorID, m.AuthorName},
+		CreatedAt: m.CreatedAt.UTC().Format(timeFormat), ClientID: m.ClientID, Deleted: m.Deleted}
+	if !m.EditedAt.IsZero() {
+		w.EditedAt = m.EditedAt.UTC().Format(timeFormat)
+	}
+	return w
 }
+
+// WireAll converts stored messages.
+func WireAll(msgs []store.Message) []Message {
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, Wire(m))
+	}
+	return out
+}
+
+// timeFormat is JavaScript's toISOString.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // Chat serves the chat events of one namespace.
 type Chat struct {
@@ -169,21 +189,23 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 // Handlers returns the chat's event handlers by event name.
 func (c *Chat) Handlers() map[string]socketio.EventHandler {
 	return map[string]socketio.EventHandler{
-		"join-room":    c.joinRoom,
-		"leave-room":   c.leaveRoom,
-		"send-message": c.sendMessage,
-		"typing-start": c.typingStart,
-		"typing-stop":  c.typingStop,
-		"history":      c.history,
-		"sync-state":   c.syncState,
-		"rooms:list":   c.listRooms,
-		"create-room":  c.createRoom,
-		"dm:open":      c.openDM,
-		"room:invite":  c.invite,
-		"room:remove":  c.removeMember,
-		"room:leave":   c.leaveMembership,
-		"room:members": c.members,
-		"mark-read":    c.markRead,
+		"join-room":      c.joinRoom,
+		"leave-room":     c.leaveRoom,
+		"send-message":   c.sendMessage,
+		"typing-start":   c.typingStart,
+		"typing-stop":    c.typingStop,
+		"history":        c.history,
+		"sync-state":     c.syncState,
+		"rooms:list":     c.listRooms,
+		"create-room":    c.createRoom,
+		"dm:open":        c.openDM,
+		"room:invite":    c.invite,
+		"room:remove":    c.removeMember,
+		"room:leave":     c.leaveMembership,
+		"room:members":   c.members,
+		"mark-read":      c.markRead,
+		"edit-message":   c.editMessage,
+		"delete-message": c.deleteMessage,
 	}
 }
 
@@ -506,10 +528,7 @@ func (c *Chat) history(e *socketio.Event) {
 		fail(e, errInternal)
 		return
 	}
-	out := make([]Message, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, Wire(m))
-	}
+	out := WireAll(msgs)
 	var cursor any
 	if next != "" {
 		cursor = next
@@ -539,6 +558,7 @@ func (c *Chat) syncState(e *socketio.Event) {
 	}
 	ids := []string{}
 	missed := map[string][]Message{}
+	updated := map[string][]Message{} // edited or deleted since the client's last message
 	total, truncated := 0, false
 	for _, r := range rooms {
 		ids = append(ids, r.ID)
@@ -558,14 +578,17 @@ func (c *Chat) syncState(e *socketio.Event) {
 		if len(msgs) == store.MaxLimit {
 			truncated = true
 		}
-		list := make([]Message, 0, len(msgs))
-		for _, m := range msgs {
-			list = append(list, Wire(m))
+		missed[r.ID] = WireAll(msgs)
+		total += len(msgs)
+		if edits, err := c.opts.Store.EditsSince(cx, r.ID, last, store.MaxLimit); err == nil && len(edits) > 0 {
+			if len(edits) == store.MaxLimit {
+				truncated = true
+			}
+			updated[r.ID] = WireAll(edits)
+			total += len(edits)
 		}
-		missed[r.ID] = list
-		total += len(list)
 	}
-	out := map[string]any{"rooms": ids, "missed": missed}
+	out := map[string]any{"rooms": ids, "missed": missed, "updated": updated}
 	if truncated {
 		out["truncated"] = true
 	}

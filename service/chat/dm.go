@@ -96,12 +96,8 @@ func (c *Chat) openDM(e *socketio.Event) {
 	cx, cancel := c.ctx()
 	defer cancel()
 	room, peer, err := c.OpenDM(cx, Author{ID: u.ID, Name: u.Name}, *in.UserID)
-	switch {
-	case errors.Is(err, store.ErrInvalid):
-		fail(e, errBadRequest)
-		return
-	case err != nil:
-		fail(e, errInternal)
+	if err != nil {
+		fail(e, storeRefusal(err))
 		return
 	}
 	c.rememberRoom(room)

@@ -95,11 +95,7 @@ func (c *Chat) History(ctx context.Context, roomID, before string, limit int) ([
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]Message, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, Wire(m))
-	}
-	return out, next, nil
+	return WireAll(msgs), next, nil
 }
 
 // CreateRoom creates a room (with a new id when r.ID is empty); its

@@ -412,14 +412,15 @@ func (s *Postgres) queryMessages(ctx context.Context, limit int, q string, args 
 		return nil, err
 	}
 	out := make([]Message, 0, limit)
-	var m Message
-	var ms int64
-	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms, &m.ClientID}, func() error {
-		m.CreatedAt = fromMillis(ms)
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
 		out = append(out, m)
-		return nil
-	})
-	return out, err
+	}
+	return out, rows.Err()
 }
 
 // History implements Store.
@@ -462,10 +463,7 @@ func postgresSinceQuery(roomID, afterID string, n int) (string, []any) {
 
 // MessagesSince implements Store.
 func (s *Postgres) MessagesSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error) {
-	if err := checkID("room id", roomID); err != nil {
-		return nil, err
-	}
-	if err := checkCursor("after", afterID); err != nil {
+	if err := checkSince(roomID, afterID); err != nil {
 		return nil, err
 	}
 	limit = clampLimit(limit)
@@ -622,4 +620,36 @@ func (s *Postgres) Revocations(ctx context.Context, since time.Time) (map[string
 	defer rows.Close()
 	out, err := scanRevocations(rows)
 	return out, wrap("revocations", err)
+}
+
+// EditMessage implements Store.
+func (s *Postgres) EditMessage(ctx context.Context, roomID, id, authorID, content string) (Message, error) {
+	return s.edit(ctx, roomID, id, authorID, content, false)
+}
+
+// DeleteMessage implements Store.
+func (s *Postgres) DeleteMessage(ctx context.Context, roomID, id, authorID string) (Message, error) {
+	return s.edit(ctx, roomID, id, authorID, "", true)
+}
+
+func (s *Postgres) edit(ctx context.Context, roomID, id, authorID, content string, del bool) (Message, error) {
+	if err := checkEdit(roomID, id, authorID, content, del); err != nil {
+		return Message{}, err
+	}
+	q := fmt.Sprintf(editSQL, "$1", "$2", "$3", "$4", "$5", "$6", "$7")
+	m, err := scanMessage(s.pool.QueryRow(ctx, q, content, toMillis(now()), NewID(), del, roomID, id, authorID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Message{}, fmt.Errorf("%w: message %q of %q", ErrNotFound, id, authorID)
+	}
+	return m, wrap("edit message", err)
+}
+
+// EditsSince implements Store.
+func (s *Postgres) EditsSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error) {
+	if err := checkSince(roomID, afterID); err != nil {
+		return nil, err
+	}
+	limit = clampLimit(limit)
+	msgs, err := s.queryMessages(ctx, limit, fmt.Sprintf(editsSinceSQL, "$1", "$2", "$2", "$3"), roomID, afterID, limit)
+	return msgs, wrap("edits since", err)
 }

@@ -507,10 +507,7 @@ func page(msgs []Message, limit int) ([]Message, string) {
 
 // MessagesSince implements Store.
 func (s *SQLite) MessagesSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error) {
-	if err := checkID("room id", roomID); err != nil {
-		return nil, err
-	}
-	if err := checkCursor("after", afterID); err != nil {
+	if err := checkSince(roomID, afterID); err != nil {
 		return nil, err
 	}
 	limit = clampLimit(limit)
@@ -696,4 +693,40 @@ func (s *SQLite) Revocations(ctx context.Context, since time.Time) (map[string]t
 	defer rows.Close()
 	out, err := scanRevocations(rows)
 	return out, wrap("revocations", err)
+}
+
+// EditMessage implements Store.
+func (s *SQLite) EditMessage(ctx context.Context, roomID, id, authorID, content string) (Message, error) {
+	return s.edit(ctx, roomID, id, authorID, content, false)
+}
+
+// DeleteMessage implements Store.
+func (s *SQLite) DeleteMessage(ctx context.Context, roomID, id, authorID string) (Message, error) {
+	return s.edit(ctx, roomID, id, authorID, "", true)
+}
+
+func (s *SQLite) edit(ctx context.Context, roomID, id, authorID, content string, del bool) (Message, error) {
+	if err := checkEdit(roomID, id, authorID, content, del); err != nil {
+		return Message{}, err
+	}
+	q := fmt.Sprintf(editSQL, "?", "?", "?", "?", "?", "?", "?")
+	m, err := scanMessage(s.w.QueryRowContext(ctx, q, content, toMillis(now()), NewID(), del, roomID, id, authorID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, fmt.Errorf("%w: message %q of %q", ErrNotFound, id, authorID)
+	}
+	return m, wrap("edit message", err)
+}
+
+// EditsSince implements Store.
+func (s *SQLite) EditsSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error) {
+	if err := checkSince(roomID, afterID); err != nil {
+		return nil, err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.r.QueryContext(ctx, fmt.Sprintf(editsSinceSQL, "?1", "?2", "?2", "?3"), roomID, afterID, limit)
+	if err != nil {
+		return nil, wrap("edits since", err)
+	}
+	msgs, err := scanMessages(rows, limit)
+	return msgs, wrap("edits since", err)
 }

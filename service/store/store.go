@@ -74,10 +74,14 @@ type Message struct {
 	// ClientID is the id the author's client chose for the message ("" for
 	// none): one author's client id names at most one message.
 	ClientID string `json:"clientId,omitempty"`
+	// EditedAt is when the message was last edited or deleted (zero if
+	// never); a Deleted message has no content.
+	EditedAt time.Time `json:"editedAt"`
+	Deleted  bool      `json:"deleted,omitempty"`
 }
 
 // messageColumns are the columns a Message is read from, in scan order.
-const messageColumns = `id, room_id, author_id, author_name, content, created_at, client_id`
+const messageColumns = `id, room_id, author_id, author_name, content, created_at, client_id, edited_at, deleted`
 
 // RoomRead is a user's read state in one room.
 type RoomRead struct {
@@ -177,6 +181,17 @@ type Messages interface {
 	// afterID ("" starts at the oldest), oldest first. Clients use it to
 	// catch up after a reconnect.
 	MessagesSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error)
+	// EditMessage replaces the content of a message of authorID and returns
+	// it; DeleteMessage empties it and marks it Deleted. Either fails with
+	// ErrNotFound if the room has no such message of that author, or it
+	// was deleted.
+	EditMessage(ctx context.Context, roomID, id, authorID, content string) (Message, error)
+	DeleteMessage(ctx context.Context, roomID, id, authorID string) (Message, error)
+	// EditsSince returns up to limit messages of the room at or before
+	// afterID that were edited or deleted after afterID was created,
+	// oldest change first: what a client holding the room up to afterID
+	// missed besides MessagesSince.
+	EditsSince(ctx context.Context, roomID, afterID string, limit int) ([]Message, error)
 	// MarkRoomRead moves userID's read position in the room forward to
 	// messageID, a message of the room (ErrInvalid otherwise), and reports
 	// whether it moved: an older or equal position changes nothing.
@@ -390,11 +405,14 @@ func duplicate(m, stored Message) (Message, error) {
 // scanMessage reads one row of messageColumns, from either backend.
 func scanMessage(r interface{ Scan(...any) error }) (Message, error) {
 	var m Message
-	var ms int64
-	if err := r.Scan(&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms, &m.ClientID); err != nil {
+	var ms, edited int64
+	if err := r.Scan(&m.ID, &m.RoomID, &m.AuthorID, &m.AuthorName, &m.Content, &ms, &m.ClientID, &edited, &m.Deleted); err != nil {
 		return Message{}, err
 	}
 	m.CreatedAt = fromMillis(ms)
+	if edited > 0 {
+		m.EditedAt = fromMillis(edited)
+	}
 	return m, nil
 }
 
@@ -412,6 +430,39 @@ func checkReadState(userID string, roomIDs []string) error {
 	}
 	return nil
 }
+
+// checkSince checks the arguments of MessagesSince and EditsSince.
+func checkSince(roomID, afterID string) error {
+	if err := checkID("room id", roomID); err != nil {
+		return err
+	}
+	return checkCursor("after", afterID)
+}
+
+// checkEdit checks the arguments of EditMessage and DeleteMessage.
+func checkEdit(roomID, id, authorID, content string, del bool) error {
+	for _, c := range [][2]string{{"room id", roomID}, {"message id", id}, {"author id", authorID}} {
+		if err := checkID(c[0], c[1]); err != nil {
+			return err
+		}
+	}
+	if del {
+		return nil
+	}
+	if content == "" {
+		return fmt.Errorf("%w: empty message content", ErrInvalid)
+	}
+	return checkText("message content", content, MaxContentLen)
+}
+
+// editSQL changes one live message of its author; placeholders, in
+// order: content, edited_at, edit_id, deleted, room, id, author.
+const editSQL = `UPDATE messages SET content = %s, edited_at = %s, edit_id = %s, deleted = %s
+	WHERE room_id = %s AND id = %s AND author_id = %s AND NOT deleted RETURNING ` + messageColumns
+
+// editsSinceSQL: placeholders room, after, after, limit.
+const editsSinceSQL = `SELECT ` + messageColumns + ` FROM messages
+	WHERE room_id = %s AND edit_id > %s AND edit_id <> '' AND id <= %s ORDER BY edit_id LIMIT %s`
 
 // rows is what both backends' query results offer.
 type rows interface {

@@ -98,6 +98,7 @@ var conformance = []struct {
 	{"IdempotentCreateMessage", testIdempotentCreateMessage},
 	{"RoomMembers", testRoomMembers},
 	{"ReadState", testReadState},
+	{"EditDelete", testEditDelete},
 	{"SurvivesReopen", testSurvivesReopen},
 	{"LastSeen", testLastSeen},
 	{"Revocations", testRevocations},
@@ -567,6 +568,55 @@ func testReadState(t *testing.T, url string) {
 	}
 	if _, err := s.ReadState(ctx, "u2", make([]string, MaxLimit+1)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("too many rooms: %v", err)
+	}
+}
+
+func testEditDelete(t *testing.T, url string) {
+	s := open(t, url)
+	ctx := t.Context()
+	mustRoom(t, s, "r", true)
+	msgs := mustMessages(t, s, "r", 3) // by u1
+	seen := msgs[2].ID                 // a client holds the room up to here
+	if edits, err := s.EditsSince(ctx, "r", seen, 10); err != nil || len(edits) != 0 {
+		t.Fatalf("edits before any: %v %v", edits, err)
+	}
+	ed, err := s.EditMessage(ctx, "r", msgs[0].ID, "u1", "m0, edited")
+	if err != nil || ed.Content != "m0, edited" || ed.EditedAt.IsZero() || ed.ID != msgs[0].ID || ed.Deleted {
+		t.Fatalf("edit: %+v %v", ed, err)
+	}
+	del, err := s.DeleteMessage(ctx, "r", msgs[1].ID, "u1")
+	if err != nil || !del.Deleted || del.Content != "" {
+		t.Fatalf("delete: %+v %v", del, err)
+	}
+	hist, _, err := s.History(ctx, "r", "", 10)
+	if err != nil || len(hist) != 3 || hist[2].Content != "m0, edited" || !hist[1].Deleted || hist[0].Deleted || !hist[0].EditedAt.IsZero() {
+		t.Fatalf("history: %+v %v", hist, err)
+	}
+	edits, err := s.EditsSince(ctx, "r", seen, 10)
+	if err != nil || len(edits) != 2 || edits[0].ID != msgs[0].ID || edits[1].ID != msgs[1].ID || !edits[1].Deleted {
+		t.Fatalf("edits since %s: %+v %v", seen, edits, err)
+	}
+	// A client that came later holds the changes already.
+	later := mustMessages(t, s, "r", 1)[0].ID
+	if edits, _ := s.EditsSince(ctx, "r", later, 10); len(edits) != 0 {
+		t.Fatalf("edits since a later message: %+v", edits)
+	}
+	for name, f := range map[string]func() error{
+		"other author":  func() error { _, err := s.EditMessage(ctx, "r", msgs[2].ID, "u2", "x"); return err },
+		"deleted":       func() error { _, err := s.EditMessage(ctx, "r", msgs[1].ID, "u1", "x"); return err },
+		"deleted again": func() error { _, err := s.DeleteMessage(ctx, "r", msgs[1].ID, "u1"); return err },
+		"other room":    func() error { _, err := s.DeleteMessage(ctx, "x", msgs[2].ID, "u1"); return err },
+		"no such":       func() error { _, err := s.EditMessage(ctx, "r", "nope", "u1", "x"); return err },
+	} {
+		if err := f(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+	if _, err := s.EditMessage(ctx, "r", msgs[2].ID, "u1", ""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty edit: %v", err)
+	}
+	if _, err := s.EditsSince(ctx, "r", "not-a-cursor", 10); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad cursor: %v", err)
 	}
 }
 

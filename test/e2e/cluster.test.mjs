@@ -151,3 +151,34 @@ test("mark-read: unread counts, the user's other tab and the members' read recei
   await connected(carol);
   assert.deepEqual(await carol.timeout(5000).emitWithAck("mark-read", { roomId: room.id, messageId: ids[1] }), { error: "Access denied" });
 });
+
+test("edit and delete reach the room, history, sync-state and a recovered session", async () => {
+  const alice = a.socket("/chat", { auth: { token: a.token("alice", "Alice") } });
+  const bob = b.socket("/chat", { auth: { token: b.token("bob", "Bob") } });
+  await Promise.all([alice, bob].map(connected));
+  for (const s of [alice, bob]) await s.timeout(5000).emitWithAck("join-room", "general");
+  const sent = [];
+  for (const content of ["keep", "fix me", "drop me"]) sent.push((await alice.timeout(5000).emitWithAck("send-message", { roomId: "general", content })).message);
+  const changes = [];
+  bob.on("message-updated", (m) => changes.push(["updated", m.id, m.content]));
+  bob.on("message-deleted", (m) => changes.push(["deleted", m.id]));
+  // Bob's connection drops; the changes happen while he comes back.
+  const back = new Promise((resolve) => bob.once("connect", () => resolve(bob.recovered)));
+  bob.io.engine.close();
+  const edited = await alice.timeout(5000).emitWithAck("edit-message", { roomId: "general", messageId: sent[1].id, content: "fixed" });
+  assert.equal(edited.message.content, "fixed");
+  assert.ok(edited.message.editedAt);
+  assert.deepEqual(await alice.timeout(5000).emitWithAck("delete-message", { roomId: "general", messageId: sent[2].id }), { ok: true });
+  assert.equal(await back, true, "the session was not recovered");
+  await until(() => changes.length === 2, "the changes at Bob");
+  assert.deepEqual(changes, [["updated", sent[1].id, "fixed"], ["deleted", sent[2].id]]);
+  const hist = await bob.timeout(5000).emitWithAck("history", { roomId: "general", limit: 5 });
+  const byId = new Map(hist.messages.map((m) => [m.id, m]));
+  assert.equal(byId.get(sent[1].id).content, "fixed");
+  assert.equal(byId.get(sent[2].id).deleted, true);
+  assert.equal(byId.get(sent[2].id).content, "");
+  const sync = await bob.timeout(5000).emitWithAck("sync-state", { lastMessageIds: { general: sent[2].id } });
+  assert.deepEqual(sync.updated.general.map((m) => [m.id, m.deleted ?? false]), [[sent[1].id, false], [sent[2].id, true]]);
+  assert.deepEqual(await bob.timeout(5000).emitWithAck("edit-message", { roomId: "general", messageId: sent[0].id, content: "mine" }), { error: "Access denied" });
+  assert.deepEqual(await alice.timeout(5000).emitWithAck("delete-message", { roomId: "general", messageId: 3 }), { error: "Invalid payload" });
+});

@@ -10,6 +10,9 @@ export interface Message {
   createdAt: string;
   // clientId is the id the author's client chose when sending.
   clientId?: string;
+  // editedAt is set once the author edited or deleted it; deleted has no content.
+  editedAt?: string;
+  deleted?: boolean;
 }
 export interface Notification {
   id: string;
@@ -66,6 +69,8 @@ export interface ChatServerToClient {
   "rooms:added": (e: { room: Room }) => void;
   "rooms:removed": (e: { roomId: string }) => void;
   "read-state": (e: ReadState) => void;
+  "message-updated": (m: Message) => void;
+  "message-deleted": (e: { id: string; roomId: string }) => void;
   "read-receipt": (e: ReadReceipt) => void;
   "user-joined": (u: { userId: string; name: string; roomId: string }) => void;
   "user-left": (u: { userId: string; roomId: string }) => void;
@@ -81,10 +86,12 @@ export interface ChatClientToServer {
   "typing-start": (roomId: string) => void;
   "typing-stop": (roomId: string) => void;
   history: (q: { roomId: string; before?: string; limit?: number }, ack: Ack<Result<{ messages: Message[]; nextCursor: string | null }>>) => void;
-  "sync-state": (q: { lastMessageIds: Record<string, string> }, ack: Ack<Result<{ rooms: string[]; missed: Record<string, Message[]>; truncated?: true }>>) => void;
+  "sync-state": (q: { lastMessageIds: Record<string, string> }, ack: Ack<Result<{ rooms: string[]; missed: Record<string, Message[]>; updated?: Record<string, Message[]>; truncated?: true }>>) => void;
   "rooms:list": (q: { after?: string; limit?: number }, ack: Ack<Result<{ rooms: Room[]; nextCursor: string | null }>>) => void;
   "create-room": (r: { name: string; public: boolean }, ack: Ack<Result<{ room: Room }>>) => void;
   "dm:open": (q: { userId: string }, ack: Ack<Result<{ room: Room }>>) => void;
+  "edit-message": (q: { roomId: string; messageId: string; content: string }, ack: Ack<Result<{ message: Message }>>) => void;
+  "delete-message": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true }>>) => void;
   "mark-read": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true } & Omit<ReadState, "roomId">>>) => void;
   "room:invite": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;
   "room:remove": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;

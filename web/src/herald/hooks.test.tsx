@@ -182,6 +182,26 @@ describe("hooks against a Herald server", () => {
     j.unmount();
   });
 
+  it("useChat: the author edits and deletes; the other user sees both; others' messages are refused", async () => {
+    const kim = await token("Kim Editor");
+    const lee = await token("Lee Viewer");
+    const k = mount(kim.token, () => useChat("general"));
+    const l = mount(lee.token, () => useChat("general"));
+    await until(() => !!k.result.current?.room && !!l.result.current?.room);
+    await act(async () => { await k.result.current!.sendMessage("first draft", kim.user); });
+    await until(() => l.result.current!.messages.some((m) => m.content === "first draft"));
+    const id = k.result.current!.messages.find((m) => m.content === "first draft")!.id;
+    expect(await l.result.current!.editMessage(id, "hijacked")).toBe("Access denied");
+    await act(async () => { expect(await k.result.current!.editMessage(id, "final draft")).toBeNull(); });
+    await until(() => l.result.current!.messages.find((m) => m.id === id)?.content === "final draft");
+    expect(l.result.current!.messages.find((m) => m.id === id)!.editedAt).toBeTruthy();
+    await act(async () => { expect(await k.result.current!.deleteMessage(id)).toBeNull(); });
+    await until(() => !!l.result.current!.messages.find((m) => m.id === id)?.deleted);
+    expect(k.result.current!.messages.find((m) => m.id === id)!.content).toBe("");
+    k.unmount();
+    l.unmount();
+  });
+
   it("useNotifications: a notification from the HTTP API arrives; read all", async () => {
     const carol = await token("Carol Hooks");
     const n = mount(carol.token, () => useNotifications());

@@ -137,7 +137,9 @@ export function useChat(roomId: string | null) {
       if (last) {
         const res = await socket.timeout(5000).emitWithAck("sync-state", { lastMessageIds: { [roomId]: last } }).catch(() => null);
         if (!cancelled && res && !("error" in res)) {
-          setMessages((prev) => mergeMessages(prev, (res.missed[roomId] ?? []).map((m: Message) => ({ ...m, state: "sent" }))));
+          // What came, then what changed (edits and deletions) while away.
+          const got = [...(res.missed[roomId] ?? []), ...(res.updated?.[roomId] ?? [])];
+          setMessages((prev) => mergeMessages(prev, got.map((m: Message) => ({ ...m, state: "sent" }))));
         }
         return;
       }
@@ -184,12 +186,22 @@ export function useChat(roomId: string | null) {
       setTyping((prev) => { const next = new Map(prev); next.delete(u.userId); return next; });
     };
     const onError = (e: { message: string; event?: string }) => setError(e.event ? `${e.message} (${e.event})` : e.message);
+    const onUpdated = (m: ChatMessageLike) => {
+      if (m.roomId === roomId) setMessages((prev) => prev.some((x) => x.id === m.id) ? mergeMessages(prev, [{ ...m, state: "sent" }]) : prev);
+    };
+    const onDeleted = (d: { id: string; roomId: string }) => {
+      if (d.roomId === roomId) setMessages((prev) => prev.map((x) => (x.id === d.id ? { ...x, content: "", deleted: true } : x)));
+    };
     socket.on("new-message", onMessage);
+    socket.on("message-updated", onUpdated);
+    socket.on("message-deleted", onDeleted);
     socket.on("user-typing", onTyping);
     socket.on("user-stopped-typing", onStop);
     socket.on("error", onError);
     return () => {
       socket.off("new-message", onMessage);
+      socket.off("message-updated", onUpdated);
+      socket.off("message-deleted", onDeleted);
       socket.off("user-typing", onTyping);
       socket.off("user-stopped-typing", onStop);
       socket.off("error", onError);
@@ -222,6 +234,25 @@ export function useChat(roomId: string | null) {
     await deliver(clientId, content);
   }, [socket, roomId, debouncer, deliver]);
 
+  // editMessage and deleteMessage change one of the user's own messages;
+  // they answer null or the refusal. The room (this tab too) hears of it.
+  const editMessage = useCallback(async (messageId: string, content: string) => {
+    if (!socket || !roomId) return "Not connected";
+    const res = await socket.timeout(5000).emitWithAck("edit-message", { roomId, messageId, content }).catch(() => null);
+    if (!res) return "No answer";
+    if ("error" in res) return res.error;
+    setMessages((prev) => mergeMessages(prev, [{ ...res.message, state: "sent" }]));
+    return null;
+  }, [socket, roomId]);
+  const deleteMessage = useCallback(async (messageId: string) => {
+    if (!socket || !roomId) return "Not connected";
+    const res = await socket.timeout(5000).emitWithAck("delete-message", { roomId, messageId }).catch(() => null);
+    if (!res) return "No answer";
+    if ("error" in res) return res.error;
+    setMessages((prev) => prev.map((x) => (x.id === messageId ? { ...x, content: "", deleted: true } : x)));
+    return null;
+  }, [socket, roomId]);
+
   // retryMessage sends a failed message again, with its client id.
   const retryMessage = useCallback(async (clientId: string) => {
     const m = messagesRef.current.find((x) => x.id === clientId && x.state === "failed");
@@ -241,7 +272,7 @@ export function useChat(roomId: string | null) {
 
   return {
     room, messages, typingUsers: [...typing.values()], sendMessage, retryMessage, loadOlder, hasOlder: !!cursor,
-    markRead, receipts: [...receipts.values()],
+    markRead, receipts: [...receipts.values()], editMessage, deleteMessage,
     onInput: () => debouncer?.input(), isConnected, state, error,
   };
 }
