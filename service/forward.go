@@ -36,6 +36,7 @@ const (
 	registryTTL     = 15 * time.Second
 	registryRefresh = 5 * time.Second
 	routeCacheTTL   = 5 * time.Second
+	unknownCacheTTL = time.Second // a node just starting is found soon
 	routeCacheMax   = 1024
 	lookupTimeout   = time.Second
 )
@@ -179,20 +180,29 @@ func (f *forwarder) lookup(ctx context.Context, route string) *url.URL {
 	if len(f.cache) >= routeCacheMax {
 		clear(f.cache) // garbage routes cannot grow it
 	}
-	f.cache[route] = cachedRoute{target, now.Add(routeCacheTTL)}
+	ttl := routeCacheTTL
+	if target == nil {
+		ttl = unknownCacheTTL
+	}
+	f.cache[route] = cachedRoute{target, now.Add(ttl)}
 	f.mu.Unlock()
 	return target
 }
 
-// register publishes this node's URL until stop is closed, then removes it.
-func (f *forwarder) register(stop <-chan struct{}, nodeURL string, log interface{ Warn(string, ...any) }) {
+// publish writes this node's URL to the registry.
+func (f *forwarder) publish(nodeURL string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	return f.redis.Set(ctx, f.key+f.route, nodeURL, registryTTL).Err()
+}
+
+// register keeps this node's URL published until stop is closed, then
+// removes it. err is the first publication's result.
+func (f *forwarder) register(stop <-chan struct{}, nodeURL string, err error, log interface{ Warn(string, ...any) }) {
 	t := time.NewTicker(registryRefresh)
 	defer t.Stop()
 	failing := false
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-		err := f.redis.Set(ctx, f.key+f.route, nodeURL, registryTTL).Err()
-		cancel()
 		if err != nil && !failing {
 			log.Warn("cannot publish this node's address for forwarded requests", "err", err)
 		}
@@ -205,6 +215,7 @@ func (f *forwarder) register(stop <-chan struct{}, nodeURL string, log interface
 			return
 		case <-t.C:
 		}
+		err = f.publish(nodeURL)
 	}
 }
 

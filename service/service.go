@@ -678,8 +678,10 @@ func (s *Service) Listen() (net.Addr, error) {
 	if s.fwd != nil {
 		u := advertisedURL(s.cfg.NodeURL, ln.Addr())
 		s.log.Info("cluster node", "node", s.node, "route", s.fwd.route, "url", u)
+		// Published before the first session: no node finds its id unknown.
+		err := s.fwd.publish(u)
 		s.loops.Add(1)
-		go func() { defer s.loops.Done(); s.fwd.register(s.stop, u, s.log) }()
+		go func() { defer s.loops.Done(); s.fwd.register(s.stop, u, err, s.log) }()
 	}
 	return ln.Addr(), nil
 }
