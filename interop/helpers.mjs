@@ -2,11 +2,17 @@ import { io, Manager } from "socket.io-client";
 
 export const URL = process.env.SERVER_URL || "http://127.0.0.1:3000";
 
+// PARSER=msgpack: every client speaks socket.io-msgpack-parser, as the
+// server under test does.
+export const MSGPACK = process.env.PARSER === "msgpack";
+const parser = MSGPACK ? (await import("socket.io-msgpack-parser")).default : undefined;
+const parserOpts = parser ? { parser } : {};
+
 const open = new Set();
 
 // connect returns a connected client socket, closed after the test file.
 export function connect(nsp = "/", opts = {}) {
-  const socket = io(URL + nsp, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, ...opts });
+  const socket = io(URL + nsp, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, ...parserOpts, ...opts });
   open.add(socket);
   return socket;
 }
@@ -26,7 +32,7 @@ export async function client(nsp = "/", opts = {}) {
 }
 
 export function manager(opts = {}) {
-  const m = new Manager(URL, { reconnectionDelay: 100, reconnectionDelayMax: 500, ...opts });
+  const m = new Manager(URL, { reconnectionDelay: 100, reconnectionDelayMax: 500, ...parserOpts, ...opts });
   return m;
 }
 

@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { URL, connect, connected, client, manager, track, once, none, sleep, closeAll } from "./helpers.mjs";
+import { URL, MSGPACK, connect, connected, client, manager, track, once, none, sleep, closeAll } from "./helpers.mjs";
 
 // With connection state recovery on (as in the contract), every event the
 // server emits without an ack carries an offset as its last argument; the
@@ -243,4 +243,39 @@ test("bad input: a malformed packet closes only that connection; oversized POST 
   await res.text().catch(() => {});
   assert.equal(res.status, 413);
   assert.equal(await good.timeout(2000).emitWithAck("echo", "ok"), "ok");
+});
+
+test("msgpack parser: each packet one binary message, binary as native bin; malformed msgpack closes", { skip: !MSGPACK }, async () => {
+  const { Decoder } = (await import("socket.io-msgpack-parser")).default;
+  const s = await client("/", { transports: ["websocket"] });
+  const frames = [];
+  s.io.engine.on("packet", (p) => p.type === "message" && frames.push(p.data));
+  const buf = Buffer.from([1, 2, 3]);
+  const back = await new Promise((resolve) => s.emit("echo", "x", buf, { nested: buf }, (...a) => resolve(a)));
+  assert.deepEqual(Buffer.from(back[1]), buf);
+  assert.deepEqual(Buffer.from(back[2].nested), buf);
+  assert.equal(frames.length, 1, "the ack and its two buffers are one message");
+  assert.notEqual(typeof frames[0], "string");
+  const decoder = new Decoder();
+  const decoded = await new Promise((resolve) => {
+    decoder.on("decoded", resolve);
+    decoder.add(Buffer.from(frames[0]));
+  });
+  assert.deepEqual(Object.keys(decoded).sort(), ["data", "id", "nsp", "type"]);
+  assert.equal(decoded.type, 3);
+  assert.equal(decoded.nsp, "/");
+  assert.ok(Buffer.isBuffer(decoded.data[1]), "binary arrives as msgpack bin");
+
+  // Over polling, a binary message that is not msgpack ends the session.
+  const hs = await (await fetch(`${URL}/socket.io/?EIO=4&transport=polling`)).text();
+  const u = `${URL}/socket.io/?EIO=4&transport=polling&sid=${JSON.parse(hs.slice(1)).sid}`;
+  await (await fetch(u, { method: "POST", body: "b" + Buffer.from([0x85, 0xa4]).toString("base64") })).text();
+  let closed = false;
+  for (let i = 0; i < 3 && !closed; i++) {
+    const r = await fetch(u);
+    await r.text();
+    closed = r.status === 400;
+  }
+  assert.ok(closed, "session should be closed after malformed msgpack");
+  assert.equal(await s.timeout(2000).emitWithAck("echo", "still here"), "still here");
 });

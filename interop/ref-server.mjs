@@ -6,7 +6,10 @@ import { Server } from "socket.io";
 
 const port = Number(process.env.PORT || 3000);
 const httpServer = createServer();
+// PARSER=msgpack: socket.io-msgpack-parser, for the clients too (helpers.mjs).
+const parser = process.env.PARSER === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
 const io = new Server(httpServer, {
+  ...(parser && { parser }),
   pingInterval: Number(process.env.PING_INTERVAL || 25000),
   pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
   maxHttpBufferSize: 1e6,

@@ -43,6 +43,8 @@ if [ -z "${QUICK:-}" ]; then
   go build -o .bin/interop ./examples/interop
   [ -x interop/run.sh ] && run "interop: socket.io-client vs Herald" env SERVER_CMD="$PWD/.bin/interop" bash interop/run.sh
   [ -x interop/run.sh ] && run "interop: socket.io-client vs Node reference" bash interop/run.sh
+  [ -x interop/run.sh ] && run "interop: socket.io-msgpack-parser vs Herald" env PARSER=msgpack SERVER_CMD="$PWD/.bin/interop" bash interop/run.sh
+  [ -x interop/run.sh ] && run "interop: socket.io-msgpack-parser vs Node reference" env PARSER=msgpack bash interop/run.sh
   [ -x interop/cluster.sh ] && run "interop: Node and Herald nodes share Redis" env HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh
   [ -x test/e2e/run.sh ] && run "e2e: herald binary" bash test/e2e/run.sh
   [ -x test/lb/run.sh ] && run "lb: 3 nodes behind HAProxy, round robin, no affinity" bash test/lb/run.sh

@@ -430,6 +430,9 @@ func decodeMsgpackPacket(data []byte) (*Packet, error) {
 		if !ok {
 			return nil, ErrBadPacket
 		}
+		if r.undefined() {
+			continue // as if absent: the official client sends {data: undefined}
+		}
 		switch key {
 		case "type":
 			v, ok := r.intValue()
@@ -492,6 +495,16 @@ func decodeMsgpackPacket(data []byte) (*Packet, error) {
 		return nil, ErrBadPacket
 	}
 	return p, nil
+}
+
+// undefined skips notepack.io's undefined (fixext 1 of type 0), which its
+// browser build writes for a key set to undefined.
+func (r *msgpackToJSON) undefined() bool {
+	if len(r.in)-r.i >= 3 && r.in[r.i] == 0xd4 && r.in[r.i+1] == 0 {
+		r.i += 3
+		return true
+	}
+	return false
 }
 
 func msgpackKind(b byte) byte {

@@ -47,6 +47,8 @@ func TestMsgpackDecodesClientPackets(t *testing.T) {
 			[]string{"\x01\x02\x03"}},
 		{"connect", clientConnectVector, PacketConnect, "/", -1, `{"token":"abc","pid":"p","offset":"o"}`, nil},
 		{"connect without data", clientConnectNoDataVector, PacketConnect, "/", -1, "", nil},
+		// the official client's CONNECT without auth: {type:0, data:undefined, nsp:"/"}
+		{"connect with undefined data", "83a47479706500a464617461d40000a36e7370a12f", PacketConnect, "/", -1, "", nil},
 		{"date", dateVector, PacketEvent, "/", -1, `["d","2026-12-01T17:00:00.123Z"]`, nil},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,8 @@
 // suite, driven by the official socket.io-client, runs against both.
 //
 // Environment: PORT (default 3000), PING_INTERVAL and PING_TIMEOUT in ms,
-// REDIS_URL to join a cluster through the Redis adapter.
+// REDIS_URL to join a cluster through the Redis adapter, PARSER=msgpack
+// for socket.io-msgpack-parser's wire format.
 package main
 
 import (
@@ -62,8 +63,13 @@ func main() {
 		}
 		adapter = redisadapter.New(redis.NewClient(opt), nil)
 	}
+	parser := socketio.JSONParser
+	if os.Getenv("PARSER") == "msgpack" {
+		parser = socketio.MsgpackParser
+	}
 	io := socketio.NewServer(&socketio.Options{
 		Adapter: adapter,
+		Parser:  parser,
 		Engine: engineio.Options{
 			PingInterval: envMillis("PING_INTERVAL", 25*time.Second),
 			PingTimeout:  envMillis("PING_TIMEOUT", 20*time.Second),
