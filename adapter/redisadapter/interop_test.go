@@ -1,13 +1,11 @@
 package redisadapter_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,45 +49,7 @@ func interopDir(t *testing.T) string {
 // startNode runs interop/cluster/node-server.mjs and returns its URL.
 func startNode(t *testing.T, dir string, env ...string) string {
 	t.Helper()
-	cmd := exec.Command("node", "cluster/node-server.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "PORT=0", "REDIS_URL="+redisURL()), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		re := regexp.MustCompile(`listening on (\d+)`)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				port <- m[1]
-			}
-		}
-	}()
-	select {
-	case p := <-port:
-		return "http://127.0.0.1:" + p
-	case <-time.After(20 * time.Second):
-		t.Fatal("the Node node did not start")
-		return ""
-	}
+	return support.StartNode(t, dir, "cluster/node-server.mjs", append([]string{"REDIS_URL=" + redisURL()}, env...)...)
 }
 
 func heraldHandlers(io *socketio.Server) {
