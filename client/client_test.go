@@ -324,10 +324,23 @@ func TestAcksBothWays(t *testing.T) {
 }
 
 func TestBinaryBothWays(t *testing.T) {
-	for _, transports := range [][]string{{client.TransportWebSocket}, {client.TransportPolling}} {
-		t.Run(transports[0], func(t *testing.T) {
+	for _, tt := range []struct {
+		transports []string
+		parser     socketio.Parser
+	}{
+		{[]string{client.TransportWebSocket}, socketio.JSONParser},
+		{[]string{client.TransportPolling}, socketio.JSONParser},
+		{[]string{client.TransportWebSocket}, socketio.MsgpackParser},
+		{[]string{client.TransportPolling}, socketio.MsgpackParser},
+	} {
+		transports := tt.transports
+		name := transports[0]
+		if tt.parser == socketio.MsgpackParser {
+			name += "/msgpack"
+		}
+		t.Run(name, func(t *testing.T) {
 			got := make(chan []byte, 2)
-			ts := newTestServer(t, nil, func(io *socketio.Server) {
+			ts := newTestServer(t, &socketio.Options{Parser: tt.parser}, func(io *socketio.Server) {
 				io.OnConnection(func(s *socketio.Socket) {
 					s.On("upload", func(e *socketio.Event) {
 						b, _ := e.Args.Bytes(0)
@@ -340,7 +353,7 @@ func TestBinaryBothWays(t *testing.T) {
 				})
 			})
 			files := make(chan socketio.Args, 1)
-			s := connect(t, ts.url(), &client.Options{Transports: transports}, func(s *client.Socket) {
+			s := connect(t, ts.url(), &client.Options{Transports: transports, Parser: tt.parser}, func(s *client.Socket) {
 				s.On("file", func(e *client.Event) { files <- e.Args })
 			})
 			a, err := s.EmitWithAck(ctxT(t), "upload", []byte{1, 2, 3})

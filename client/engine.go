@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio/packet"
+	"github.com/heraldio/herald/socketio"
 )
 
 // Transport names, as in the "transport" query parameter.
@@ -35,6 +36,7 @@ type engineConfig struct {
 	upgrade    bool
 	timeout    time.Duration
 	wsDial     func(ctx context.Context, u string) (*wsTransport, error)
+	parser     socketio.Parser
 }
 
 // transportURL returns the URL of a transport request.

@@ -19,8 +19,9 @@ import (
 )
 
 // startNodeReference starts interop/ref-server.mjs (socket.io v4, see
-// interop/README.md for its contract) on a free port and returns its URL.
-func startNodeReference(t *testing.T) string {
+// interop/README.md for its contract) on a free port and returns its URL;
+// env is added to its environment.
+func startNodeReference(t *testing.T, env ...string) string {
 	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("..", "interop"))
 	if err != nil {
@@ -38,7 +39,7 @@ func startNodeReference(t *testing.T) string {
 	out := &lineWatcher{want: []byte("listening on"), ready: make(chan struct{})}
 	cmd := exec.Command("node", "ref-server.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT=0", "PING_INTERVAL=1000", "PING_TIMEOUT=1000")
+	cmd.Env = append(append(os.Environ(), "PORT=0", "PING_INTERVAL=1000", "PING_TIMEOUT=1000"), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node: %v", err)

@@ -95,6 +95,7 @@ func NewManager(rawURL string, opts *Options) (*Manager, error) {
 		upgrade:    !o.DisableUpgrade,
 		timeout:    o.Timeout,
 		wsDial:     newWSDialer(o.Header, o.TLSConfig),
+		parser:     o.Parser,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.disp = newDispatcher(o.Logger)
@@ -441,7 +442,16 @@ func (m *Manager) sleep(d time.Duration) bool {
 // binary packets and routes packets to the namespaces' sockets.
 func (m *Manager) onMessage(dec *socketio.Decoder) func([]byte, bool) error {
 	return func(data []byte, binary bool) error {
-		p, err := dec.Feed(data, binary)
+		var p *socketio.Packet
+		var err error
+		switch {
+		case m.cfg.parser != socketio.MsgpackParser:
+			p, err = dec.Feed(data, binary)
+		case binary:
+			p, err = socketio.DecodeMsgpack(data)
+		default:
+			err = socketio.ErrBadPacket // a msgpack server sends only binary messages
+		}
 		if err != nil || p == nil {
 			return err
 		}
@@ -456,8 +466,15 @@ func (m *Manager) onMessage(dec *socketio.Decoder) func([]byte, bool) error {
 }
 
 // encode returns the Engine.IO messages that carry p from a client: its
-// text, then its attachments.
-func encode(p *socketio.Packet) []*packet.Packet {
+// text, then its attachments; with msgpack, one binary message.
+func (c *engineConfig) encode(p *socketio.Packet) []*packet.Packet {
+	if c.parser == socketio.MsgpackParser {
+		b, err := socketio.EncodeMsgpack(p)
+		if err != nil {
+			return nil // not reached: the data is the encoder's JSON
+		}
+		return []*packet.Packet{{Type: packet.Message, Data: b, Binary: true}}
+	}
 	out := make([]*packet.Packet, 0, 1+len(p.Attachments))
 	out = append(out, &packet.Packet{Type: packet.Message, Data: p.AppendText(nil)})
 	for _, a := range p.Attachments {

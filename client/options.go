@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/heraldio/herald/socketio"
 )
 
 // Options configures a Manager (and, through Dial, its one Socket). Zero
@@ -37,6 +39,10 @@ type Options struct {
 	// Timeout bounds the opening of one Engine.IO session (handshake,
 	// upgrade probe). Default 20s.
 	Timeout time.Duration
+	// Parser is the wire format, the server's: socketio.JSONParser (the
+	// default) or socketio.MsgpackParser (socket.io-msgpack-parser), as
+	// the JavaScript client's parser option.
+	Parser socketio.Parser
 
 	// DisableReconnection stops the Manager from reconnecting after a
 	// connection is lost.

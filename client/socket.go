@@ -99,7 +99,7 @@ func (e *Event) Ack(args ...any) error {
 	s.mu.Lock()
 	ok := s.connected && s.engine == e.eng
 	s.mu.Unlock()
-	if !ok || e.eng.send(encode(p)...) != nil {
+	if !ok || e.eng.send(e.eng.cfg.encode(p)...) != nil {
 		return ErrDisconnected
 	}
 	return nil
@@ -324,7 +324,7 @@ func (s *Socket) sendConnect(eng *engineConn) {
 		s.onConnectError(err)
 		return
 	}
-	_ = eng.send(encode(&socketio.Packet{Type: socketio.PacketConnect, Nsp: s.nsp, Data: data})...)
+	_ = eng.send(eng.cfg.encode(&socketio.Packet{Type: socketio.PacketConnect, Nsp: s.nsp, Data: data})...)
 }
 
 // connectPayload returns the CONNECT data: the auth object, with the
@@ -425,7 +425,7 @@ func (s *Socket) onConnected(sid, pid string) {
 		s.mu.Unlock()
 		if eng != nil {
 			// Disconnected while the CONNECT was on its way.
-			_ = eng.send(encode(&socketio.Packet{Type: socketio.PacketDisconnect, Nsp: s.nsp})...)
+			_ = eng.send(eng.cfg.encode(&socketio.Packet{Type: socketio.PacketDisconnect, Nsp: s.nsp})...)
 		}
 		return
 	}
@@ -442,7 +442,7 @@ func (s *Socket) onConnected(sid, pid string) {
 	s.recvBuf = nil
 	sent := 0
 	for _, p := range s.sendBuf {
-		if eng.send(encode(p)...) != nil {
+		if eng.send(eng.cfg.encode(p)...) != nil {
 			break
 		}
 		if a := s.acks[p.ID]; p.HasID && a != nil {
@@ -601,7 +601,7 @@ func (s *Socket) Disconnect() {
 	s.mu.Unlock()
 	if hs != nil || eng != nil {
 		if eng != nil {
-			_ = eng.send(encode(&socketio.Packet{Type: socketio.PacketDisconnect, Nsp: s.nsp})...)
+			_ = eng.send(eng.cfg.encode(&socketio.Packet{Type: socketio.PacketDisconnect, Nsp: s.nsp})...)
 		}
 		emit(s.m, hs, ReasonIOClientDisconnect)
 	}
@@ -626,7 +626,7 @@ func (s *Socket) shutdown(eng *engineConn) {
 	s.changed()
 	s.mu.Unlock()
 	if connectedOn != nil && connectedOn == eng {
-		_ = eng.send(encode(&socketio.Packet{Type: socketio.PacketDisconnect, Nsp: s.nsp})...)
+		_ = eng.send(eng.cfg.encode(&socketio.Packet{Type: socketio.PacketDisconnect, Nsp: s.nsp})...)
 	}
 	emit(s.m, hs, ReasonIOClientDisconnect)
 }
@@ -673,7 +673,7 @@ func (s *Socket) VolatileEmit(event string, args ...any) error {
 		return ErrClosed
 	}
 	if eng != nil {
-		eng.sendVolatile(encode(p)...)
+		eng.sendVolatile(eng.cfg.encode(p)...)
 	}
 	return nil
 }
@@ -728,7 +728,7 @@ func (s *Socket) send(p *socketio.Packet, a *pendingAck) error {
 		s.nextAck++
 		s.acks[p.ID] = a
 	}
-	if s.connected && s.engine.send(encode(p)...) == nil {
+	if s.connected && s.engine.send(s.engine.cfg.encode(p)...) == nil {
 		if a != nil {
 			a.sent = true
 		}

@@ -36,6 +36,18 @@ const (
 	maxMsgpackBins = 1000
 )
 
+// EncodeMsgpack returns p as socket.io-msgpack-parser writes it, for a
+// client sharing the codec (one binary message per packet).
+func EncodeMsgpack(p *Packet) ([]byte, error) {
+	return appendMsgpackPacket(nil, p)
+}
+
+// DecodeMsgpack parses one socket.io-msgpack-parser packet, as the server
+// does: Data becomes raw JSON, bin values Attachments (aliasing data).
+func DecodeMsgpack(data []byte) (*Packet, error) {
+	return decodeMsgpackPacket(data)
+}
+
 // appendMsgpackPacket appends p as socket.io-msgpack-parser writes it:
 // {type, data, nsp, id?}, with no binary packet types (binary arguments
 // are bin values in data, where the JSON form has placeholders).
