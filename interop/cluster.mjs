@@ -11,8 +11,11 @@ import { Emitter } from "@socket.io/redis-emitter";
 const sockets = [];
 after(() => sockets.forEach((s) => s.disconnect()));
 
+// PARSER=msgpack: both nodes and the clients speak socket.io-msgpack-parser.
+const parser = process.env.PARSER === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
+
 function connect(url) {
-  const s = io(url, { forceNew: true, transports: ["websocket"] });
+  const s = io(url, { forceNew: true, transports: ["websocket"], ...(parser && { parser }) });
   sockets.push(s);
   return new Promise((resolve, reject) => {
     s.once("connect", () => resolve(s));
@@ -46,6 +49,9 @@ test("broadcasts cross between a Node node and a Herald node", async () => {
   const bin = once(onNode, "broadcast-all");
   onHerald.emit("broadcast-all", Buffer.from([7, 8, 9]));
   assert.deepEqual(Buffer.from(strip(await bin)[0]), Buffer.from([7, 8, 9]));
+  const bin2 = once(onHerald, "broadcast-all");
+  onNode.emit("broadcast-all", { nested: Buffer.from([1, 2]) });
+  assert.deepEqual(Buffer.from(strip(await bin2)[0].nested), Buffer.from([1, 2]));
   // fetchSockets from Herald sees the Node node's sockets
   const n = await onHerald.timeout(5000).emitWithAck("count");
   assert.ok(n >= 3, `count ${n}`);
