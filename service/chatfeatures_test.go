@@ -465,3 +465,46 @@ func TestEditAndDelete(t *testing.T) {
 		t.Errorf("carol in a room she cannot read: %s", ack)
 	}
 }
+
+// auth:refresh replaces a connection's token without reconnecting: expiry
+// follows the new token, whether later or sooner; a token of another
+// user, an invalid or expired one is refused and changes nothing.
+func TestAuthRefresh(t *testing.T) {
+	_, url := hardeningService(t, nil)
+	n := node{t, url, testSecret}
+	// The verifier allows 30 s of skew: these have about 2 s left.
+	short := func(sub string) string { return tokenExpiringAt(t, testSecret, sub, time.Now().Add(-28*time.Second)) }
+	refreshed := support.Dial(t, url, "/socket.io/")
+	refreshed.Connect("/chat", `{"token":"`+short("amy")+`"}`)
+	control := support.Dial(t, url, "/socket.io/")
+	control.Connect("/chat", `{"token":"`+short("amy")+`"}`)
+	rc := &chatClient{t: t, c: refreshed}
+	long, _ := auth.Mint([]byte(testSecret), auth.User{ID: "amy", Name: "Amy"}, time.Hour)
+	other, _ := auth.Mint([]byte(testSecret), auth.User{ID: "ben", Name: "Ben"}, time.Hour)
+	for _, bad := range []string{`{"token":"` + other + `"}`, `{"token":"garbage"}`, `{"token":5}`, `{}`, `"x"`,
+		`{"token":"` + tokenExpiringAt(t, testSecret, "amy", time.Now().Add(-time.Hour)) + `"}`} {
+		if ack := rc.call("auth:refresh", bad); ack != `{"error":"Invalid token"}` {
+			t.Errorf("refresh with %.40s: %s", bad, ack)
+		}
+	}
+	if ack := rc.call("auth:refresh", `{"token":"`+long+`"}`); !strings.Contains(ack, `"ok":true`) || !strings.Contains(ack, `"expiresAt":"`) {
+		t.Fatalf("refresh: %s", ack)
+	}
+	// The old deadline passes (the control, on the old token, is cut off);
+	// the refreshed connection still answers.
+	skipTo(t, control, `42/chat,["auth:expired"`)
+	if ack := rc.call("rooms:list", `{}`); !strings.Contains(ack, `"general"`) {
+		t.Fatalf("after the old deadline: %s", ack)
+	}
+	for _, f := range rc.seen {
+		if strings.Contains(f, "auth:expired") {
+			t.Fatalf("refreshed connection expired: %q", rc.seen)
+		}
+	}
+	// A refresh to a token that ends sooner brings the end forward.
+	soon := n.dial("cy", "Cy")
+	if ack := soon.call("auth:refresh", `{"token":"`+short("cy")+`"}`); !strings.Contains(ack, `"ok":true`) {
+		t.Fatalf("refresh to a shorter token: %s", ack)
+	}
+	soon.waitEvent(`"auth:expired"`)
+}

@@ -413,9 +413,7 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 	sock.OnDisconnect(func(socketio.Reason) {
 		s.metrics.connections.Dec()
 		s.events.Forget(sock.ID())
-		if expiry != nil {
-			expiry.Stop()
-		}
+		expiry.stop()
 	})
 	if sock.Namespace().Name() != "/" {
 		return
@@ -438,21 +436,6 @@ func (s *Service) onConnection(sock *socketio.Socket) {
 			s.deliverMissed(sock, u, seen[u.ID].At)
 		}
 	}
-}
-
-// enforceExpiry ends the socket's session when its token stops being
-// valid: an "auth:expired" event tells the client to get a new token,
-// then the namespace is disconnected (the client does not reconnect by
-// itself with the stale token).
-func (s *Service) enforceExpiry(sock *socketio.Socket, u auth.User) *time.Timer {
-	if u.ValidUntil.IsZero() {
-		return nil
-	}
-	return time.AfterFunc(time.Until(u.ValidUntil), func() {
-		s.metrics.errors.WithLabelValues("auth_expired").Inc()
-		_ = sock.Emit("auth:expired", map[string]any{"message": "Token expired"})
-		sock.Disconnect(false)
-	})
 }
 
 // deliverMissed sends the unread notifications created since a time:

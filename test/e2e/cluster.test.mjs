@@ -182,3 +182,23 @@ test("edit and delete reach the room, history, sync-state and a recovered sessio
   assert.deepEqual(await bob.timeout(5000).emitWithAck("edit-message", { roomId: "general", messageId: sent[0].id, content: "mine" }), { error: "Access denied" });
   assert.deepEqual(await alice.timeout(5000).emitWithAck("delete-message", { roomId: "general", messageId: 3 }), { error: "Invalid payload" });
 });
+
+test("auth:refresh replaces the token of a live connection; expiry follows the new one", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const short = a.token("dana", "Dana", { exp: now - 28 }); // the server allows 30 s of skew: about 2 s left
+  const s = a.socket("/chat", { auth: { token: short } });
+  const control = a.socket("/chat", { auth: { token: short } });
+  await Promise.all([s, control].map(connected));
+  let expired = false;
+  s.on("auth:expired", () => { expired = true; });
+  assert.deepEqual(await s.timeout(5000).emitWithAck("auth:refresh", { token: a.token("erik", "Erik") }), { error: "Invalid token" });
+  assert.deepEqual(await s.timeout(5000).emitWithAck("auth:refresh", { token: 42 }), { error: "Invalid token" });
+  const res = await s.timeout(5000).emitWithAck("auth:refresh", { token: a.token("dana", "Dana") });
+  assert.equal(res.ok, true);
+  assert.ok(Date.parse(res.expiresAt) > Date.now());
+  await new Promise((resolve) => control.once("auth:expired", resolve)); // the old deadline has passed
+  const list = await s.timeout(5000).emitWithAck("rooms:list", {});
+  assert.ok(Array.isArray(list.rooms));
+  assert.equal(s.connected, true);
+  assert.equal(expired, false);
+});

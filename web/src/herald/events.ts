@@ -92,6 +92,7 @@ export interface ChatClientToServer {
   "dm:open": (q: { userId: string }, ack: Ack<Result<{ room: Room }>>) => void;
   "edit-message": (q: { roomId: string; messageId: string; content: string }, ack: Ack<Result<{ message: Message }>>) => void;
   "delete-message": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true }>>) => void;
+  "auth:refresh": (q: { token: string }, ack?: Ack<Result<{ ok: true; expiresAt: string | null }>>) => void;
   "mark-read": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true } & Omit<ReadState, "roomId">>>) => void;
   "room:invite": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;
   "room:remove": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;

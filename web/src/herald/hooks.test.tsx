@@ -261,6 +261,32 @@ describe("hooks against a Herald server", () => {
     s.unmount();
   });
 
+  it("HeraldProvider: refreshToken is called ahead of expiry and the connection outlives the old token", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const short = hs256({ sub: "refresher", name: "Refresher", iat: now - 3600, exp: now - 28 }); // about 2 s left
+    let calls = 0;
+    const result: { current: ReturnType<typeof useSocket> | null } = { current: null };
+    // Answered once the socket is up on the short token, so that the new
+    // one reaches it through auth:refresh, not a fresh handshake.
+    const refreshToken = async () => {
+      while (!result.current?.isConnected) await new Promise((r) => setTimeout(r, 20));
+      calls++;
+      return hs256({ sub: "refresher", name: "Refresher", iat: now, exp: now + 3600 });
+    };
+    function Probe() { result.current = useSocket("/chat"); return null; }
+    let r!: ReactTestRenderer;
+    act(() => { r = create(<HeraldProvider url={url} token={short} refreshToken={refreshToken} refreshAhead={1000}><Probe /></HeraldProvider>); });
+    const control = mount(short, () => useSocket("/chat")); // the same token, never refreshed
+    await until(() => calls > 0 && result.current?.isConnected === true);
+    await until(() => control.result.current?.authError === "Token expired");
+    expect(result.current!.authError).toBeNull();
+    expect(result.current!.isConnected).toBe(true);
+    const ack = await result.current!.socket!.timeout(5000).emitWithAck("rooms:list", {});
+    expect("rooms" in ack).toBe(true);
+    control.unmount();
+    act(() => r.unmount());
+  });
+
   it("useSocket: an invalid token is an authentication error, with no retry loop", async () => {
     const s = mount("not-a-token", () => useSocket("/"));
     await until(() => s.result.current?.authError === "Invalid token");

@@ -20,6 +20,22 @@ export interface HeraldOptions {
   reconnectionAttempts?: number;
   reconnectionDelay?: number;
   reconnectionDelayMax?: number;
+  // refreshToken gets a new token of the same user; the provider calls it
+  // refreshAhead ms (default 60 s) before the token's exp and hands the
+  // result to every socket (auth:refresh, and the auth of its reconnects).
+  refreshToken?: () => Promise<string>;
+  refreshAhead?: number;
+}
+
+// tokenExp reads a JWT's exp claim, in ms (undefined without one).
+export function tokenExp(token: string): number | undefined {
+  try {
+    const body = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(body)).exp;
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Entry { socket: Socket; refs: number }
@@ -61,6 +77,36 @@ export function HeraldProvider({ children, ...opts }: HeraldOptions & { children
       }
     },
   }), [opts.url, opts.token]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // Live tokens: ahead of each token's exp, get the next one and give it
+  // to the connections, which stay up.
+  const refreshRef = useRef(opts.refreshToken);
+  refreshRef.current = opts.refreshToken;
+  const hasRefresh = !!opts.refreshToken;
+  const ahead = opts.refreshAhead ?? 60000;
+  useEffect(() => {
+    if (!hasRefresh) return;
+    let token = opts.token;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const schedule = () => {
+      const exp = tokenExp(token);
+      if (exp === undefined || stopped) return;
+      timer = setTimeout(refresh, Math.max(0, exp - ahead - Date.now()));
+    };
+    const refresh = async () => {
+      const next = await refreshRef.current?.().catch(() => null);
+      if (!next || stopped) return;
+      token = next;
+      for (const { socket } of sockets.current.values()) {
+        socket.auth = { ...(socket.auth as Record<string, unknown>), token: next };
+        if (socket.connected) socket.emit("auth:refresh", { token: next });
+      }
+      schedule();
+    };
+    schedule();
+    return () => { stopped = true; clearTimeout(timer); };
+  }, [opts.token, hasRefresh, ahead]);
   return <HeraldContext.Provider value={ctx}>{children}</HeraldContext.Provider>;
 }
 
