@@ -148,3 +148,32 @@ func BenchmarkEncodeBinary(b *testing.B) {
 		_ = p.Encode()
 	}
 }
+
+// BenchmarkMsgpack is BenchmarkEncodeEvent and BenchmarkDecodeEvent with
+// the msgpack parser: the JSON form transcoded to msgpack and back.
+func BenchmarkMsgpack(b *testing.B) {
+	b.Run("encode", func(b *testing.B) {
+		args := []any{"some text", 12345, map[string]any{"id": "abc", "list": []any{1, 2, 3}}}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			p, _ := socketio.EventPacket("/", "message", args...)
+			if _, err := socketio.EncodeMsgpack(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		p := &socketio.Packet{Type: socketio.PacketEvent, Nsp: "/chat", ID: 12, HasID: true,
+			Data: []byte(`["send-message",{"roomId":"general","content":"hello world, how are you?"}]`)}
+		in, _ := socketio.EncodeMsgpack(p)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			p, err := socketio.DecodeMsgpack(in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = p.EventName()
+			_ = p.Args()
+		}
+	})
+}

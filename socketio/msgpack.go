@@ -429,7 +429,8 @@ func (t *jsonToMsgpack) object(depth int) error {
 // checks it as the reference's Decoder does, with Herald's bounds. Data is
 // transcoded to raw JSON, bin values to attachments (which alias data).
 func decodeMsgpackPacket(data []byte) (*Packet, error) {
-	r := msgpackToJSON{in: data}
+	// JSON is mostly longer than msgpack: one buffer fits most packets.
+	r := msgpackToJSON{in: data, out: make([]byte, 0, 2*len(data))}
 	n, ok := r.mapLen()
 	if !ok {
 		return nil, ErrBadPacket
@@ -438,14 +439,14 @@ func decodeMsgpackPacket(data []byte) (*Packet, error) {
 	var seen struct{ typ, nsp, data, id bool }
 	var dataKind byte // the msgpack family of data: 'a'rray, 'm'ap, 's'tring, other
 	for ; n > 0; n-- {
-		key, ok := r.strValue()
+		key, ok := r.strBytes()
 		if !ok {
 			return nil, ErrBadPacket
 		}
 		if r.undefined() {
 			continue // as if absent: the official client sends {data: undefined}
 		}
-		switch key {
+		switch string(key) {
 		case "type":
 			v, ok := r.intValue()
 			if !ok || seen.typ || v < int64(PacketConnect) || v > int64(PacketConnectError) {
@@ -453,11 +454,14 @@ func decodeMsgpackPacket(data []byte) (*Packet, error) {
 			}
 			p.Type, seen.typ = PacketType(v), true
 		case "nsp":
-			s, ok := r.strValue()
+			b, ok := r.strBytes()
 			if !ok || seen.nsp {
 				return nil, ErrBadPacket
 			}
-			p.Nsp, seen.nsp = s, true
+			if string(b) != "/" { // the main namespace costs no allocation
+				p.Nsp = string(b)
+			}
+			seen.nsp = true
 		case "id":
 			v, ok := r.intValue()
 			if !ok || seen.id || v < 0 || v > 1<<53-1 {
@@ -607,11 +611,6 @@ func (r *msgpackToJSON) strBytes() ([]byte, bool) {
 		return nil, false
 	}
 	return r.take(n)
-}
-
-func (r *msgpackToJSON) strValue() (string, bool) {
-	b, ok := r.strBytes()
-	return string(b), ok
 }
 
 // intValue reads an integer: an int value, or a float one with an
