@@ -280,7 +280,11 @@ type maxResult struct {
 }
 
 // runChatMax doubles the rate from c.rate while a step holds (acked at the
-// rate, p99 under c.maxP99, nothing lost or refused), then bisects.
+// rate, p99 under c.maxP99, nothing lost or refused), then bisects. A step
+// that fails is tried once more before its rate counts as too high: on a
+// shared machine one stall (another process's burst, a GC, a slow fsync)
+// spoils a short window's p99, and the search would stop below what the
+// server sustains. Both servers are measured the same way.
 func runChatMax(ctx context.Context, c config) (any, error) {
 	clients, err := openRoom(ctx, c)
 	if err != nil {
@@ -291,12 +295,19 @@ func runChatMax(ctx context.Context, c config) (any, error) {
 	good, bad := 0.0, 0.0
 	rate := c.rate
 	for i := 0; i < c.steps; i++ {
-		s := runStep(c, clients, rate, c.duration)
-		ok := s.Held && s.P99ms < float64(c.maxP99.Milliseconds()) && s.Refused == 0 &&
-			s.Lost <= s.Expected/100
-		fmt.Fprintf(os.Stderr, "rate %.0f: acked %.0f/s p99 %.1f ms lost %d refused %d: ok=%v\n",
-			rate, s.AckedPerSec, s.P99ms, s.Lost, s.Refused, ok)
-		r.Steps = append(r.Steps, s)
+		var s stepResult
+		ok := false
+		for try := 0; try < 2 && !ok; try++ {
+			if try > 0 {
+				time.Sleep(time.Second)
+			}
+			s = runStep(c, clients, rate, c.duration)
+			ok = s.Held && s.P99ms < float64(c.maxP99.Milliseconds()) && s.Refused == 0 &&
+				s.Lost <= s.Expected/100
+			fmt.Fprintf(os.Stderr, "rate %.0f: acked %.0f/s p99 %.1f ms lost %d refused %d: ok=%v\n",
+				rate, s.AckedPerSec, s.P99ms, s.Lost, s.Refused, ok)
+			r.Steps = append(r.Steps, s)
+		}
 		if ok {
 			good, r.Best = rate, s
 		} else {

@@ -60,8 +60,8 @@ func TestModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := r.(maxResult); len(m.Steps) != 2 {
-		t.Errorf("chatmax: %d steps, want 2", len(m.Steps))
+	if m := r.(maxResult); len(m.Steps) < 2 || len(m.Steps) > 4 {
+		t.Errorf("chatmax: %d steps tried, want 2 rates tried once or twice", len(m.Steps))
 	}
 
 	c = base
