@@ -102,7 +102,11 @@
 //     any, the connection closes with ReasonParseError;
 //   - the recovery buffer: RecoveryOptions.MaxBufferBytes per namespace
 //     (MemoryAdapter.RecoveryStats);
-//   - what is queued for a slow client: engineio.Options.MaxQueuedPackets.
+//   - what is queued for a slow client: engineio.Options.MaxQueuedPackets;
+//   - with MsgpackParser, a packet is one message (engineio's MaxPayload)
+//     of at most 1,000 levels of nesting and 1,000 bin values, its
+//     declared lengths checked against the message before use; past any,
+//     ReasonParseError. Nothing is held between messages.
 //
 // # Concurrency
 //
