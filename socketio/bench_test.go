@@ -37,9 +37,13 @@ type sinkConn struct {
 	written atomic.Int64
 }
 
-func newSink() *sinkConn {
+func newSink(parser socketio.Parser) *sinkConn {
 	var b bytes.Buffer
-	_ = ws.WriteFrame(&b, ws.MaskFrame(ws.NewTextFrame([]byte("40"))))
+	connect := ws.NewTextFrame([]byte("40"))
+	if parser == socketio.MsgpackParser {
+		connect = ws.NewBinaryFrame([]byte("\x82\xa4type\x00\xa3nsp\xa1/")) // {type: 0, nsp: "/"}
+	}
+	_ = ws.WriteFrame(&b, ws.MaskFrame(connect))
 	return &sinkConn{in: b.Bytes(), closed: make(chan struct{})}
 }
 
@@ -70,15 +74,15 @@ func (c *sinkConn) SetDeadline(time.Time) error      { return nil }
 func (c *sinkConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *sinkConn) SetWriteDeadline(time.Time) error { return nil }
 
-func benchServer(b *testing.B, n int) (*socketio.Server, []*sinkConn) {
-	io := socketio.NewServer(&socketio.Options{})
+func benchServer(b *testing.B, n int, parser socketio.Parser) (*socketio.Server, []*sinkConn) {
+	io := socketio.NewServer(&socketio.Options{Parser: parser})
 	var wg sync.WaitGroup
 	wg.Add(n)
 	io.OnConnection(func(s *socketio.Socket) { s.Join("room"); wg.Done() })
 	sinks := make([]*sinkConn, n)
 	req := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)
 	for i := range sinks {
-		sinks[i] = newSink()
+		sinks[i] = newSink(parser)
 		if _, err := io.Engine().ServeWebSocket(sinks[i], req); err != nil {
 			b.Fatal(err)
 		}
@@ -97,25 +101,35 @@ func benchServer(b *testing.B, n int) (*socketio.Server, []*sinkConn) {
 
 // BenchmarkBroadcast measures one broadcast to a room of N sockets: the
 // packet is encoded once and the same frame is queued on every socket.
-// allocs/op must not grow with N.
+// allocs/op must not grow with N. The msgpack/ runs use MsgpackParser.
 func BenchmarkBroadcast(b *testing.B) {
-	for _, n := range []int{1, 100, 1000, 10000} {
-		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
-			io, sinks := benchServer(b, n)
-			payload := map[string]any{"text": "hello everyone", "n": 42}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				_ = io.To("room").Emit("fanout", payload)
+	for _, parser := range []socketio.Parser{socketio.JSONParser, socketio.MsgpackParser} {
+		for _, n := range []int{1, 100, 1000, 10000} {
+			name := fmt.Sprintf("sockets=%d", n)
+			if parser == socketio.MsgpackParser {
+				name = "msgpack/" + name
 			}
-			b.StopTimer()
-			var total int64
-			for _, s := range sinks {
-				total += s.written.Load()
-			}
-			b.ReportMetric(float64(n), "recipients/op")
-		})
+			benchBroadcast(b, name, n, parser)
+		}
 	}
+}
+
+func benchBroadcast(b *testing.B, name string, n int, parser socketio.Parser) {
+	b.Run(name, func(b *testing.B) {
+		io, sinks := benchServer(b, n, parser)
+		payload := map[string]any{"text": "hello everyone", "n": 42}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			_ = io.To("room").Emit("fanout", payload)
+		}
+		b.StopTimer()
+		var total int64
+		for _, s := range sinks {
+			total += s.written.Load()
+		}
+		b.ReportMetric(float64(n), "recipients/op")
+	})
 }
 
 func BenchmarkEncodeEvent(b *testing.B) {
