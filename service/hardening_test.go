@@ -462,3 +462,20 @@ func TestNotificationReadStateSyncsTabs(t *testing.T) {
 		t.Fatalf("first tab: %s", got)
 	}
 }
+
+// Events a handler takes are counted under their names, the chat's newer
+// ones too; whatever else a client sends is "other" (bounded labels).
+func TestEventMetricsLabels(t *testing.T) {
+	_, url := hardeningService(t, nil)
+	c := support.Dial(t, url, "/socket.io/")
+	c.Connect("/chat", `{"token":"`+token(t, "counter", time.Hour)+`"}`)
+	ack(t, c, "/chat", 1, `["dm:open",{"userId":"someone"}]`)
+	c.Send(`42/chat,["no-such-event-` + strings.Repeat("x", 40) + `"]`)
+	ack(t, c, "/chat", 2, `["rooms:list"]`)
+	if n := metric(t, url, `herald_events_in_total{event="dm:open"}`); n != 1 {
+		t.Errorf("dm:open counted %v times under its name", n)
+	}
+	if n := metric(t, url, `herald_events_in_total{event="rooms:list"}`); n != 1 {
+		t.Errorf("rooms:list counted %v", n)
+	}
+}

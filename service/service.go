@@ -460,7 +460,7 @@ func (s *Service) deliverMissed(sock *socketio.Socket, u auth.User, since time.T
 // gets an error; a client that keeps flooding is disconnected.
 func (s *Service) guard(h socketio.EventHandler) socketio.EventHandler {
 	return func(e *socketio.Event) {
-		s.metrics.eventsIn.WithLabelValues(eventLabel(e.Name)).Inc()
+		s.metrics.eventsIn.WithLabelValues(eventLabel(e)).Inc()
 		d := s.events.Allow(e.Socket.ID(), e.Name)
 		if d.Allowed && s.shared != nil && e.Name == "send-message" {
 			if u, ok := auth.UserOf(e.Socket); ok {
@@ -470,7 +470,7 @@ func (s *Service) guard(h socketio.EventHandler) socketio.EventHandler {
 			}
 		}
 		if !d.Allowed {
-			s.metrics.rateLimited.WithLabelValues(eventLabel(e.Name)).Inc()
+			s.metrics.rateLimited.WithLabelValues(eventLabel(e)).Inc()
 			s.metrics.eventsOut.WithLabelValues("error").Inc()
 			_ = e.Socket.Emit("error", map[string]any{"message": "Rate limit exceeded", "event": e.Name})
 			_ = e.Ack(map[string]any{"error": "Rate limit exceeded"})
@@ -494,10 +494,12 @@ func init() {
 	}
 }
 
-// eventLabel keeps metric cardinality bounded whatever clients send.
-func eventLabel(name string) string {
-	if knownEvents[name] {
-		return name
+// eventLabel keeps metric cardinality bounded whatever clients send: an
+// event is named when the service knows it or a handler of its namespace
+// takes it (the program's own, the chat's newer events), "other" else.
+func eventLabel(e *socketio.Event) string {
+	if knownEvents[e.Name] || e.Socket.Namespace().Handles(e.Name) {
+		return e.Name
 	}
 	return "other"
 }
