@@ -5,7 +5,9 @@
 #   QUICK=1 bash bench/compare.sh         short durations
 # Environment: CONNS (idle connections, 10000), FANOUT (1000), RATE (60),
 # ECHO_CONNS (50), ECHO_RATE (40000: echo at a fixed rate), DURATION (10s;
-# QUICK: 5s), REPS (rounds, 3; QUICK: 1), BIG (15000: the health check).
+# QUICK: 5s), REPS (rounds, 3; QUICK: 1), BIG (15000: the health check),
+# SCENARIOS (a space-separated subset: conns fanout fanout_half echo echo1
+# echorate big).
 # Fan-out also runs at half the rate (for a machine where the reference
 # does not keep up with the full rate). Echo runs three ways: at saturation with the requests that are due
 # together sent in one write (echo), at saturation with one write per
@@ -34,7 +36,7 @@ run_server() { # command... → sets PID
 # Rounds alternate the servers scenario by scenario, so that the machine's
 # drift (it is shared) falls on both; the report takes medians.
 for round in $(seq "$REPS"); do
- for scenario in conns fanout fanout_half echo echo1 echorate big; do
+ for scenario in ${SCENARIOS:-conns fanout fanout_half echo echo1 echorate big}; do
   for server in herald node; do
     if [ $server = herald ]; then run_server .bin/bench-server; else run_server node bench/node/server.mjs; fi
     sleep 1
