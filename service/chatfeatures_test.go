@@ -508,3 +508,38 @@ func TestAuthRefresh(t *testing.T) {
 	}
 	soon.waitEvent(`"auth:expired"`)
 }
+
+// Who is in a room, as users across the cluster: room:presence lists them,
+// presence:room tells the room of a user's first socket in and last out.
+func TestRoomPresenceAcrossNodes(t *testing.T) {
+	on := twoNodes(t)
+	watcher := on[0].dial("wes", "Wes")
+	watcher.call("join-room", `"general"`)
+	amyA := on[0].dial("amy", "Amy")
+	amyB := on[1].dial("amy", "Amy")
+	amyA.call("join-room", `"general"`)
+	watcher.waitEvent(`"presence:room"`, `"userId":"amy"`, `"joined":true`, `"count":2`)
+	amyB.call("join-room", `"general"`) // a second tab: no news
+	if ack := watcher.call("room:presence", `"general"`); !strings.Contains(ack, `"count":2`) ||
+		!strings.Contains(ack, `{"name":"Amy","userId":"amy"}`) || !strings.Contains(ack, `{"name":"Wes","userId":"wes"}`) {
+		t.Fatalf("room:presence: %s", ack)
+	}
+	amyB.c.Close()                       // still there on node A
+	amyA.call("leave-room", `"general"`) // gone
+	left := watcher.waitEvent(`"presence:room"`, `"userId":"amy"`, `"joined":false`)
+	if !strings.Contains(left, `"count":1`) {
+		t.Fatalf("departure: %s", left)
+	}
+	for _, f := range watcher.seen {
+		if strings.Contains(f, `"presence:room"`) && strings.Contains(f, `"userId":"amy"`) {
+			t.Fatalf("other presence:room events of amy (the second tab, the first leaving): %q", watcher.seen)
+		}
+	}
+	carol := on[1].dial("carol", "Carol")
+	room := jsonField(watcher.call("create-room", `{"name":"Hidden","public":false}`), "id")
+	for _, bad := range [][2]string{{`"` + room + `"`, "Access denied"}, {`{"roomId":5}`, "Invalid payload"}, {`null`, "Invalid payload"}} {
+		if ack := carol.call("room:presence", bad[0]); !strings.Contains(ack, bad[1]) {
+			t.Errorf("room:presence %s: %s, want %s", bad[0], ack, bad[1])
+		}
+	}
+}

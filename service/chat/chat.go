@@ -115,6 +115,8 @@ type Chat struct {
 	mu     sync.Mutex
 	typing map[typingKey]*time.Timer
 
+	departures sync.WaitGroup // presence:room of disconnected sockets, on the way
+
 	// rooms caches the rooms looked up: a room never changes once
 	// created, and every access check needs it.
 	roomsMu sync.Mutex
@@ -181,7 +183,15 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	}
 	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer), rooms: make(map[string]store.Room)}
 	nsp.OnConnection(func(s *socketio.Socket) {
-		s.OnDisconnecting(func(socketio.Reason) { c.stopAllTyping(s) })
+		s.OnDisconnecting(func(socketio.Reason) {
+			c.stopAllTyping(s)
+			rooms, u, sid := s.Rooms(), user(s), s.ID()
+			// After the socket is gone, so that it no longer counts.
+			s.OnDisconnect(func(socketio.Reason) {
+				c.departures.Add(1)
+				go func() { defer c.departures.Done(); c.leftAll(rooms, u, sid) }()
+			})
+		})
 	})
 	return c
 }
@@ -206,6 +216,7 @@ func (c *Chat) Handlers() map[string]socketio.EventHandler {
 		"mark-read":      c.markRead,
 		"edit-message":   c.editMessage,
 		"delete-message": c.deleteMessage,
+		"room:presence":  c.roomPresence,
 	}
 }
 
@@ -214,8 +225,9 @@ func (c *Chat) emit(op socketio.BroadcastOperator, event string, v any) {
 	c.opts.OnEmit(event)
 }
 
-// Close stops typing timers.
+// Close stops typing timers and waits for the departures being told.
 func (c *Chat) Close() {
+	c.departures.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, t := range c.typing {
@@ -331,6 +343,7 @@ func (c *Chat) joinRoom(e *socketio.Event) {
 	e.Socket.Join(RoomName(id))
 	if !already {
 		c.emit(e.Socket.To(RoomName(id)), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
+		c.arrived(e.Socket, id, u)
 		if h := c.opts.Hooks.MemberJoined; h != nil {
 			h(id, Author{ID: u.ID, Name: u.Name})
 		}
@@ -355,6 +368,7 @@ func (c *Chat) leaveRoom(e *socketio.Event) {
 	c.stopTyping(e.Socket, id, u)
 	e.Socket.Leave(RoomName(id))
 	c.emit(e.Socket.To(RoomName(id)), "user-left", map[string]any{"userId": u.ID, "roomId": id})
+	c.departed(id, u, e.Socket.ID())
 	if h := c.opts.Hooks.MemberLeft; h != nil {
 		h(id, Author{ID: u.ID, Name: u.Name})
 	}

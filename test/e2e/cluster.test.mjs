@@ -202,3 +202,23 @@ test("auth:refresh replaces the token of a live connection; expiry follows the n
   assert.equal(s.connected, true);
   assert.equal(expired, false);
 });
+
+test("room presence: users in a room across nodes, first socket in and last out", async () => {
+  const wes = a.socket("/chat", { auth: { token: a.token("wes", "Wes") } });
+  const amyA = a.socket("/chat", { auth: { token: a.token("amy", "Amy") } });
+  const amyB = b.socket("/chat", { auth: { token: b.token("amy", "Amy") } });
+  await Promise.all([wes, amyA, amyB].map(connected));
+  await wes.timeout(5000).emitWithAck("join-room", "general");
+  const events = [];
+  wes.on("presence:room", (e) => { if (e.userId === "amy") events.push([e.joined, e.count]); });
+  await amyB.timeout(5000).emitWithAck("join-room", "general");
+  await amyA.timeout(5000).emitWithAck("join-room", "general");
+  const here = await wes.timeout(5000).emitWithAck("room:presence", "general");
+  assert.deepEqual(here.users.map((u) => u.userId).sort(), ["amy", "wes"]);
+  assert.equal(here.count, 2);
+  await amyA.timeout(5000).emitWithAck("leave-room", "general"); // still there on the other node
+  amyB.disconnect(); // gone
+  await until(() => events.length === 2, `amy's arrival and departure: ${JSON.stringify(events)}`);
+  assert.deepEqual(events, [[true, 2], [false, 1]]);
+  assert.deepEqual(await wes.timeout(5000).emitWithAck("room:presence", { roomId: 5 }), { error: "Invalid payload" });
+});

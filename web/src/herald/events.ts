@@ -70,6 +70,7 @@ export interface ChatServerToClient {
   "rooms:removed": (e: { roomId: string }) => void;
   "read-state": (e: ReadState) => void;
   "message-updated": (m: Message) => void;
+  "presence:room": (e: { roomId: string; userId: string; name: string; joined: boolean; count?: number }) => void;
   "message-deleted": (e: { id: string; roomId: string }) => void;
   "read-receipt": (e: ReadReceipt) => void;
   "user-joined": (u: { userId: string; name: string; roomId: string }) => void;
@@ -92,6 +93,7 @@ export interface ChatClientToServer {
   "dm:open": (q: { userId: string }, ack: Ack<Result<{ room: Room }>>) => void;
   "edit-message": (q: { roomId: string; messageId: string; content: string }, ack: Ack<Result<{ message: Message }>>) => void;
   "delete-message": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true }>>) => void;
+  "room:presence": (roomId: string, ack: Ack<Result<{ roomId: string; users: { userId: string; name: string }[]; count: number }>>) => void;
   "auth:refresh": (q: { token: string }, ack?: Ack<Result<{ ok: true; expiresAt: string | null }>>) => void;
   "mark-read": (q: { roomId: string; messageId: string }, ack: Ack<Result<{ ok: true } & Omit<ReadState, "roomId">>>) => void;
   "room:invite": (q: { roomId: string; userId: string }, ack: Ack<Result<{ ok: true }>>) => void;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import net from "node:net";
 import { createHmac } from "node:crypto";
 import { io } from "socket.io-client";
-import { HeraldProvider, useChat, useNotifications, usePresence, useRooms, useSocket } from "./hooks";
+import { HeraldProvider, useChat, useNotifications, usePresence, useRoomPresence, useRooms, useSocket } from "./hooks";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -200,6 +200,18 @@ describe("hooks against a Herald server", () => {
     expect(k.result.current!.messages.find((m) => m.id === id)!.content).toBe("");
     k.unmount();
     l.unmount();
+  });
+
+  it("useRoomPresence: who is in the room, arrivals and departures", async () => {
+    const mia = await token("Mia Present");
+    const ned = await token("Ned Passing");
+    const m = mount(mia.token, () => ({ chat: useChat("general"), here: useRoomPresence("general") }));
+    await until(() => m.result.current!.here.users.some((u) => u.userId === mia.user.id));
+    const n = mount(ned.token, () => useChat("general"));
+    await until(() => m.result.current!.here.users.some((u) => u.userId === ned.user.id && u.name === "Ned Passing"));
+    n.unmount();
+    await until(() => !m.result.current!.here.users.some((u) => u.userId === ned.user.id));
+    m.unmount();
   });
 
   it("useNotifications: a notification from the HTTP API arrives; read all", async () => {

@@ -403,6 +403,36 @@ export function useRooms(maxPages = 10) {
   return { rooms, refresh, create, openDM, invite, remove, leave };
 }
 
+// useRoomPresence follows who is in a room now (users, across the
+// cluster): the list when the socket connects or the room changes, then
+// presence:room arrivals and departures.
+export function useRoomPresence(roomId: string | null) {
+  const { socket, isConnected } = useSocket<ChatSocket>("/chat");
+  const [users, setUsers] = useState<Map<string, string>>(new Map());
+  useEffect(() => {
+    setUsers(new Map());
+    if (!socket || !isConnected || !roomId) return;
+    let cancelled = false;
+    const onPresence = (e: { roomId: string; userId: string; name: string; joined: boolean }) => {
+      if (e.roomId !== roomId) return;
+      setUsers((prev) => {
+        const next = new Map(prev);
+        if (e.joined) next.set(e.userId, e.name); else next.delete(e.userId);
+        return next;
+      });
+    };
+    socket.on("presence:room", onPresence);
+    socket.timeout(5000).emitWithAck("room:presence", roomId).then((res) => {
+      if (cancelled || "error" in res) return;
+      // An arrival that came while the list was on its way stays.
+      setUsers((prev) => new Map([...res.users.map((u: { userId: string; name: string }) => [u.userId, u.name] as [string, string]), ...prev]));
+    }).catch(() => {});
+    return () => { cancelled = true; socket.off("presence:room", onPresence); };
+  }, [socket, isConnected, roomId]);
+  const list = [...users].map(([userId, name]) => ({ userId, name })).sort((a, b) => (a.userId < b.userId ? -1 : 1));
+  return { users: list, count: list.length };
+}
+
 // useNotifications keeps the user's notifications and unread count.
 export function useNotifications(onNew?: (n: Notification) => void) {
   const { socket, isConnected } = useSocket<MainSocket>("/");
