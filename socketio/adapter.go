@@ -132,6 +132,20 @@ type SessionAwareAdapter interface {
 	RestoreSession(ctx context.Context, pid, offset string) (*Session, error)
 }
 
+// SessionKeeper is a SessionAwareAdapter that also keeps the sessions of
+// connected sockets, so that a client whose node dies without seeing it
+// leave (killed, or cut off) can be restored on another node: the server
+// calls KeepSession once a socket has connected (after the connection
+// handlers) and after each room change, PersistSession when it leaves
+// recoverably, and ForgetSession when it leaves for good. The adapter
+// keeps a kept session restorable for at least MaxDisconnectionDuration
+// after its node last kept it alive. Neither may wait for the network.
+type SessionKeeper interface {
+	SessionAwareAdapter
+	KeepSession(ctx context.Context, s *Session) error
+	ForgetSession(ctx context.Context, s *Session) error
+}
+
 // AdapterCloser is an Adapter with resources to release: the server
 // closes it on Shutdown (with Shutdown's context), and closes the adapter
 // of a namespace it built in vain.

@@ -67,7 +67,8 @@
 // EventPacket and NewArgs build packets and arguments from Go values and
 // raw JSON. Optional capabilities are found by type assertion:
 // SessionAwareAdapter (connection state recovery, which MemoryAdapter
-// keeps in memory) and AdapterCloser. Package adapter/cluster is the
+// keeps in memory), SessionKeeper (sessions of connected sockets kept too,
+// so a node that dies unaware loses none) and AdapterCloser. Package adapter/cluster is the
 // cluster part for any transport.
 //
 // # Connection state recovery

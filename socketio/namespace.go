@@ -260,6 +260,12 @@ func (n *Namespace) connect(s *Socket, session *Session) {
 	for _, h := range handlers {
 		n.server.safeCall(func() { h(s) })
 	}
+	// From now on its session is kept as it changes (SessionKeeper): once
+	// the handlers have joined their rooms, not at each of their joins.
+	s.mu.Lock()
+	s.kept = true
+	s.mu.Unlock()
+	s.keep()
 }
 
 func (n *Namespace) remove(s *Socket) {

@@ -99,6 +99,7 @@ type Socket struct {
 	mu        sync.Mutex
 	connected bool
 	recovered bool
+	kept      bool           // connection handlers done: room changes go to a SessionKeeper
 	handlers  []namedHandler // few per socket: a slice is smaller than a map
 	hooks     *socketHooks   // allocated on first use: most sockets have none
 	acks      map[uint64]func(Args, error)
@@ -214,13 +215,17 @@ func (s *Socket) OnDisconnect(h func(reason Reason)) {
 }
 
 // Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms) }
+func (s *Socket) Join(rooms ...string) {
+	s.nsp.adapter.AddAll(s.id, rooms)
+	s.keep()
+}
 
 // Leave removes the socket from rooms.
 func (s *Socket) Leave(rooms ...string) {
 	for _, r := range rooms {
 		s.nsp.adapter.Del(s.id, r)
 	}
+	s.keep()
 }
 
 // Rooms returns the socket's rooms (its own id included).
@@ -433,15 +438,14 @@ func (s *Socket) onClose(reason Reason) {
 	for _, h := range before {
 		srv.safeCall(func() { h(reason) })
 	}
-	if sa, ok := s.nsp.adapter.(SessionAwareAdapter); ok && srv.opts.Recovery != nil && recoverable[reason] && s.pid != "" {
-		rooms := s.Rooms()
-		kept := rooms[:0]
-		for _, r := range rooms {
-			if r != s.id {
-				kept = append(kept, r)
-			}
+	if sa, ok := s.nsp.adapter.(SessionAwareAdapter); ok && srv.opts.Recovery != nil && s.pid != "" {
+		var err error
+		if recoverable[reason] {
+			err = sa.PersistSession(adapterContext(), s.session())
+		} else if k, ok := sa.(SessionKeeper); ok {
+			err = k.ForgetSession(adapterContext(), s.session())
 		}
-		if err := sa.PersistSession(adapterContext(), &Session{SID: s.id, PID: s.pid, Rooms: kept, Data: s.dataCopy()}); err != nil {
+		if err != nil {
 			srv.log.Warn("socketio: session not kept", "nsp", s.nsp.name, "err", err)
 		}
 	}
@@ -488,5 +492,35 @@ func newHandshake(conn *engineio.Conn, auth json.RawMessage) *Handshake {
 		URL:     r.RequestURI,
 		Query:   r.Query(),
 		Auth:    auth,
+	}
+}
+
+// session is the socket's session as it is now: its rooms but its own.
+func (s *Socket) session() *Session {
+	rooms := s.Rooms()
+	kept := rooms[:0]
+	for _, r := range rooms {
+		if r != s.id {
+			kept = append(kept, r)
+		}
+	}
+	return &Session{SID: s.id, PID: s.pid, Rooms: kept, Data: s.dataCopy()}
+}
+
+// keep hands a SessionKeeper adapter the session of a connected socket,
+// once it has connected and after each room change.
+func (s *Socket) keep() {
+	k, ok := s.nsp.adapter.(SessionKeeper)
+	if !ok || s.pid == "" || s.nsp.server.opts.Recovery == nil {
+		return
+	}
+	s.mu.Lock()
+	live := s.connected && s.kept
+	s.mu.Unlock()
+	if !live {
+		return
+	}
+	if err := k.KeepSession(adapterContext(), s.session()); err != nil {
+		s.nsp.server.log.Warn("socketio: session not kept", "nsp", s.nsp.name, "err", err)
 	}
 }

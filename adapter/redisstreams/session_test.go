@@ -1,6 +1,7 @@
 package redisstreams_test
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -161,4 +162,53 @@ func offsetBefore(a, b string) bool {
 	am, as := parse(a)
 	bm, bs := parse(b)
 	return am < bm || am == bm && as < bs
+}
+
+// A client whose node never saw it leave (killed, or cut off from it) is
+// restored on another node: the session of a connected socket is kept in
+// Redis from its connection on and after each room change, so the other
+// node gives it its id, its rooms and what it missed.
+func TestSessionOfAConnectedSocketIsKept(t *testing.T) {
+	nodes := streamNodes(t, 2)
+	a := support.Dial(t, nodes[0].url, "/socket.io/")
+	sid, pid := connectWithPID(t, a)
+	a.Send(`421["join","r"]`)
+	a.ExpectExact(`431[]`)
+	_ = nodes[1].io.To("r").Emit("m", 0)
+	off := lastOffset(t, a.Expect(`42["m",0,`))
+	// Node 0 goes on believing the client is connected; the client comes
+	// back on node 1 after missing m 1.
+	_ = nodes[1].io.To("r").Emit("m", 1)
+	c := support.Dial(t, nodes[1].url, "/socket.io/")
+	c.Send(`40{"pid":"` + pid + `","offset":"` + off + `"}`)
+	c.Expect(`42["m",1,`)
+	if r := c.Expect("40"); !strings.Contains(r, sid) {
+		t.Fatalf("not recovered: %s", r)
+	}
+	_ = nodes[1].io.To("r").Emit("m", 2) // in room r again
+	c.Expect(`42["m",2,`)
+	// A socket that leaves for good takes its kept session with it.
+	b := support.Dial(t, nodes[0].url, "/socket.io/")
+	sidB, pidB := connectWithPID(t, b)
+	_ = nodes[0].io.Emit("m", 3)
+	offB := lastOffset(t, b.Expect(`42["m",3,`))
+	rdb := client(t, redisURL())
+	key := nodes[0].stream + ":session:" + pidB
+	waitFor(t, "the kept session", func() bool { return rdb.Exists(context.Background(), key).Val() == 1 })
+	b.Send("41")
+	waitFor(t, "the session forgotten", func() bool { return rdb.Exists(context.Background(), key).Val() == 0 })
+	d := support.Dial(t, nodes[1].url, "/socket.io/")
+	d.Send(`40{"pid":"` + pidB + `","offset":"` + offB + `"}`)
+	if r := d.Expect("40"); strings.Contains(r, sidB) {
+		t.Fatalf("a socket that left for good was recovered: %s", r)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }

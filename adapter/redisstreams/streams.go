@@ -32,7 +32,10 @@ func New(client redis.UniversalClient, opts *Options) socketio.AdapterFactory {
 	return func(nsp *socketio.Namespace) socketio.Adapter { return newAdapter(nsp, client, o) }
 }
 
-var _ socketio.Adapter = (*Adapter)(nil)
+var (
+	_ socketio.Adapter       = (*Adapter)(nil)
+	_ socketio.SessionKeeper = (*Adapter)(nil)
+)
 
 // Adapter is the streams adapter of one namespace: a cluster.Cluster over
 // the stream, with the sessions of connection state recovery in Redis.
@@ -45,6 +48,11 @@ type Adapter struct {
 	done   chan struct{}
 	sub    *redisbus.Subscription
 	once   sync.Once
+
+	lmu       sync.Mutex
+	live      map[string]*socketio.Session // kept sessions of connected sockets, by pid
+	refresh   sync.Once                    // starts the refresher with the first kept session
+	refreshed sync.WaitGroup               // the refresher
 }
 
 // bus is the cluster.Transport of an Adapter: the stream, and pub/sub for
@@ -301,6 +309,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 		_ = a.Cluster.Close(ctx)
 		a.cancel()
 		<-a.done
+		a.refreshed.Wait()
 		if a.sub != nil {
 			_ = a.sub.Close()
 		}
@@ -327,13 +336,87 @@ func (a *Adapter) PersistSession(ctx context.Context, s *socketio.Session) error
 	if rec == nil {
 		return nil
 	}
+	a.lmu.Lock()
+	delete(a.live, s.PID)
+	a.lmu.Unlock()
+	return a.setSession(s, rec.MaxDisconnectionDuration)
+}
+
+// KeepSession keeps the session of a connected socket in Redis, as
+// PersistSession does at its disconnection, so that a client of a node
+// killed without seeing it leave is restored on another node. The
+// sessions of connected sockets are written again every half
+// MaxDisconnectionDuration (one SET per socket), each to live
+// MaxDisconnectionDuration past the next write: a client has the whole
+// window after its node last wrote.
+func (a *Adapter) KeepSession(ctx context.Context, s *socketio.Session) error {
+	rec := a.MemoryAdapter.Recovery()
+	if rec == nil {
+		return nil
+	}
+	a.lmu.Lock()
+	if a.live == nil {
+		a.live = map[string]*socketio.Session{}
+	}
+	a.live[s.PID] = s
+	a.lmu.Unlock()
+	a.refresh.Do(func() {
+		a.refreshed.Add(1)
+		go a.refreshLive(a.keepEvery(rec.MaxDisconnectionDuration), rec.MaxDisconnectionDuration)
+	})
+	return a.setSession(s, rec.MaxDisconnectionDuration+a.keepEvery(rec.MaxDisconnectionDuration))
+}
+
+// ForgetSession deletes the kept session of a socket that left for good.
+func (a *Adapter) ForgetSession(ctx context.Context, s *socketio.Session) error {
+	a.lmu.Lock()
+	_, kept := a.live[s.PID]
+	delete(a.live, s.PID)
+	a.lmu.Unlock()
+	if !kept {
+		return nil
+	}
+	return a.bus.out.Push(&redisbus.Item{Args: []any{"del", a.o.SessionKeyPrefix + s.PID}})
+}
+
+// keepEvery is how often the sessions of connected sockets are written.
+func (a *Adapter) keepEvery(window time.Duration) time.Duration {
+	return max(window/2, time.Second)
+}
+
+// refreshLive writes the kept sessions again every interval, each to live
+// window past the next write, until the adapter closes.
+func (a *Adapter) refreshLive(every, window time.Duration) {
+	defer a.refreshed.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+		}
+		a.lmu.Lock()
+		live := make([]*socketio.Session, 0, len(a.live))
+		for _, s := range a.live {
+			live = append(live, s)
+		}
+		a.lmu.Unlock()
+		for _, s := range live {
+			_ = a.setSession(s, window+every)
+		}
+	}
+}
+
+// setSession writes s for ttl, queued.
+func (a *Adapter) setSession(s *socketio.Session, ttl time.Duration) error {
 	rooms := append([]string{s.SID}, s.Rooms...)
 	b, err := msgpack.Marshal(storedSession{SID: s.SID, PID: s.PID, Rooms: rooms, Data: a.jsonForm(s.Data)})
 	if err != nil {
 		return fmt.Errorf("redisstreams: persist session: %w", err)
 	}
 	return a.bus.out.Push(&redisbus.Item{Args: []any{"set", a.o.SessionKeyPrefix + s.PID, base64.StdEncoding.EncodeToString(b),
-		"px", rec.MaxDisconnectionDuration.Milliseconds()}})
+		"px", ttl.Milliseconds()}})
 }
 
 // jsonForm returns data as encoding/json decodes its JSON into a

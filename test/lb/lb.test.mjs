@@ -280,12 +280,13 @@ test("connection state recovery on another node when the session's node restarts
   }
 });
 
-// A node killed -9 takes its sessions with it (nothing was saved for
-// them, as with Node's adapters), and cuts the requests it was relaying
-// for other nodes' sessions: those clients reconnect through HAProxy to a
-// live node with a new session and catch up with sync-state. Meanwhile a
+// A node killed -9 saw none of its clients leave, but their sessions were
+// kept in Redis while they were connected (SessionKeeper): a client of
+// that node, sent by HAProxy to a live node, gets its session back there
+// with what it missed; the requests the dead node was relaying for other
+// nodes' sessions are cut, and those clients reconnect. Meanwhile a
 // backend posts through a live node's API.
-test("a client of a node killed -9 reconnects through HAProxy and catches up with sync-state", async () => {
+test("a client of a node killed -9 recovers its session on another node through HAProxy", async () => {
   const s = await member("victim");
   try {
     const owner = nodes.find((n) => owns(n, s));
@@ -300,12 +301,13 @@ test("a client of a node killed -9 reconnects through HAProxy and catches up wit
     await post("before the kill");
     await until("the first message", async () => s.got.includes("before the kill"));
     const before = bad(await frontend());
-    const back = new Promise((resolve) => s.once("connect", resolve));
+    const back = new Promise((resolve) => s.once("connect", () => resolve(s.recovered)));
     const last = s.last;
     owner.kill();
     await post("during the kill");
-    await back;
+    assert.equal(await back, true, "the session was not recovered after kill -9");
     assert.ok(!owns(owner, s));
+    await until("the missed message", async () => s.got.includes("during the kill"));
     const sync = await s.timeout(20000).emitWithAck("sync-state", { lastMessageIds: { general: last } });
     assert.deepEqual(sync.missed.general.map((m) => m.content), ["during the kill"]);
     const f = bad(await frontend());
