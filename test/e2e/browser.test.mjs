@@ -79,3 +79,37 @@ test("two users chat, type, see presence and notifications, and survive a restar
   await alice.waitForFunction(() => !document.querySelector("#people").textContent.includes("Bob"), null, { timeout: 10000 });
   await alice.screenshot({ path: shots + "presence.png" });
 });
+
+test("the demo shows read receipts, edits, deletions, who is here, DMs and unread badges", async () => {
+  const alice = await login("Alicia");
+  const bob = await login("Boris");
+  // Both are in General (with whoever an earlier test left there).
+  await alice.waitForFunction(() => Number(document.querySelector("#here")?.textContent?.replace(/\D/g, "") || 0) >= 2);
+  await alice.fill("#text", "hello boris");
+  await alice.click("#sendForm button");
+  await bob.waitForSelector(".msg .text:text('hello boris')");
+  await alice.waitForSelector("#receipts:text('Read by Boris')");
+  alice.once("dialog", (d) => d.accept("hello boris, edited"));
+  await alice.click(".msg:has-text('hello boris') .edit");
+  await bob.waitForSelector(".msg .text:text('hello boris, edited')");
+  await bob.waitForSelector(".msg:has-text('hello boris, edited') small:text('(edited)')");
+  await alice.fill("#text", "to be deleted");
+  await alice.click("#sendForm button");
+  await bob.waitForSelector(".msg .text:text('to be deleted')");
+  await alice.click(".msg:has-text('to be deleted') .delete");
+  await bob.waitForSelector(".msg.deleted .text:text('message deleted')");
+  // Boris opens a DM with Alicia from the online list; she gets the room
+  // at once, with an unread badge.
+  await bob.click("#people .user:has-text('Alicia')");
+  await bob.waitForSelector("#roomTitle:text('@ Alicia')");
+  await bob.fill("#text", "psst");
+  await bob.click("#sendForm button");
+  await alice.waitForSelector("#rooms .room:has-text('@ Boris') .count:text('1')");
+  await alice.screenshot({ path: shots + "features-alicia.png" });
+  await bob.screenshot({ path: shots + "features-boris.png" });
+  await alice.click("#rooms .room:has-text('@ Boris')");
+  await alice.waitForSelector(".msg .text:text('psst')");
+  await bob.waitForSelector("#receipts:text('Read by Alicia')");
+  await alice.context().close();
+  await bob.context().close();
+});

@@ -1,7 +1,9 @@
 // The demo chat app: login with a development token, rooms, chat with
-// history, typing, presence, notifications, and the connection state.
+// history, typing, presence, notifications, and the connection state; unread
+// badges, direct messages, invitations, read receipts, edit and delete, and
+// who is in the room.
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { HeraldProvider, useChat, useNotifications, usePresence, useRooms, useSocket } from "../herald/hooks";
+import { HeraldProvider, useChat, useNotifications, usePresence, useRoomPresence, useRooms, useSocket } from "../herald/hooks";
 import type { Notification } from "../herald/events";
 
 interface Session { token: string; user: { id: string; name: string; roles: string[] } }
@@ -57,17 +59,29 @@ function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void 
   };
   const main = useSocket("/");
   const chat = useChat(roomId);
-  const { rooms, create } = useRooms();
+  const { rooms, create, openDM, invite } = useRooms();
+  const here = useRoomPresence(roomId);
   const { online, setStatus } = usePresence();
   const notes = useNotifications((n: Notification) => toast(n.title, n.message));
   const [showNotes, setShowNotes] = useState(false);
   const [text, setText] = useState("");
   const [newRoom, setNewRoom] = useState("");
+  const [privateRoom, setPrivateRoom] = useState(false);
+  const [invitee, setInvitee] = useState("");
   const box = useRef<HTMLDivElement>(null);
 
   useEffect(() => { if (main.authError) onLogout(); }, [main.authError]); // eslint-disable-line react-hooks/exhaustive-deps
   useEffect(() => { if (chat.error) toast("Error", chat.error); }, [chat.error]);
   useEffect(() => { box.current?.scrollTo(0, box.current.scrollHeight); }, [chat.messages.length]);
+  // The open room is read as its messages arrive: its badge (and the
+  // user's other tabs') clears, and the others get a receipt.
+  useEffect(() => { chat.markRead(); }, [chat.messages.length, roomId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const current = rooms.find((r) => r.id === roomId);
+  const edit = async (id: string, content: string) => {
+    const next = window.prompt("Edit message", content);
+    if (next && next.trim() && next !== content) { const err = await chat.editMessage(id, next.trim()); if (err) toast("Edit", err); }
+  };
+  const remove = async (id: string) => { const err = await chat.deleteMessage(id); if (err) toast("Delete", err); };
 
   const send = (e: FormEvent) => {
     e.preventDefault();
@@ -109,27 +123,46 @@ function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void 
           <div id="rooms">
             {rooms.map((r) => (
               <div key={r.id} className={"room " + (r.id === roomId ? "active" : "")} onClick={() => setRoomId(r.id)}>
-                {r.name}<small>{r.public ? "" : "🔒"}</small>
+                {r.dm ? "@ " + r.dm.name : r.name}<small>{r.public || r.dm ? "" : "🔒"}</small>
+                {r.id !== roomId && (r.unread ?? 0) > 0 && <span className="count">{(r.unread ?? 0) > 99 ? "99+" : r.unread}</span>}
               </div>
             ))}
           </div>
           <form id="newRoom" style={{ display: "flex", gap: 6, padding: "10px 14px" }}
-            onSubmit={async (e) => { e.preventDefault(); const r = await create(newRoom.trim()); setNewRoom(""); if (r) setRoomId(r.id); }}>
-            <input id="roomName" placeholder="New room" maxLength={64} value={newRoom} onChange={(e) => setNewRoom(e.target.value)} /><button>+</button>
+            onSubmit={async (e) => { e.preventDefault(); const r = await create(newRoom.trim(), !privateRoom); setNewRoom(""); if (r) setRoomId(r.id); }}>
+            <input id="roomName" placeholder="New room" maxLength={64} value={newRoom} onChange={(e) => setNewRoom(e.target.value)} />
+            <label title="Private: members only"><input type="checkbox" id="roomPrivate" checked={privateRoom} onChange={(e) => setPrivateRoom(e.target.checked)} /> private</label>
+            <button>+</button>
           </form>
         </aside>
         <section>
           <div style={{ padding: "8px 18px", borderBottom: "1px solid var(--line)", display: "flex", justifyContent: "space-between", alignItems: "center" }}>
-            <b id="roomTitle">{chat.room?.name ?? "—"}</b>
+            <b id="roomTitle">{current?.dm ? "@ " + current.dm.name : chat.room?.name ?? "—"} <small id="here" style={{ color: "var(--muted)", fontWeight: 400 }} title={here.users.map((u) => u.name).join(", ")}>· {here.count} here</small></b>
+            {current && !current.public && !current.dm && (
+              <form id="inviteForm" style={{ display: "flex", gap: 6 }}
+                onSubmit={async (e) => { e.preventDefault(); const err = await invite(roomId, invitee.trim()); setInvitee(""); toast("Invite", err ?? "sent"); }}>
+                <input id="invitee" placeholder="Invite user id" value={invitee} onChange={(e) => setInvitee(e.target.value)} /><button>Invite</button>
+              </form>
+            )}
             <button className="ghost" id="older" disabled={!chat.hasOlder} onClick={chat.loadOlder}>Load older</button>
           </div>
           <div id="messages" ref={box}>
             {chat.messages.map((m) => (
-              <div key={m.id} className={"msg " + m.state}>
-                <span className="who">{m.author.name}</span><span className="text">{m.content}</span><span className="time">{time(m.createdAt)}</span>
+              <div key={m.id} className={"msg " + m.state + (m.deleted ? " deleted" : "")}>
+                <span className="who">{m.author.name}</span>
+                <span className="text">{m.deleted ? "message deleted" : m.content}{m.editedAt && !m.deleted ? <small> (edited)</small> : null}</span>
+                <span className="time">{time(m.createdAt)}</span>
+                {m.author.id === user.id && m.state === "sent" && !m.deleted && (
+                  <span className="actions">
+                    <button className="ghost edit" title="Edit" onClick={() => edit(m.id, m.content)}>✎</button>
+                    <button className="ghost delete" title="Delete" onClick={() => remove(m.id)}>✕</button>
+                  </span>
+                )}
+                {m.state === "failed" && m.clientId && <button className="ghost retry" onClick={() => chat.retryMessage(m.clientId!)}>retry</button>}
               </div>
             ))}
           </div>
+          <div id="receipts">{chat.receipts.length ? "Read by " + chat.receipts.map((r) => r.name).join(", ") : ""}</div>
           <div id="typing">{typing.length ? `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…` : ""}</div>
           <form className="send" id="sendForm" onSubmit={send}>
             <input id="text" placeholder="Type a message…" autoComplete="off" maxLength={4000} value={text}
@@ -141,7 +174,10 @@ function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void 
           <h2>Online</h2>
           <div id="people">
             {online.map((p) => (
-              <div key={p.userId} className="user"><span className={"dot " + p.status} />{p.name}{p.userId === user.id ? " (you)" : ""}</div>
+              <div key={p.userId} className="user" title={p.userId === user.id ? "" : "Direct message"}
+                onClick={async () => { if (p.userId === user.id) return; const r = await openDM(p.userId); if (r) setRoomId(r.id); }}>
+                <span className={"dot " + p.status} />{p.name}{p.userId === user.id ? " (you)" : ""}
+              </div>
             ))}
           </div>
         </aside>
