@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/heraldio/herald/service/auth"
 	"github.com/heraldio/herald/service/store"
@@ -65,14 +66,31 @@ func (c *Chat) arrived(s *socketio.Socket, roomID string, u auth.User) {
 
 // departed sends presence:room {joined: false} once the user has no
 // socket left in the room (except is the one leaving).
+//
+// Two sockets of a user leaving at the same moment on two nodes may each
+// see the other still there; so a departure that found another socket is
+// looked at once more a little later, and told then if none is left.
 func (c *Chat) departed(roomID string, u auth.User, except string) {
 	cx, cancel := c.ctx()
 	defer cancel()
-	if c.inRoom(cx, u.ID, roomID, except) {
+	if !c.inRoom(cx, u.ID, roomID, except) {
+		c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
 		return
 	}
-	c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
+	c.departures.Add(1)
+	time.AfterFunc(recheckDeparture, func() {
+		defer c.departures.Done()
+		cx, cancel := c.ctx()
+		defer cancel()
+		if !c.inRoom(cx, u.ID, roomID, except) {
+			c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
+		}
+	})
 }
+
+// recheckDeparture is how long after a departure that found another of
+// the user's sockets in the room it is looked at again.
+const recheckDeparture = 500 * time.Millisecond
 
 func (c *Chat) emitRoomPresence(ctx context.Context, roomID, userID, name string, joined bool) {
 	ev := map[string]any{"roomId": roomID, "userId": userID, "name": name, "joined": joined}
