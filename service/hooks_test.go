@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,14 +66,57 @@ func (r *hookReceiver) events() ([]string, []map[string]any) {
 	return types, data
 }
 
-// waitTypes waits until the accepted events' types are want.
+// waitTypes waits until the accepted events' types are want, in any
+// order across keys, and returns their payloads in want's order (the k-th
+// event of a type in want is the k-th received). Events of one key — a
+// user (user.*, notification.*) or a room (the rest) — must have arrived
+// in want's order: the service orders per key, and different keys'
+// deliveries may overtake each other.
 func (r *hookReceiver) waitTypes(want ...string) []map[string]any {
 	r.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	sorted := func(v []string) string {
+		c := slices.Clone(v)
+		slices.Sort(c)
+		return strings.Join(c, " ")
+	}
+	key := func(ty string, d map[string]any) string {
+		if strings.HasPrefix(ty, "user.") || strings.HasPrefix(ty, "notification.") {
+			return "user:" + fmt.Sprint(d["userId"])
+		}
+		if v, ok := d["roomId"]; ok {
+			return "room:" + fmt.Sprint(v)
+		}
+		return "room:" + fmt.Sprint(d["id"])
+	}
 	for {
 		types, data := r.events()
-		if strings.Join(types, " ") == strings.Join(want, " ") {
-			return data
+		if sorted(types) == sorted(want) {
+			pos := make([]int, len(want)) // want[i] is received event pos[i]
+			seen := map[string]int{}
+			for i, w := range want {
+				k := seen[w]
+				seen[w]++
+				for j, ty := range types {
+					if ty == w {
+						if k == 0 {
+							pos[i] = j
+							break
+						}
+						k--
+					}
+				}
+			}
+			out := make([]map[string]any, len(want))
+			for i, w := range want {
+				out[i] = data[pos[i]]
+				for e := range i {
+					if key(want[e], data[pos[e]]) == key(w, data[pos[i]]) && pos[e] > pos[i] {
+						r.t.Fatalf("webhooks %v: %s came before %s of the same key", types, w, want[e])
+					}
+				}
+			}
+			return out
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("webhooks %v, want %v", types, want)
