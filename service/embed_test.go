@@ -106,7 +106,7 @@ func TestEmbedNamespaceAuthenticatorAndStore(t *testing.T) {
 	c.Expect(`42/orders,["hi",`)
 	// The built-in namespaces take the same authenticator.
 	c.Connect("/chat", `{"token":"t-ann"}`)
-	if _, err := svc.Chat().Post(ctx, service.PublicRoom, chat.Author{ID: "ann", Name: "Ann"}, "from Go", true); err != nil {
+	if _, _, err := svc.Chat().Post(ctx, service.PublicRoom, chat.Author{ID: "ann", Name: "Ann"}, "from Go", chat.PostOptions{AsUser: true}); err != nil {
 		t.Fatal(err)
 	}
 	if n := own.messages.Load(); n != 1 {

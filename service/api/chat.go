@@ -138,9 +138,10 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) (int, any, err
 		return 0, nil, err
 	}
 	var in struct {
-		Content *string `json:"content"`
-		UserID  *string `json:"userId"`
-		Name    *string `json:"name"`
+		Content  *string `json:"content"`
+		UserID   *string `json:"userId"`
+		Name     *string `json:"name"`
+		ClientID *string `json:"clientId"`
 	}
 	if err := decodeBody(w, r, maxSmallBody, &in); err != nil {
 		return 0, nil, err
@@ -168,9 +169,19 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) (int, any, err
 			}
 		}
 	}
-	msg, err := a.opts.Chat.Post(ctx, roomID, author, *in.Content, in.UserID != nil)
+	o := chat.PostOptions{AsUser: in.UserID != nil}
+	if in.ClientID != nil {
+		if err := checkID("clientId", *in.ClientID); err != nil {
+			return 0, nil, err
+		}
+		o.ClientID = *in.ClientID
+	}
+	msg, dup, err := a.opts.Chat.Post(ctx, roomID, author, *in.Content, o)
 	if err != nil {
 		return 0, nil, storeError(err)
+	}
+	if dup {
+		return http.StatusOK, map[string]any{"message": msg}, nil
 	}
 	return http.StatusCreated, map[string]any{"message": msg}, nil
 }

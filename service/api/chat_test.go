@@ -81,6 +81,19 @@ func TestChatRoomsMessagesMembers(t *testing.T) {
 	if msgs, _ := res["messages"].([]any); code != 200 || len(msgs) != 1 || res["nextCursor"] != nil {
 		t.Fatalf("%d %v", code, res)
 	}
+
+	// A backend's retry of a post with a clientId is stored and broadcast
+	// once, and answered 200 with the first message.
+	code, first := n.call("POST", "/api/v1/rooms/general/messages", `{"content":"order shipped","clientId":"evt-17"}`)
+	if code != 201 {
+		t.Fatalf("%d %v", code, first)
+	}
+	next(t, alice, `42/chat,["new-message"`)
+	code, again := n.call("POST", "/api/v1/rooms/general/messages", `{"content":"order shipped","clientId":"evt-17"}`)
+	if code != 200 || again["message"].(map[string]any)["id"] != first["message"].(map[string]any)["id"] {
+		t.Fatalf("retry: %d %v (first %v)", code, again, first)
+	}
+	alice.ExpectNothing(200 * time.Millisecond) // not broadcast again
 }
 
 func TestChatRejectsBadInput(t *testing.T) {
@@ -106,6 +119,9 @@ func TestChatRejectsBadInput(t *testing.T) {
 		{"POST", "/api/v1/rooms/general/messages", `{"content":"x","author":"me"}`, 400, "unknown_field"},
 		{"POST", "/api/v1/rooms/general/messages", `{"content":"x","userId":"ghost"}`, 404, "user_not_found"},
 		{"POST", "/api/v1/rooms/general/messages", `{"content":"x","name":""}`, 400, "invalid_field"},
+		{"POST", "/api/v1/rooms/general/messages", `{"content":"x","clientId":""}`, 400, "invalid_field"},
+		{"POST", "/api/v1/rooms/general/messages", `{"content":"x","clientId":"` + strings.Repeat("c", 129) + `"}`, 400, "invalid_field"},
+		{"POST", "/api/v1/rooms/general/messages", `{"content":"x","clientId":7}`, 400, "invalid_type"},
 		{"POST", "/api/v1/rooms/general/messages", `{"content":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "body_too_large"},
 		{"PUT", "/api/v1/rooms/nope/members/bob", ``, 404, "room_not_found"},
 		{"DELETE", "/api/v1/rooms/nope/members/bob", ``, 404, "room_not_found"},

@@ -23,49 +23,69 @@ var (
 	ErrUnavailable = errStoreDown
 )
 
+// PostOptions are the optional settings of Post.
+type PostOptions struct {
+	// AsUser: the author must be able to read the room (public, or a
+	// member), as a client must; a system message need not.
+	AsUser bool
+	// ClientID makes the post idempotent, as send-message's clientId: a
+	// retry with the same author and id returns the message stored the
+	// first time, and Duplicate says so; nothing is broadcast again.
+	ClientID string
+}
+
 // Post stores a message by author in the room and broadcasts it as
 // send-message does (new-message to the room, the author's typing
-// indicator ended). With asUser, the author must be able to read the room
-// (public, or a member), as a client must; a system message need not.
-func (c *Chat) Post(ctx context.Context, roomID string, author Author, content string, asUser bool) (Message, error) {
+// indicator ended); see PostOptions. duplicate is true when o.ClientID
+// named a message stored before, which is returned.
+func (c *Chat) Post(ctx context.Context, roomID string, author Author, content string, o PostOptions) (msg Message, duplicate bool, err error) {
 	content = strings.TrimSpace(content)
 	switch {
 	case content == "":
-		return Message{}, errEmpty
+		return Message{}, false, errEmpty
 	case utf8.RuneCountInString(content) > c.opts.MaxLength || !utf8.ValidString(content):
-		return Message{}, errTooLong
+		return Message{}, false, errTooLong
+	case len(o.ClientID) > store.MaxIDLen:
+		return Message{}, false, errBadRequest
 	}
 	room, err := c.Room(ctx, roomID)
 	if err != nil {
-		return Message{}, err
+		return Message{}, false, err
 	}
-	if asUser && !room.Public {
+	if o.AsUser && !room.Public {
 		ok, err := c.opts.Store.IsMember(ctx, roomID, author.ID)
 		if err != nil {
-			return Message{}, err
+			return Message{}, false, err
 		}
 		if !ok {
-			return Message{}, errAccessDenied
+			return Message{}, false, errAccessDenied
 		}
 	}
-	return c.publish(ctx, store.Message{RoomID: roomID, AuthorID: author.ID, AuthorName: author.Name, Content: content})
+	return c.publishOnce(ctx, store.Message{RoomID: roomID, AuthorID: author.ID, AuthorName: author.Name, Content: content, ClientID: o.ClientID})
 }
 
 // publish stores m and broadcasts it to its room. A retry of a message
 // stored before (the same author and client id) returns that message and
 // broadcasts nothing: the first call did.
 func (c *Chat) publish(ctx context.Context, m store.Message) (Message, error) {
+	msg, _, err := c.publishOnce(ctx, m)
+	return msg, err
+}
+
+// publishOnce is publish, saying whether m's client id named a message
+// stored before.
+func (c *Chat) publishOnce(ctx context.Context, m store.Message) (Message, bool, error) {
 	start := time.Now()
 	m, err := c.opts.Store.CreateMessage(ctx, m)
 	c.opts.OnPersist(time.Since(start))
 	if errors.Is(err, store.ErrDuplicate) {
-		return Wire(m), nil
+		return Wire(m), true, nil
 	}
 	if err != nil {
 		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrInvalid) {
 			c.opts.Logger.Error("chat: store message", "room", m.RoomID, "err", err)
 		}
-		return Message{}, err
+		return Message{}, false, err
 	}
 	c.stopTyping(nil, m.RoomID, auth.User{ID: m.AuthorID})
 	msg := Wire(m)
@@ -73,7 +93,7 @@ func (c *Chat) publish(ctx context.Context, m store.Message) (Message, error) {
 	if h := c.opts.Hooks.MessageCreated; h != nil {
 		h(msg)
 	}
-	return msg, nil
+	return msg, false, nil
 }
 
 // Room returns the room, or ErrRoomNotFound.
