@@ -78,6 +78,9 @@ type Config struct {
 	// revocationReload is how often revocations are read from the store
 	// (defaultRevocationReload when zero); tests shorten it.
 	revocationReload time.Duration
+	// roomPresenceTTL is how long a node's room sockets live in Redis
+	// unless written again (15s when zero); tests shorten it.
+	roomPresenceTTL time.Duration
 }
 
 // source says where a setting's value came from.

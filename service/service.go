@@ -71,6 +71,7 @@ type Service struct {
 	loops          sync.WaitGroup
 	stopOnce       sync.Once
 	presencePrefix string
+	rooms          *presence.ClusterRooms // nil on a single node
 	pres           presenceState
 	away           *awayTracker
 	statusLimit    *ratelimit.Limiter // presence:status changes per user
@@ -111,6 +112,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, store: st, ownStore: own, metrics: newMetrics(), node: newNodeID(),
 		revoked: &revocations{at: map[string]time.Time{}}, stop: make(chan struct{}), custom: map[string]bool{}}
 	fail := func(err error) (*Service, error) {
+		if s.rooms != nil {
+			s.rooms.Close()
+		}
 		if own {
 			st.Close()
 		}
@@ -244,7 +248,17 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.PresenceScope == "rooms" {
 		onJoin = s.presenceJoined
 	}
+	var rooms presence.Rooms = presence.NewLocalRooms()
+	if s.redis != nil {
+		prefix := "herald:rooms"
+		if p := cfg.RedisPrefix; p != "" {
+			prefix = p + ":rooms"
+		}
+		s.rooms = presence.NewClusterRooms(s.redis, presence.ClusterRoomsOptions{Prefix: prefix, TTL: cfg.roomPresenceTTL, Logger: log})
+		rooms = s.rooms
+	}
 	s.chat = chat.New(chatNsp, chat.Options{
+		Rooms: rooms,
 		Store: st, MaxLength: cfg.MaxMessageLen, TypingTimeout: cfg.TypingTimeout, Logger: log,
 		MaxRoomsPerUser: cfg.MaxRoomsPerUser, MaxSyncRooms: cfg.MaxSyncRooms, StoreTimeout: cfg.StoreTimeout,
 		OnPersist:      func(d time.Duration) { s.metrics.persist.Observe(d.Seconds()) },
@@ -751,6 +765,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.fwd.transport.CloseIdleConnections()
 	}
 	s.chat.Close()
+	if s.rooms != nil {
+		s.rooms.Close()
+	}
 	s.closePresence()
 	if err := s.closeHooks(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("service: webhooks: %w", err))

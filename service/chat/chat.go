@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/presence"
 	"github.com/heraldio/herald/service/store"
 	"github.com/heraldio/herald/socketio"
 )
@@ -46,6 +48,9 @@ type Options struct {
 	// NoReadReceipts turns read-receipt off: members are not told what
 	// the others read (read-state still reaches the user's own tabs).
 	NoReadReceipts bool
+	// Rooms counts the users' sockets in each room, for presence:room
+	// (default: in memory, for one node).
+	Rooms presence.Rooms
 	// Notify sends the user a notification (an invitation to a room).
 	Notify func(ctx context.Context, userID, kind, title, message string)
 	Logger *slog.Logger
@@ -115,7 +120,7 @@ type Chat struct {
 	mu     sync.Mutex
 	typing map[typingKey]*time.Timer
 
-	departures sync.WaitGroup // presence:room of disconnected sockets, on the way
+	departures sync.WaitGroup // presence:room told in the background, on the way
 
 	// rooms caches the rooms looked up: a room never changes once
 	// created, and every access check needs it.
@@ -181,8 +186,14 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 	if opts.OnEmit == nil {
 		opts.OnEmit = func(string) {}
 	}
+	if opts.Rooms == nil {
+		opts.Rooms = presence.NewLocalRooms()
+	}
 	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer), rooms: make(map[string]store.Room)}
 	nsp.OnConnection(func(s *socketio.Socket) {
+		if s.Recovered() {
+			c.arrivedAll(s, s.Rooms())
+		}
 		s.OnDisconnecting(func(socketio.Reason) {
 			c.stopAllTyping(s)
 			rooms, u, sid := s.Rooms(), user(s), s.ID()
@@ -574,8 +585,13 @@ func (c *Chat) syncState(e *socketio.Event) {
 	missed := map[string][]Message{}
 	updated := map[string][]Message{} // edited or deleted since the client's last message
 	total, truncated := 0, false
+	var came []string // rooms the socket was not in
+	had := e.Socket.Rooms()
 	for _, r := range rooms {
 		ids = append(ids, r.ID)
+		if !slices.Contains(had, RoomName(r.ID)) {
+			came = append(came, RoomName(r.ID))
+		}
 		e.Socket.Join(RoomName(r.ID))
 		last, ok := in.LastMessageIDs[r.ID]
 		if !ok {
@@ -607,6 +623,9 @@ func (c *Chat) syncState(e *socketio.Event) {
 		out["truncated"] = true
 	}
 	_ = e.Ack(out)
+	if len(came) > 0 {
+		c.arrivedAll(e.Socket, came)
+	}
 }
 
 // listRooms answers a page of the rooms the user can see: {after?,

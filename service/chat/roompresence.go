@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/heraldio/herald/service/auth"
 	"github.com/heraldio/herald/service/store"
@@ -14,8 +13,9 @@ import (
 
 // Per-room presence is about users, not sockets: presence:room tells a
 // room that a user came (their first socket in it, on any node) or went
-// (their last). It is read from the cluster's sockets, so it converges
-// after a node or Redis restart as the sockets come back.
+// (their last), as Options.Rooms counts them. Who is in a room now
+// (room:presence, the count) is read from the cluster's sockets, so it
+// converges after a node or Redis restart as the sockets come back.
 
 // inRoom reports whether the user has a socket other than except in the
 // room, on any node.
@@ -53,44 +53,67 @@ func (c *Chat) roomUsers(ctx context.Context, roomID string) ([]Author, error) {
 	return users, nil
 }
 
-// arrived sends presence:room {joined: true} unless the user was in the
-// room already through another socket.
+// arrived sends presence:room {joined: true} if the socket is the user's
+// first in the room, on any node. Without an answer from Rooms it looks
+// at the cluster's sockets instead.
 func (c *Chat) arrived(s *socketio.Socket, roomID string, u auth.User) {
 	cx, cancel := c.ctx()
 	defer cancel()
-	if c.inRoom(cx, u.ID, roomID, s.ID()) {
+	first, err := c.opts.Rooms.Enter(cx, roomID, u.ID, s.ID())
+	if err != nil {
+		c.opts.Logger.Warn("chat: room presence", "room", roomID, "err", err)
+		first = !c.inRoom(cx, u.ID, roomID, s.ID())
+	}
+	if !joined(s, roomID) {
+		// Gone meanwhile (a disconnect whose Exit may have come first):
+		// undone, and whatever the two together changed is told.
+		last, err := c.opts.Rooms.Exit(cx, roomID, u.ID, s.ID())
+		if err != nil || first == last {
+			return
+		}
+		c.emitRoomPresence(cx, roomID, u.ID, u.Name, first)
 		return
 	}
-	c.emitRoomPresence(cx, roomID, u.ID, u.Name, true)
+	if first {
+		c.emitRoomPresence(cx, roomID, u.ID, u.Name, true)
+	}
 }
 
-// departed sends presence:room {joined: false} once the user has no
-// socket left in the room (except is the one leaving).
+// departed sends presence:room {joined: false} if the socket sid, which
+// has left the room, was the user's last there.
 //
-// Two sockets of a user leaving at the same moment on two nodes may each
-// see the other still there; so a departure that found another socket is
-// looked at once more a little later, and told then if none is left.
-func (c *Chat) departed(roomID string, u auth.User, except string) {
+// It is Rooms that decides, in one step with the count: two of a user's
+// sockets leaving at once on two nodes, each looking at the cluster's
+// sockets, could each see the other gone (both told the room) or each
+// see the other still there (neither did).
+func (c *Chat) departed(roomID string, u auth.User, sid string) {
 	cx, cancel := c.ctx()
 	defer cancel()
-	if !c.inRoom(cx, u.ID, roomID, except) {
-		c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
-		return
+	last, err := c.opts.Rooms.Exit(cx, roomID, u.ID, sid)
+	if err != nil {
+		c.opts.Logger.Warn("chat: room presence", "room", roomID, "err", err)
+		last = !c.inRoom(cx, u.ID, roomID, sid)
 	}
-	c.departures.Add(1)
-	time.AfterFunc(recheckDeparture, func() {
-		defer c.departures.Done()
-		cx, cancel := c.ctx()
-		defer cancel()
-		if !c.inRoom(cx, u.ID, roomID, except) {
-			c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
-		}
-	})
+	if last {
+		c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
+	}
 }
 
-// recheckDeparture is how long after a departure that found another of
-// the user's sockets in the room it is looked at again.
-const recheckDeparture = 500 * time.Millisecond
+// arrivedAll sends presence:room for the chat rooms a socket is in that
+// it came to without join-room (a recovered session, sync-state), in the
+// background.
+func (c *Chat) arrivedAll(s *socketio.Socket, rooms []string) {
+	u := user(s)
+	c.departures.Add(1)
+	go func() {
+		defer c.departures.Done()
+		for _, r := range rooms {
+			if id, ok := strings.CutPrefix(r, "room:"); ok && len(id) <= store.MaxIDLen {
+				c.arrived(s, id, u)
+			}
+		}
+	}()
+}
 
 func (c *Chat) emitRoomPresence(ctx context.Context, roomID, userID, name string, joined bool) {
 	ev := map[string]any{"roomId": roomID, "userId": userID, "name": name, "joined": joined}
