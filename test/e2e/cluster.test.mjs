@@ -35,7 +35,7 @@ async function until(cond, what) {
     if (await cond()) return;
     await new Promise((r) => setTimeout(r, 25));
   }
-  assert.fail(`timed out waiting for ${what}`);
+  assert.fail(`timed out waiting for ${typeof what === "function" ? what() : what}`);
 }
 
 test("a send retried by the client (retries, ackTimeout) is stored, broadcast and acked once", async () => {
@@ -203,22 +203,39 @@ test("auth:refresh replaces the token of a live connection; expiry follows the n
   assert.equal(expired, false);
 });
 
-test("room presence: users in a room across nodes, first socket in and last out", async () => {
-  const wes = a.socket("/chat", { auth: { token: a.token("wes", "Wes") } });
-  const amyA = a.socket("/chat", { auth: { token: a.token("amy", "Amy") } });
-  const amyB = b.socket("/chat", { auth: { token: b.token("amy", "Amy") } });
-  await Promise.all([wes, amyA, amyB].map(connected));
-  await wes.timeout(5000).emitWithAck("join-room", "general");
-  const events = [];
-  wes.on("presence:room", (e) => { if (e.userId === "amy") events.push([e.joined, e.count]); });
-  await amyB.timeout(5000).emitWithAck("join-room", "general");
-  await amyA.timeout(5000).emitWithAck("join-room", "general");
-  const here = await wes.timeout(5000).emitWithAck("room:presence", "general");
-  assert.deepEqual(here.users.map((u) => u.userId).sort(), ["amy", "wes"]);
-  assert.equal(here.count, 2);
-  await amyA.timeout(5000).emitWithAck("leave-room", "general"); // still there on the other node
-  amyB.disconnect(); // gone
-  await until(() => events.length === 2, `amy's arrival and departure: ${JSON.stringify(events)}`);
-  assert.deepEqual(events, [[true, 2], [false, 1]]);
-  assert.deepEqual(await wes.timeout(5000).emitWithAck("room:presence", { roomId: 5 }), { error: "Invalid payload" });
-});
+for (const order of ["disconnect on B, then at once leave-room on A", "leave-room on A, then at once disconnect on B"]) {
+  test(`room presence: users in a room across nodes, first socket in and last out (${order})`, async () => {
+    const wes = a.socket("/chat", { auth: { token: a.token("wes", "Wes") } });
+    const amyA = a.socket("/chat", { auth: { token: a.token("amy", "Amy") } });
+    const amyB = b.socket("/chat", { auth: { token: b.token("amy", "Amy") } });
+    await Promise.all([wes, amyA, amyB].map(connected));
+    await wes.timeout(5000).emitWithAck("join-room", "general");
+    const events = [];
+    wes.on("presence:room", (e) => { if (e.userId === "amy") events.push([e.joined, e.count]); });
+    await amyB.timeout(5000).emitWithAck("join-room", "general");
+    await amyA.timeout(5000).emitWithAck("join-room", "general");
+    const here = await wes.timeout(5000).emitWithAck("room:presence", "general");
+    assert.deepEqual(here.users.map((u) => u.userId).sort(), ["amy", "wes"]);
+    assert.equal(here.count, 2);
+    // Both tabs go in the same tick, one on each node.
+    let left;
+    if (order.startsWith("disconnect")) {
+      amyB.disconnect();
+      left = amyA.timeout(5000).emitWithAck("leave-room", "general");
+    } else {
+      left = amyA.timeout(5000).emitWithAck("leave-room", "general");
+      amyB.disconnect();
+    }
+    assert.equal((await left).ok, true);
+    await until(() => events.length >= 2, () => `amy's arrival and departure: ${JSON.stringify(events)}`);
+    // Whatever node B told the room before it arrives before B's marker.
+    const max = await chatOn(b, "max", "Max");
+    const marked = new Promise((resolve) => wes.on("new-message", (m) => { if (m.content === "marker") resolve(); }));
+    await max.timeout(5000).emitWithAck("send-message", { roomId: "general", content: "marker" });
+    await marked;
+    assert.deepEqual(events, [[true, 2], [false, 1]]);
+    const now = await wes.timeout(5000).emitWithAck("room:presence", "general");
+    assert.deepEqual(now.users.map((u) => u.userId), ["max", "wes"]);
+    assert.deepEqual(await wes.timeout(5000).emitWithAck("room:presence", { roomId: 5 }), { error: "Invalid payload" });
+  });
+}
