@@ -117,6 +117,8 @@ type Conn struct {
 	// sit in what would be padding: a Conn is kept for every connection.
 	hbKind       hbKind
 	awaitingPong bool
+	eio3         bool // an Engine.IO v3 session (Options.AllowEIO3)
+	b64          bool // v3 polling: the client takes no binary payload
 
 	queue     []*Packet
 	ws        *wsConn
@@ -179,6 +181,15 @@ func (c *Conn) Transport() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.transport
+}
+
+// Protocol returns the session's Engine.IO protocol revision: 4, or 3
+// for a client of Options.AllowEIO3.
+func (c *Conn) Protocol() int {
+	if c.eio3 {
+		return 3
+	}
+	return 4
 }
 
 // Server returns the server the connection belongs to.
@@ -419,8 +430,8 @@ func (c *Conn) upgradedLocked(w *wsConn) {
 	c.ws = w
 	c.transport = TransportWebSocket
 	c.poll.endWaitLocked(answerNoop)
-	if len(c.queue) > 0 {
-		c.kickWS()
+	if len(c.queue) > 0 || c.state == stateClosing {
+		c.kickWS() // the writer finishes a close once the queue is out
 	}
 }
 
@@ -481,7 +492,23 @@ func (c *Conn) goHeld(f func()) {
 func (c *Conn) startPing() {
 	c.mu.Lock()
 	if c.state == stateOpen {
-		c.srv.hb.schedule(c, hbPing, c.srv.opts.PingInterval)
+		if c.eio3 {
+			c.srv.hb.schedule(c, hbClientPing, c.srv.opts.PingInterval+c.srv.opts.PingTimeout)
+		} else {
+			c.srv.hb.schedule(c, hbPing, c.srv.opts.PingInterval)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// onClientPing answers the ping of an Engine.IO v3 client and waits for
+// the next one.
+func (c *Conn) onClientPing() {
+	c.mu.Lock()
+	if c.state == stateOpen {
+		c.queue = append(c.queue, pongPacket)
+		c.wakeLocked()
+		c.srv.hb.schedule(c, hbClientPing, c.srv.opts.PingInterval+c.srv.opts.PingTimeout)
 	}
 	c.mu.Unlock()
 }
@@ -492,6 +519,11 @@ func (c *Conn) onHeartbeat(kind hbKind, when int64) {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
+		return
+	}
+	if kind == hbClientPing {
+		c.mu.Unlock()
+		c.abort(ReasonPingTimeout, nil)
 		return
 	}
 	if kind == hbPong {
@@ -525,6 +557,10 @@ func (c *Conn) onPacket(t packet.Type, data []byte, binary bool) {
 		c.handler.OnMessage(data, binary)
 	case packet.Pong:
 		c.onPong()
+	case packet.Ping:
+		if c.eio3 { // v4 clients do not ping: ignored, as before
+			c.onClientPing()
+		}
 	case packet.Close:
 		c.abort(ReasonTransportClose, nil)
 	}

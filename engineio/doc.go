@@ -3,6 +3,12 @@
 // long-polling and WebSocket transports, the upgrade from one to the
 // other, heartbeats, and the protocol's error answers.
 //
+// With Options.AllowEIO3 it also serves Engine.IO v3 clients (those of
+// socket.io-client 2.x): their payloads, binary frames and client-side
+// pings (see AllowEIO3). A packet is the same for both: a v3 session's
+// frames and polling payloads are made from it as it goes out, so one
+// broadcast serves v3 and v4 sessions alike.
+//
 // # Usage
 //
 // A Server is an http.Handler. Each new session is a Conn; the function

@@ -17,6 +17,9 @@ import (
 // heap and the callback's closure: about 180 bytes of every idle
 // connection). The timer fires at the earliest deadline, as a timer of
 // the connection's own would, and handles every connection due by then.
+// An Engine.IO v3 session is pinged by its client instead: it waits in a
+// list of its own (hbClientPing), each deadline PingInterval+PingTimeout
+// after the last ping, so the lists stay in deadline order.
 type heartbeats struct {
 	srv *Server
 
@@ -30,9 +33,10 @@ type heartbeats struct {
 type hbKind uint8
 
 const (
-	hbNone hbKind = iota // none: not started or closed
-	hbPing               // the next ping
-	hbPong               // the pong of the last ping
+	hbNone       hbKind = iota // none: not started or closed
+	hbPing                     // the next ping
+	hbPong                     // the pong of the last ping
+	hbClientPing               // Engine.IO v3: the client's next ping, PingInterval+PingTimeout after its last
 	hbKinds
 )
 
@@ -84,12 +88,12 @@ func (h *heartbeats) scheduleFrom(c *Conn, kind hbKind, from int64, d time.Durat
 	h.mu.Unlock()
 }
 
-// overdue reports whether c's pong was due by now: its deadline passed
+// overdue reports whether c's pong (a v3 client's ping) was due by now: its deadline passed
 // and the timer, late on a loaded machine, has not yet closed it.
 func (h *heartbeats) overdue(c *Conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return c.hbKind == hbPong && c.hbWhen <= h.srv.now()
+	return (c.hbKind == hbPong || c.hbKind == hbClientPing) && c.hbWhen <= h.srv.now()
 }
 
 // remove makes c wait for nothing.
@@ -115,7 +119,7 @@ func (h *heartbeats) unlinkLocked(c *Conn) {
 		l.tail = c.hbPrev
 	}
 	c.hbPrev, c.hbNext, c.hbKind = nil, nil, hbNone
-	if h.lists[hbPing].head == nil && h.lists[hbPong].head == nil && h.armed != 0 {
+	if h.lists[hbPing].head == nil && h.lists[hbPong].head == nil && h.lists[hbClientPing].head == nil && h.armed != 0 {
 		h.timer.Stop() // nothing left to wait for: no timer outlives the connections
 		h.armed = 0
 	}

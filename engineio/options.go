@@ -93,6 +93,17 @@ type Options struct {
 	// NewID, as the reference's generateId: a cluster can put in it which
 	// node holds the session. Ids must be unique, URL-safe and not empty.
 	GenerateID func() string
+	// AllowEIO3 accepts clients of Engine.IO v3 (EIO=3: socket.io-client
+	// 2.x), as the reference's allowEIO3; without it they are refused with
+	// "Unsupported protocol version". Such a session speaks v3 throughout:
+	// its polling payloads ("<length>:<packet>", lengths in UTF-16 code
+	// units; the binary framing, or "b4" and base64 for a client that
+	// asked b64=1), its binary WebSocket frames (the type byte first) and
+	// its heartbeat, where the client pings every PingInterval, the
+	// server answers with a pong and closes a session whose client sent
+	// no ping for PingInterval+PingTimeout. JSONP polling (the j
+	// parameter) is refused.
+	AllowEIO3 bool
 	// Forward, when set, is given every request for a session this server
 	// does not hold (polling GET and POST, a WebSocket upgrade), before it
 	// is refused with "Session ID unknown". It returns true when it has

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
@@ -22,6 +23,16 @@ type Packet struct {
 	frame       []byte
 	deflateOnce sync.Once
 	deflated    []byte
+	// An Engine.IO v3 session's frames of a binary message, which start
+	// with the type byte; made for the first v3 recipient, so that a
+	// packet no v3 client gets carries one pointer for them.
+	v3 atomic.Pointer[v3Frames]
+}
+
+// v3Frames are a binary message's frames for Engine.IO v3 sessions.
+type v3Frames struct {
+	plainOnce, deflateOnce sync.Once
+	plain, deflated        []byte
 }
 
 // control returns a packet of type t carrying data.
@@ -69,6 +80,7 @@ func noop() {}
 // Static control packets, shared by every connection.
 var (
 	pingPacket  = control(packet.Ping, "")
+	pongPacket  = control(packet.Pong, "")
 	noopPacket  = control(packet.Noop, "")
 	closePacket = control(packet.Close, "")
 )
@@ -99,6 +111,41 @@ func (p *Packet) buildFrame() []byte {
 	return append(buf, p.Data...)
 }
 
+// v3Frame returns the frame of p, a binary message, for an Engine.IO v3
+// session, compressed or not, each built once.
+func (p *Packet) v3Frame(compress bool) []byte {
+	f := p.v3.Load()
+	if f == nil {
+		p.v3.CompareAndSwap(nil, new(v3Frames))
+		f = p.v3.Load()
+	}
+	f.plainOnce.Do(func() {
+		var w fixedWriter
+		_ = ws.WriteFrame(&w, ws.NewFrame(ws.OpBinary, true, p.v3Payload()))
+		f.plain = w.buf
+	})
+	if !compress {
+		return f.plain
+	}
+	f.deflateOnce.Do(func() {
+		f.deflated = f.plain
+		if c, err := wsflate.CompressFrame(ws.NewFrame(ws.OpBinary, true, p.v3Payload())); err == nil {
+			var w fixedWriter
+			_ = ws.WriteFrame(&w, c)
+			f.deflated = w.buf
+		}
+	})
+	return f.deflated
+}
+
+// v3Payload is p's binary message as v3 frames it: the type byte first.
+func (p *Packet) v3Payload() []byte {
+	b := make([]byte, 1+len(p.Data))
+	b[0] = byte(p.Type)
+	copy(b[1:], p.Data)
+	return b
+}
+
 type fixedWriter struct{ buf []byte }
 
 func (w *fixedWriter) Write(b []byte) (int, error) {
@@ -116,6 +163,26 @@ func appendPayload(dst []byte, packets []*Packet) []byte {
 		dst = p.AppendText(dst)
 	}
 	return dst
+}
+
+// appendPayloadV3 appends packets as an Engine.IO v3 polling response,
+// binary when one is binary and the client takes binary, and returns it
+// with its content type.
+func appendPayloadV3(dst []byte, packets []*Packet, binary bool) ([]byte, string) {
+	if binary {
+		for _, p := range packets {
+			if p.Binary {
+				for _, p := range packets {
+					dst = p.AppendBinaryRecordV3(dst)
+				}
+				return dst, "application/octet-stream"
+			}
+		}
+	}
+	for _, p := range packets {
+		dst = p.AppendRecordV3(dst)
+	}
+	return dst, "text/plain; charset=UTF-8"
 }
 
 // deflatedFrame returns the permessage-deflate frame of p, built once.

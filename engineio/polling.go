@@ -107,7 +107,7 @@ func (c *Conn) pollGet(w http.ResponseWriter, r *http.Request) {
 		c.srv.fail(w, codeBadRequest, "")
 		return
 	}
-	if c.awaitingPong && c.state == stateOpen && c.srv.hb.overdue(c) {
+	if (c.awaitingPong || c.eio3) && c.state == stateOpen && c.srv.hb.overdue(c) {
 		// The pong is overdue: the session ended by its deadline, whether
 		// the timer has fired yet or not. Answered as the request after
 		// a ping timeout is, so a GET gets the same answer at the
@@ -185,9 +185,15 @@ var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return
 
 func (c *Conn) writePolling(w http.ResponseWriter, r *http.Request, batch []*Packet) {
 	bp := payloadPool.Get().(*[]byte)
-	body := appendPayload((*bp)[:0], batch)
+	var body []byte
+	ctype := "text/plain; charset=UTF-8"
+	if c.eio3 {
+		body, ctype = appendPayloadV3((*bp)[:0], batch, !c.b64)
+	} else {
+		body = appendPayload((*bp)[:0], batch)
+	}
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Type", ctype)
 	h.Set("Cache-Control", "no-store")
 	o := &c.srv.opts
 	if o.HTTPCompression && len(body) >= o.DeflateThreshold && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
@@ -260,12 +266,19 @@ func (c *Conn) pollPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// Validate the whole payload before delivering any of it.
 	body := buf.Bytes()
-	if err := packet.DecodePayload(body, func(*packet.Packet) error { return nil }); err != nil {
+	decode := packet.DecodePayload
+	if c.eio3 {
+		decode = packet.DecodePayloadV3
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/octet-stream") {
+			decode = packet.DecodeBinaryPayloadV3
+		}
+	}
+	if err := decode(body, func(*packet.Packet) error { return nil }); err != nil {
 		c.srv.fail(w, codeBadRequest, "")
 		c.transportClosed(&c.poll, ReasonParseError, err)
 		return
 	}
-	_ = packet.DecodePayload(body, func(p *packet.Packet) error {
+	_ = decode(body, func(p *packet.Packet) error {
 		c.received(&c.poll, p.Type, p.Data, p.Binary)
 		return nil
 	})

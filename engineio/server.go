@@ -62,7 +62,7 @@ type Handler interface {
 	OnClose(reason Reason, err error)
 }
 
-// Server is an Engine.IO v4 server; it is an http.Handler for the path it
+// Server is an Engine.IO v4 server (and v3 with Options.AllowEIO3); it is an http.Handler for the path it
 // is mounted on. Its methods are safe for concurrent use.
 type Server struct {
 	opts      Options
@@ -126,9 +126,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if q.Get("EIO") != "4" {
-		s.fail(w, codeUnsupported, "")
-		return
+	eio3 := false
+	if v := q.Get("EIO"); v != "4" {
+		if v != "3" || !s.opts.AllowEIO3 {
+			s.fail(w, codeUnsupported, "")
+			return
+		}
+		if q.Has("j") { // JSONP polling: not served
+			s.fail(w, codeBadRequest, "")
+			return
+		}
+		eio3 = true
 	}
 	transport := q.Get("transport")
 	if transport != TransportPolling && transport != TransportWebSocket || !s.opts.allows(transport) {
@@ -152,7 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		s.handshake(w, r, transport)
+		s.handshake(w, r, transport, eio3, eio3 && q.Get("b64") != "")
 		return
 	}
 	s.mu.Lock()
@@ -160,6 +168,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if c == nil {
 		s.unknownSession(w, r, sid)
+		return
+	}
+	if c.eio3 != eio3 {
+		s.fail(w, codeBadRequest, "")
 		return
 	}
 	if isWS {
@@ -268,7 +280,9 @@ func (s *Server) newID() string {
 var errRequestURI = errors.New("engineio: handshake request URI too long")
 
 // newConn registers a new session; nil means the server is shutting down.
-func (s *Server) newConn(req *Request, transport string) *Conn {
+// eio3 makes it a session of Engine.IO v3, whose polling client takes no
+// binary with b64.
+func (s *Server) newConn(req *Request, transport string, eio3, b64 bool) *Conn {
 	// The constant, not the query's bytes: the connection keeps it for its
 	// life, and a substring of the request line would pin the whole line.
 	if transport == TransportWebSocket {
@@ -281,6 +295,8 @@ func (s *Server) newConn(req *Request, transport string) *Conn {
 		srv:       s,
 		req:       req,
 		transport: transport,
+		eio3:      eio3,
+		b64:       b64,
 	}
 	c.refs.Store(1) // the registration, released by remove
 	s.mu.Lock()
@@ -293,13 +309,13 @@ func (s *Server) newConn(req *Request, transport string) *Conn {
 	return c
 }
 
-func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string, eio3, b64 bool) {
 	req := newRequest(r, s.opts.MaxHeaderBytes)
 	if req == nil {
 		s.fail(w, codeBadRequest, "")
 		return
 	}
-	c := s.newConn(req, transport)
+	c := s.newConn(req, transport, eio3, b64)
 	if c == nil {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
@@ -359,7 +375,7 @@ func (s *Server) ServeWebSocket(conn net.Conn, r *http.Request) (*Conn, error) {
 	if req == nil {
 		return nil, errRequestURI
 	}
-	c := s.newConn(req, TransportWebSocket)
+	c := s.newConn(req, TransportWebSocket, false, false)
 	if c == nil {
 		return nil, ErrServerClosed
 	}

@@ -112,7 +112,10 @@ func (c *Conn) onProbePacket(w *wsConn, t packet.Type, data []byte) bool {
 		return true
 	case t == packet.Upgrade:
 		c.mu.Lock()
-		if c.up.ws != w || c.up.state() != upgradeWaiting || c.state != stateOpen {
+		// A session closing meanwhile still upgrades, as the reference's
+		// does: what it queued before closing (a DISCONNECT, say) goes
+		// out on the WebSocket, which then closes.
+		if c.up.ws != w || c.up.state() != upgradeWaiting || c.state == stateClosed {
 			c.mu.Unlock()
 			c.transportClosed(w, ReasonTransportError, errProtocol)
 			return false

@@ -245,6 +245,13 @@ func (w *wsConn) deliver(op ws.OpCode, compressed bool, data []byte) bool {
 		data = out
 	}
 	if op == ws.OpBinary {
+		if w.c.eio3 { // v3 starts a binary frame with the packet type
+			if len(data) == 0 || data[0] != byte(packet.Message) {
+				w.c.transportClosed(w, ReasonParseError, packet.ErrInvalid)
+				return false
+			}
+			data = data[1:]
+		}
 		return w.c.received(w, packet.Message, data, true)
 	}
 	if !utf8.Valid(data) {

@@ -53,9 +53,13 @@ func (c *Conn) sendRaw(w *wsConn, f ws.Frame) {
 }
 
 // frameFor returns the frame of p for a connection with or without
-// permessage-deflate.
-func (p *Packet) frameFor(deflate bool, threshold int) []byte {
-	if deflate && !p.NoCompress && len(p.Data) >= threshold {
+// permessage-deflate, of Engine.IO v4 or v3 (whose binary frames differ).
+func (p *Packet) frameFor(deflate, eio3 bool, threshold int) []byte {
+	compress := deflate && !p.NoCompress && len(p.Data) >= threshold
+	if eio3 && p.Binary {
+		return p.v3Frame(compress)
+	}
+	if compress {
 		return p.deflatedFrame()
 	}
 	return p.wsFrame()
@@ -69,7 +73,7 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 	iov := (*bp)[:0]
 	total := 0
 	for _, p := range batch {
-		f := p.frameFor(w.deflate, c.srv.opts.DeflateThreshold)
+		f := p.frameFor(w.deflate, c.eio3, c.srv.opts.DeflateThreshold)
 		iov = append(iov, f)
 		total += len(f)
 	}
@@ -103,7 +107,7 @@ func (c *Conn) writeInline(w *wsConn, batch []*Packet) {
 	var rest []*Packet
 	if n < total {
 		for i, p := range batch {
-			f := p.frameFor(w.deflate, c.srv.opts.DeflateThreshold)
+			f := p.frameFor(w.deflate, c.eio3, c.srv.opts.DeflateThreshold)
 			if n >= len(f) {
 				n -= len(f)
 				continue
@@ -203,7 +207,7 @@ func (c *Conn) flushWith(w *wsConn, scratch *net.Buffers) {
 		}
 		orig := (*bp)[:0]
 		for _, p := range batch {
-			orig = append(orig, p.frameFor(deflate, threshold))
+			orig = append(orig, p.frameFor(deflate, c.eio3, threshold))
 		}
 		*bp = orig // WriteTo consumes *bp; writing through the pointer keeps the slice off the heap
 		deadline := time.Now().Add(c.srv.opts.WriteTimeout)
