@@ -390,7 +390,9 @@ func (a *MemoryAdapter) members(room string, fn func(id string)) {
 	for id := range a.rooms[room] {
 		fn(id)
 	}
-	if _, left := a.leftSelf[room]; !left && len(room) == 20 && a.nsp.Socket(room) != nil {
+	// Socket ids are 20 characters, but for v2 clients' (see v2.go):
+	// the lookup is spared for other rooms unless the server takes those.
+	if _, left := a.leftSelf[room]; !left && (len(room) == 20 || a.nsp.server.opts.Engine.AllowEIO3) && a.nsp.Socket(room) != nil {
 		fn(room)
 	}
 }

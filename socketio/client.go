@@ -27,6 +27,10 @@ type client struct {
 
 	closed bool // guarded by mu
 	done   bool // guarded by pmu: a parse error or OnClose, read nothing more
+	// v3 is a Socket.IO v2 client (Engine.IO v3, Socket.IO protocol 4):
+	// connected to "/" by the server, namespaces with a query, ids and
+	// errors of that protocol (see v2.go).
+	v3 bool
 }
 
 // binaryWait is the decoder of a client that sent a binary packet, and
@@ -39,7 +43,7 @@ type binaryWait struct {
 }
 
 func newClient(s *Server, conn *engineio.Conn) *client {
-	c := &client{srv: s, conn: conn}
+	c := &client{srv: s, conn: conn, v3: conn.Protocol() == 3}
 	c.connectTimer = time.AfterFunc(s.opts.ConnectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0 && !c.closed
@@ -187,6 +191,9 @@ func (c *client) parseError() {
 }
 
 func (c *client) dispatch(p *Packet) {
+	if c.v3 {
+		v2Namespace(p)
+	}
 	s := c.socketOf(p.Nsp)
 	switch {
 	case p.Type == PacketConnect && s == nil:
@@ -208,7 +215,7 @@ func (c *client) dispatch(p *Packet) {
 func (c *client) connect(p *Packet) {
 	nsp := c.srv.lookupNamespace(p.Nsp, p.Data)
 	if nsp == nil {
-		c.write(c.srv.encode(&Packet{Type: PacketConnectError, Nsp: p.Nsp, Data: json.RawMessage(`{"message":"Invalid namespace"}`)}), false)
+		c.connectError(p.Nsp, errInvalidNamespace)
 		return
 	}
 	s := &Socket{nsp: nsp, client: c}
@@ -238,7 +245,9 @@ func (c *client) connect(p *Packet) {
 			s.pid = engineio.NewID()
 		}
 	}
-	if s.id == "" {
+	if s.id == "" && c.v3 {
+		s.id = v2SocketID(nsp.name, c.conn.ID())
+	} else if s.id == "" {
 		s.id = engineio.NewID()
 	}
 	nsp.connect(s, session)
@@ -285,7 +294,11 @@ func (c *client) removeSocket(s *Socket) {
 }
 
 func (c *client) connectError(nsp string, err error) {
-	c.write(c.srv.encode(&Packet{Type: PacketConnectError, Nsp: nsp, Data: connectErrorData(err)}), false)
+	data := connectErrorData(err)
+	if c.v3 {
+		data = v2ErrorData(err)
+	}
+	c.write(c.srv.encode(&Packet{Type: PacketConnectError, Nsp: nsp, Data: data}), false)
 }
 
 func (c *client) socketList() []*Socket {

@@ -279,7 +279,16 @@ func (s *Server) To(rooms ...string) BroadcastOperator { return s.Of("/").To(roo
 
 // onEngineConn gives a new connection its client. The engine's Conn holds
 // it, so the server keeps no set of its own.
-func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler { return newClient(s, conn) }
+func (s *Server) onEngineConn(conn *engineio.Conn) engineio.Handler {
+	c := newClient(s, conn)
+	if c.v3 {
+		// A v2 client sends no CONNECT for "/": the server connects it, as
+		// the reference does for protocol 3, before the open packet goes
+		// out, so that the CONNECT answer follows it.
+		c.connect(&Packet{Type: PacketConnect, Nsp: "/"})
+	}
+	return c
+}
 
 // Shutdown stops accepting connections, disconnects every socket with
 // reason "server shutting down" (their sessions are kept for recovery),

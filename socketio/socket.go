@@ -367,6 +367,10 @@ func (s *Socket) onConnect(session *Session) {
 			s.client.write(s.client.srv.encode(&cp), false)
 		}
 	}
+	if s.client.v3 { // a v2 client knows its id: the CONNECT carries nothing
+		s.client.write(s.client.srv.encode(&Packet{Type: PacketConnect, Nsp: s.nsp.name}), false)
+		return
+	}
 	e := encoder{}
 	e.buf = append(e.buf, `{"sid":`...)
 	e.buf = jsonstr.Append(e.buf, s.id)

@@ -44,7 +44,19 @@ func Dial(t testing.TB, baseURL, path string) *Conn {
 // DialHeader is Dial with extra request headers.
 func DialHeader(t testing.TB, baseURL, path string, header http.Header) *Conn {
 	t.Helper()
-	u := strings.Replace(baseURL, "http", "ws", 1) + path + "?EIO=4&transport=websocket"
+	return dial(t, strings.Replace(baseURL, "http", "ws", 1)+path+"?EIO=4&transport=websocket", header)
+}
+
+// DialEIO3 opens a WebSocket session of Engine.IO v3 (a Socket.IO v2
+// client) with query ("&token=x", may be empty) added to the URL. A v3
+// client pings: AutoPong does nothing for it.
+func DialEIO3(t testing.TB, baseURL, path, query string) *Conn {
+	t.Helper()
+	return dial(t, strings.Replace(baseURL, "http", "ws", 1)+path+"?EIO=3&transport=websocket"+query, nil)
+}
+
+func dial(t testing.TB, u string, header http.Header) *Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d := ws.Dialer{}
