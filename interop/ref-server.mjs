@@ -15,6 +15,8 @@ const io = new Server(httpServer, {
   maxHttpBufferSize: 1e6,
   cors: { origin: "*" },
   connectionStateRecovery: { maxDisconnectionDuration: 30000, skipMiddlewares: true },
+  // ALLOW_EIO3=1: socket.io-client 2.x too (interop/eio3).
+  allowEIO3: process.env.ALLOW_EIO3 === "1",
 });
 
 if (process.env.REDIS_URL) {
@@ -27,7 +29,8 @@ if (process.env.REDIS_URL) {
 }
 
 io.use((socket, next) => {
-  if (socket.handshake.auth?.token === "bad") {
+  // A v2 client has no auth payload on "/": its token is in the query.
+  if ((socket.handshake.auth?.token ?? socket.handshake.query.token) === "bad") {
     const err = new Error("not authorized");
     err.data = { code: 401 };
     return next(err);
@@ -73,6 +76,7 @@ io.on("connection", (socket) => {
 
 const hello = (socket) => {
   socket.emit("hello", { nsp: socket.nsp.name });
+  socket.on("whoami", (ack) => ack({ id: socket.id, auth: socket.handshake.auth }));
   echo(socket);
 };
 io.of("/custom").on("connection", hello);

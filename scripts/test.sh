@@ -45,6 +45,8 @@ if [ -z "${QUICK:-}" ]; then
   [ -x interop/run.sh ] && run "interop: socket.io-client vs Node reference" bash interop/run.sh
   [ -x interop/run.sh ] && run "interop: socket.io-msgpack-parser vs Herald" env PARSER=msgpack SERVER_CMD="$PWD/.bin/interop" bash interop/run.sh
   [ -x interop/run.sh ] && run "interop: socket.io-msgpack-parser vs Node reference" env PARSER=msgpack bash interop/run.sh
+  [ -x interop/eio3/run.sh ] && run "interop: socket.io-client 2.x (EIO3) vs Herald" env SERVER_CMD="$PWD/.bin/interop" bash interop/eio3/run.sh
+  [ -x interop/eio3/run.sh ] && run "interop: socket.io-client 2.x (EIO3) vs Node reference (allowEIO3)" bash interop/eio3/run.sh
   [ -x interop/cluster.sh ] && run "interop: Node and Herald nodes share Redis" env HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh
   [ -x interop/cluster.sh ] && run "interop: Node and Herald nodes share Redis, socket.io-msgpack-parser" env PARSER=msgpack HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh
   [ -x interop/cluster.sh ] && run "interop: two Herald nodes share Redis, socket.io-msgpack-parser" env PARSER=msgpack NODE_CMD="$PWD/.bin/interop" HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh

@@ -4,7 +4,8 @@
 //
 // Environment: PORT (default 3000), PING_INTERVAL and PING_TIMEOUT in ms,
 // REDIS_URL to join a cluster through the Redis adapter, PARSER=msgpack
-// for socket.io-msgpack-parser's wire format.
+// for socket.io-msgpack-parser's wire format, ALLOW_EIO3=1 for
+// socket.io-client 2.x too (interop/eio3).
 package main
 
 import (
@@ -75,6 +76,7 @@ func main() {
 			PingTimeout:  envMillis("PING_TIMEOUT", 20*time.Second),
 			MaxPayload:   1e6,
 			CORS:         &engineio.CORS{Origins: []string{"*"}},
+			AllowEIO3:    os.Getenv("ALLOW_EIO3") == "1",
 		},
 		Recovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 30 * time.Second},
 	})
@@ -83,7 +85,11 @@ func main() {
 		var auth struct {
 			Token string `json:"token"`
 		}
-		_ = s.Handshake().BindAuth(&auth)
+		h := s.Handshake()
+		_ = h.BindAuth(&auth)
+		if auth.Token == "" { // a v2 client has no auth payload on "/": its token is in the query
+			auth.Token = h.Query.Get("token")
+		}
 		if auth.Token == "bad" {
 			return &socketio.ConnectError{Message: "not authorized", Data: map[string]any{"code": 401}}
 		}
@@ -153,6 +159,7 @@ func main() {
 	})
 	hello := func(s *socketio.Socket) {
 		_ = s.Emit("hello", map[string]any{"nsp": s.Namespace().Name()})
+		s.On("whoami", func(e *socketio.Event) { _ = e.Ack(map[string]any{"id": s.ID(), "auth": s.Handshake().Auth}) })
 		s.On("echo", onEcho)
 	}
 	io.Of("/custom").OnConnection(hello)
