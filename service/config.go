@@ -53,6 +53,7 @@ type Config struct {
 	NodeURL               string        // node-url, HERALD_NODE_URL: the URL the other nodes reach this one at, for requests of its sessions sent to them ("" = http://<listen address>, the host name when listening on every interface)
 	RedisPrefix           string        // redis-prefix, HERALD_REDIS_PREFIX: prefix of every Redis key and channel ("" = the defaults, compatible with Node's adapters)
 	DevAllowRemote        bool          // dev-allow-remote, HERALD_DEV_ALLOW_REMOTE: let dev mode listen beyond loopback (off)
+	AllowEIO3             bool          // allow-eio3, HERALD_ALLOW_EIO3: accept Socket.IO v2 clients (Engine.IO v3; their token in the query) (off)
 	TrustedProxies        string        // trusted-proxies, HERALD_TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For / Forwarded is believed ("" = none)
 	MaxHeaderBytes        int           // max-header-bytes, HERALD_MAX_HEADER_BYTES: largest request header block (16384)
 	MaxConnsPerUser       int           // max-connections-per-user, HERALD_MAX_CONNECTIONS_PER_USER: sockets of one user on this node, per namespace (20)

@@ -226,6 +226,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 			MaxHeaderBytes:   cfg.MaxHeaderBytes,
 			GenerateID:       generateID,
 			Forward:          forward,
+			AllowEIO3:        cfg.AllowEIO3,
 		},
 		// A recovered session passes authentication again: its token is
 		// verified (an expired or forged one is refused) and its user
@@ -378,7 +379,16 @@ func (s *Service) tokenUser(sock *socketio.Socket) (auth.User, error) {
 	var a struct {
 		Token any `json:"token"`
 	}
-	_ = sock.Handshake().BindAuth(&a)
+	h := sock.Handshake()
+	_ = h.BindAuth(&a)
+	if a.Token == nil && sock.Conn().Protocol() == 3 {
+		// A Socket.IO v2 client has no auth payload on "/": its token is
+		// in the query (io(url, {query: {token}})), which it also sends
+		// to other namespaces as their auth.
+		if t := h.Query.Get("token"); t != "" {
+			a.Token = t
+		}
+	}
 	token, _ := a.Token.(string)
 	if a.Token == nil || token == "" {
 		s.metrics.errors.WithLabelValues("auth_missing").Inc()

@@ -46,6 +46,7 @@ func (c *Config) settings() []setting {
 		text(&c.APIKey, "api-key", "HERALD_API_KEY", "", "key of the server API (generated in dev mode)").masked(true),
 		boolean(&c.Dev, "dev", "HERALD_DEV", "dev mode: /api/dev/token on (default on with a generated secret)"),
 		boolean(&c.DevAllowRemote, "dev-allow-remote", "HERALD_DEV_ALLOW_REMOTE", "let dev mode (anyone can mint tokens) listen beyond loopback"),
+		boolean(&c.AllowEIO3, "allow-eio3", "HERALD_ALLOW_EIO3", "accept socket.io-client 2.x (Engine.IO v3), whose token comes in the query"),
 		text(&c.CORSOrigins, "cors-origins", "HERALD_CORS_ORIGINS", "", "allowed origins, comma-separated; * for any"),
 		text(&c.TrustedProxies, "trusted-proxies", "HERALD_TRUSTED_PROXIES", "", "CIDRs of reverse proxies whose X-Forwarded-For is believed, comma-separated"),
 		duration(&c.PingInterval, "ping-interval", "HERALD_PING_INTERVAL", "25s", 1, "heartbeat interval"),
