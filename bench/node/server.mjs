@@ -1,10 +1,18 @@
 // The Node reference benchmark server: the same handlers as bench/server.
+// PARSER=msgpack uses socket.io-msgpack-parser instead of the default parser.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
+import msgpackParser from "socket.io-msgpack-parser";
 
 const port = Number(process.env.PORT || 3000);
+const parsers = { json: undefined, msgpack: msgpackParser };
+const name = process.env.PARSER || "json";
+if (!(name in parsers)) {
+  console.error(`PARSER=${JSON.stringify(name)}: want json or msgpack`);
+  process.exit(2);
+}
 const httpServer = createServer();
-const io = new Server(httpServer);
+const io = new Server(httpServer, parsers[name] ? { parser: parsers[name] } : {});
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => {
     const ack = args.pop();

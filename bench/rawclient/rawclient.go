@@ -71,13 +71,18 @@ func (c *Conn) Send(s string) error {
 	return err
 }
 
-// SendAll writes the messages in one write.
-func (c *Conn) SendAll(msgs []string) error {
+// SendFrames writes the messages in one write: binary messages (a binary
+// parser's packets) or text ones.
+func (c *Conn) SendFrames(binary bool, msgs ...[]byte) error {
+	op := ws.OpText
+	if binary {
+		op = ws.OpBinary
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.wbuf = c.wbuf[:0]
 	for _, m := range msgs {
-		c.wbuf = AppendClientText(c.wbuf, m)
+		c.wbuf = appendClientFrame(c.wbuf, op, m)
 	}
 	_, err := c.Write(c.wbuf)
 	return err
@@ -88,35 +93,50 @@ func (c *Conn) SendAll(msgs []string) error {
 func (c *Conn) Buffered() int { return c.br.Buffered() }
 
 // AppendClientText appends a masked text frame.
-func AppendClientText(dst []byte, s string) []byte {
-	n := len(s)
+func AppendClientText(dst []byte, s string) []byte { return appendClientFrame(dst, ws.OpText, s) }
+
+// appendClientFrame appends a masked frame of p.
+func appendClientFrame[T string | []byte](dst []byte, op ws.OpCode, p T) []byte {
+	n := len(p)
+	fin := 0x80 | byte(op)
 	switch {
 	case n < 126:
-		dst = append(dst, 0x81, 0x80|byte(n))
+		dst = append(dst, fin, 0x80|byte(n))
 	case n < 1<<16:
-		dst = append(dst, 0x81, 0x80|126, byte(n>>8), byte(n))
+		dst = append(dst, fin, 0x80|126, byte(n>>8), byte(n))
 	default:
-		dst = append(dst, 0x81, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+		dst = append(dst, fin, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 	k := rand.Uint32()
 	mask := [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
 	dst = append(dst, mask[:]...)
 	start := len(dst)
-	dst = append(dst, s...)
+	dst = append(dst, p...)
 	ws.Cipher(dst[start:], mask, 0)
 	return dst
 }
 
 // NextBytes returns the next text message, valid until the next call,
-// answering pings on the way.
+// answering pings on the way; binary messages are skipped.
 func (c *Conn) NextBytes() ([]byte, error) {
+	for {
+		b, binary, err := c.NextMessage()
+		if err != nil || !binary {
+			return b, err
+		}
+	}
+}
+
+// NextMessage returns the next message, text or binary (a binary
+// parser's packet), valid until the next call, answering pings on the way.
+func (c *Conn) NextMessage() (b []byte, binary bool, err error) {
 	for {
 		h, err := ws.ReadHeader(c.br)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if h.Length > maxFrame || (!h.Fin && h.OpCode != ws.OpContinuation) {
-			return nil, ErrFrame
+			return nil, false, ErrFrame
 		}
 		n := int(h.Length)
 		if cap(c.buf) < n {
@@ -124,22 +144,24 @@ func (c *Conn) NextBytes() ([]byte, error) {
 		}
 		b := c.buf[:n]
 		if _, err := io.ReadFull(c.br, b); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if h.Masked {
 			ws.Cipher(b, h.Mask, 0)
 		}
 		switch h.OpCode {
 		case ws.OpClose:
-			return nil, io.EOF
+			return nil, false, io.EOF
+		case ws.OpBinary:
+			return b, true, nil
 		case ws.OpText:
 			if n == 1 && b[0] == '2' {
 				if err := c.Send("3"); err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				continue
 			}
-			return b, nil
+			return b, false, nil
 		}
 	}
 }

@@ -1,5 +1,7 @@
 // Command report prints the comparison table of bench/compare.sh results
-// (JSON lines) and the Herald/Node ratios, and draws docs/benchmarks.png.
+// (JSON lines) and the Herald/Node ratios, and draws docs/benchmarks.png
+// when the run has the scenarios the picture shows. Scenarios the run
+// did not have (SCENARIOS=…) are left out of the table.
 package main
 
 import (
@@ -56,6 +58,7 @@ func main() {
 	}
 	fmt.Printf("Medians of %d round(s).\n\n", rounds)
 	h, n := res["herald"], res["node"]
+	has := func(scenario string) bool { return len(runs["herald"][scenario])+len(runs["node"][scenario]) > 0 }
 	ratio := func(a, b float64) string {
 		if b == 0 {
 			return "-"
@@ -67,30 +70,67 @@ func main() {
 	row := func(name string, a, b float64, unit, target string) {
 		fmt.Printf("| %s | %.2f %s | %.2f %s | %s | %s |\n", name, a, unit, b, unit, ratio(a, b), target)
 	}
-	row("memory per idle connection", h["conns"].BytesPerConn/1024, n["conns"].BytesPerConn/1024, "KB", "≤ 0.25x")
-	row("fan-out: server CPU per delivery", h["fanout"].CPUPerOpUs, n["fanout"].CPUPerOpUs, "µs", "≤ 0.5x")
-	row("fan-out: server user CPU per delivery", h["fanout"].UserPerOpUs, n["fanout"].UserPerOpUs, "µs", "(user space only)")
-	row("fan-out: server kernel CPU per delivery", h["fanout"].CPUPerOpUs-h["fanout"].UserPerOpUs, n["fanout"].CPUPerOpUs-n["fanout"].UserPerOpUs, "µs", "(system calls)")
-	row("fan-out: p99 latency", h["fanout"].P99ms, n["fanout"].P99ms, "ms", "< 1x")
-	row("fan-out: deliveries lost", float64(h["fanout"].Lost), float64(n["fanout"].Lost), "", "0")
-	if hf, nf := h["fanout_half"], n["fanout_half"]; hf.Ops > 0 {
+	if has("conns") {
+		row("memory per idle connection", h["conns"].BytesPerConn/1024, n["conns"].BytesPerConn/1024, "KB", "≤ 0.25x")
+	}
+	if has("fanout") {
+		row("fan-out: server CPU per delivery", h["fanout"].CPUPerOpUs, n["fanout"].CPUPerOpUs, "µs", "≤ 0.5x")
+		row("fan-out: server user CPU per delivery", h["fanout"].UserPerOpUs, n["fanout"].UserPerOpUs, "µs", "(user space only)")
+		row("fan-out: server kernel CPU per delivery", h["fanout"].CPUPerOpUs-h["fanout"].UserPerOpUs, n["fanout"].CPUPerOpUs-n["fanout"].UserPerOpUs, "µs", "(system calls)")
+		row("fan-out: p99 latency", h["fanout"].P99ms, n["fanout"].P99ms, "ms", "< 1x")
+		row("fan-out: deliveries lost", float64(h["fanout"].Lost), float64(n["fanout"].Lost), "", "0")
+	}
+	if has("fanout_half") {
+		hf, nf := h["fanout_half"], n["fanout_half"]
 		row("fan-out at half the rate: server CPU per delivery", hf.CPUPerOpUs, nf.CPUPerOpUs, "µs", "-")
 		row("fan-out at half the rate: server kernel CPU per delivery", hf.CPUPerOpUs-hf.UserPerOpUs, nf.CPUPerOpUs-nf.UserPerOpUs, "µs", "-")
 		row("fan-out at half the rate: p99 latency", hf.P99ms, nf.P99ms, "ms", "-")
 	}
-	row("echo: server CPU per ack", h["echo"].CPUPerOpUs, n["echo"].CPUPerOpUs, "µs", "≤ 0.4x")
-	row("echo: server user CPU per ack", h["echo"].UserPerOpUs, n["echo"].UserPerOpUs, "µs", "(user space only)")
-	row("echo: acks per second", h["echo"].OpsPerSec, n["echo"].OpsPerSec, "/s", "≥ 2x")
-	row("echo: p99 latency", h["echo"].P99ms, n["echo"].P99ms, "ms", "< 1x")
-	row("echo, one write per request: server CPU per ack", h["echo1"].CPUPerOpUs, n["echo1"].CPUPerOpUs, "µs", "≤ 0.4x")
-	row("echo, one write per request: acks per second", h["echo1"].OpsPerSec, n["echo1"].OpsPerSec, "/s", "≥ 2x")
-	row("echo, one write per request: p99 latency", h["echo1"].P99ms, n["echo1"].P99ms, "ms", "< 1x")
-	row("echo at a fixed rate: server CPU per ack", h["echorate"].CPUPerOpUs, n["echorate"].CPUPerOpUs, "µs", "-")
-	row("echo at a fixed rate: p99 latency", h["echorate"].P99ms, n["echorate"].P99ms, "ms", "-")
-	for _, s := range []string{"herald", "node"} {
-		b := res[s]["big"]
-		fmt.Printf("| %s: %d connections answering an echo | %d | RSS %d→%d KB, after close %d KB | | all |\n",
-			s, b.Conns, b.Healthy, b.RSSBeforeKB, b.RSSAfterKB, b.RSSClosedKB)
+	if has("echo") {
+		row("echo: server CPU per ack", h["echo"].CPUPerOpUs, n["echo"].CPUPerOpUs, "µs", "≤ 0.4x")
+		row("echo: server user CPU per ack", h["echo"].UserPerOpUs, n["echo"].UserPerOpUs, "µs", "(user space only)")
+		row("echo: acks per second", h["echo"].OpsPerSec, n["echo"].OpsPerSec, "/s", "≥ 2x")
+		row("echo: p99 latency", h["echo"].P99ms, n["echo"].P99ms, "ms", "< 1x")
+	}
+	if has("echo1") {
+		row("echo, one write per request: server CPU per ack", h["echo1"].CPUPerOpUs, n["echo1"].CPUPerOpUs, "µs", "≤ 0.4x")
+		row("echo, one write per request: acks per second", h["echo1"].OpsPerSec, n["echo1"].OpsPerSec, "/s", "≥ 2x")
+		row("echo, one write per request: p99 latency", h["echo1"].P99ms, n["echo1"].P99ms, "ms", "< 1x")
+	}
+	if has("echorate") {
+		row("echo at a fixed rate: server CPU per ack", h["echorate"].CPUPerOpUs, n["echorate"].CPUPerOpUs, "µs", "-")
+		row("echo at a fixed rate: p99 latency", h["echorate"].P99ms, n["echorate"].P99ms, "ms", "-")
+	}
+	// The msgpack parser (socket.io-msgpack-parser on both servers): the
+	// same loads, and what it costs against JSON within each server.
+	for _, s := range []struct{ json, msgpack, what, per string }{
+		{"echo", "echo-msgpack", "echo", "ack"},
+		{"fanout", "fanout-msgpack", "fan-out", "delivery"},
+	} {
+		if !has(s.msgpack) {
+			continue
+		}
+		hm, nm := h[s.msgpack], n[s.msgpack]
+		row(s.what+", msgpack: server CPU per "+s.per, hm.CPUPerOpUs, nm.CPUPerOpUs, "µs", "-")
+		row(s.what+", msgpack: server user CPU per "+s.per, hm.UserPerOpUs, nm.UserPerOpUs, "µs", "(user space only)")
+		if s.json == "echo" {
+			row("echo, msgpack: acks per second", hm.OpsPerSec, nm.OpsPerSec, "/s", "-")
+		} else {
+			row("fan-out, msgpack: deliveries lost", float64(hm.Lost), float64(nm.Lost), "", "0")
+		}
+		row(s.what+", msgpack: p99 latency", hm.P99ms, nm.P99ms, "ms", "-")
+		if has(s.json) {
+			hj, nj := h[s.json], n[s.json]
+			fmt.Printf("| %s: CPU per %s, msgpack / JSON | %s | %s | | (each server against itself) |\n",
+				s.what, s.per, ratio(hm.CPUPerOpUs, hj.CPUPerOpUs), ratio(nm.CPUPerOpUs, nj.CPUPerOpUs))
+		}
+	}
+	if has("big") {
+		for _, s := range []string{"herald", "node"} {
+			b := res[s]["big"]
+			fmt.Printf("| %s: %d connections answering an echo | %d | RSS %d→%d KB, after close %d KB | | all |\n",
+				s, b.Conns, b.Healthy, b.RSSBeforeKB, b.RSSAfterKB, b.RSSClosedKB)
+		}
 	}
 	// One write per delivery is the floor; what that write costs the
 	// kernel bounds the ratio whatever the server does in user space.
@@ -98,8 +138,10 @@ func main() {
 		fmt.Printf("\nFan-out floor: Herald's kernel time per delivery alone is %.2fx Node's whole CPU per delivery.\n",
 			(hf.CPUPerOpUs-hf.UserPerOpUs)/nf.CPUPerOpUs)
 	}
-	plot(h, n)
-	writeRatios(h, n)
+	if has("conns") && has("fanout") && has("echo") { // the picture's bars
+		plot(h, n)
+		writeRatios(h, n)
+	}
 }
 
 // writeRatios writes the Herald/Node ratios for bench/plot.gnuplot.

@@ -6,7 +6,9 @@
 //	join (room, ack)         joins the room, acks
 //	fanout (room, payload)   io.to(room).emit("fanout", payload)
 //
-// PORT sets the port (3000). It prints "listening on <port> pid <pid>".
+// PORT sets the port (3000), PARSER the Socket.IO parser: json (the
+// default) or msgpack (socket.io-msgpack-parser's packets). It prints
+// "listening on <port> pid <pid>".
 package main
 
 import (
@@ -23,7 +25,12 @@ import (
 )
 
 func main() {
-	io := socketio.NewServer(nil)
+	parser, err := parserNamed(os.Getenv("PARSER"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	io := socketio.NewServer(&socketio.Options{Parser: parser})
 	io.On("echo", func(e *socketio.Event) { _ = e.Ack(e.Args) })
 	io.On("join", func(e *socketio.Event) {
 		if room, ok := e.Args.String(0); ok {
@@ -57,4 +64,15 @@ func main() {
 	defer cancel()
 	_ = io.Shutdown(ctx)
 	_ = srv.Shutdown(ctx)
+}
+
+// parserNamed returns the parser PARSER names ("" is json).
+func parserNamed(name string) (socketio.Parser, error) {
+	switch name {
+	case "", "json":
+		return socketio.JSONParser, nil
+	case "msgpack":
+		return socketio.MsgpackParser, nil
+	}
+	return 0, fmt.Errorf("PARSER=%q: want json or msgpack", name)
 }

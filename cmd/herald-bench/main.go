@@ -8,6 +8,10 @@
 //	herald-bench -mode echo   -n 50 -rate 5000 -pid PID     … at a fixed rate
 //	herald-bench -mode fanout -n 1000 -rate 60 -pid PID     one sender, a room of n receivers
 //
+// -parser msgpack speaks socket.io-msgpack-parser's packets (one binary
+// message each) instead of the default parser's text ones, to a server
+// started with that parser.
+//
 // The server must answer "echo" (ack with the arguments), "join" (room,
 // ack) and "fanout" (room, payload → io.to(room).emit("fanout", payload)),
 // as bench/server and bench/node do. Connections are spread over source
@@ -17,7 +21,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -52,6 +55,8 @@ type config struct {
 	offset   int
 	jsonOut  bool
 	settle   time.Duration
+	parser   string
+	codec    codec
 }
 
 // Result is what a run reports (children print it as JSON).
@@ -100,11 +105,14 @@ func main() {
 	flag.IntVar(&c.offset, "offset", 0, "internal: index of the first connection")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "conns: wait before reading memory")
+	flag.StringVar(&c.parser, "parser", "json", "the server's Socket.IO parser: json (socket.io-parser) or msgpack (socket.io-msgpack-parser)")
 	flag.Parse()
 
 	var r Result
 	var err error
+	c.codec, err = newCodec(c.parser)
 	switch {
+	case err != nil:
 	case c.child:
 		r, err = runChild(c)
 	case c.mode == "conns":
@@ -137,23 +145,31 @@ var sampleForParent []float64
 type conn = rawclient.Conn
 
 // dial opens a connection and its default namespace.
-func dial(ctx context.Context, base string, i, src int) (*conn, error) {
+func dial(ctx context.Context, k codec, base string, i, src int) (*conn, error) {
 	c, err := rawclient.Dial(ctx, base, i, src)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Send("40"); err != nil {
+	if err := c.SendFrames(k.msgpack, k.connect()); err != nil {
 		c.Close()
 		return nil, err
 	}
+	if err := awaitPacket(c, k, typeConnect); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// awaitPacket reads until a packet of type typ arrives.
+func awaitPacket(c *conn, k codec, typ int) error {
 	for {
-		m, err := c.Next()
+		m, bin, err := c.NextMessage()
 		if err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
-		if strings.HasPrefix(m, "40") {
-			return c, nil
+		if t, _, ok := k.packet(m, bin); ok && t == typ {
+			return nil
 		}
 	}
 }
@@ -187,7 +203,7 @@ func openMany(ctx context.Context, c config, n, offset int, progress bool) ([]*c
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cn, err := dial(ctx, c.url, offset+i, c.src)
+			cn, err := dial(ctx, c.codec, c.url, offset+i, c.src)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
@@ -244,7 +260,7 @@ func runConns(c config) (Result, error) {
 		r.OpenSeconds = time.Since(start).Seconds()
 		time.Sleep(c.settle)
 		r.RSSAfterKB = rssKB(c.pid)
-		r.Healthy = healthCheck(conns)
+		r.Healthy = healthCheck(c.codec, conns)
 		for _, cn := range conns {
 			cn.Close()
 		}
@@ -258,7 +274,7 @@ func runConns(c config) (Result, error) {
 }
 
 // healthCheck asks every connection for an echo and counts the answers.
-func healthCheck(conns []*conn) int {
+func healthCheck(k codec, conns []*conn) int {
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
@@ -269,18 +285,11 @@ func healthCheck(conns []*conn) int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			_ = cn.SetReadDeadline(time.Now().Add(15 * time.Second))
-			if cn.Send(`421["echo","ping"]`) != nil {
+			if cn.SendFrames(k.msgpack, k.event(nil, 1, "echo", "ping")) != nil {
 				return
 			}
-			for {
-				m, err := cn.Next()
-				if err != nil {
-					return
-				}
-				if strings.HasPrefix(m, "431[") {
-					ok.Add(1)
-					return
-				}
+			if awaitPacket(cn, k, typeAck) == nil {
+				ok.Add(1)
 			}
 		}(cn)
 	}
@@ -319,30 +328,29 @@ func runEcho(c config) (Result, error) {
 			sent := make(map[int]time.Time)
 			var smu sync.Mutex
 			id := 0
-			request := func() string {
+			request := func() []byte {
 				smu.Lock()
 				id++
 				my := id
 				sent[my] = time.Now()
 				smu.Unlock()
-				return `42` + strconv.Itoa(my) + `["echo","` + body + `"]`
+				return c.codec.event(make([]byte, 0, 32+len(body)), my, "echo", body)
 			}
-			sendOne := func() bool { return cn.Send(request()) == nil }
-			var batch []string // at saturation: the next requests, sent together once the acks read so far are handled
+			sendOne := func() bool { return cn.SendFrames(c.codec.msgpack, request()) == nil }
+			var batch [][]byte // at saturation: the next requests, sent together once the acks read so far are handled
 			done := make(chan struct{})
 			go func() { // reader
 				defer close(done)
 				_ = cn.SetReadDeadline(end.Add(5 * time.Second))
 				for {
-					m, err := cn.NextBytes()
+					m, bin, err := cn.NextMessage()
 					if err != nil {
 						return
 					}
-					i := bytes.IndexByte(m, '[')
-					if !bytes.HasPrefix(m, []byte("43")) || i < 0 {
+					typ, n, ok := c.codec.packet(m, bin)
+					if !ok || typ != typeAck {
 						continue
 					}
-					n, _ := strconv.Atoi(string(m[2:i]))
 					smu.Lock()
 					t0, ok := sent[n]
 					delete(sent, n)
@@ -355,7 +363,7 @@ func runEcho(c config) (Result, error) {
 					if c.rate == 0 && time.Now().Before(end) {
 						batch = append(batch, request())
 						if !c.coalesce || cn.Buffered() == 0 { // nothing more to read at once: send what is due
-							if cn.SendAll(batch) != nil {
+							if cn.SendFrames(c.codec.msgpack, batch...) != nil {
 								errs.Add(1)
 								return
 							}
@@ -443,18 +451,13 @@ func startReceivers(c config, n, offset int) (*receivers, error) {
 		return nil, err
 	}
 	rc := &receivers{conns: conns}
+	k := c.codec
 	for _, cn := range conns {
-		if err := cn.Send(`421["join","bench"]`); err != nil {
+		if err := cn.SendFrames(k.msgpack, k.event(nil, 1, "join", "bench")); err != nil {
 			return nil, err
 		}
-		for {
-			m, err := cn.Next()
-			if err != nil {
-				return nil, err
-			}
-			if strings.HasPrefix(m, "431") {
-				break
-			}
+		if err := awaitPacket(cn, k, typeAck); err != nil {
+			return nil, err
 		}
 	}
 	for _, cn := range conns {
@@ -463,19 +466,13 @@ func startReceivers(c config, n, offset int) (*receivers, error) {
 			defer rc.wg.Done()
 			local := make([]float64, 0, 1024)
 			for {
-				m, err := cn.NextBytes()
+				m, bin, err := cn.NextMessage()
 				if err != nil {
 					break
 				}
-				// 42["fanout",{"t":<unix ns>,"p":"..."}]
-				i := bytes.Index(m, []byte(`"t":`))
-				if i < 0 {
+				t, ok := k.fanoutTime(m, bin)
+				if !ok {
 					continue
-				}
-				j := i + 4
-				t := int64(0)
-				for ; j < len(m) && m[j] >= '0' && m[j] <= '9'; j++ {
-					t = t*10 + int64(m[j]-'0')
 				}
 				local = append(local, float64(time.Now().UnixNano()-t)/1e6)
 				rc.got.Add(1)
@@ -511,13 +508,13 @@ func runFanout(c config) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	sender, err := dial(context.Background(), c.url, c.n+1, c.src)
+	sender, err := dial(context.Background(), c.codec, c.url, c.n+1, c.src)
 	if err != nil {
 		return r, err
 	}
 	go func() { // the sender only reads pings
 		for {
-			if _, err := sender.Next(); err != nil {
+			if _, _, err := sender.NextMessage(); err != nil {
 				return
 			}
 		}
@@ -529,10 +526,11 @@ func runFanout(c config) (Result, error) {
 	var sent atomic.Int64
 	progress(&sent, end, "broadcasts")
 	t := time.NewTicker(time.Duration(float64(time.Second) / c.rate))
+	var msg []byte
 	for time.Now().Before(end) {
 		<-t.C
-		msg := `42["fanout","bench",{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `,"p":"` + body + `"}]`
-		if sender.Send(msg) != nil {
+		msg = c.codec.fanout(msg[:0], time.Now().UnixNano(), body)
+		if sender.SendFrames(c.codec.msgpack, msg) != nil {
 			break
 		}
 		sent.Add(1)
@@ -590,7 +588,7 @@ func startChildren(c config, _ []string) ([]*child, error) {
 			break
 		}
 		cmd := exec.Command(os.Args[0], "-child", "-mode", c.mode, "-url", c.url, "-n", strconv.Itoa(n),
-			"-offset", strconv.Itoa(i*per), "-src", strconv.Itoa(c.src))
+			"-offset", strconv.Itoa(i*per), "-src", strconv.Itoa(c.src), "-parser", c.parser)
 		cmd.Stderr = os.Stderr
 		in, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()
@@ -628,7 +626,7 @@ func runChild(c config) (Result, error) {
 		}
 		fmt.Println("ready")
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		r.Healthy = healthCheck(conns)
+		r.Healthy = healthCheck(c.codec, conns)
 		for _, cn := range conns {
 			cn.Close()
 		}
