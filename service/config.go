@@ -68,6 +68,7 @@ type Config struct {
 	CoalesceWindow        time.Duration // coalesce-window, HERALD_COALESCE_WINDOW: frames sent to a busy client within this leave in one write (20ms; 0: every frame at once; at most 1s)
 	MaxQueued             int           // max-queued-packets, HERALD_MAX_QUEUED_PACKETS: a client whose outbound queue reaches this is disconnected (4096)
 	RecoveryBytes         int64         // recovery-buffer-bytes, HERALD_RECOVERY_BUFFER_BYTES: packets kept for recovery per namespace, oldest dropped past it (32 MiB)
+	Parser                string        // parser, HERALD_PARSER: the Socket.IO wire format of every client, json (socket.io-parser) or msgpack (socket.io-msgpack-parser) (json)
 
 	Hooks HooksConfig // webhooks, the event proxy and the connect proxy (config_hooks.go)
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldio/herald/socketio"
 )
 
 // writeConfig writes a config file in a test directory.
@@ -86,6 +88,7 @@ func TestConfigFileBadInput(t *testing.T) {
 		{"negative", "presence-tick: -1s\n", "line 1: presence-tick: -1s: must not be negative"},
 		{"coalesce window too long", "coalesce-window: 5s\n", "line 1: coalesce-window: 5s: must be at most 1s"},
 		{"not a choice", "redis-adapter: kafka\n", `line 1: redis-adapter: "kafka": want one of`},
+		{"not a parser", "parser: protobuf\n", `line 1: parser: "protobuf": want one of json, msgpack`},
 		{"bad address", "debug-addr: nowhere\n", `line 1: debug-addr: "nowhere": want host:port`},
 		{"given twice", "addr: :1\naddr: :2\n", "line 2: addr: given twice (first on line 1)"},
 		{"not a mapping", "- addr\n", "line 1: want a mapping"},
@@ -143,6 +146,8 @@ func TestConfigEnvBadInput(t *testing.T) {
 		{"HERALD_DEV", "yes please", `HERALD_DEV="yes please": want true or false`},
 		{"HERALD_PING_TIMEOUT", "0s", "HERALD_PING_TIMEOUT: 0s: must be positive"},
 		{"HERALD_PRESENCE_AUDIENCE", "friends", "HERALD_PRESENCE_AUDIENCE"},
+		{"HERALD_PARSER", "cbor", `HERALD_PARSER: "cbor": want one of json, msgpack`},
+		{"HERALD_PARSER", "MSGPACK", `HERALD_PARSER: "MSGPACK": want one of json, msgpack`},
 		{"HERALD_ADDR", "8080", `HERALD_ADDR: "8080": want host:port`},
 	}
 	for _, tc := range cases {
@@ -155,7 +160,7 @@ func TestConfigEnvBadInput(t *testing.T) {
 	}
 	for _, ok := range []map[string]string{
 		{"HERALD_COALESCE_WINDOW": "0"}, {"HERALD_COALESCE_WINDOW": "1s"}, {"HERALD_DEBUG_ADDR": "127.0.0.1:6060"},
-		{"HERALD_DEBUG_ADDR": "localhost:0"}, {"HERALD_DEV": "1"},
+		{"HERALD_DEBUG_ADDR": "localhost:0"}, {"HERALD_DEV": "1"}, {"HERALD_PARSER": "json"}, {"HERALD_PARSER": "msgpack"},
 	} {
 		if _, err := Load(nil, testEnv(t.TempDir())(ok)); err != nil {
 			t.Fatalf("%v: %v", ok, err)
@@ -220,6 +225,30 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The parser is json unless a setting says msgpack, from any source.
+func TestConfigParser(t *testing.T) {
+	if p := DefaultConfig().Parser; p != "json" {
+		t.Fatalf("default parser %q", p)
+	}
+	file := writeConfig(t, "parser: msgpack\n")
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "json"},
+		{[]string{"-config", file}, nil, "msgpack"},
+		{nil, map[string]string{"HERALD_PARSER": "msgpack"}, "msgpack"},
+		{[]string{"-config", file}, map[string]string{"HERALD_PARSER": "json"}, "json"},
+		{[]string{"-parser", "json", "-config", file}, nil, "json"},
+	} {
+		c, err := Load(tc.args, testEnv(t.TempDir())(tc.env))
+		if err != nil || c.Parser != tc.want || (parserOf(c.Parser) == socketio.MsgpackParser) != (tc.want == "msgpack") {
+			t.Errorf("%v %v: parser %q %v, want %s", tc.args, tc.env, c.Parser, err, tc.want)
 		}
 	}
 }

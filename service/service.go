@@ -235,6 +235,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 			MaxBufferBytes: cfg.RecoveryBytes},
 		Adapter: adapter,
 		Logger:  log,
+		Parser:  parserOf(cfg.Parser),
 	})
 	main, chatNsp := s.io.Of("/"), s.io.Of("/chat")
 	for _, n := range []*socketio.Namespace{main, chatNsp} {
@@ -326,6 +327,15 @@ func coalesceWindow(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// parserOf returns the parser the setting names (validated: json or
+// msgpack).
+func parserOf(name string) socketio.Parser {
+	if name == "msgpack" {
+		return socketio.MsgpackParser
+	}
+	return socketio.JSONParser
 }
 
 // Handler returns the service's HTTP handler.

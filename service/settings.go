@@ -54,6 +54,8 @@ func (c *Config) settings() []setting {
 		duration(&c.ReadTimeout, "read-timeout", "HERALD_READ_TIMEOUT", "0s", 0, "longest a client may take to send one started message (0: max(ping timeout, 10s))"),
 		integer(&c.MaxPayload, "max-payload", "HERALD_MAX_PAYLOAD", "1000000", 1, "largest client message in bytes"),
 		integer(&c.MaxHeaderBytes, "max-header-bytes", "HERALD_MAX_HEADER_BYTES", "16384", 1, "largest HTTP request header block in bytes"),
+		choice(&c.Parser, "parser", "HERALD_PARSER", "json",
+			"Socket.IO parser every client must use (msgpack: socket.io-msgpack-parser; the web demo and the React hooks speak json)", "json", "msgpack"),
 		integer(&c.MaxQueued, "max-queued-packets", "HERALD_MAX_QUEUED_PACKETS", "4096", 1, "outbound packets queued for one client before it is dropped as too slow"),
 		durationIn(&c.CoalesceWindow, "coalesce-window", "HERALD_COALESCE_WINDOW", "20ms", 0, time.Second,
 			"frames sent to a busy client within this window leave in one write (added latency at most this; a quiet client is written at once; 0: every frame at once)"),
