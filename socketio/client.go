@@ -52,6 +52,11 @@ func newClient(s *Server, conn *engineio.Conn) *client {
 			_ = conn.Close()
 		}
 	})
+	for _, m := range s.loadMonitors() {
+		if m.ConnOpened != nil {
+			m.ConnOpened(conn)
+		}
+	}
 	return c
 }
 
@@ -331,5 +336,10 @@ func (c *client) OnClose(reason Reason, err error) {
 	c.pmu.Unlock()
 	for _, s := range c.socketList() {
 		s.onClose(reason)
+	}
+	for _, m := range c.srv.loadMonitors() {
+		if m.ConnClosed != nil {
+			m.ConnClosed(c.conn, reason)
+		}
 	}
 }

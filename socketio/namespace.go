@@ -257,6 +257,11 @@ func (n *Namespace) connect(s *Socket, session *Session) {
 		n.parent.mu.Unlock()
 	}
 	s.onConnect(session)
+	for _, m := range n.server.loadMonitors() {
+		if m.Connected != nil {
+			m.Connected(s)
+		}
+	}
 	for _, h := range handlers {
 		n.server.safeCall(func() { h(s) })
 	}

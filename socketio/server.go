@@ -110,6 +110,8 @@ type Server struct {
 	attachmentTimeout  time.Duration
 	pendingBytes       atomic.Int64
 	pendingDrops       atomic.Uint64
+
+	monitors atomic.Pointer[[]*Monitor] // copied on change (AddMonitor)
 }
 
 // NewServer returns a Server with the main namespace "/" ready.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -155,6 +156,9 @@ func (s *Socket) Get(key string) (any, bool) {
 	return v, ok
 }
 
+// Data returns a copy of what Set stored (nil when nothing was).
+func (s *Socket) Data() map[string]any { return s.dataCopy() }
+
 func (s *Socket) dataCopy() map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,16 +220,51 @@ func (s *Socket) OnDisconnect(h func(reason Reason)) {
 
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) {
+	ms := s.nsp.server.loadMonitors()
+	var before []string
+	if len(ms) > 0 {
+		before = s.Rooms()
+	}
 	s.nsp.adapter.AddAll(s.id, rooms)
 	s.keep()
+	if len(ms) > 0 && s.Connected() {
+		for i, r := range rooms {
+			if !slices.Contains(before, r) && !slices.Contains(rooms[:i], r) {
+				notify(ms, func(m *Monitor) { callRoom(m.Joined, s, r) })
+			}
+		}
+	}
 }
 
 // Leave removes the socket from rooms.
 func (s *Socket) Leave(rooms ...string) {
+	ms := s.nsp.server.loadMonitors()
+	var before []string
+	if len(ms) > 0 {
+		before = s.Rooms()
+	}
 	for _, r := range rooms {
 		s.nsp.adapter.Del(s.id, r)
 	}
 	s.keep()
+	for i, r := range rooms {
+		if slices.Contains(before, r) && !slices.Contains(rooms[:i], r) {
+			notify(ms, func(m *Monitor) { callRoom(m.Left, s, r) })
+		}
+	}
+}
+
+// notify calls f for each monitor.
+func notify(ms []*Monitor, f func(m *Monitor)) {
+	for _, m := range ms {
+		f(m)
+	}
+}
+
+func callRoom(f func(*Socket, string), s *Socket, room string) {
+	if f != nil {
+		f(s, room)
+	}
 }
 
 // Rooms returns the socket's rooms (its own id included).
@@ -415,6 +454,11 @@ func (s *Socket) onEvent(p *Packet) {
 	}
 	s.mu.Unlock()
 	srv := s.nsp.server
+	for _, m := range srv.loadMonitors() {
+		if m.Received != nil {
+			m.Received(e)
+		}
+	}
 	for _, h := range anys {
 		srv.safeCall(func() { h(e) })
 	}
@@ -453,6 +497,11 @@ func (s *Socket) onClose(reason Reason) {
 			srv.log.Warn("socketio: session not kept", "nsp", s.nsp.name, "err", err)
 		}
 	}
+	ms := srv.loadMonitors()
+	var rooms []string
+	if len(ms) > 0 {
+		rooms = s.Rooms()
+	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.client.removeSocket(s)
@@ -465,6 +514,14 @@ func (s *Socket) onClose(reason Reason) {
 		after = s.hooks.disconnect
 	}
 	s.mu.Unlock()
+	for _, r := range rooms {
+		notify(ms, func(m *Monitor) { callRoom(m.Left, s, r) })
+	}
+	notify(ms, func(m *Monitor) {
+		if m.Disconnected != nil {
+			m.Disconnected(s, reason)
+		}
+	})
 	if len(acks) > 0 {
 		err := &CloseError{Reason: reason, Err: ErrDisconnected}
 		for _, fn := range acks {
