@@ -71,6 +71,7 @@ type Config struct {
 	Parser                string        // parser, HERALD_PARSER: the Socket.IO wire format of every client, json (socket.io-parser) or msgpack (socket.io-msgpack-parser) (json)
 
 	Hooks HooksConfig // webhooks, the event proxy and the connect proxy (config_hooks.go)
+	Admin AdminConfig // the Socket.IO Admin UI's namespace (config_admin.go)
 
 	sources     map[string]source // where each setting came from, by key; nil: the Go program set them
 	trustedNets []*net.IPNet
@@ -288,6 +289,9 @@ func (c *Config) validate() error {
 		if o = strings.TrimSpace(o); o == "*" && strings.Contains(c.CORSOrigins, ",") {
 			return fmt.Errorf("config: %s: \"*\" stands alone", c.where("cors-origins"))
 		}
+	}
+	if err := c.Admin.check(c.CORSOrigins); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if c.Dev && !c.DevAllowRemote {
 		// Dev mode lets anyone mint a token for any user, admin included:

@@ -26,6 +26,7 @@ import (
 
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/adapter/redisstreams"
+	"github.com/heraldio/herald/admin"
 	"github.com/heraldio/herald/engineio"
 	"github.com/heraldio/herald/internal/gctune"
 	"github.com/heraldio/herald/service/api"
@@ -54,6 +55,7 @@ type Service struct {
 	ownStore bool            // opened by New, so closed by Shutdown
 	custom   map[string]bool // namespaces Namespace set up
 	io       *socketio.Server
+	admin    *admin.Admin // the admin UI's namespace, when configured
 	chat     *chat.Chat
 	presence presence.Tracker
 	notifier *notify.Notifier
@@ -205,8 +207,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.CORSOrigins == "*" {
 		// Any origin may read, none with the user's cookies.
 		cors = &engineio.CORS{Origins: []string{"*"}}
-	} else if cfg.CORSOrigins != "" {
-		cors = &engineio.CORS{Origins: splitList(cfg.CORSOrigins), Credentials: true}
+	} else if origins := splitList(cfg.CORSOrigins); len(origins) > 0 || cfg.Admin.Enabled && cfg.Admin.Origins != "" {
+		if cfg.Admin.Enabled {
+			// The admin UI connects with credentials, from its own origin.
+			origins = append(origins, splitList(cfg.Admin.Origins)...)
+		}
+		cors = &engineio.CORS{Origins: origins, Credentials: true}
 	}
 	var generateID func() string
 	var forward func(http.ResponseWriter, *http.Request, string) bool
@@ -237,6 +243,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		Logger:  log,
 		Parser:  parserOf(cfg.Parser),
 	})
+	if cfg.Admin.Enabled {
+		o := cfg.Admin.options(&cfg)
+		o.Logger = log
+		if s.admin, err = admin.Instrument(s.io, o); err != nil {
+			return fail(err)
+		}
+		if o.NoAuth {
+			log.Warn("admin UI without a login: anyone who reaches the server may use it", "namespace", s.admin.Namespace().Name())
+		}
+	}
 	main, chatNsp := s.io.Of("/"), s.io.Of("/chat")
 	for _, n := range []*socketio.Namespace{main, chatNsp} {
 		n.Use(s.authenticate)
@@ -769,6 +785,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	for _, sock := range s.io.Of("/").Sockets() {
 		if u, ok := auth.UserOf(sock); ok {
 			_ = s.store.SetLastSeen(ctx, u.ID, u.Name, now)
+		}
+	}
+	if s.admin != nil {
+		if err := s.admin.Close(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := s.io.Shutdown(ctx); err != nil && !errors.Is(err, socketio.ErrServerClosed) {

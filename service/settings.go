@@ -81,7 +81,7 @@ func (c *Config) settings() []setting {
 		choice(&c.LogFormat, "log-format", "HERALD_LOG_FORMAT", "text", "log output", "text", "json"),
 		choice(&c.LogLevel, "log-level", "HERALD_LOG_LEVEL", "info", "log level", "debug", "info", "warn", "error"),
 		addr(&c.DebugAddr, "debug-addr", "HERALD_DEBUG_ADDR", "", "address of a separate listener for Go's profiler under /debug/pprof/ (keep it on loopback; off when empty)", true),
-	}, c.Hooks.settings()...)
+	}, append(c.Hooks.settings(), c.Admin.settings()...)...)
 }
 
 func (s setting) masked(secret bool) setting {
