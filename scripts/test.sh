@@ -51,6 +51,7 @@ if [ -z "${QUICK:-}" ]; then
   [ -x interop/cluster.sh ] && run "interop: Node and Herald nodes share Redis, socket.io-msgpack-parser" env PARSER=msgpack HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh
   [ -x interop/cluster.sh ] && run "interop: two Herald nodes share Redis, socket.io-msgpack-parser" env PARSER=msgpack NODE_CMD="$PWD/.bin/interop" HERALD_CMD="$PWD/.bin/interop" bash interop/cluster.sh
   [ -x test/e2e/run.sh ] && run "e2e: herald binary" bash test/e2e/run.sh
+  [ -x test/adminui/run.sh ] && run "admin UI: @socket.io/admin-ui's own UI in Chromium against herald" bash test/adminui/run.sh
   [ -x test/lb/run.sh ] && run "lb: 3 nodes behind HAProxy, round robin, no affinity" bash test/lb/run.sh
   [ -x examples/notification-service/run.sh ] && run "example: the seed's NotificationService (TypeScript, server API) on 2 nodes" bash examples/notification-service/run.sh
   [ -x web/test.sh ] && run "web: hooks and browser" bash web/test.sh
