@@ -352,9 +352,11 @@ func (c *Chat) joinRoom(e *socketio.Event) {
 	}
 	already := joined(e.Socket, id)
 	e.Socket.Join(RoomName(id))
+	// Counted even if already in (an invitation or a DM joined it from
+	// another node): entering again is no change.
+	c.arrived(e.Socket, id, u)
 	if !already {
 		c.emit(e.Socket.To(RoomName(id)), "user-joined", map[string]any{"userId": u.ID, "name": u.Name, "roomId": id})
-		c.arrived(e.Socket, id, u)
 		if h := c.opts.Hooks.MemberJoined; h != nil {
 			h(id, Author{ID: u.ID, Name: u.Name})
 		}
