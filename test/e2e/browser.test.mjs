@@ -1,39 +1,13 @@
 // The demo page in a real browser (Debian's chromium, driven by
 // playwright-core): two users chat, see each other typing and online,
 // get a notification toast, and survive a server restart.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
-import { Herald, sleep } from "./server.mjs";
+import { sleep } from "./server.mjs";
+import { demo, shots } from "./browser.mjs";
 
-const h = new Herald();
-let browser;
-const shots = new URL("./screenshots/", import.meta.url).pathname;
-
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  await h.start();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  });
-});
-after(async () => {
-  await browser?.close();
-  await h.stop();
-});
-
-async function login(name) {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 650 } });
-  const page = await ctx.newPage();
-  await page.goto(h.url + "/");
-  await page.fill("#name", name);
-  await page.click("#loginForm button");
-  await page.waitForSelector(".badge.connected");
-  await page.waitForSelector("#roomTitle:text('General')");
-  return page;
-}
+const d = demo();
+const { h, login } = d;
 
 test("two users chat, type, see presence and notifications, and survive a restart", async () => {
   const alice = await login("Alice");

@@ -13,10 +13,21 @@ export function App() {
     const s = sessionStorage.getItem("herald");
     return s ? JSON.parse(s) : null;
   });
+  const [refreshed, setRefreshed] = useState(0);
   if (!session) return <Login onLogin={(s) => { sessionStorage.setItem("herald", JSON.stringify(s)); setSession(s); }} />;
+  // A live token: ahead of its expiry the provider asks for the next one
+  // (here the development endpoint's), and the connections keep going.
+  const refreshToken = async () => {
+    const r = await fetch("/api/dev/token", { method: "POST", body: JSON.stringify({ name: session.user.name }) });
+    if (!r.ok) throw new Error("refresh failed");
+    const body: Session = await r.json();
+    sessionStorage.setItem("herald", JSON.stringify({ ...session, token: body.token }));
+    setRefreshed((n) => n + 1);
+    return body.token;
+  };
   return (
-    <HeraldProvider token={session.token}>
-      <Chat user={session.user} onLogout={() => { sessionStorage.removeItem("herald"); setSession(null); }} />
+    <HeraldProvider token={session.token} refreshToken={refreshToken}>
+      <Chat user={session.user} refreshed={refreshed} onLogout={() => { sessionStorage.removeItem("herald"); setSession(null); }} />
     </HeraldProvider>
   );
 }
@@ -49,7 +60,7 @@ function time(iso: string) {
   return isNaN(+d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void }) {
+function Chat({ user, refreshed, onLogout }: { user: Session["user"]; refreshed: number; onLogout: () => void }) {
   const [roomId, setRoomId] = useState("general");
   const [toasts, setToasts] = useState<{ id: number; title: string; text: string }[]>([]);
   const toast = (title: string, text = "") => {
@@ -102,6 +113,7 @@ function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void 
           <svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2"><path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" /><path d="M13.7 21a2 2 0 0 1-3.4 0" /></svg>
           <span id="unread" className={notes.unreadCount ? "" : "hidden"}>{notes.unreadCount}</span>
         </div>
+        {refreshed > 0 && <small id="refreshed" style={{ color: "var(--muted)" }} title="The token was replaced before it expired, on the same connection">token refreshed ×{refreshed}</small>}
         <span id="conn" className={"badge " + chat.state}>{chat.state}</span>
       </header>
       <div id="notes" style={{ display: showNotes ? "block" : "none" }}>
@@ -137,7 +149,7 @@ function Chat({ user, onLogout }: { user: Session["user"]; onLogout: () => void 
         </aside>
         <section>
           <div style={{ padding: "8px 18px", borderBottom: "1px solid var(--line)", display: "flex", justifyContent: "space-between", alignItems: "center" }}>
-            <b id="roomTitle">{current?.dm ? "@ " + current.dm.name : chat.room?.name ?? "—"} <small id="here" style={{ color: "var(--muted)", fontWeight: 400 }} title={here.users.map((u) => u.name).join(", ")}>· {here.count} here</small></b>
+            <b id="roomTitle">{current?.dm ? "@ " + current.dm.name : chat.room?.name ?? "—"} <small id="here" style={{ color: "var(--muted)", fontWeight: 400 }}>· {here.count} here<span id="hereNames">{here.users.length ? ": " + here.users.map((u) => u.name).join(", ") : ""}</span></small></b>
             {current && !current.public && !current.dm && (
               <form id="inviteForm" style={{ display: "flex", gap: 6 }}
                 onSubmit={async (e) => { e.preventDefault(); const err = await invite(roomId, invitee.trim()); setInvitee(""); toast("Invite", err ?? "sent"); }}>

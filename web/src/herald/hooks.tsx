@@ -44,6 +44,11 @@ const HeraldContext = createContext<Ctx | null>(null);
 
 export function HeraldProvider({ children, ...opts }: HeraldOptions & { children: ReactNode }) {
   const sockets = useRef(new Map<string, Entry>());
+  // The token now: the given one, or the last the refresh callback gave
+  // (a socket made after a refresh connects with it).
+  const tokenRef = useRef(opts.token);
+  const givenRef = useRef(opts.token);
+  if (givenRef.current !== opts.token) givenRef.current = tokenRef.current = opts.token;
   const ctx = useMemo<Ctx>(() => ({
     acquire(nsp) {
       let e = sockets.current.get(nsp);
@@ -52,7 +57,7 @@ export function HeraldProvider({ children, ...opts }: HeraldOptions & { children
           // On "/", presence in the batched form: one presence:changes per
           // tick, and the online users paged on demand instead of a list
           // of everyone at each connection.
-          auth: nsp === "/" ? { token: opts.token, presence: "changes" } : { token: opts.token },
+          auth: nsp === "/" ? { token: tokenRef.current, presence: "changes" } : { token: tokenRef.current },
           reconnection: true,
           reconnectionAttempts: opts.reconnectionAttempts ?? Infinity,
           reconnectionDelay: opts.reconnectionDelay ?? 1000,
@@ -98,9 +103,13 @@ export function HeraldProvider({ children, ...opts }: HeraldOptions & { children
       const next = await refreshRef.current?.().catch(() => null);
       if (!next || stopped) return;
       token = next;
+      tokenRef.current = next;
       for (const { socket } of sockets.current.values()) {
         socket.auth = { ...(socket.auth as Record<string, unknown>), token: next };
+        // A socket still connecting may be doing so with the old token:
+        // it gets the new one once connected.
         if (socket.connected) socket.emit("auth:refresh", { token: next });
+        else socket.once("connect", () => socket.emit("auth:refresh", { token: next }));
       }
       schedule();
     };
