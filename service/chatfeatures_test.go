@@ -543,3 +543,33 @@ func TestRoomPresenceAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// Reading a notification in a tab on one node marks it read in the
+// user's tab on another node.
+func TestNotificationReadStateAcrossNodes(t *testing.T) {
+	env := clusterEnv(t)
+	var urls [2]string
+	for i := range urls {
+		_, urls[i] = newTestService(t, env)
+	}
+	tok, err := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: "nora", Name: "Nora", Roles: []string{"user"}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tabs [2]*support.Conn
+	for i, u := range urls {
+		tabs[i] = support.Dial(t, u, "/socket.io/")
+		tabs[i].Connect("/", `{"token":"`+tok+`"}`)
+	}
+	post(t, urls[0]+"/api/notifications", "Bearer "+env["HERALD_API_KEY"], `{"userId":"nora","type":"t","title":"one","message":""}`)
+	id := jsonField(skipTo(t, tabs[1], `42["notification"`), "id")
+	skipTo(t, tabs[0], `42["notification"`)
+	ack(t, tabs[1], "/", 1, `["notifications:read","`+id+`"]`)
+	if got := skipTo(t, tabs[0], `42["notifications:state"`); !strings.HasPrefix(got, `42["notifications:state",{"read":["`+id+`"]}`) {
+		t.Fatalf("the tab on the other node: %s", got)
+	}
+	ack(t, tabs[0], "/", 2, `["notifications:read-all"]`)
+	if got := skipTo(t, tabs[1], `42["notifications:state"`); !strings.HasPrefix(got, `42["notifications:state",{"all":true}`) {
+		t.Fatalf("the first tab: %s", got)
+	}
+}

@@ -203,6 +203,27 @@ test("auth:refresh replaces the token of a live connection; expiry follows the n
   assert.equal(expired, false);
 });
 
+test("presence across nodes: a user online on either node, offline after the last tab on both", async () => {
+  const watcher = a.socket("/", { auth: { token: a.token("walt", "Walt"), presence: "changes" } });
+  const seen = [];
+  watcher.on("presence:changes", (cs) => { for (const c of cs) if (c.userId === "pia") seen.push(c.status); });
+  await connected(watcher);
+  const tabB = b.socket("/", { auth: { token: b.token("pia", "Pia") } });
+  await connected(tabB);
+  await until(() => seen.length === 1, () => `pia online: ${JSON.stringify(seen)}`);
+  const tabA = a.socket("/", { auth: { token: a.token("pia", "Pia") } });
+  await connected(tabA);
+  const page = await watcher.timeout(5000).emitWithAck("presence:list", {});
+  assert.ok(page.users.some((u) => u.userId === "pia" && u.status === "online"), JSON.stringify(page));
+  tabB.disconnect(); // still there on node A
+  await new Promise((r) => setTimeout(r, 1000)); // past the 500 ms grace: nothing to tell
+  tabA.disconnect();
+  await until(() => seen.at(-1) === "offline", () => `pia offline: ${JSON.stringify(seen)}`);
+  // (A second tab on another node says online again: each node tells
+  // the cluster of its own users.)
+  assert.deepEqual(seen.filter((x, i) => x !== seen[i - 1]), ["online", "offline"]);
+});
+
 for (const order of ["disconnect on B, then at once leave-room on A", "leave-room on A, then at once disconnect on B"]) {
   test(`room presence: users in a room across nodes, first socket in and last out (${order})`, async () => {
     const wes = a.socket("/chat", { auth: { token: a.token("wes", "Wes") } });
