@@ -221,13 +221,14 @@ func (s *Socket) OnDisconnect(h func(reason Reason)) {
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) {
 	ms := s.nsp.server.loadMonitors()
+	watched := watchRooms(ms, func(m *Monitor) bool { return m.Joined != nil })
 	var before []string
-	if len(ms) > 0 {
+	if watched {
 		before = s.Rooms()
 	}
 	s.nsp.adapter.AddAll(s.id, rooms)
 	s.keep()
-	if len(ms) > 0 && s.Connected() {
+	if watched && s.Connected() {
 		for i, r := range rooms {
 			if !slices.Contains(before, r) && !slices.Contains(rooms[:i], r) {
 				notify(ms, func(m *Monitor) { callRoom(m.Joined, s, r) })
@@ -240,7 +241,7 @@ func (s *Socket) Join(rooms ...string) {
 func (s *Socket) Leave(rooms ...string) {
 	ms := s.nsp.server.loadMonitors()
 	var before []string
-	if len(ms) > 0 {
+	if watchRooms(ms, func(m *Monitor) bool { return m.Left != nil }) {
 		before = s.Rooms()
 	}
 	for _, r := range rooms {
@@ -252,6 +253,17 @@ func (s *Socket) Leave(rooms ...string) {
 			notify(ms, func(m *Monitor) { callRoom(m.Left, s, r) })
 		}
 	}
+}
+
+// watchRooms reports whether a monitor wants room changes: only then are
+// the socket's rooms looked up around one.
+func watchRooms(ms []*Monitor, wants func(*Monitor) bool) bool {
+	for _, m := range ms {
+		if wants(m) {
+			return true
+		}
+	}
+	return false
 }
 
 // notify calls f for each monitor.
@@ -499,7 +511,7 @@ func (s *Socket) onClose(reason Reason) {
 	}
 	ms := srv.loadMonitors()
 	var rooms []string
-	if len(ms) > 0 {
+	if watchRooms(ms, func(m *Monitor) bool { return m.Left != nil }) {
 		rooms = s.Rooms()
 	}
 	s.nsp.adapter.DelAll(s.id)
