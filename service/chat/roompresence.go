@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/heraldio/herald/service/auth"
 	"github.com/heraldio/herald/service/store"
@@ -71,11 +72,11 @@ func (c *Chat) arrived(s *socketio.Socket, roomID string, u auth.User) {
 		if err != nil || first == last {
 			return
 		}
-		c.emitRoomPresence(cx, roomID, u.ID, u.Name, first)
+		c.emitRoomPresence(roomID, u.ID, u.Name, first)
 		return
 	}
 	if first {
-		c.emitRoomPresence(cx, roomID, u.ID, u.Name, true)
+		c.emitRoomPresence(roomID, u.ID, u.Name, true)
 	}
 }
 
@@ -95,7 +96,7 @@ func (c *Chat) departed(roomID string, u auth.User, sid string) {
 		last = !c.inRoom(cx, u.ID, roomID, sid)
 	}
 	if last {
-		c.emitRoomPresence(cx, roomID, u.ID, u.Name, false)
+		c.emitRoomPresence(roomID, u.ID, u.Name, false)
 	}
 }
 
@@ -115,9 +116,19 @@ func (c *Chat) arrivedAll(s *socketio.Socket, rooms []string) {
 	}()
 }
 
-func (c *Chat) emitRoomPresence(ctx context.Context, roomID, userID, name string, joined bool) {
+// clusterTimeout bounds a request to every node (the sockets in a room):
+// on a loaded cluster it takes longer than a store call.
+const clusterTimeout = 5 * time.Second
+
+func (c *Chat) clusterCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), max(c.opts.StoreTimeout, clusterTimeout))
+}
+
+func (c *Chat) emitRoomPresence(roomID, userID, name string, joined bool) {
 	ev := map[string]any{"roomId": roomID, "userId": userID, "name": name, "joined": joined}
-	if users, err := c.roomUsers(ctx, roomID); err == nil {
+	cx, cancel := c.clusterCtx()
+	defer cancel()
+	if users, err := c.roomUsers(cx, roomID); err == nil {
 		ev["count"] = len(users)
 	}
 	c.emit(c.nsp.To(RoomName(roomID)), "presence:room", ev)
@@ -137,10 +148,11 @@ func (c *Chat) roomPresence(e *socketio.Event) {
 			return
 		}
 	}
-	cx, cancel := c.ctx()
+	cx, cancel := c.clusterCtx()
 	defer cancel()
 	users, err := c.roomUsers(cx, roomID)
 	if err != nil {
+		c.opts.Logger.Warn("chat: room presence", "room", roomID, "err", err)
 		fail(e, errInternal)
 		return
 	}
