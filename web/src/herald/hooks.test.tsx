@@ -1,6 +1,7 @@
 // The hooks against a real Herald server: the test builds and starts the
 // herald binary (HERALD_BIN may name one already built).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useState } from "react";
 import { act, create, type ReactTestRenderer } from "react-test-renderer";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -295,6 +296,32 @@ describe("hooks against a Herald server", () => {
     expect(result.current!.isConnected).toBe(true);
     const ack = await result.current!.socket!.timeout(5000).emitWithAck("rooms:list", {});
     expect("rooms" in ack).toBe(true);
+    control.unmount();
+    act(() => r.unmount());
+  });
+
+  it("HeraldProvider: a refresh before the socket is up, and a socket made after it, both carry the new token", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const short = hs256({ sub: "refresher2", name: "Refresher", iat: now - 3600, exp: now - 28 }); // about 2 s left
+    let calls = 0;
+    const refreshToken = async () => { calls++; return hs256({ sub: "refresher2", name: "Refresher", iat: now, exp: now + 3600 }); };
+    const chat: { current: ReturnType<typeof useSocket> | null } = { current: null };
+    const main: { current: ReturnType<typeof useSocket> | null } = { current: null };
+    let showMain!: (v: boolean) => void;
+    function Chat() { chat.current = useSocket("/chat"); return null; }
+    function Main() { main.current = useSocket("/"); return null; }
+    function Root() { const [m, setM] = useState(false); showMain = setM; return <><Chat />{m && <Main />}</>; }
+    let r!: ReactTestRenderer;
+    act(() => { r = create(<HeraldProvider url={url} token={short} refreshToken={refreshToken} refreshAhead={1000}><Root /></HeraldProvider>); });
+    await until(() => calls > 0); // answered at once, while /chat may still be connecting
+    act(() => showMain(true)); // made after the refresh
+    const control = mount(short, () => useSocket("/chat")); // the old token, never refreshed
+    await until(() => chat.current?.isConnected === true && main.current?.isConnected === true);
+    await until(() => control.result.current?.authError === "Token expired"); // the old token's end has passed
+    for (const s of [chat, main]) {
+      expect(s.current!.authError).toBeNull();
+      expect(s.current!.isConnected).toBe(true);
+    }
     control.unmount();
     act(() => r.unmount());
   });
