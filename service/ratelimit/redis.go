@@ -13,8 +13,9 @@ import (
 )
 
 // Shared limits a key (a user and an event) across every node of a
-// cluster with a fixed-window counter in Redis: at most Limit calls per
-// Window.
+// cluster with a fixed-window counter in a shared store (Redis, or
+// PostgreSQL through PostgresCounter): at most Limit calls per Window. The
+// doc below says Redis for the store; the same holds of any Counter.
 //
 // Redis is never on the caller's path for long. Allow waits at most
 // SharedOptions.Wait for Redis's count; a failure, or an answer slower than
@@ -31,7 +32,7 @@ import (
 // and WriteTimeout (and retries) bound it. At most MaxInFlight such calls
 // run at once; beyond that, decisions are local.
 type Shared struct {
-	rdb  redis.UniversalClient
+	ctr  Counter
 	o    SharedOptions
 	sem  chan struct{} // Redis calls in flight
 	brk  breaker
@@ -77,6 +78,24 @@ type SharedStats struct {
 	Failures uint64 // Redis calls that failed or outlasted Wait
 }
 
+// Counter is the shared store of a Shared limiter's counts.
+type Counter interface {
+	// Incr adds one to key's count, which expires ttl after it was made,
+	// and returns the new count.
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+}
+
+// redisCounter counts with INCR and EXPIRE.
+type redisCounter struct{ rdb redis.UniversalClient }
+
+func (r redisCounter) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	pipe := r.rdb.TxPipeline()
+	incr := pipe.Incr(ctx, key)
+	pipe.Expire(ctx, key, ttl)
+	_, err := pipe.Exec(ctx)
+	return incr.Val(), err
+}
+
 // NewShared returns a cluster-wide limiter with the default options.
 func NewShared(rdb redis.UniversalClient, prefix string, limit int, window time.Duration) *Shared {
 	return NewSharedWith(rdb, SharedOptions{Prefix: prefix, Limit: limit, Window: window})
@@ -84,6 +103,12 @@ func NewShared(rdb redis.UniversalClient, prefix string, limit int, window time.
 
 // NewSharedWith returns a cluster-wide limiter configured by o.
 func NewSharedWith(rdb redis.UniversalClient, o SharedOptions) *Shared {
+	return NewSharedOn(redisCounter{rdb}, o)
+}
+
+// NewSharedOn returns a cluster-wide limiter counting in ctr, configured
+// by o.
+func NewSharedOn(ctr Counter, o SharedOptions) *Shared {
 	if o.Window <= 0 {
 		o.Window = time.Minute
 	}
@@ -111,7 +136,7 @@ func NewSharedWith(rdb redis.UniversalClient, o SharedOptions) *Shared {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Shared{rdb: rdb, o: o, sem: make(chan struct{}, o.MaxInFlight), count: map[string]int64{}}
+	s := &Shared{ctr: ctr, o: o, sem: make(chan struct{}, o.MaxInFlight), count: map[string]int64{}}
 	s.brk.min, s.brk.max = o.Backoff, o.MaxBackoff
 	return s
 }
@@ -147,11 +172,8 @@ func (s *Shared) Allow(ctx context.Context, key string) bool {
 		// The call outlives a caller that stops waiting, so its count lands.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Timeout)
 		defer cancel()
-		pipe := s.rdb.TxPipeline()
-		incr := pipe.Incr(cctx, k)
-		pipe.Expire(cctx, k, s.o.Window+time.Second)
-		_, err := pipe.Exec(cctx)
-		res <- sharedResult{incr.Val(), err}
+		n, err := s.ctr.Incr(cctx, k, s.o.Window+time.Second)
+		res <- sharedResult{n, err}
 	}()
 	wait := time.NewTimer(s.o.Wait)
 	defer wait.Stop()
