@@ -3,11 +3,11 @@ package presence
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldio/herald/service/internal/pgtable"
 )
 
 // PostgresNodes are Nodes in a PostgreSQL table, a row per node (its
@@ -25,16 +25,11 @@ var _ Nodes = (*PostgresNodes)(nil)
 // NewPostgresNodes returns the Nodes of table ("schema.table" names one
 // outside the search path), which it creates when missing.
 func NewPostgresNodes(ctx context.Context, pool *pgxpool.Pool, table string) (*PostgresNodes, error) {
-	n := &PostgresNodes{pool: pool, table: pgx.Identifier(strings.Split(table, ".")).Sanitize()}
-	ddl := `CREATE UNLOGGED TABLE IF NOT EXISTS ` + n.table + ` (
-		node text PRIMARY KEY, users text NOT NULL, expires_at timestamptz NOT NULL)`
-	var err error
-	for range 2 { // nodes starting together: the loser of the race finds the table the second time
-		if _, err = pool.Exec(ctx, ddl); err == nil {
-			break
-		}
+	table, err := pgtable.Ensure(ctx, pool, table, "node text PRIMARY KEY, users text NOT NULL, expires_at timestamptz NOT NULL")
+	if err != nil {
+		return nil, err
 	}
-	return n, err
+	return &PostgresNodes{pool: pool, table: table}, nil
 }
 
 // Write implements Nodes: one statement replaces the row, and deletes the

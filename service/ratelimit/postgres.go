@@ -2,12 +2,12 @@ package ratelimit
 
 import (
 	"context"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldio/herald/service/internal/pgtable"
 )
 
 // PostgresCounter is a Counter in a PostgreSQL table, for a cluster
@@ -26,16 +26,11 @@ var _ Counter = (*PostgresCounter)(nil)
 // NewPostgresCounter returns the Counter of table ("schema.table" names
 // one outside the search path), which it creates when missing.
 func NewPostgresCounter(ctx context.Context, pool *pgxpool.Pool, table string) (*PostgresCounter, error) {
-	c := &PostgresCounter{pool: pool, table: pgx.Identifier(strings.Split(table, ".")).Sanitize()}
-	ddl := `CREATE UNLOGGED TABLE IF NOT EXISTS ` + c.table + ` (
-		key text PRIMARY KEY, n bigint NOT NULL, expires_at timestamptz NOT NULL)`
-	var err error
-	for range 2 { // nodes starting together: the loser of the race finds the table the second time
-		if _, err = pool.Exec(ctx, ddl); err == nil {
-			break
-		}
+	table, err := pgtable.Ensure(ctx, pool, table, "key text PRIMARY KEY, n bigint NOT NULL, expires_at timestamptz NOT NULL")
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	return &PostgresCounter{pool: pool, table: table}, nil
 }
 
 // Incr implements Counter.
