@@ -186,8 +186,7 @@ func (b *bus) add(nsp *socketio.Namespace) *Adapter {
 		}
 	}
 	b.mu.Unlock()
-	a.Start()
-	return a
+	return a // started by the listener once it listens to the namespace's channel
 }
 
 func (b *bus) remove(a *Adapter) {
@@ -374,14 +373,21 @@ func (b *bus) listenOnce(ctx context.Context, relisten chan struct{}) error {
 	defer conn.Close(context.Background())
 	b.mu.Lock()
 	var chans []string
-	for name := range b.nsps {
+	var adapters []*Adapter
+	for name, a := range b.nsps {
 		chans = append(chans, b.channel(name))
+		adapters = append(adapters, a)
 	}
 	b.mu.Unlock()
 	for _, ch := range chans {
 		if _, err := conn.Exec(setup, `LISTEN `+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
+	}
+	// Announced once listening, so that the other nodes' answers to the
+	// initial heartbeat are heard (Start is once per adapter).
+	for _, a := range adapters {
+		a.Start()
 	}
 	go func() {
 		select {

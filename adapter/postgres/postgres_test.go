@@ -244,3 +244,16 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	}
 	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
 }
+
+// A node that starts announces itself once it listens, so the answers to
+// its initial heartbeat reach it: both nodes count each other long before
+// the next heartbeat (a minute away).
+func TestNodesMeetAtStart(t *testing.T) {
+	o := options()
+	o.HeartbeatInterval, o.HeartbeatTimeout = time.Minute, 2*time.Minute
+	p := pool(t, support.PostgresURL(t))
+	a := serve(t, postgres.New(p, o))
+	b := serve(t, postgres.New(p, o))
+	waitNodes(t, a, 2)
+	waitNodes(t, b, 2)
+}
