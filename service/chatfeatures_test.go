@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,14 +101,39 @@ type node struct {
 func (n node) dial(id, name string) *chatClient { return dialChat(n.t, n.url, n.secret, id, name) }
 
 // twoNodes starts two nodes sharing Redis and PostgreSQL.
-func twoNodes(t *testing.T) [2]node {
-	env := clusterEnv(t)
+func twoNodes(t *testing.T) [2]node { return twoNodesOn(t, clusterEnv(t)) }
+
+// twoNodesOn starts two nodes of env's cluster.
+func twoNodesOn(t *testing.T, env map[string]string) [2]node {
 	var on [2]node
+	var svcs []*Service
 	for i := range on {
-		_, url := newTestService(t, env)
+		svc, url := newTestService(t, env)
 		on[i] = node{t, url, env["HERALD_JWT_SECRET"]}
+		svcs = append(svcs, svc)
 	}
+	waitCluster(t, svcs...)
 	return on
+}
+
+// waitCluster waits until every node counts them all (a cluster that
+// counts by heartbeats meets a moment after its nodes start).
+func waitCluster(t testing.TB, svcs ...*Service) {
+	t.Helper()
+	type counter interface {
+		ServerCount(context.Context) (int, error)
+	}
+	for _, s := range svcs {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			n, _ := s.io.Of("/").Adapter().(counter).ServerCount(context.Background())
+			if n >= len(svcs) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s counts %d nodes, want %d", s.node, n, len(svcs))
+			}
+		}
+	}
 }
 
 func jsonField(payload, key string) string {
@@ -182,8 +208,10 @@ func TestIdempotentSendAcrossNodes(t *testing.T) {
 
 // dm:open from either user, on either node, at the same time, gives one
 // private room with both as members; others are refused it.
-func TestDirectMessagesAcrossNodes(t *testing.T) {
-	on := twoNodes(t)
+func TestDirectMessagesAcrossNodes(t *testing.T) { testDirectMessagesAcrossNodes(t, clusterEnv(t)) }
+
+func testDirectMessagesAcrossNodes(t *testing.T, env map[string]string) {
+	on := twoNodesOn(t, env)
 	alice := on[0].dial("alice", "Alice")
 	bob := on[1].dial("bob", "Bob")
 	carol := on[1].dial("carol", "Carol")

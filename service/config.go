@@ -28,6 +28,8 @@ type Config struct {
 	RedisURL              string        // redis-url, HERALD_REDIS_URL: join a cluster through the Redis adapter ("" = single node)
 	RedisAdapter          string        // redis-adapter, HERALD_REDIS_ADAPTER: pubsub, sharded (Redis 7 SPUBLISH), streams (recovery across nodes) or streams-only (streams without pub/sub)
 	RedisSubscriptionMode string        // redis-subscription-mode, HERALD_REDIS_SUBSCRIPTION_MODE: the sharded adapter's channels, as Node's subscriptionMode: dynamic, static or dynamic-private
+	Cluster               string        // cluster, HERALD_CLUSTER: none, redis (through HERALD_REDIS_URL) or postgres (through the store's PostgreSQL, no Redis) ("" = redis when HERALD_REDIS_URL is set, else none)
+	PostgresPrefix        string        // postgres-prefix, HERALD_POSTGRES_PREFIX: with HERALD_CLUSTER=postgres, prefix of the notification channels and the cluster's tables ("" = the adapter's as Node's, socket.io channels, and herald_cluster_ tables)
 	JWTSecret             string        // jwt-secret, HERALD_JWT_SECRET: HS256 secret; generated and kept in the data dir when empty (dev mode)
 	JWTPublicKeys         string        // jwt-public-keys, HERALD_JWT_PUBLIC_KEYS: PEM file of RS256/ES256 public keys
 	JWKS                  string        // jwks, HERALD_JWKS: JWKS file path or URL
@@ -84,6 +86,10 @@ type Config struct {
 	// roomPresenceTTL is how long a node's room sockets live in Redis
 	// unless written again (15s when zero); tests shorten it.
 	roomPresenceTTL time.Duration
+	// presenceTTL is how long a dead node's users stay online on a
+	// cluster (presence.ClusterOptions.TTL, its default when zero); tests
+	// shorten it.
+	presenceTTL time.Duration
 }
 
 // source says where a setting's value came from.
@@ -267,6 +273,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: %s: %w", c.where(s.key), err)
 		}
 	}
+	if err := c.checkCluster(); err != nil {
+		return err
+	}
 	c.trustedNets = nil
 	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {
@@ -352,4 +361,34 @@ func secretFile(path string) (string, error) {
 		return "", fmt.Errorf("config: keep secret: %w", err)
 	}
 	return s, nil
+}
+
+// ClusterMode returns how the nodes of a cluster meet: "none", "redis" or
+// "postgres" (Cluster, or when it is empty redis with a Redis URL).
+func (c *Config) ClusterMode() string {
+	switch {
+	case c.Cluster != "":
+		return c.Cluster
+	case c.RedisURL != "":
+		return "redis"
+	}
+	return "none"
+}
+
+// checkCluster checks that the cluster has what it needs: Redis for
+// redis, a PostgreSQL store (and no Redis URL, which it would not use) for
+// postgres.
+func (c *Config) checkCluster() error {
+	pg := strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+	mode := c.ClusterMode()
+	switch {
+	case mode == "redis" && c.RedisURL == "":
+		return fmt.Errorf("config: %s: redis needs a Redis URL (HERALD_REDIS_URL)", c.where("cluster"))
+	case mode == "postgres" && !pg:
+		return fmt.Errorf("config: %s: postgres needs the store in PostgreSQL: HERALD_DATABASE_URL=postgres://… (not %s)",
+			c.where("cluster"), RedactURL(c.DatabaseURL))
+	case mode != "redis" && c.RedisURL != "":
+		return fmt.Errorf("config: %s: %s uses no Redis, but %s is set: unset one of them", c.where("cluster"), mode, c.where("redis-url"))
+	}
+	return nil
 }

@@ -20,8 +20,8 @@ import (
 )
 
 // Polling without affinity: every Engine.IO session id starts with its
-// node's route ("<route>.<random>"), and each node publishes in Redis the
-// URL the others reach it at. A node given a request for a session it
+// node's route ("<route>.<random>"), and each node publishes the URL the
+// others reach it at in a registry (Redis, or a PostgreSQL table). A node given a request for a session it
 // does not hold looks the route up and reverse-proxies the request to
 // that node (polling GET and POST, and the WebSocket upgrade of a polling
 // session, which then stays proxied). The target comes only from the
@@ -44,8 +44,7 @@ const (
 // forwarder routes requests for other nodes' sessions.
 type forwarder struct {
 	route     string // this node's, the prefix of its session ids
-	key       string // Redis key prefix of the registry: key+route → URL
-	redis     *redis.Client
+	routes    routeRegistry
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
 	maxBody   int64
@@ -65,13 +64,47 @@ type cachedRoute struct {
 
 type targetKey struct{}
 
-func newForwarder(rdb *redis.Client, prefix string, cfg Config, reg prometheus.Registerer) *forwarder {
-	var b [routeLen / 2]byte
-	_, _ = rand.Read(b[:])
+// routeRegistry is where the nodes publish their URLs, by route; a
+// publication lives ttl unless published again.
+type routeRegistry interface {
+	lookup(ctx context.Context, route string) (url string, err error) // "" for none
+	publish(ctx context.Context, route, url string, ttl time.Duration) error
+	remove(ctx context.Context, route string) error
+}
+
+// redisRoutes is the registry in Redis: key+route → URL.
+type redisRoutes struct {
+	rdb *redis.Client
+	key string
+}
+
+func newRedisRoutes(rdb *redis.Client, prefix string) redisRoutes {
 	if prefix == "" {
 		prefix = "herald"
 	}
-	f := &forwarder{route: hex.EncodeToString(b[:]), key: prefix + ":node:", redis: rdb, maxBody: cfg.MaxPayload,
+	return redisRoutes{rdb, prefix + ":node:"}
+}
+
+func (r redisRoutes) lookup(ctx context.Context, route string) (string, error) {
+	v, err := r.rdb.Get(ctx, r.key+route).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+func (r redisRoutes) publish(ctx context.Context, route, url string, ttl time.Duration) error {
+	return r.rdb.Set(ctx, r.key+route, url, ttl).Err()
+}
+
+func (r redisRoutes) remove(ctx context.Context, route string) error {
+	return r.rdb.Del(ctx, r.key+route).Err()
+}
+
+func newForwarder(routes routeRegistry, cfg Config, reg prometheus.Registerer) *forwarder {
+	var b [routeLen / 2]byte
+	_, _ = rand.Read(b[:])
+	f := &forwarder{route: hex.EncodeToString(b[:]), routes: routes, maxBody: cfg.MaxPayload,
 		cache: map[string]cachedRoute{}}
 	f.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_forwarded_requests_total",
 		Help: "Requests for another node's session proxied to it, by transport."}, []string{"transport"})
@@ -168,9 +201,9 @@ func (f *forwarder) lookup(ctx context.Context, route string) *url.URL {
 	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	v, err := f.redis.Get(ctx, f.key+route).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return c.target // Redis away: the last known answer, if any
+	v, err := f.routes.lookup(ctx, route)
+	if err != nil {
+		return c.target // the registry away: the last known answer, if any
 	}
 	var target *url.URL
 	if u, err := url.Parse(v); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
@@ -193,7 +226,7 @@ func (f *forwarder) lookup(ctx context.Context, route string) *url.URL {
 func (f *forwarder) publish(nodeURL string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
-	return f.redis.Set(ctx, f.key+f.route, nodeURL, registryTTL).Err()
+	return f.routes.publish(ctx, f.route, nodeURL, registryTTL)
 }
 
 // register keeps this node's URL published until stop is closed, then
@@ -210,7 +243,7 @@ func (f *forwarder) register(stop <-chan struct{}, nodeURL string, err error, lo
 		select {
 		case <-stop:
 			ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-			_ = f.redis.Del(ctx, f.key+f.route).Err()
+			_ = f.routes.remove(ctx, f.route)
 			cancel()
 			return
 		case <-t.C:

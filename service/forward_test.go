@@ -43,8 +43,9 @@ func httpDo(t testing.TB, method, url, body string, header http.Header) (int, st
 // A polling session opened on node A is served through node B, which
 // proxies its requests and its WebSocket upgrade to A; a sid naming no
 // registered node, and a request already forwarded, get the usual 400.
-func TestPollingWithoutAffinity(t *testing.T) {
-	env := clusterEnv(t)
+func TestPollingWithoutAffinity(t *testing.T) { testPollingWithoutAffinity(t, clusterEnv(t)) }
+
+func testPollingWithoutAffinity(t *testing.T, env map[string]string) {
 	a, urlA := listeningNode(t, env)
 	_, urlB := listeningNode(t, env)
 	tok, _ := auth.Mint([]byte(env["HERALD_JWT_SECRET"]), auth.User{ID: "ann", Name: "Ann", Roles: []string{"user"}}, time.Hour)

@@ -143,7 +143,7 @@ func (s *Service) notificationsRead(userID string, ids []string) {
 // presenceHooks takes a tick's presence changes for user.online and
 // user.offline. Offline changes come only when no node has the user
 // (after the grace); a user arriving on two nodes is online on both, so
-// with Redis one key per user decides which node tells (runTransitions).
+// on a cluster a mark per user decides which node tells (runTransitions).
 func (s *Service) presenceHooks(cs []presence.Change) {
 	h := &s.hooks
 	if h.webhooks == nil {
@@ -158,7 +158,7 @@ func (s *Service) presenceHooks(cs []presence.Change) {
 	if len(moved) == 0 {
 		return
 	}
-	if s.redis == nil {
+	if s.marks == nil {
 		s.sendTransitions(moved)
 		return
 	}
@@ -170,37 +170,58 @@ func (s *Service) presenceHooks(cs []presence.Change) {
 }
 
 // runTransitions checks, one tick's batch at a time (in order), which
-// transitions are news to the cluster: SET … GET on the user's key tells
-// whether another node already reported the same state. With Redis away
-// every transition is sent (at least once rather than never).
+// transitions are news to the cluster (s.marks). With the shared store
+// away every transition is sent (at least once rather than never).
 func (s *Service) runTransitions() {
 	defer close(s.hooks.done)
-	prefix := "herald:webhook:presence:"
-	if s.cfg.RedisPrefix != "" {
-		prefix = s.cfg.RedisPrefix + ":webhook:presence:"
-	}
 	for batch := range s.hooks.transitions {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		pipe := s.redis.Pipeline()
-		cmds := make([]*redis.StatusCmd, len(batch))
-		for i, c := range batch {
-			cmds[i] = pipe.SetArgs(ctx, prefix+c.UserID, c.Status == presence.Offline, redis.SetArgs{Get: true, TTL: 24 * time.Hour})
-		}
-		_, _ = pipe.Exec(ctx)
+		news := s.marks.news(ctx, batch)
 		cancel()
-		news := batch[:0]
-		for i, c := range batch {
-			old, err := cmds[i].Result()
-			offline := "0"
-			if c.Status == presence.Offline {
-				offline = "1"
-			}
-			if err != nil && err != redis.Nil || old != offline {
-				news = append(news, c)
-			}
-		}
 		s.sendTransitions(news)
 	}
+}
+
+// presenceMarks keep, per user, the last presence state a node reported
+// to the webhooks (online or offline): news returns the changes of batch
+// that differ from it, and records them. A change it cannot check is news.
+type presenceMarks interface {
+	news(ctx context.Context, batch []presence.Change) []presence.Change
+}
+
+// redisMarks are the marks in Redis: SET … GET on the user's key (24 h)
+// tells whether another node already reported the same state.
+type redisMarks struct {
+	rdb    *redis.Client
+	prefix string
+}
+
+func newRedisMarks(rdb *redis.Client, prefix string) redisMarks {
+	if prefix == "" {
+		return redisMarks{rdb, "herald:webhook:presence:"}
+	}
+	return redisMarks{rdb, prefix + ":webhook:presence:"}
+}
+
+func (m redisMarks) news(ctx context.Context, batch []presence.Change) []presence.Change {
+	pipe := m.rdb.Pipeline()
+	cmds := make([]*redis.StatusCmd, len(batch))
+	for i, c := range batch {
+		cmds[i] = pipe.SetArgs(ctx, m.prefix+c.UserID, c.Status == presence.Offline, redis.SetArgs{Get: true, TTL: 24 * time.Hour})
+	}
+	_, _ = pipe.Exec(ctx)
+	news := batch[:0]
+	for i, c := range batch {
+		old, err := cmds[i].Result()
+		offline := "0"
+		if c.Status == presence.Offline {
+			offline = "1"
+		}
+		if err != nil && err != redis.Nil || old != offline {
+			news = append(news, c)
+		}
+	}
+	return news
 }
 
 func (s *Service) sendTransitions(cs []presence.Change) {

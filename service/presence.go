@@ -51,17 +51,23 @@ func (s *Service) setupPresence(main *socketio.Namespace) {
 	p.changes = presence.NewBatcher(tick, s.flushPresence(main.Except()))
 	p.vanish = presence.NewBatcher(tick, s.flushPresence(main.Local()))
 	flushes := func() uint64 { return p.changes.Flushes() + p.vanish.Flushes() }
-	if s.redis != nil {
+	if s.redis != nil || s.presenceNodes != nil {
 		// Cluster-wide: changes of this node's users go to every node;
 		// users of a node that died are reported by each node to its own
 		// clients.
-		s.presence = presence.NewCluster(s.redis, presence.ClusterOptions{
+		o := presence.ClusterOptions{
 			Prefix: s.presencePrefix, Grace: s.cfg.PresenceGrace, Logger: s.log,
 			ListMaxAge: max(tick, 50*time.Millisecond), WriteGap: tick,
 			OnChange: p.changes.Add, OnVanish: p.vanish.Add,
-		})
-		// Other nodes' changes are heard of only through Redis: pages
-		// answer from a view at most a tick old.
+			TTL: s.cfg.presenceTTL,
+		}
+		if s.presenceNodes != nil {
+			s.presence = presence.NewClusterOn(s.presenceNodes, o)
+		} else {
+			s.presence = presence.NewCluster(s.redis, o)
+		}
+		// Other nodes' changes are heard of only through the shared
+		// store: pages answer from a view at most a tick old.
 		p.roster = presence.NewRoster(s.presence.List, flushes, max(tick, 50*time.Millisecond))
 	} else {
 		s.presence = presence.NewLocal(s.cfg.PresenceGrace, p.changes.Add)

@@ -22,8 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldio/herald/adapter/postgres"
 	"github.com/heraldio/herald/adapter/redisadapter"
 	"github.com/heraldio/herald/adapter/redisstreams"
 	"github.com/heraldio/herald/admin"
@@ -65,7 +67,7 @@ type Service struct {
 	metrics  *metrics
 	handler  http.Handler
 	redis    *redis.Client
-	shared   *ratelimit.Shared // per user across the cluster, with Redis
+	shared   *ratelimit.Shared // per user across the cluster
 
 	node           string // this node's id, on every socket's data
 	revoked        *revocations
@@ -78,7 +80,10 @@ type Service struct {
 	away           *awayTracker
 	statusLimit    *ratelimit.Limiter // presence:status changes per user
 	hooks          hooks              // webhooks and proxies (hooks.go)
-	fwd            *forwarder         // requests for other nodes' sessions, with Redis (forward.go)
+	fwd            *forwarder         // requests for other nodes' sessions, on a cluster (forward.go)
+	marks          presenceMarks      // on a cluster: who reported a user's presence to the webhooks (hooks.go)
+	presenceNodes  presence.Nodes     // on a cluster without Redis: the nodes' users (presence.go)
+	pg             *pgxpool.Pool      // the cluster's, with HERALD_CLUSTER=postgres (pgcluster.go)
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -163,7 +168,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 	}
 
 	var adapter socketio.AdapterFactory
-	if cfg.RedisURL != "" {
+	switch cfg.ClusterMode() {
+	case "postgres":
+		if adapter, err = s.setupPostgres(ctx); err != nil {
+			return fail(err)
+		}
+	case "redis":
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return fail(fmt.Errorf("service: redis url: %w", err))
@@ -201,7 +211,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		}
 		s.shared = ratelimit.NewShared(s.redis, rlPrefix, n, window)
 		s.presencePrefix = presencePrefix
-		s.fwd = newForwarder(s.redis, cfg.RedisPrefix, cfg, s.metrics.reg)
+		s.fwd = newForwarder(newRedisRoutes(s.redis, cfg.RedisPrefix), cfg, s.metrics.reg)
+		s.marks = newRedisMarks(s.redis, cfg.RedisPrefix)
 	}
 	var cors *engineio.CORS
 	if cfg.CORSOrigins == "*" {
@@ -821,6 +832,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	if s.redis != nil {
 		_ = s.redis.Close()
 	}
+	if s.pg != nil {
+		s.pg.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -850,10 +864,22 @@ func (s *Service) registerLibraryMetrics(nsps ...*socketio.Namespace) {
 		{"herald_attachment_overflow_total", "Connections closed for holding too many attachment bytes, or for too long.", false,
 			func() float64 { return float64(s.io.AttachmentStats().Closed) }},
 	}
+	if s.shared != nil {
+		ms = append(ms, metric{"herald_user_limit_local_total", "Cluster-wide per-user decisions taken locally because the shared store (Redis, PostgreSQL) was down or slow.", false,
+			func() float64 { return float64(s.shared.Stats().Local) }})
+	}
+	if s.pg != nil {
+		ms = append(ms,
+			metric{"herald_postgres_queued", "Messages for the other nodes waiting to be sent to PostgreSQL.", true,
+				adapterSum(nsps, pgStats, func(st postgres.Stats) float64 { return float64(st.Queued) })},
+			metric{"herald_postgres_sent_total", "Messages sent to PostgreSQL (NOTIFY) for the other nodes.", false,
+				adapterSum(nsps, pgStats, func(st postgres.Stats) float64 { return float64(st.Sent) })},
+			metric{"herald_postgres_dropped_total", "Messages for the other nodes dropped: queue full, or PostgreSQL refused them.", false,
+				adapterSum(nsps, pgStats, func(st postgres.Stats) float64 { return float64(st.Dropped) })},
+		)
+	}
 	if s.redis != nil {
 		ms = append(ms,
-			metric{"herald_user_limit_local_total", "Cluster-wide per-user decisions taken locally because Redis was down or slow.", false,
-				func() float64 { return float64(s.shared.Stats().Local) }},
 			metric{"herald_redis_queued", "Messages for the other nodes waiting to be sent to Redis.", true,
 				adapterSum(nsps, outboxStats, func(st redisadapter.Stats) float64 { return float64(st.Queued) })},
 			metric{"herald_redis_sent_total", "Messages sent to Redis for the other nodes.", false,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,15 @@ func (c *Config) settings() []setting {
 		text(&c.DatabaseURL, "database-url", "HERALD_DATABASE_URL", "", "postgres:// URL or SQLite path (default <data-dir>/herald.db)").masked(false),
 		text(&c.RedisURL, "redis-url", "HERALD_REDIS_URL", "", "redis:// URL: run as a cluster node").masked(false),
 		choice(&c.RedisAdapter, "redis-adapter", "HERALD_REDIS_ADAPTER", "streams", "Redis transport", "pubsub", "sharded", "streams", "streams-only"),
+		text(&c.Cluster, "cluster", "HERALD_CLUSTER", "", "how the nodes of a cluster meet: none, redis (HERALD_REDIS_URL), or postgres (the store's database, no Redis) (default redis with a Redis URL, else none)").
+			checked(func() error {
+				if c.Cluster != "" && !slices.Contains([]string{"none", "redis", "postgres"}, c.Cluster) {
+					return fmt.Errorf("%q: want one of none, redis, postgres", c.Cluster)
+				}
+				return nil
+			}),
+		text(&c.PostgresPrefix, "postgres-prefix", "HERALD_POSTGRES_PREFIX", "", "with cluster postgres: prefix of the notification channels and the cluster's tables (default: Node's adapter names, herald_cluster_ tables)").
+			checked(func() error { return checkPostgresPrefix(c.PostgresPrefix) }),
 		choice(&c.RedisSubscriptionMode, "redis-subscription-mode", "HERALD_REDIS_SUBSCRIPTION_MODE", "dynamic", "channels of the sharded adapter, as Node's subscriptionMode", "dynamic", "static", "dynamic-private"),
 		text(&c.NodeURL, "node-url", "HERALD_NODE_URL", "", "URL the other nodes reach this one at, to forward its sessions' requests (default http://<listen address>)").
 			checked(func() error { return checkNodeURL(c.NodeURL) }),
@@ -211,3 +221,17 @@ func checkNodeURL(s string) error {
 	}
 	return nil
 }
+
+// checkPostgresPrefix allows what makes plain identifiers: the prefix
+// names tables and channels.
+func checkPostgresPrefix(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 40 || !postgresPrefixRe.MatchString(s) {
+		return errors.New("want up to 40 lower-case letters, digits and _, starting with a letter")
+	}
+	return nil
+}
+
+var postgresPrefixRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

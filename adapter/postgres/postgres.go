@@ -303,10 +303,17 @@ func (b *bus) publish(ctx context.Context, m *cluster.Message) error {
 // table is TableName quoted; a dot separates a schema from the table.
 func (b *bus) table() string { return pgx.Identifier(strings.Split(b.opts.TableName, ".")).Sanitize() }
 
-// ensureTable makes the attachments table as Node's README does.
+// ensureTable makes the attachments table as Node's README does. Nodes
+// starting together race to create it: the loser's CREATE fails on the
+// catalog's unique index, and finds the table the second time.
 func (b *bus) ensureTable(ctx context.Context) error {
-	_, err := b.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+b.table()+` (
-		id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`)
+	var err error
+	for range 2 {
+		if _, err = b.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+b.table()+` (
+			id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`); err == nil {
+			break
+		}
+	}
 	return err
 }
 

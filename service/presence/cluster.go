@@ -68,8 +68,6 @@ type Nodes interface {
 	Write(ctx context.Context, node string, users []Entry, ttl time.Duration) (existed bool, err error)
 	// Read returns the users of every live node, by node (rooms included).
 	Read(ctx context.Context) (map[string]map[string]Entry, error)
-	// Remove deletes node's record.
-	Remove(ctx context.Context, node string) error
 }
 
 // ClusterOptions configures a Cluster tracker.
@@ -448,14 +446,19 @@ func mergeSorted(a, b []Entry) []Entry {
 	return append(append(out, a...), b...)
 }
 
-// Close stops the tracker and removes this node's users from the cluster.
+// Close stops the tracker. This node's users leave the cluster an
+// Interval and a half later: their record is written a last time to
+// expire then, so that every other node's sweep sees them once more and
+// then reports them offline. Removed at once, a user who arrived here
+// since another node's last sweep would never be reported offline there.
 func (c *Cluster) Close() {
 	c.cancel()
 	<-c.done
+	users := c.local.List()
 	c.local.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = c.nodes.Remove(ctx, c.key)
+	_, _ = c.nodes.Write(ctx, c.key, users, c.interval*3/2)
 }
 
 // Abandon stops the tracker as a crash would: its users stay in the

@@ -84,9 +84,3 @@ func (n *PostgresNodes) Read(ctx context.Context) (map[string]map[string]Entry, 
 	}
 	return out, rows.Err()
 }
-
-// Remove implements Nodes.
-func (n *PostgresNodes) Remove(ctx context.Context, node string) error {
-	_, err := n.pool.Exec(ctx, `DELETE FROM `+n.table+` WHERE node = $1`, node)
-	return err
-}

@@ -84,8 +84,3 @@ func (r *redisNodes) Read(ctx context.Context) (map[string]map[string]Entry, err
 	}
 	return out, iter.Err()
 }
-
-// Remove implements Nodes.
-func (r *redisNodes) Remove(ctx context.Context, node string) error {
-	return r.rdb.Del(ctx, r.prefix+node).Err()
-}

@@ -39,7 +39,7 @@ func (c *PostgresCounter) Incr(ctx context.Context, key string, ttl time.Duratio
 	next := c.next.Load()
 	clean := now >= next && c.next.CompareAndSwap(next, now+int64(time.Minute))
 	var n int64
-	err := c.pool.QueryRow(ctx, `WITH gone AS (DELETE FROM `+c.table+` WHERE $3 AND expires_at < now())
+	err := c.pool.QueryRow(ctx, `WITH gone AS (DELETE FROM `+c.table+` WHERE $3 AND expires_at < now() AND key <> $1)
 		INSERT INTO `+c.table+` AS t (key, n, expires_at) VALUES ($1, 1, now() + $2 * interval '1 millisecond')
 		ON CONFLICT (key) DO UPDATE SET n = t.n + 1 RETURNING n`, key, ttl.Milliseconds(), clean).Scan(&n)
 	return n, err
