@@ -24,12 +24,16 @@ import (
 //     seconds, expiring when its node dies (presence.PostgresNodes);
 //   - the per-user message limit: counters in an UNLOGGED table
 //     (ratelimit.PostgresCounter);
+//   - per-room presence (who is first in a room, last out): a row per
+//     socket in a room (presence.PostgresRooms);
 //   - the session-route registry of polling without affinity, and the
 //     marks that keep two nodes from both reporting a user.online
 //     webhook: UNLOGGED tables here.
 //
-// The tables are named <prefix>_presence, _counts, _routes, _marks
-// (prefix HERALD_POSTGRES_PREFIX, herald_cluster by default).
+// The tables are named <prefix>_presence, _rooms, _counts, _routes,
+// _marks (prefix HERALD_POSTGRES_PREFIX, herald_cluster by default; the
+// adapter's attachments table is Node's socket_io_attachments by
+// default, <prefix>_attachments with a prefix).
 
 // setupPostgres opens the cluster's pool and its shared state, and returns
 // the adapter.
@@ -47,24 +51,23 @@ func (s *Service) setupPostgres(ctx context.Context) (socketio.AdapterFactory, e
 		return nil, fmt.Errorf("service: postgres cluster: %w", err)
 	}
 	ao := postgres.Options{Logger: s.log}
-	tables := "herald_cluster_"
 	if p := s.cfg.PostgresPrefix; p != "" {
-		ao.ChannelPrefix, ao.TableName, tables = p, p+"_attachments", p+"_"
+		ao.ChannelPrefix, ao.TableName = p, s.postgresTable("attachments")
 	}
 	n, window, err := s.cfg.userMessageRate()
 	if err == nil {
-		s.presenceNodes, err = presence.NewPostgresNodes(ctx, pool, tables+"presence")
+		s.presenceNodes, err = presence.NewPostgresNodes(ctx, pool, s.postgresTable("presence"))
 	}
 	var ctr *ratelimit.PostgresCounter
 	if err == nil {
-		ctr, err = ratelimit.NewPostgresCounter(ctx, pool, tables+"counts")
+		ctr, err = ratelimit.NewPostgresCounter(ctx, pool, s.postgresTable("counts"))
 	}
 	var routes *postgresRoutes
 	if err == nil {
-		routes, err = newPostgresRoutes(ctx, pool, tables+"routes")
+		routes, err = newPostgresRoutes(ctx, pool, s.postgresTable("routes"))
 	}
 	if err == nil {
-		s.marks, err = newPostgresMarks(ctx, pool, tables+"marks")
+		s.marks, err = newPostgresMarks(ctx, pool, s.postgresTable("marks"))
 	}
 	if err != nil {
 		pool.Close()
@@ -74,6 +77,20 @@ func (s *Service) setupPostgres(ctx context.Context) (socketio.AdapterFactory, e
 	s.shared = ratelimit.NewSharedOn(ctr, ratelimit.SharedOptions{Prefix: "ratelimit", Limit: n, Window: window})
 	s.fwd = newForwarder(routes, s.cfg, s.metrics.reg)
 	return postgres.New(pool, &ao), nil
+}
+
+// postgresTable names a table of the cluster's: <prefix>_name.
+func (s *Service) postgresTable(name string) string {
+	if p := s.cfg.PostgresPrefix; p != "" {
+		return p + "_" + name
+	}
+	return "herald_cluster_" + name
+}
+
+// clusterRooms are the per-room presence counts a cluster shares.
+type clusterRooms interface {
+	presence.Rooms
+	Close()
 }
 
 func pgStats(a socketio.Adapter) (postgres.Stats, bool) {

@@ -274,7 +274,7 @@ func TestPostgresClusterUserRateLimit(t *testing.T) {
 	}
 }
 
-// Per-room presence from the adapter's cluster sockets: Bob on node B is
+// Per-room presence on PostgreSQL alone: Bob on node B is
 // told when Alice on node A comes into the room and leaves it, and
 // room:presence on either node lists both.
 func TestPostgresClusterRoomPresence(t *testing.T) {
@@ -356,4 +356,10 @@ func TestPostgresClusterRecovery(t *testing.T) {
 	if got := sidRe.FindStringSubmatch(skipTo(t, other, `40/chat,`))[1]; got == sid {
 		t.Fatal("recovered on the other node: the README says it is not")
 	}
+}
+
+// Per-room presence counted in PostgreSQL (presence.PostgresRooms): two
+// tabs of a user leaving at once on two nodes tell the room once.
+func TestPostgresClusterRoomPresenceDepartureRace(t *testing.T) {
+	roomPresenceRace(t, twoNodesOn(t, pgClusterEnv(t)), presenceRounds, 0)
 }

@@ -75,7 +75,7 @@ type Service struct {
 	loops          sync.WaitGroup
 	stopOnce       sync.Once
 	presencePrefix string
-	rooms          *presence.ClusterRooms // nil on a single node
+	rooms          clusterRooms // nil on a single node
 	pres           presenceState
 	away           *awayTracker
 	statusLimit    *ratelimit.Limiter // presence:status changes per user
@@ -121,6 +121,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 	fail := func(err error) (*Service, error) {
 		if s.rooms != nil {
 			s.rooms.Close()
+		}
+		if s.pg != nil {
+			s.pg.Close()
 		}
 		if own {
 			st.Close()
@@ -285,6 +288,13 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		}
 		s.rooms = presence.NewClusterRooms(s.redis, presence.ClusterRoomsOptions{Prefix: prefix, TTL: cfg.roomPresenceTTL, Logger: log})
 		rooms = s.rooms
+	}
+	if s.pg != nil {
+		pr, err := presence.NewPostgresRooms(ctx, s.pg, s.postgresTable("rooms"), presence.ClusterRoomsOptions{TTL: cfg.roomPresenceTTL, Logger: log})
+		if err != nil {
+			return fail(fmt.Errorf("service: postgres cluster: %w", err))
+		}
+		s.rooms, rooms = pr, pr
 	}
 	s.chat = chat.New(chatNsp, chat.Options{
 		Rooms: rooms,

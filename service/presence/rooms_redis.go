@@ -127,21 +127,7 @@ func (r *ClusterRooms) Exit(ctx context.Context, room, user, sid string) (bool, 
 	return n == 1, err
 }
 
-func (r *ClusterRooms) run(ctx context.Context) {
-	defer close(r.done)
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.renew(ctx); err != nil && ctx.Err() == nil {
-				r.log.Warn("presence: renewing room sockets", "err", err)
-			}
-		}
-	}
-}
+func (r *ClusterRooms) run(ctx context.Context) { renewEvery(ctx, r.done, r.interval, r.renew, r.log) }
 
 // renewBatch is how many sets one write of a renewal renews.
 const renewBatch = 500
