@@ -93,7 +93,9 @@ func (c *Chat) openDM(e *socketio.Event) {
 		fail(e, errBadRequest)
 		return
 	}
-	cx, cancel := c.ctx()
+	// The peer's name may be asked of every node: a cluster's bound, as
+	// for room:presence (under load the store's 1 s lost the name).
+	cx, cancel := c.clusterCtx()
 	defer cancel()
 	room, peer, err := c.OpenDM(cx, Author{ID: u.ID, Name: u.Name}, *in.UserID)
 	if err != nil {

@@ -54,7 +54,8 @@ func (c *Chat) invite(e *socketio.Event) {
 		fail(e, err)
 		return
 	}
-	cx, cancel := c.ctx()
+	// The invitee's name may be asked of every node: a cluster's bound.
+	cx, cancel := c.clusterCtx()
 	defer cancel()
 	invitee := Author{ID: userID, Name: c.userName(cx, userID)}
 	if err := c.addMember(cx, room, invitee, Author{ID: u.ID, Name: u.Name}); err != nil {
