@@ -234,6 +234,7 @@ func (c *Conn) Send(pkts ...*Packet) error {
 		c.abort(ReasonTransportError, ErrSlowClient)
 		return ErrSlowClient
 	}
+	c.srv.traffic.sent(pkts)
 	// c.ws is set only with the WebSocket transport.
 	if w := c.ws; w != nil && (w.nb != nil || w.rw != nil) &&
 		!c.flushing && !c.wsReading && len(c.queue) == 0 {
@@ -283,6 +284,7 @@ func (c *Conn) SendVolatile(pkts ...*Packet) bool {
 		return false
 	}
 	c.queue = append(c.queue, pkts...)
+	c.srv.traffic.sent(pkts)
 	c.wakeLocked()
 	return true
 }
@@ -552,6 +554,7 @@ func (c *Conn) onPong() {
 
 // onPacket handles a packet received on the active transport.
 func (c *Conn) onPacket(t packet.Type, data []byte, binary bool) {
+	c.srv.traffic.received(t, data)
 	switch t {
 	case packet.Message:
 		c.handler.OnMessage(data, binary)

@@ -83,6 +83,7 @@ type Server struct {
 	hb       heartbeats
 
 	slowClients atomic.Uint64 // closed with ErrSlowClient
+	traffic     trafficCounter
 }
 
 // NewServer returns a Server. onConnect is called for every new
