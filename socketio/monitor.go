@@ -33,6 +33,11 @@ type Monitor struct {
 	// handlers. The event must not be kept: its arguments alias the
 	// connection's read buffer.
 	Received func(e *Event)
+	// Sent is called for each event a socket's own Emit, EmitTransient,
+	// VolatileEmit or EmitWithAck sends, once it is encoded (not for
+	// broadcasts). Its Args are the event's as encoded; HasAck tells an
+	// EmitWithAck. The event may be kept; Ack does nothing on it.
+	Sent func(e *Event)
 }
 
 // AddMonitor adds m to the server's monitors; the function it returns

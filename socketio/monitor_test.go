@@ -1,6 +1,8 @@
 package socketio_test
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,5 +82,48 @@ func TestMonitor(t *testing.T) {
 	dial(t, url).Connect("/", "")
 	if got := rec.String(); strings.Count(got, "open") != 1 {
 		t.Fatalf("told after remove: %s", got)
+	}
+}
+
+func TestMonitorSent(t *testing.T) {
+	io, url := newServer(t, nil)
+	var rec recorder
+	io.AddMonitor(&socketio.Monitor{Sent: func(e *socketio.Event) {
+		_ = e.Ack("ignored") // the client asked nothing: a no-op
+		rec.add(e.Socket.Namespace().Name() + ":" + e.Name + ":" + string(e.Args.Raw(0)) + ":" + strconv.FormatBool(e.HasAck()))
+	}})
+	acked := make(chan socketio.Args, 1)
+	io.On("go", func(e *socketio.Event) {
+		s := e.Socket
+		_ = s.VolatileEmit("volatile", true) // first: nothing queued, not dropped
+		_ = s.Emit("own", 1)
+		_ = s.EmitTransient("transient", "t")
+		_ = s.Emit("bin", []byte{1, 2})
+		_ = io.Emit("broadcast", 2) // not the socket's own: not told
+		_ = s.Broadcast().Emit("others", 3)
+		go func() {
+			a, _ := s.EmitWithAck(context.Background(), "ask", "q")
+			acked <- a
+		}()
+	})
+	c := dial(t, url)
+	c.Connect("/", "")
+	c.Send(`42["go"]`)
+	c.ExpectExact(`42["volatile",true]`)
+	c.ExpectExact(`42["own",1]`)
+	c.ExpectExact(`42["transient","t"]`)
+	c.ExpectExact(`451-["bin",{"_placeholder":true,"num":0}]`)
+	if f := c.Next(); !f.Binary {
+		t.Fatalf("want the attachment, got %q", f.Data)
+	}
+	c.ExpectExact(`42["broadcast",2]`)
+	ask := c.Expect(`42`)
+	c.Send(`43` + strings.TrimSuffix(strings.TrimPrefix(ask, `42`), `["ask","q"]`) + `["ok"]`)
+	if a := <-acked; string(a.Raw(0)) != `"ok"` {
+		t.Fatalf("ack %v", a)
+	}
+	want := `/:volatile:true:false /:own:1:false /:transient:"t":false /:bin:{"_placeholder":true,"num":0}:false /:ask:"q":true`
+	if got := rec.String(); got != want {
+		t.Fatalf("monitor told\n%s\nwant\n%s", got, want)
 	}
 }

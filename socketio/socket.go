@@ -293,13 +293,42 @@ func (s *Socket) Emit(event string, args ...any) error {
 		if err != nil {
 			return err
 		}
+		s.notifySent(p, event, args)
 		return s.nsp.adapter.Broadcast(adapterContext(), p, &BroadcastOptions{Rooms: []string{s.id}})
 	}
+	return s.emitDirect(event, args, false)
+}
+
+// emitDirect encodes an event for this client alone and writes it.
+func (s *Socket) emitDirect(event string, args []any, volatile bool) error {
 	enc, err := s.client.srv.encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
 	if err != nil {
 		return err
 	}
-	return s.client.write(enc, false)
+	s.notifySent(nil, event, args)
+	return s.client.write(enc, volatile)
+}
+
+// notifySent tells the monitors that want it of an event this socket
+// sends; p is the event's packet if already made. Without such a monitor
+// it costs one atomic load.
+func (s *Socket) notifySent(p *Packet, event string, args []any) {
+	ms := s.nsp.server.loadMonitors()
+	if !slices.ContainsFunc(ms, func(m *Monitor) bool { return m.Sent != nil }) {
+		return
+	}
+	if p == nil {
+		var err error
+		if p, err = eventPacket(s.nsp.name, event, args); err != nil {
+			return
+		}
+	}
+	e := &Event{Socket: s, Name: event, Args: argsFromArray(p.Data, p.Attachments, 1), ackID: p.ID, hasAck: p.HasID, acked: true}
+	for _, m := range ms {
+		if m.Sent != nil {
+			m.Sent(e)
+		}
+	}
 }
 
 // EmitTransient sends an event to this client that connection state
@@ -307,21 +336,13 @@ func (s *Socket) Emit(event string, args ...any) error {
 // connects (a presence list, a room's state), which Emit would keep for
 // the whole recovery window. It is not dropped, as VolatileEmit may be.
 func (s *Socket) EmitTransient(event string, args ...any) error {
-	enc, err := s.client.srv.encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
-	if err != nil {
-		return err
-	}
-	return s.client.write(enc, false)
+	return s.emitDirect(event, args, false)
 }
 
 // VolatileEmit sends an event that may be dropped if the client is not
 // ready to receive it.
 func (s *Socket) VolatileEmit(event string, args ...any) error {
-	enc, err := s.client.srv.encodeDirect(PacketEvent, s.nsp.name, 0, false, &event, args)
-	if err != nil {
-		return err
-	}
-	return s.client.write(enc, true)
+	return s.emitDirect(event, args, true)
 }
 
 // EmitWithAck sends an event and waits for the client's answer or ctx.
@@ -339,6 +360,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	}
 	ch := make(chan result, 1)
 	s.registerAck(p.ID, func(a Args, err error) { ch <- result{a, err} })
+	s.notifySent(p, event, args)
 	if err := s.client.write(s.client.srv.encode(p), false); err != nil {
 		s.dropAck(p.ID)
 		return Args{}, err
