@@ -97,20 +97,22 @@ type Admin struct {
 	started  time.Time
 	key      []byte // session signing key, bound to Auth
 
-	remove func() // the monitor
-	queue  chan note
-	logins chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	remove  func() // the monitor
+	traffic func() // stops the engine's traffic counts
+	queue   chan note
+	logins  chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
 
 	dropped atomic.Uint64
 	sent    atomic.Uint64
 
-	mu     sync.Mutex
-	conns  map[*engineio.Conn]*connState
-	events eventBuffer
+	mu          sync.Mutex
+	conns       map[*engineio.Conn]*connState
+	events      eventBuffer
+	lastTraffic engineio.Traffic // at the last stats
 }
 
 // connState is what the admin tracks of an Engine.IO connection: its
@@ -201,6 +203,7 @@ func Instrument(io *socketio.Server, opts Options) (*Admin, error) {
 	a.nsp.Use(a.authenticate)
 	a.nsp.OnConnection(a.onConnection)
 	a.remove = io.AddMonitor(a.monitor())
+	a.traffic = io.Engine().CountTraffic()
 	// Sockets connected before Instrument are tracked too.
 	for _, n := range io.Namespaces() {
 		for _, s := range n.Sockets() {
@@ -226,6 +229,7 @@ func (a *Admin) Close(ctx context.Context) error {
 		return nil
 	}
 	a.remove()
+	a.traffic()
 	a.cancel()
 	_ = a.nsp.Local().DisconnectSockets(false)
 	done := make(chan struct{})
@@ -318,6 +322,12 @@ func (a *Admin) monitor() *socketio.Monitor {
 		}
 		a.enqueue("event_received", e.Socket.Namespace().Name(), e.Socket.ID(), eventArgs(e), now())
 	}
+	m.Sent = func(e *socketio.Event) {
+		if e.Socket.Namespace() == a.nsp {
+			return
+		}
+		a.enqueue("event_sent", e.Socket.Namespace().Name(), e.Socket.ID(), eventArgs(e), now())
+	}
 	return m
 }
 
@@ -376,6 +386,7 @@ func (a *Admin) emitStats() {
 			polling++
 		}
 	}
+	a.pushTrafficLocked()
 	events := a.events.take()
 	a.mu.Unlock()
 	nsps := a.io.Namespaces()
@@ -394,6 +405,28 @@ func (a *Admin) emitStats() {
 		AggregatedEvents:    events,
 		Namespaces:          details,
 	})
+}
+
+// pushTrafficLocked counts the engine's packets and bytes since the last
+// stats, in the UI's aggregated events (the npm package's packetsIn,
+// bytesIn, packetsOut, bytesOut).
+func (a *Admin) pushTrafficLocked() {
+	t := a.io.Engine().Traffic()
+	last := a.lastTraffic
+	a.lastTraffic = t
+	for _, c := range []struct {
+		typ       string
+		now, then uint64
+	}{
+		{"packetsIn", t.PacketsIn, last.PacketsIn},
+		{"bytesIn", t.BytesIn, last.BytesIn},
+		{"packetsOut", t.PacketsOut, last.PacketsOut},
+		{"bytesOut", t.BytesOut, last.BytesOut},
+	} {
+		if c.now > c.then {
+			a.events.push(c.typ, "", int(c.now-c.then))
+		}
+	}
 }
 
 type serverStats struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -471,9 +472,10 @@ func TestReadOnly(t *testing.T) {
 }
 
 func TestProduction(t *testing.T) {
-	_, _, url := serve(t, admin.Options{Auth: basic(), Production: true, StatsInterval: 20 * time.Millisecond}, nil)
+	io, _, url := serve(t, admin.Options{Auth: basic(), Production: true, StatsInterval: 20 * time.Millisecond}, nil)
+	greet(io)
 	u := mustUI(t, url, login())
-	dialUser(t, url)
+	ack(t, dialUser(t, url), "greet") // no event_sent in production
 	// Two stats after the user connected, and never a socket's details.
 	u.next(t, "server_stats", nil)
 	u.next(t, "server_stats", nil)
@@ -501,5 +503,84 @@ func TestCloseRefusesLogins(t *testing.T) {
 	<-closed
 	if _, err := dialUI(t, url, login()); err == nil {
 		t.Fatal("login after Close")
+	}
+}
+
+// greet answers "greet" with the socket's own "welcome" (reported as
+// event_sent) and a broadcast (not reported), then acks.
+func greet(io *socketio.Server) {
+	io.On("greet", func(e *socketio.Event) {
+		_ = e.Socket.Emit("welcome", map[string]any{"n": 2}, []byte{3})
+		_ = io.Emit("everyone", 1)
+		_ = e.Ack()
+	})
+}
+
+func TestEventSent(t *testing.T) {
+	io, _, url := serve(t, admin.Options{Auth: basic()}, nil)
+	greet(io)
+	u := mustUI(t, url, login())
+	s := dialUser(t, url)
+	ack(t, s, "greet")
+	got := u.next(t, "event_sent", func(a []json.RawMessage) bool { return string(a[1]) == `"`+s.ID()+`"` })
+	if len(got) != 4 || string(got[0]) != `"/"` || !strings.HasPrefix(string(got[2]), `["welcome",{"n":2},`) {
+		t.Fatalf("event_sent %s", got)
+	}
+	var at time.Time
+	if err := json.Unmarshal(got[3], &at); err != nil || time.Since(at) > time.Hour {
+		t.Fatalf("event_sent's timestamp %s: %v", got[3], err)
+	}
+	// The admin's own emits to the UI are not reported, nor the broadcast.
+	ack(t, s, "join", "after")
+	u.next(t, "room_joined", func(a []json.RawMessage) bool { return string(a[1]) == `"after"` })
+	for len(u.notes) > 0 {
+		if n := <-u.notes; n.name == "event_sent" {
+			t.Fatalf("a second event_sent: %s", n.args)
+		}
+	}
+}
+
+func TestServerStatsTraffic(t *testing.T) {
+	_, _, url := serve(t, admin.Options{Auth: basic(), StatsInterval: 20 * time.Millisecond}, nil)
+	u := mustUI(t, url, login())
+	s := dialUser(t, url)
+	totals := map[string]int{}
+	read := func() {
+		t.Helper()
+		var stats struct {
+			AggregatedEvents []struct {
+				Type  string
+				Count int
+			} `json:"aggregatedEvents"`
+		}
+		if err := json.Unmarshal(u.next(t, "server_stats", nil)[0], &stats); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range stats.AggregatedEvents {
+			totals[e.Type] += e.Count
+		}
+	}
+	kinds := []string{"packetsIn", "bytesIn", "packetsOut", "bytesOut"}
+	grown := func(than map[string]int) bool {
+		for _, k := range kinds {
+			if totals[k] <= than[k] {
+				return false
+			}
+		}
+		return true
+	}
+	for !grown(nil) { // the connections' CONNECTs and the UI's stats
+		read()
+	}
+	before := maps.Clone(totals)
+	for range 3 {
+		ack(t, s, "join", strings.Repeat("r", 100))
+	}
+	for !grown(before) {
+		read()
+	}
+	// Three events and their acks of more than 100 bytes each.
+	if in := totals["bytesIn"] - before["bytesIn"]; in < 300 || totals["packetsIn"]-before["packetsIn"] < 3 {
+		t.Fatalf("in: %d bytes, %d packets", in, totals["packetsIn"]-before["packetsIn"])
 	}
 }

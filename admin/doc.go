@@ -19,12 +19,15 @@
 //     unless Production);
 //   - server_stats every StatsInterval from every node: its id, host
 //     name, pid, uptime, Engine.IO connections, those on polling, the
-//     aggregated connections and disconnections of the interval, and its
+//     aggregated connections and disconnections of the interval, the
+//     Engine.IO message packets and their bytes in and out
+//     (engineio.Server.CountTraffic, on while the Admin is), and its
 //     namespaces with their socket counts;
 //   - unless Production: all_sockets on login (every namespace's sockets
 //     on every node, through the adapter's FetchSockets), and as they
 //     happen socket_connected, socket_updated (a transport upgrade),
-//     socket_disconnected, room_joined, room_left and event_received.
+//     socket_disconnected, room_joined, room_left, event_received and
+//     event_sent (the events a socket's own Emit sends, not broadcasts).
 //
 // Each node sends what happens on it to the admin namespace's sockets on
 // every node, through that namespace's adapter, so a UI logged in to one
