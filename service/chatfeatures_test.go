@@ -123,14 +123,18 @@ func waitCluster(t testing.TB, svcs ...*Service) {
 	type counter interface {
 		ServerCount(context.Context) (int, error)
 	}
+	// Each namespace has an adapter of its own, which meets the other
+	// nodes by itself: "/" counting them all says nothing of "/chat".
 	for _, s := range svcs {
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			n, _ := s.io.Of("/").Adapter().(counter).ServerCount(context.Background())
-			if n >= len(svcs) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s counts %d nodes, want %d", s.node, n, len(svcs))
+		for _, nsp := range s.io.Namespaces() {
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				n, _ := nsp.Adapter().(counter).ServerCount(context.Background())
+				if n >= len(svcs) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node %s counts %d nodes in %s, want %d", s.node, n, nsp.Name(), len(svcs))
+				}
 			}
 		}
 	}
