@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldio/herald/test/support"
 )
 
 // crashChildEnv names the database a re-executed test binary writes to
@@ -36,14 +38,7 @@ func TestAckedMessagesSurviveKill(t *testing.T) {
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestAckedMessagesSurviveKill$", "-test.count=1")
 			cmd.Env = append(os.Environ(), crashChildEnv+"="+url)
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			out := support.StartProcess(t, cmd)
 			killed := false
 			defer func() {
 				if !killed {
@@ -65,7 +60,7 @@ func TestAckedMessagesSurviveKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			killed = true
-			err = cmd.Wait()
+			err := cmd.Wait()
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("child did not die of SIGKILL: %v", err)
 			}

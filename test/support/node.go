@@ -17,14 +17,7 @@ func StartNode(t testing.TB, dir, script string, env ...string) string {
 	cmd := exec.Command("node", script)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "PORT=0"), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	out := StartProcess(t, cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
