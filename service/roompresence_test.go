@@ -1,8 +1,12 @@
 package service
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +97,7 @@ func TestRoomPresenceAfterRedisDataLoss(t *testing.T) {
 
 	rdb := srv.Client()
 	ctx := context.Background()
-	prefix := env["HERALD_REDIS_PREFIX"] + ":rooms:*"
+	prefix := env["HERALD_REDIS_PREFIX"] + ":rooms:[0-9]*" // the sets, not the index
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,4 +131,97 @@ func TestRoomPresenceAfterRedisDataLoss(t *testing.T) {
 		t.Fatalf("ann left one tab: %q", watcher.seen)
 	}
 	roomPresenceRace(t, on, 4, 1)
+}
+
+// nodeProcessEnv holds, in a child process of the test binary, the
+// environment of the node TestRoomPresenceNodeProcess serves, as JSON.
+const nodeProcessEnv = "HERALD_TEST_NODE_ENV"
+
+// TestRoomPresenceNodeProcess is not a test: in a child process started
+// by startNodeProcess it serves a node, prints its URL and runs until the
+// process is killed.
+func TestRoomPresenceNodeProcess(t *testing.T) {
+	raw := os.Getenv(nodeProcessEnv)
+	if raw == "" {
+		t.Skip("run by startNodeProcess")
+	}
+	var env map[string]string
+	if err := json.Unmarshal([]byte(raw), &env); err != nil {
+		t.Fatal(err)
+	}
+	_, url := newTestServiceWith(t, env, func(c *Config) { c.roomPresenceTTL = 600 * time.Millisecond })
+	fmt.Println("node " + url)
+	select {}
+}
+
+// startNodeProcess runs a node of env in a process of its own and returns
+// its URL and the process, to kill.
+func startNodeProcess(t *testing.T, env map[string]string) (string, *os.Process) {
+	t.Helper()
+	raw, _ := json.Marshal(env)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRoomPresenceNodeProcess$")
+	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+string(raw))
+	out := support.StartProcess(t, cmd)
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "node "); ok {
+				url <- u
+			}
+		}
+		close(url)
+	}()
+	select {
+	case u, ok := <-url:
+		if !ok {
+			t.Fatal("the node process ended without a URL")
+		}
+		return u, cmd.Process
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node process gave no URL")
+	}
+	return "", nil
+}
+
+// A node killed (no shutdown, no departures of its own) with a user in
+// the room: the surviving node tells the room once that the user went,
+// when the dead node's sockets lapse, and room:presence agrees.
+func TestRoomPresenceNodeKilled(t *testing.T) {
+	env := clusterEnv(t)
+	// Pub/sub counts the nodes by their subscriptions: the killed one is
+	// not waited for once gone. (Streams count it for their heartbeat
+	// timeout, 10 s, within the 15 s its sockets live by default.)
+	env["HERALD_REDIS_ADAPTER"] = "pubsub"
+	_, urlA := newTestServiceWith(t, env, func(c *Config) { c.roomPresenceTTL = 600 * time.Millisecond })
+	urlB, procB := startNodeProcess(t, env)
+	on := [2]node{{t, urlA, env["HERALD_JWT_SECRET"]}, {t, urlB, env["HERALD_JWT_SECRET"]}}
+	watcher := on[0].dial("wes", "Wes")
+	watcher.call("join-room", `"general"`)
+	bea := on[1].dial("bea", "Bea")
+	bea.call("join-room", `"general"`)
+	watcher.waitEvent(`"presence:room"`, `"userId":"bea"`, `"joined":true`)
+
+	if err := procB.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	watcher.waitEvent(`"presence:room"`, `"userId":"bea"`, `"joined":false`, `"count":1`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ack := watcher.call("room:presence", `"general"`)
+		if strings.Contains(ack, `"count":1`) && !strings.Contains(ack, `"userId":"bea"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room:presence after node B died: %s", ack)
+		}
+	}
+	// A later departure on node A is told after anything of bea's.
+	amy := on[0].dial("amy", "Amy")
+	amy.call("join-room", `"general"`)
+	amy.call("leave-room", `"general"`)
+	watcher.waitEvent(`"presence:room"`, `"userId":"amy"`, `"joined":false`)
+	if n := presenceEvents(watcher, "bea"); n != 0 {
+		t.Fatalf("bea's departure told again: %q", watcher.seen)
+	}
 }

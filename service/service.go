@@ -826,10 +826,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	if s.fwd != nil {
 		s.fwd.transport.CloseIdleConnections()
 	}
-	s.chat.Close()
 	if s.rooms != nil {
-		s.rooms.Close()
+		s.rooms.Close() // before the chat: no lapse told after its Close
 	}
+	s.chat.Close()
 	s.closePresence()
 	if err := s.closeHooks(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("service: webhooks: %w", err))

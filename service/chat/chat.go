@@ -190,6 +190,9 @@ func New(nsp *socketio.Namespace, opts Options) *Chat {
 		opts.Rooms = presence.NewLocalRooms()
 	}
 	c := &Chat{opts: opts, nsp: nsp, typing: make(map[typingKey]*time.Timer), rooms: make(map[string]store.Room)}
+	if l, ok := opts.Rooms.(presence.Lapsing); ok {
+		l.OnLapse(c.lapsed)
+	}
 	nsp.OnConnection(func(s *socketio.Socket) {
 		if s.Recovered() {
 			c.arrivedAll(s, s.Rooms())
@@ -237,6 +240,7 @@ func (c *Chat) emit(op socketio.BroadcastOperator, event string, v any) {
 }
 
 // Close stops typing timers and waits for the departures being told.
+// Options.Rooms should tell of no lapse after it (closed first).
 func (c *Chat) Close() {
 	c.departures.Wait()
 	c.mu.Lock()

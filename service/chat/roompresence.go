@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/service/auth"
+	"github.com/heraldio/herald/service/presence"
 	"github.com/heraldio/herald/service/store"
 	"github.com/heraldio/herald/socketio"
 )
@@ -98,6 +99,22 @@ func (c *Chat) departed(roomID string, u auth.User, sid string) {
 	if last {
 		c.emitRoomPresence(roomID, u.ID, u.Name, false)
 	}
+}
+
+// lapsed sends presence:room {joined: false}, in the background, for the
+// users whose last socket in a room lapsed (its node died, and no Exit
+// came): Rooms tells one node only, so the room is told once.
+func (c *Chat) lapsed(ls []presence.Lapse) {
+	c.departures.Add(1)
+	go func() {
+		defer c.departures.Done()
+		for _, l := range ls {
+			cx, cancel := c.clusterCtx()
+			name := c.userName(cx, l.User)
+			cancel()
+			c.emitRoomPresence(l.Room, l.User, name, false)
+		}
+	}()
 }
 
 // arrivedAll sends presence:room for the chat rooms a socket is in that

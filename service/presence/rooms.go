@@ -22,9 +22,21 @@ type Rooms interface {
 	Exit(ctx context.Context, room, user, sid string) (last bool, err error)
 }
 
+// Lapsing is a Rooms whose sockets can lapse without an Exit (their node
+// died): it tells one node of the cluster of each user gone from a room
+// that way, to tell the room.
+type Lapsing interface {
+	Rooms
+	// OnLapse sets the function told of the users gone; it must not block.
+	OnLapse(fn func([]Lapse))
+}
+
+// Lapse is a user whose last socket in a room lapsed.
+type Lapse struct{ Room, User string }
+
 var (
-	_ Rooms = (*LocalRooms)(nil)
-	_ Rooms = (*ClusterRooms)(nil)
+	_ Rooms   = (*LocalRooms)(nil)
+	_ Lapsing = (*ClusterRooms)(nil)
 )
 
 type roomUser struct{ room, user string }

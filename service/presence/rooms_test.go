@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +52,7 @@ func TestClusterRoomsAfterRedisDataLoss(t *testing.T) {
 		t.Fatalf("enter: %v %v", first, err)
 	}
 	srv.Restart()
-	for deadline := time.Now().Add(5 * time.Second); len(rdb.Keys(ctx, "rooms:*").Val()) != 1; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); len(rdb.Keys(ctx, "rooms:[0-9]*").Val()) != 1; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("node A's socket not written again")
 		}
@@ -78,5 +80,74 @@ func TestClusterRoomsAfterRedisDataLoss(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("a dead node's socket never lapsed")
 		}
+	}
+}
+
+// A node dies with its users' sockets in rooms: of the two left, exactly
+// one is told of each user whose last socket lapsed, and of no user who
+// left with an Exit or still has a socket on a live node.
+func TestClusterRoomsLapse(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	o := presence.ClusterRoomsOptions{Prefix: testPrefix(), TTL: 300 * time.Millisecond}
+	t.Cleanup(func() { rdb.Del(ctx, rdb.Keys(ctx, o.Prefix+":*").Val()...) })
+	a, b, dead := presence.NewClusterRooms(rdb, o), presence.NewClusterRooms(rdb, o), presence.NewClusterRooms(rdb, o)
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+	var mu sync.Mutex
+	var told []string
+	for n, r := range []*presence.ClusterRooms{a, b, dead} {
+		r.OnLapse(func(ls []presence.Lapse) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, l := range ls {
+				told = append(told, l.Room+"/"+l.User+" on "+string(rune('a'+n)))
+			}
+		})
+	}
+	enter := func(r *presence.ClusterRooms, room, user, sid string) {
+		t.Helper()
+		if _, err := r.Enter(ctx, room, user, sid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enter(dead, "r:1", "ann", "d1") // only on the dead node, in two rooms
+	enter(dead, "r2", "ann", "d2")
+	enter(dead, "r:1", "bob", "d3") // and on a live one
+	enter(a, "r:1", "bob", "a1")
+	enter(dead, "r:1", "cleo", "d4") // left before the node died
+	if last, err := dead.Exit(ctx, "r:1", "cleo", "d4"); !last || err != nil {
+		t.Fatalf("cleo's exit: %v %v", last, err)
+	}
+	dead.Close()
+	index := o.Prefix + ":lapses"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(told)
+		mu.Unlock()
+		if n >= 2 && rdb.ZCard(ctx, index).Val() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lapses told: %q, index %v", told, rdb.ZRange(ctx, index, 0, -1).Val())
+		}
+	}
+	if m := rdb.ZRange(ctx, index, 0, -1).Val(); !slices.Equal(m, []string{"3:r:1:bob"}) {
+		t.Fatalf("left in the index: %q", m)
+	}
+	mu.Lock()
+	got := slices.Clone(told)
+	mu.Unlock()
+	for i := range got {
+		got[i] = got[i][:len(got[i])-len(" on a")]
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"r2/ann", "r:1/ann"}) {
+		t.Fatalf("lapses told: %q", told)
+	}
+	// Bob's socket on the live node still counts: his leaving is the last.
+	if last, err := a.Exit(ctx, "r:1", "bob", "a1"); !last || err != nil {
+		t.Fatalf("bob's exit: %v %v", last, err)
 	}
 }
