@@ -46,15 +46,7 @@ func NewPostgresRooms(ctx context.Context, pool *pgxpool.Pool, table string, o C
 	if err != nil {
 		return nil, err
 	}
-	if o.TTL <= 0 {
-		o.TTL = 15 * time.Second
-	}
-	if o.Interval <= 0 || o.Interval > o.TTL {
-		o.Interval = o.TTL / 3
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.defaults()
 	cctx, cancel := context.WithCancel(context.Background())
 	r := &PostgresRooms{pool: pool, table: t, ttl: o.TTL, interval: o.Interval, log: o.Logger,
 		socks: make(map[roomUser]map[string]struct{}), cancel: cancel, done: make(chan struct{})}

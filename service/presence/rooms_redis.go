@@ -61,11 +61,8 @@ type ClusterRoomsOptions struct {
 	Logger   *slog.Logger
 }
 
-// NewClusterRooms starts a ClusterRooms; Close stops it.
-func NewClusterRooms(rdb redis.UniversalClient, o ClusterRoomsOptions) *ClusterRooms {
-	if o.Prefix == "" {
-		o.Prefix = "herald:rooms"
-	}
+// defaults fills in the zero fields both cluster stores share.
+func (o *ClusterRoomsOptions) defaults() {
 	if o.TTL <= 0 {
 		o.TTL = 15 * time.Second
 	}
@@ -75,6 +72,14 @@ func NewClusterRooms(rdb redis.UniversalClient, o ClusterRoomsOptions) *ClusterR
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+}
+
+// NewClusterRooms starts a ClusterRooms; Close stops it.
+func NewClusterRooms(rdb redis.UniversalClient, o ClusterRoomsOptions) *ClusterRooms {
+	if o.Prefix == "" {
+		o.Prefix = "herald:rooms"
+	}
+	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &ClusterRooms{rdb: rdb, prefix: o.Prefix, ttl: o.TTL, interval: o.Interval, log: o.Logger,
 		socks: make(map[roomUser]map[string]struct{}), cancel: cancel, done: make(chan struct{})}
